@@ -1,0 +1,8 @@
+"""The users function: SmartNote's /users routes behind API Gateway."""
+
+from smartnote.app import create_app
+from smartnote.lambda_runtime import lambda_handler
+from smartnote.routes import users
+
+app = create_app(users.router)
+handler = lambda_handler(app)

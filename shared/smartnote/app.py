@@ -1,0 +1,122 @@
+"""`create_app(*routers)`: every function is this app with its own router list."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smartnote import __version__
+from smartnote.config import get_settings
+from smartnote.errors import AppError, ServiceUnavailable
+from smartnote.logs import configure_logging
+from smartnote.middleware import EdgeMiddleware
+from smartnote.models.common import ErrorResponse
+
+logger = logging.getLogger("smartnote.errors")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+# Every route may answer these; documented once here so the OpenAPI shows the error shape.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "Validation error"},
+    503: {"model": ErrorResponse, "description": "A backing service is unavailable"},
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
+
+
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, AppError):  # registered for AppError only
+        raise exc
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise exc
+    # The offending input is not echoed back: it may be huge or sensitive (passwords).
+    details = [
+        {
+            "loc": list(error.get("loc", ())),
+            "msg": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in exc.errors()
+    ]
+    return error_response(422, "validation_error", "The request is invalid", details)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):
+        raise exc
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
+    unavailable = ServiceUnavailable()
+    return error_response(503, unavailable.code, unavailable.message, headers=unavailable.headers)
+
+
+def create_app(*routers: APIRouter, title: str = "SmartNote API") -> FastAPI:
+    """A FastAPI app with SmartNote's error mapping, middleware and the given routers."""
+    configure_logging()
+    settings = get_settings()
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description="SmartNote: notes, users and image attachments. See /docs.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        responses=COMMON_RESPONSES,
+    )
+    for router in routers:
+        app.include_router(router)
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in (
+        ConnectionFailure,
+        ServerSelectionTimeoutError,
+        AutoReconnect,
+        OperationalError,
+        PoolTimeout,
+        DBAPIError,
+    ):
+        app.add_exception_handler(unavailable, _unavailable)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    return app

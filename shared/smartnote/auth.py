@@ -1,0 +1,141 @@
+"""Authentication use cases: register, log in (throttled), refresh, log out, sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from smartnote.clock import utcnow
+from smartnote.config import Settings
+from smartnote.db.tables import AuthSession, User
+from smartnote.errors import NotFound, TooManyRequests, Unauthorized
+from smartnote.models.users import TokenPair, UserRegister
+from smartnote.repositories.login_failures import LoginFailuresRepository
+from smartnote.repositories.sessions import RefreshRejected, SessionsRepository
+from smartnote.repositories.users import UsersRepository, normalise_email
+from smartnote.security import PasswordHasher, TokenService
+
+# One message for unknown user and wrong password: no account enumeration.
+BAD_CREDENTIALS = "Incorrect email or password"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a user and the session their access token belongs to."""
+
+    user: User
+    session_id: str
+
+
+class AuthService:
+    def __init__(
+        self,
+        settings: Settings,
+        users: UsersRepository,
+        sessions: SessionsRepository,
+        failures: LoginFailuresRepository,
+        hasher: PasswordHasher,
+        tokens: TokenService,
+    ) -> None:
+        self._settings = settings
+        self._users = users
+        self._sessions = sessions
+        self._failures = failures
+        self._hasher = hasher
+        self._tokens = tokens
+
+    def register(self, body: UserRegister) -> User:
+        return self._users.create(
+            email=body.email,
+            password_hash=self._hasher.hash(body.password),
+            display_name=body.display_name,
+            timezone=body.timezone,
+        )
+
+    def login(self, email: str, password: str, client_ip: str, user_agent: str | None) -> TokenPair:
+        """Exchange credentials for tokens; repeated failures answer 429 before any check."""
+        email = normalise_email(email)
+        self._refuse_if_throttled(email, client_ip)
+        user = self._users.by_email(email)
+        if not self._hasher.verify(password, user.password_hash if user else None) or user is None:
+            self._failures.record(email, client_ip, utcnow())
+            raise Unauthorized(BAD_CREDENTIALS)
+        self._failures.clear(email)
+        if self._hasher.needs_rehash(user.password_hash):
+            self._users.update(user, {"password_hash": self._hasher.hash(password)})
+        issued = self._sessions.start(user.id, user_agent, self._refresh_ttl)
+        return self._pair(user.id, issued.session.id, issued.token)
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        try:
+            issued = self._sessions.rotate(refresh_token)
+        except RefreshRejected as exc:
+            raise Unauthorized("Invalid refresh token") from exc
+        return self._pair(issued.session.user_id, issued.session.id, issued.token)
+
+    def logout(self, principal: Principal, refresh_token: str | None) -> None:
+        """End the session of `refresh_token` (if the caller's), else the current one."""
+        session_id = principal.session_id
+        if refresh_token is not None:
+            found = self._sessions.find_live_by_token(refresh_token)
+            if found is not None and found.user_id == principal.user.id:
+                session_id = found.id
+        self._sessions.revoke(session_id, reason="logout")
+
+    def live_sessions(self, principal: Principal) -> list[AuthSession]:
+        return list(self._sessions.list_live(principal.user.id))
+
+    def revoke_session(self, principal: Principal, session_id: str) -> None:
+        found = self._sessions.get_live(session_id)
+        if found is None or found.user_id != principal.user.id:
+            raise NotFound("Session not found")
+        self._sessions.revoke(session_id, reason="revoked")
+
+    def authenticate(self, access_token: str) -> Principal:
+        """The caller of an access token; its user and session must still exist."""
+        claims = self._tokens.decode_access_token(access_token)
+        user = self._users.by_id(claims.user_id)
+        auth_session = self._sessions.get_live(claims.session_id)
+        if user is None or auth_session is None or auth_session.user_id != user.id:
+            raise Unauthorized("Invalid or expired access token")
+        return Principal(user=user, session_id=auth_session.id)
+
+    def check_password(self, user: User, password: str) -> bool:
+        return self._hasher.verify(password, user.password_hash)
+
+    def change_password(self, principal: Principal, new_password: str) -> None:
+        self._users.update(principal.user, {"password_hash": self._hasher.hash(new_password)})
+        self._sessions.revoke_all_except(
+            principal.user.id, principal.session_id, "password_changed"
+        )
+
+    @property
+    def _refresh_ttl(self) -> timedelta:
+        return timedelta(days=self._settings.refresh_token_ttl_days)
+
+    def _pair(self, user_id: str, session_id: str, refresh_token: str) -> TokenPair:
+        return TokenPair(
+            access_token=self._tokens.create_access_token(user_id, session_id),
+            expires_in=int(self._tokens.access_ttl.total_seconds()),
+            refresh_token=refresh_token,
+        )
+
+    def _refuse_if_throttled(self, email: str, client_ip: str) -> None:
+        window = self._settings.login_failure_window_seconds
+        now = utcnow()
+        since = now - timedelta(seconds=window)
+        for count, oldest, limit in (
+            (
+                *self._failures.recent(email=email, since=since),
+                self._settings.login_max_failures_per_account,
+            ),
+            (
+                *self._failures.recent(client_ip=client_ip, since=since),
+                self._settings.login_max_failures_per_client,
+            ),
+        ):
+            if count >= limit and oldest is not None:
+                retry_after = int((oldest + timedelta(seconds=window) - now).total_seconds()) + 1
+                raise TooManyRequests(
+                    "Too many failed logins; try again later", retry_after=retry_after
+                )

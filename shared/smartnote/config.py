@@ -1,0 +1,70 @@
+"""One settings object for every function, read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartnote import __version__
+
+# Good enough for a laptop, never for production: Settings refuses it there.
+DEFAULT_JWT_SECRET = "smartnote-local-development-secret-change-me"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Configuration of a SmartNote function; every field is an environment variable."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["local", "test", "dev", "localstack", "production", "prod"] = "local"
+    version: str = __version__
+
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongodb_db: str = "smartnote"
+    mongodb_timeout_ms: int = Field(default=5000, gt=0)
+    database_url: str = "sqlite:///.local/smartnote.db"
+
+    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    jwt_secret_arn: str = ""
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "smartnote"
+    access_token_ttl_seconds: int = Field(default=900, gt=0, le=900)
+    refresh_token_ttl_days: int = Field(default=30, gt=0)
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_client: int = Field(default=50, ge=1)
+    login_failure_window_seconds: int = Field(default=900, gt=0)
+
+    max_request_body_bytes: int = Field(default=1_048_576, gt=0)
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    uploads_bucket: str = "smartnote-uploads"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment in ("production", "prod")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if not self.is_production or self.jwt_secret_arn:
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
+            raise ValueError(
+                "production needs JWT_SECRET_ARN or a JWT_SECRET of at least 32 characters"
+                " (the built-in development secret is refused)"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this container, read once."""
+    return Settings()

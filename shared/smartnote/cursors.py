@@ -1,0 +1,75 @@
+"""Opaque keyset cursors: the sort key of the last item of a page, signed by nothing but
+checked for shape and bound to the sort and filters they were made for."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from smartnote.errors import ValidationFailed
+
+MAX_CURSOR_LENGTH = 1024
+Scalar = bool | int | str | datetime | None
+
+
+def _invalid(reason: str) -> ValidationFailed:
+    return ValidationFailed(
+        "Invalid cursor",
+        details=[{"loc": ["query", "cursor"], "msg": reason, "type": "invalid_cursor"}],
+    )
+
+
+def fingerprint(*parts: object) -> str:
+    """A short digest of what a cursor belongs to (sort and filters)."""
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _encode_value(value: Scalar) -> list[Any]:
+    if isinstance(value, datetime):
+        return ["d", value.isoformat()]
+    return ["v", value]
+
+
+def _decode_value(item: Any) -> Scalar:
+    if not (isinstance(item, list) and len(item) == 2 and item[0] in ("d", "v")):
+        raise _invalid("malformed cursor value")
+    tag, raw = item
+    if tag == "d":
+        if not isinstance(raw, str):
+            raise _invalid("malformed cursor date")
+        parsed = datetime.fromisoformat(raw)
+        if parsed.tzinfo is None:
+            raise _invalid("malformed cursor date")
+        return parsed
+    if raw is not None and not isinstance(raw, bool | int | str):
+        raise _invalid("malformed cursor value")
+    return raw
+
+
+def encode_cursor(values: list[Scalar], bound_to: str) -> str:
+    payload = json.dumps({"k": [_encode_value(v) for v in values], "b": bound_to})
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, bound_to: str, arity: int) -> list[Scalar]:
+    """The sort-key values in `cursor`; a 422 if it is malformed or made for another query."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _invalid("cursor too long")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise _invalid("cursor is not one this API issued") from exc
+    if not isinstance(payload, dict) or payload.get("b") != bound_to:
+        raise _invalid("cursor belongs to another query (sort or filters changed)")
+    keys = payload.get("k")
+    if not isinstance(keys, list) or len(keys) != arity:
+        raise _invalid("malformed cursor")
+    try:
+        return [_decode_value(item) for item in keys]
+    except ValueError as exc:
+        raise _invalid("malformed cursor") from exc

@@ -1,0 +1,1 @@
+"""Database access: MongoDB for notes, SQL for users and sessions."""

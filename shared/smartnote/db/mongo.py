@@ -1,0 +1,75 @@
+"""The MongoDB client of this container: PyMongo's async API, one client per event loop.
+
+A Lambda container runs one event loop for its whole life (Mangum reuses the thread's loop),
+so in production this is one client per container, kept across warm invocations. An
+`AsyncMongoClient` must not be shared between loops, hence the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+
+@dataclass
+class _LoopClients:
+    clients: dict[str, AsyncMongoClient[Document]] = field(default_factory=dict)
+    prepared: set[tuple[str, str]] = field(default_factory=set)
+
+
+_by_loop: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+_lock = threading.Lock()
+_created_for: list[str] = []  # one entry per client ever created, for reuse checks
+
+
+def _loop_clients() -> _LoopClients:
+    loop = asyncio.get_running_loop()
+    with _lock:
+        for dead in [known for known in _by_loop if known.is_closed()]:
+            del _by_loop[dead]
+        return _by_loop.setdefault(loop, _LoopClients())
+
+
+def get_client(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
+    """The client for `uri` on the running loop, created on first use and then reused."""
+    clients = _loop_clients().clients
+    client = clients.get(uri)
+    if client is None:
+        client = AsyncMongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            appname="smartnote",
+        )
+        clients[uri] = client
+        _created_for.append(uri)
+    return client
+
+
+def clients_created() -> int:
+    """How many clients this process has created (connection-reuse tests and benchmarks)."""
+    return len(_created_for)
+
+
+async def get_database(
+    uri: str,
+    name: str,
+    prepare: Callable[[AsyncDatabase[Document]], Awaitable[None]] | None = None,
+    timeout_ms: int = 5000,
+) -> AsyncDatabase[Document]:
+    """The database `name`; `prepare` (e.g. index creation) runs once per client."""
+    database = get_client(uri, timeout_ms)[name]
+    state = _loop_clients()
+    if prepare is not None and (uri, name) not in state.prepared:
+        await prepare(database)
+        state.prepared.add((uri, name))
+    return database

@@ -1,0 +1,71 @@
+"""What a note is and how each write changes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from smartnote.clock import utcnow
+from smartnote.errors import Conflict
+from smartnote.models.notes import Note, NoteCreate, NotePatch, ReminderIn
+
+Document = dict[str, Any]
+Change = Callable[[Document], Document]
+
+
+def reminder_document(reminder: ReminderIn | dict[str, Any] | None) -> Document | None:
+    """A reminder as stored; setting one anew forgets when the last one was sent."""
+    if reminder is None:
+        return None
+    data = reminder if isinstance(reminder, dict) else reminder.model_dump()
+    return {"at": data["at"], "repeat": data["repeat"], "last_sent_at": None}
+
+
+def new_note_fields(body: NoteCreate) -> Document:
+    fields = body.editable_fields()
+    fields["reminder"] = reminder_document(body.reminder)
+    return fields
+
+
+def _refuse_trashed(current: Document) -> None:
+    if current.get("trashed"):
+        raise Conflict("The note is in the trash; restore it before editing")
+
+
+def patch(body: NotePatch) -> Change:
+    """The change of a PATCH: only the fields sent."""
+
+    def change(current: Document) -> Document:
+        _refuse_trashed(current)
+        fields = body.editable_fields()
+        if "reminder" in fields:
+            fields["reminder"] = reminder_document(body.reminder)
+        return fields
+
+    return change
+
+
+def replace(body: NoteCreate) -> Change:
+    """The change of a PUT: every editable field, defaults for those not sent."""
+
+    def change(current: Document) -> Document:
+        _refuse_trashed(current)
+        return new_note_fields(body)
+
+    return change
+
+
+def trash(current: Document) -> Document:
+    if current.get("trashed"):
+        return {}
+    return {"trashed": True, "trashed_at": utcnow()}
+
+
+def restore(current: Document) -> Document:
+    if not current.get("trashed"):
+        return {}
+    return {"trashed": False, "trashed_at": None}
+
+
+def to_note(document: Document) -> Note:
+    return Note.model_validate({**document, "id": document["_id"]})

@@ -1,0 +1,1 @@
+"""Pydantic models at the edges: what clients send and receive."""

@@ -1,0 +1,123 @@
+"""Notes as clients see them, and what they may send."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from smartnote.models.common import InputModel
+
+MAX_TITLE = 200
+MAX_CONTENT = 100_000
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 50
+
+Repeat = Literal["none", "daily", "weekly", "monthly"]
+SortKey = Literal["updated_at", "created_at", "title"]
+Title = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
+Content = Annotated[str, StringConstraints(max_length=MAX_CONTENT)]
+Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20})$")]
+
+
+def normalise_tag(tag: str) -> str:
+    """Tags are stored trimmed and lower-cased."""
+    cleaned = tag.strip().lower()
+    if not cleaned:
+        raise ValueError("a tag must not be empty")
+    if len(cleaned) > MAX_TAG_LENGTH:
+        raise ValueError(f"a tag has at most {MAX_TAG_LENGTH} characters")
+    return cleaned
+
+
+def _unique_tags(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+Tag = Annotated[str, StringConstraints(max_length=200), AfterValidator(normalise_tag)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_tags)]
+
+
+class ReminderIn(InputModel):
+    at: AwareDatetime = Field(description="When to remind, ISO 8601 with an offset.")
+    repeat: Repeat = "none"
+
+
+class Reminder(BaseModel):
+    at: datetime
+    repeat: Repeat
+    last_sent_at: datetime | None = None
+
+
+class NoteCreate(InputModel):
+    """A new note; also the body of `PUT` (a full replace of the editable fields)."""
+
+    title: Title = ""
+    content: Content = Field(default="", description="Markdown text, at most 100 000 characters.")
+    tags: Tags = Field(default_factory=list)
+    pinned: StrictBool = False
+    archived: StrictBool = False
+    color: Color | None = None
+    reminder: ReminderIn | None = None
+
+    def editable_fields(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class NotePatch(InputModel):
+    """A partial update: only the fields sent change; `null` clears color and reminder."""
+
+    title: Title | None = None
+    content: Content | None = None
+    tags: Tags | None = None
+    pinned: StrictBool | None = None
+    archived: StrictBool | None = None
+    color: Color | None = None
+    reminder: ReminderIn | None = None
+
+    @model_validator(mode="after")
+    def _only_color_and_reminder_are_nullable(self) -> NotePatch:
+        for name in ("title", "content", "tags", "pinned", "archived"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def editable_fields(self) -> dict[str, Any]:
+        return self.model_dump(include=self.model_fields_set)
+
+
+class AttachmentSummary(BaseModel):
+    id: str
+    filename: str
+    content_type: str
+    status: str
+
+
+class Note(BaseModel):
+    id: str
+    title: str
+    content: str
+    tags: list[str]
+    pinned: bool
+    archived: bool
+    color: str | None = None
+    reminder: Reminder | None = None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    trashed_at: datetime | None = None
+    attachments: list[AttachmentSummary] = Field(default_factory=list)
+
+
+class TagCount(BaseModel):
+    name: str
+    count: int

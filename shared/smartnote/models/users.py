@@ -1,0 +1,103 @@
+"""Users and auth payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from smartnote.models.common import InputModel
+from smartnote.passwords import check_password_strength
+
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything; this only caps the work per request
+
+
+def _valid_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name like Europe/Paris") from exc
+    return name
+
+
+TimeZoneName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_valid_timezone)
+]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+NewPassword = Annotated[
+    str, Field(max_length=MAX_PASSWORD_LENGTH), AfterValidator(check_password_strength)
+]
+AnyPassword = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+
+
+class UserRegister(InputModel):
+    email: EmailStr
+    password: NewPassword = Field(description="At least 10 characters, not a common password.")
+    display_name: DisplayName | None = None
+    timezone: TimeZoneName = "UTC"
+
+
+class UserUpdate(InputModel):
+    """Only the fields sent change; `display_name: null` clears it."""
+
+    display_name: DisplayName | None = None
+    timezone: TimeZoneName | None = None
+    email_reminders: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _only_display_name_is_nullable(self) -> UserUpdate:
+        for name in ("timezone", "email_reminders"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class PasswordChange(InputModel):
+    current_password: AnyPassword
+    new_password: NewPassword
+
+
+class AccountDeletion(InputModel):
+    password: AnyPassword
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    display_name: str | None
+    timezone: str
+    email_reminders: bool
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type
+    expires_in: int = Field(description="Seconds until the access token expires (at most 900).")
+    refresh_token: str
+
+
+class RefreshRequest(InputModel):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class LogoutRequest(InputModel):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    user_agent: str | None
+    current: bool = Field(description="True for the session of the token making this call.")

@@ -1,0 +1,47 @@
+"""The `login_failures` table: throttling of password guessing, kept in SQL so that it
+holds across Lambda containers and cold starts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from smartnote.db.tables import LoginFailure
+
+
+class LoginFailuresRepository:
+    def __init__(self, session: Session) -> None:
+        self._db = session
+
+    def record(self, email: str, client_ip: str, at: datetime) -> None:
+        self._db.add(LoginFailure(email=email, client_ip=client_ip[:64], attempted_at=at))
+        self._db.flush()
+
+    def recent(
+        self, *, email: str | None = None, client_ip: str | None = None, since: datetime
+    ) -> tuple[int, datetime | None]:
+        """How many failures since `since` for the email or the client, and the oldest one."""
+        condition = (
+            LoginFailure.email == email
+            if email is not None
+            else (LoginFailure.client_ip == client_ip)
+        )
+        count, oldest = self._db.execute(
+            select(func.count(), func.min(LoginFailure.attempted_at)).where(
+                condition, LoginFailure.attempted_at >= since
+            )
+        ).one()
+        return int(count), oldest
+
+    def clear(self, email: str) -> None:
+        self._db.execute(delete(LoginFailure).where(LoginFailure.email == email))
+
+    def delete_older_than(self, before: datetime) -> int:
+        result = self._db.execute(delete(LoginFailure).where(LoginFailure.attempted_at < before))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def window_start(now: datetime, window_seconds: int) -> datetime:
+        return now - timedelta(seconds=window_seconds)

@@ -1,0 +1,233 @@
+"""The `notes` collection: every query is keyed by owner and answered from an index."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from smartnote.clock import utcnow
+from smartnote.cursors import decode_cursor, encode_cursor, fingerprint
+from smartnote.errors import Conflict, NotFound, PreconditionFailed
+from smartnote.search import index_terms, terms_filter
+
+Document = dict[str, Any]
+COLLECTION = "notes"
+NOTE_ID_LENGTH = 24
+_UPDATE_ATTEMPTS = 5
+
+# Sort orders, each ending in `_id` so that keyset paging is total. Pinned notes come first
+# except when sorting by title (API.md).
+SORTS: Mapping[str, list[tuple[str, int]]] = {
+    "updated_at": [("pinned", DESCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
+    "created_at": [("pinned", DESCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+    "title": [("title_key", ASCENDING), ("_id", ASCENDING)],
+}
+
+# Equality prefix (owner, trashed, archived) then the sort keys: a page is one index range.
+INDEXES = [
+    IndexModel(
+        [("owner_id", ASCENDING), ("trashed", ASCENDING), ("archived", ASCENDING), *spec],
+        name=f"owner_state_{name}",
+    )
+    for name, spec in SORTS.items()
+] + [
+    IndexModel([("owner_id", ASCENDING), ("tags", ASCENDING)], name="owner_tags"),
+    IndexModel([("owner_id", ASCENDING), ("terms", ASCENDING)], name="owner_terms"),
+    IndexModel([("owner_id", ASCENDING), ("updated_at", ASCENDING)], name="owner_updated"),
+]
+
+# What a client sees of a stored note; search terms and sort keys stay inside.
+PUBLIC_PROJECTION = {"terms": 0, "title_key": 0, "owner_id": 0}
+
+
+async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
+    await database[COLLECTION].create_indexes(INDEXES)
+
+
+def new_note_id() -> str:
+    return secrets.token_hex(NOTE_ID_LENGTH // 2)
+
+
+def is_note_id(value: str) -> bool:
+    return len(value) == NOTE_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
+
+
+def derived_fields(note: Mapping[str, Any]) -> Document:
+    """Fields computed from the editable ones: search terms and the title sort key."""
+    ocr_texts = [a.get("ocr_text") or "" for a in note.get("attachments", [])]
+    return {
+        "terms": index_terms([note["title"], note["content"], *note["tags"], *ocr_texts]),
+        "title_key": note["title"].casefold(),
+    }
+
+
+@dataclass(frozen=True)
+class NoteQuery:
+    """The filters of `GET /notes`; `None` means "the default" (see `to_filter`)."""
+
+    q: str | None = None
+    tags: list[str] = field(default_factory=list)
+    pinned: bool | None = None
+    archived: bool | None = None
+    trashed: bool | None = None
+    updated_since: datetime | None = None
+    sort: str = "updated_at"
+
+    def to_filter(self, owner_id: str) -> Document:
+        query: Document = {"owner_id": owner_id}
+        # A sync (`updated_since`) sees trashed and archived notes unless asked otherwise.
+        syncing = self.updated_since is not None
+        if self.trashed is not None or not syncing:
+            query["trashed"] = bool(self.trashed)
+        if self.archived is not None or not syncing:
+            query["archived"] = bool(self.archived)
+        if self.updated_since is not None:
+            query["updated_at"] = {"$gte": self.updated_since}
+        if self.pinned is not None:
+            query["pinned"] = self.pinned
+        if self.tags:
+            query["tags"] = {"$all": self.tags}
+        if self.q is not None:
+            query.update(terms_filter(self.q))
+        return query
+
+    def fingerprint(self) -> str:
+        return fingerprint(
+            self.q,
+            self.tags,
+            self.pinned,
+            self.archived,
+            self.trashed,
+            self.updated_since,
+            self.sort,
+        )
+
+
+def _after(spec: list[tuple[str, int]], values: list[Any]) -> Document:
+    """Keyset condition: strictly after `values` in the order `spec`."""
+    branches = []
+    for i, (key, direction) in enumerate(spec):
+        branch: Document = {k: v for (k, _), v in zip(spec[:i], values[:i], strict=True)}
+        branch[key] = {"$gt" if direction == ASCENDING else "$lt": values[i]}
+        branches.append(branch)
+    return {"$or": branches}
+
+
+class NotesRepository:
+    """Notes of one owner at a time; another owner's note is indistinguishable from none."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._notes = collection
+
+    async def create(self, owner_id: str, fields: Mapping[str, Any]) -> Document:
+        now = utcnow()
+        note: Document = {
+            "_id": new_note_id(),
+            "owner_id": owner_id,
+            **fields,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "trashed": False,
+            "trashed_at": None,
+            "attachments": [],
+        }
+        note.update(derived_fields(note))
+        await self._notes.insert_one(note)
+        return note
+
+    async def get(self, owner_id: str, note_id: str) -> Document:
+        if not is_note_id(note_id):
+            raise NotFound("Note not found")
+        note = await self._notes.find_one({"_id": note_id, "owner_id": owner_id}, PUBLIC_PROJECTION)
+        if note is None:
+            raise NotFound("Note not found")
+        return note
+
+    async def page(
+        self, owner_id: str, query: NoteQuery, limit: int, cursor: str | None
+    ) -> tuple[list[Document], str | None]:
+        spec = SORTS[query.sort]
+        bound_to = query.fingerprint()
+        mongo_filter = query.to_filter(owner_id)
+        if cursor is not None:
+            values = decode_cursor(cursor, bound_to, len(spec))
+            mongo_filter = {"$and": [mongo_filter, _after(spec, values)]}
+        projection = {"terms": 0, "owner_id": 0}
+        found = (
+            await self._notes.find(mongo_filter, projection).sort(spec).limit(limit + 1).to_list()
+        )
+        page = found[:limit]
+        next_cursor = None
+        if len(found) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor([last[key] for key, _ in spec], bound_to)
+        for note in page:
+            note.pop("title_key", None)
+        return page, next_cursor
+
+    async def update(
+        self,
+        owner_id: str,
+        note_id: str,
+        change: Callable[[Document], Document],
+        expected_version: int | None = None,
+    ) -> Document:
+        """Apply `change` (current note -> fields to set) atomically against the version read.
+
+        With `expected_version` a mismatch is a 412; without, a concurrent write is retried.
+        """
+        if not is_note_id(note_id):
+            raise NotFound("Note not found")
+        for _ in range(_UPDATE_ATTEMPTS):
+            current = await self._notes.find_one({"_id": note_id, "owner_id": owner_id})
+            if current is None:
+                raise NotFound("Note not found")
+            if expected_version is not None and current["version"] != expected_version:
+                raise PreconditionFailed()
+            updates = change(current)
+            if not updates:
+                return {k: v for k, v in current.items() if k not in PUBLIC_PROJECTION}
+            merged = {**current, **updates}
+            updates.update(derived_fields(merged))
+            updates["updated_at"] = utcnow()
+            saved = await self._notes.find_one_and_update(
+                {"_id": note_id, "owner_id": owner_id, "version": current["version"]},
+                {"$set": updates, "$inc": {"version": 1}},
+                projection=PUBLIC_PROJECTION,
+                return_document=ReturnDocument.AFTER,
+            )
+            if saved is not None:
+                return saved
+            if expected_version is not None:
+                raise PreconditionFailed()
+        raise Conflict("The note is being changed concurrently; try again")
+
+    async def delete(self, owner_id: str, note_id: str) -> None:
+        if not is_note_id(note_id):
+            raise NotFound("Note not found")
+        result = await self._notes.delete_one({"_id": note_id, "owner_id": owner_id})
+        if result.deleted_count == 0:
+            raise NotFound("Note not found")
+
+    async def delete_all_of_owner(self, owner_id: str) -> int:
+        result = await self._notes.delete_many({"owner_id": owner_id})
+        return result.deleted_count
+
+    async def tag_counts(self, owner_id: str) -> list[Document]:
+        pipeline: list[Document] = [
+            {"$match": {"owner_id": owner_id, "trashed": False}},
+            {"$project": {"tags": 1}},
+            {"$unwind": "$tags"},
+            {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
+            {"$sort": {"count": -1, "_id": 1}},
+        ]
+        cursor = await self._notes.aggregate(pipeline)
+        return [{"name": row["_id"], "count": row["count"]} async for row in cursor]

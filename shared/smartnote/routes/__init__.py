@@ -1,0 +1,1 @@
+"""HTTP <-> domain, thin: one router per resource."""

@@ -1,0 +1,76 @@
+"""`/health`: is every backing service reachable?"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from smartnote import aws
+from smartnote.config import Settings
+from smartnote.db import mongo
+from smartnote.db.sql import get_engine
+from smartnote.deps import SettingsDep
+
+router = APIRouter(tags=["service"])
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    checks: dict[str, str]
+
+
+async def _mongo(settings: Settings) -> None:
+    client = mongo.get_client(settings.mongodb_uri, settings.mongodb_timeout_ms)
+    await client.admin.command("ping")
+
+
+async def _sql(settings: Settings) -> None:
+    def ping() -> None:
+        with get_engine(settings.database_url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    await run_in_threadpool(ping)
+
+
+async def _storage(settings: Settings) -> None:
+    s3 = aws.client("s3", settings)
+    await run_in_threadpool(s3.head_bucket, Bucket=settings.uploads_bucket)
+
+
+CHECKS: dict[str, Callable[[Settings], Awaitable[None]]] = {
+    "mongo": _mongo,
+    "sql": _sql,
+    "storage": _storage,
+}
+
+
+async def _run(check: Callable[[Settings], Awaitable[None]], settings: Settings) -> str:
+    try:
+        await asyncio.wait_for(check(settings), CHECK_TIMEOUT_SECONDS)
+    except Exception:  # noqa: BLE001 - any failure is "unavailable"; details stay in our logs
+        return "unavailable"
+    return "ok"
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A check failed"}},
+)
+async def health(settings: SettingsDep) -> JSONResponse:
+    """Service status with one check per backing service; 503 names the failing one."""
+    results = await asyncio.gather(*(_run(check, settings) for check in CHECKS.values()))
+    checks = dict(zip(CHECKS, results, strict=True))
+    healthy = all(result == "ok" for result in checks.values())
+    body = Health(
+        status="ok" if healthy else "unavailable", version=settings.version, checks=checks
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

@@ -1,0 +1,165 @@
+"""`/notes` and `/tags`: the caller's notes, with search, paging, trash and concurrency control."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from pydantic import AwareDatetime
+
+from smartnote.deps import CurrentPrincipal, Notes
+from smartnote.domain import notes as domain
+from smartnote.etags import etag, expected_version, matches_none
+from smartnote.models.common import Page, error_responses
+from smartnote.models.notes import Note, NoteCreate, NotePatch, SortKey, Tag, TagCount
+from smartnote.repositories.notes import NoteQuery
+
+router = APIRouter(tags=["notes"])
+
+NOT_FOUND = error_responses((404, "No such note (or not yours)"))
+STALE = error_responses((412, "If-Match names an older version"))
+IfMatch = Annotated[
+    str | None, Header(description='`"<version>"` from the ETag; a stale one answers 412.')
+]
+
+
+def _with_etag(response: Response, note: Note) -> Note:
+    response.headers["ETag"] = etag(note.version)
+    return note
+
+
+@router.post(
+    "/notes",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses((413, "Body too large")),
+)
+async def create_note(
+    body: NoteCreate,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    request: Request,
+    response: Response,
+) -> Note:
+    """Create a note; answers with `Location` and `ETag`."""
+    note = domain.to_note(await notes.create(principal.user.id, domain.new_note_fields(body)))
+    response.headers["Location"] = str(request.url_for("get_note", note_id=note.id))
+    return _with_etag(response, note)
+
+
+@router.get("/notes")
+async def list_notes(
+    principal: CurrentPrincipal,
+    notes: Notes,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in title, content and attachment text")
+    ] = None,
+    tag: Annotated[
+        list[Tag] | None, Query(max_length=20, description="Repeatable; all must match")
+    ] = None,
+    pinned: bool | None = None,
+    archived: Annotated[bool | None, Query(description="Default false")] = None,
+    trashed: Annotated[bool | None, Query(description="Default false")] = None,
+    updated_since: Annotated[
+        AwareDatetime | None, Query(description="Changes since (includes trashed and archived)")
+    ] = None,
+    sort: SortKey = "updated_at",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Page[Note]:
+    """The caller's notes, pinned first (except by title), a page at a time."""
+    query = NoteQuery(
+        q=q,
+        tags=list(dict.fromkeys(tag or [])),
+        pinned=pinned,
+        archived=archived,
+        trashed=trashed,
+        updated_since=updated_since,
+        sort=sort,
+    )
+    found, next_cursor = await notes.page(principal.user.id, query, limit, cursor)
+    return Page[Note](items=[domain.to_note(d) for d in found], next_cursor=next_cursor)
+
+
+@router.get(
+    "/notes/{note_id}",
+    response_model=Note,
+    responses={**NOT_FOUND, 304: {"description": "Not modified"}},
+)
+async def get_note(
+    note_id: str,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Note | Response:
+    """One note, with its `ETag`; `If-None-Match` with the current one answers 304."""
+    note = domain.to_note(await notes.get(principal.user.id, note_id))
+    if matches_none(if_none_match, note.version):
+        return Response(
+            status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(note.version)}
+        )
+    return _with_etag(response, note)
+
+
+@router.patch("/notes/{note_id}", responses={**NOT_FOUND, **STALE})
+async def patch_note(
+    note_id: str,
+    body: NotePatch,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Note:
+    """Change some fields; unknown fields are refused (422)."""
+    saved = await notes.update(
+        principal.user.id, note_id, domain.patch(body), expected_version(if_match)
+    )
+    return _with_etag(response, domain.to_note(saved))
+
+
+@router.put("/notes/{note_id}", responses={**NOT_FOUND, **STALE})
+async def replace_note(
+    note_id: str,
+    body: NoteCreate,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    response: Response,
+    if_match: IfMatch = None,
+) -> Note:
+    """Replace every editable field (fields not sent get their defaults)."""
+    saved = await notes.update(
+        principal.user.id, note_id, domain.replace(body), expected_version(if_match)
+    )
+    return _with_etag(response, domain.to_note(saved))
+
+
+@router.delete("/notes/{note_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_note(
+    note_id: str,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    permanent: Annotated[
+        bool, Query(description="Delete now instead of moving to the trash")
+    ] = False,
+) -> Response:
+    """Move the note to the trash, or delete it for good with `?permanent=true`."""
+    if permanent:
+        await notes.delete(principal.user.id, note_id)
+    else:
+        await notes.update(principal.user.id, note_id, domain.trash)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/notes/{note_id}/restore", responses=NOT_FOUND)
+async def restore_note(
+    note_id: str, principal: CurrentPrincipal, notes: Notes, response: Response
+) -> Note:
+    """Take the note out of the trash."""
+    saved = await notes.update(principal.user.id, note_id, domain.restore)
+    return _with_etag(response, domain.to_note(saved))
+
+
+@router.get("/tags")
+async def list_tags(principal: CurrentPrincipal, notes: Notes) -> list[TagCount]:
+    """The tags of the caller's live (not trashed) notes with how many notes carry each."""
+    return [TagCount(**row) for row in await notes.tag_counts(principal.user.id)]

@@ -1,0 +1,59 @@
+"""`/users/me`: the caller's profile, password and account."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from smartnote.deps import Auth, CurrentPrincipal, Notes, SqlSession
+from smartnote.errors import Unauthorized
+from smartnote.models.common import error_responses
+from smartnote.models.users import AccountDeletion, PasswordChange, UserOut, UserUpdate
+from smartnote.repositories.users import UsersRepository
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+UNAUTHORIZED = error_responses((401, "Not authenticated or wrong password"))
+
+
+@router.get("/me", responses=UNAUTHORIZED)
+def read_me(principal: CurrentPrincipal) -> UserOut:
+    """The caller's profile."""
+    return UserOut.model_validate(principal.user, from_attributes=True)
+
+
+@router.patch("/me", responses=UNAUTHORIZED)
+def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlSession) -> UserOut:
+    """Change display name, time zone (IANA name) or email reminders."""
+    changes = body.model_dump(include=body.model_fields_set)
+    user = UsersRepository(session).update(principal.user, changes)
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
+def change_password(body: PasswordChange, principal: CurrentPrincipal, auth: Auth) -> Response:
+    """Change the password; every other session ends."""
+    if not auth.check_password(principal.user, body.current_password):
+        raise Unauthorized("Current password is incorrect")
+    auth.change_password(principal, body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
+async def delete_me(
+    body: AccountDeletion,
+    principal: CurrentPrincipal,
+    auth: Auth,
+    notes: Notes,
+    session: SqlSession,
+) -> Response:
+    """Delete the account with its notes and sessions (confirm with the password).
+
+    Notes go first and the user row last, in the request's SQL transaction: if anything
+    fails midway, the account still exists and the same call can simply be repeated.
+    """
+    if not await run_in_threadpool(auth.check_password, principal.user, body.password):
+        raise Unauthorized("Password is incorrect")
+    await notes.delete_all_of_owner(principal.user.id)
+    await run_in_threadpool(UsersRepository(session).delete, principal.user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,115 @@
+"""Password hashing and tokens, nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+
+from smartnote.clock import utcnow
+from smartnote.config import Settings
+from smartnote.errors import Unauthorized
+
+
+@lru_cache(maxsize=4)
+def _password_context(time_cost: int, memory_cost: int, parallelism: int) -> CryptContext:
+    return CryptContext(
+        schemes=["argon2"],
+        argon2__time_cost=time_cost,
+        argon2__memory_cost=memory_cost,
+        argon2__parallelism=parallelism,
+    )
+
+
+class PasswordHasher:
+    """Argon2 through the passlib API (the maintained `libpass` distribution)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._context = _password_context(
+            settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+        )
+
+    def hash(self, password: str) -> str:
+        return str(self._context.hash(password))
+
+    def verify(self, password: str, password_hash: str | None) -> bool:
+        """Check a password; with no hash (unknown user) it still spends the same time."""
+        if password_hash is None:
+            self._context.verify(password, self._dummy_hash())
+            return False
+        return bool(self._context.verify(password, password_hash))
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return bool(self._context.needs_update(password_hash))
+
+    def _dummy_hash(self) -> str:
+        return _dummy_hash_for(self._context)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash_for(context: CryptContext) -> str:
+    return str(context.hash(secrets.token_urlsafe(16)))
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    session_id: str
+    expires_at: datetime
+
+
+class TokenService:
+    """Issues and checks access JWTs; the algorithm is pinned, never read from a token."""
+
+    def __init__(self, settings: Settings, secret: str) -> None:
+        self._secret = secret
+        self._algorithm = settings.jwt_algorithm
+        self._issuer = settings.jwt_issuer
+        self.access_ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+
+    def create_access_token(self, user_id: str, session_id: str) -> str:
+        now = utcnow()
+        claims = {
+            "sub": user_id,
+            "sid": session_id,
+            "iss": self._issuer,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.access_ttl).timestamp()),
+            "jti": uuid.uuid4().hex,
+            "typ": "access",
+        }
+        return str(jwt.encode(claims, self._secret, algorithm=self._algorithm))
+
+    def decode_access_token(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                issuer=self._issuer,
+                options={"require_exp": True, "require_sub": True, "require_iat": True},
+            )
+        except (JWTError, ValueError, TypeError, KeyError) as exc:
+            raise Unauthorized("Invalid or expired access token") from exc
+        sub, sid, exp = claims.get("sub"), claims.get("sid"), claims.get("exp")
+        if claims.get("typ") != "access" or not isinstance(sub, str) or not isinstance(sid, str):
+            raise Unauthorized("Invalid or expired access token")
+        return AccessClaims(
+            user_id=sub, session_id=sid, expires_at=datetime.fromtimestamp(exp).astimezone()
+        )
+
+
+def new_refresh_token() -> str:
+    """An opaque, unguessable refresh token (only its hash is stored)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Refresh tokens are random, so a fast hash suffices (no dictionary to attack)."""
+    return hashlib.sha256(token.encode()).hexdigest()
