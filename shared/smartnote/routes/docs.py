@@ -1,0 +1,180 @@
+"""Self-hosted API docs: Swagger UI, ReDoc, the OpenAPI document and their assets.
+
+Every URL put in the HTML is built from the request's ``root_path`` so the pages work
+under an API Gateway stage prefix (``/dev/docs``), and no asset comes from a CDN.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import mimetypes
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+__all__ = ["STATIC_DIR", "build_docs_router"]
+
+# Next to the package's code, so it resolves the same from site-packages, a Lambda
+# layer (/opt/python) or an editable install.
+STATIC_DIR = (Path(__file__).resolve().parent.parent / "static").resolve()
+
+STATIC_CACHE_CONTROL = "public, max-age=86400"
+
+# Explicit types for what we ship: `mimetypes` depends on the host's tables, and
+# JS/CSS with a wrong type are refused by browsers (X-Content-Type-Options: nosniff).
+_CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".png": "image/png",
+    ".md": "text/markdown; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    "": "text/plain; charset=utf-8",  # LICENSE, NOTICE
+}
+
+_TITLE = "SmartNote API"
+
+
+def _root_path(request: Request) -> str:
+    """The stage prefix (e.g. ``/dev``) without a trailing slash, or ``""``."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _js(value: Any) -> str:
+    """JSON safe to embed in an inline ``<script>`` (no ``</script>`` breakout)."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _static_file(path: str) -> Path:
+    """The file under STATIC_DIR for a URL path, or 404 (also for any traversal)."""
+    # Split by hand: PurePosixPath would silently drop "." and empty segments.
+    parts = path.split("/")
+    if any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts):
+        raise HTTPException(status_code=404, detail="Not found")
+    candidate = STATIC_DIR.joinpath(*parts).resolve()
+    # Resolving also defeats symlinks pointing outside the directory.
+    if not candidate.is_relative_to(STATIC_DIR) or not candidate.is_file():
+        raise HTTPException(status_code=404, detail="Not found")
+    return candidate
+
+
+def _content_type(file: Path) -> str:
+    suffix = file.suffix.lower()
+    if suffix in _CONTENT_TYPES:
+        return _CONTENT_TYPES[suffix]
+    return mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+
+
+def _swagger_html(root: str, oauth2_redirect_url: str) -> str:
+    static = f"{root}/static/swagger-ui"
+    config = {
+        "url": f"{root}/openapi.json",
+        "dom_id": "#swagger-ui",
+        "layout": "BaseLayout",
+        "deepLinking": True,
+        "showExtensions": True,
+        "showCommonExtensions": True,
+        "persistAuthorization": True,
+        "tryItOutEnabled": True,
+        "oauth2RedirectUrl": oauth2_redirect_url,
+        # The default validator badge would call validator.swagger.io.
+        "validatorUrl": None,
+    }
+    e = html.escape
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>{e(_TITLE)} - Swagger UI</title>
+<link rel="stylesheet" type="text/css" href="{e(static)}/swagger-ui.css">
+<link rel="icon" type="image/png" href="{e(static)}/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{e(static)}/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle(Object.assign({_js(config)}, {{
+  presets: [SwaggerUIBundle.presets.apis],
+}}));
+</script>
+</body>
+</html>
+"""
+
+
+def _redoc_html(root: str) -> str:
+    e = html.escape
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(_TITLE)} - ReDoc</title>
+<link rel="icon" type="image/png" href="{e(root)}/static/swagger-ui/favicon-32x32.png">
+<style>body {{ margin: 0; padding: 0; }}</style>
+</head>
+<body>
+<noscript>ReDoc requires JavaScript.</noscript>
+<redoc spec-url="{e(root)}/openapi.json"></redoc>
+<script src="{e(root)}/static/redoc/redoc.standalone.js"></script>
+</body>
+</html>
+"""
+
+
+def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
+    """Routes for /openapi.json, /docs, /docs/oauth2-redirect, /redoc and /static.
+
+    ``openapi`` returns the merged OpenAPI document; it is called on each request
+    to /openapi.json (cache inside it if building is costly).
+    """
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/openapi.json")
+    def openapi_json(request: Request) -> JSONResponse:
+        document = openapi()
+        root = _root_path(request)
+        if root:
+            # A copy: the caller may cache its document and serve other stages.
+            document = {**document, "servers": [{"url": root}]}
+        return JSONResponse(document)
+
+    @router.get("/docs")
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = _root_path(request)
+        # Absolute, because Swagger UI opens it in a popup window for redirect flows.
+        origin = f"{request.url.scheme}://{request.url.netloc}"
+        return HTMLResponse(_swagger_html(root, f"{origin}{root}/docs/oauth2-redirect"))
+
+    @router.get("/docs/oauth2-redirect")
+    def swagger_ui_oauth2_redirect(request: Request) -> HTMLResponse:
+        page = (STATIC_DIR / "swagger-ui" / "oauth2-redirect.html").read_text("utf-8")
+        # The vendored page loads its script relatively, which from /docs/ would
+        # resolve to /docs/oauth2-redirect.js; point it at the static copy instead.
+        src = html.escape(f"{_root_path(request)}/static/swagger-ui/oauth2-redirect.js")
+        return HTMLResponse(page.replace('src="oauth2-redirect.js"', f'src="{src}"'))
+
+    @router.get("/redoc")
+    def redoc(request: Request) -> HTMLResponse:
+        # ReDoc's sidebar always loads its logo from cdn.redoc.ly; keep images local
+        # so the page makes no outside request (the logo just does not show).
+        return HTMLResponse(
+            _redoc_html(_root_path(request)),
+            headers={"Content-Security-Policy": "img-src 'self' data: blob:"},
+        )
+
+    @router.get("/static/{path:path}")
+    def static(path: str) -> FileResponse:
+        file = _static_file(path)
+        return FileResponse(
+            file,
+            media_type=_content_type(file),
+            headers={"Cache-Control": STATIC_CACHE_CONTROL},
+        )
+
+    return router

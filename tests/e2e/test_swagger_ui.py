@@ -1,0 +1,129 @@
+"""End to end: Swagger UI's OAuth2 password flow and "Try it out" in a real browser.
+
+Needs Debian's chromium at /usr/bin/chromium (`.ci/install-chromium.sh`) and the
+fixtures `api_base_url` (a running local gateway with all functions) and
+`registered_user` from `tests/conftest.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+# Skip (not error) where only the runtime requirements are installed.
+pytest.importorskip("playwright.sync_api", reason="playwright not installed (requirements-dev.txt)")
+from playwright.sync_api import Page, Request, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+# No network beyond the gateway: the page must work offline / behind firewalls.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+NOTE = {"title": "From Swagger", "content": "hi"}
+TIMEOUT_MS = 30_000
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (run .ci/install-chromium.sh)",
+    ),
+]
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A fresh headless chromium page (Playwright driving the system browser)."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(TIMEOUT_MS)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def authorize_and_create_note(page: Page, docs_url: str, username: str, password: str) -> str:
+    """Drive Swagger UI at docs_url; return the status shown for POST /notes."""
+    page.goto(docs_url)
+    # Rendered once the spec is loaded: the operations and the Authorize button.
+    page.locator(".swagger-ui .opblock").first.wait_for()
+
+    page.locator(".swagger-ui .scheme-container button.authorize").click()
+    modal = page.locator(".modal-ux")
+    modal.locator("#oauth_username").fill(username)
+    modal.locator("#oauth_password").fill(password)
+    modal.locator("button.authorize").click()
+    # Swagger UI swaps Authorize for Logout once the token request succeeded,
+    # or shows the error; fail with that text rather than a bare timeout.
+    logout = modal.locator("button", has_text="Logout")
+    auth_error = modal.locator(".errors")
+    logout.or_(auth_error).first.wait_for()
+    if not logout.is_visible():
+        raise AssertionError(f"Swagger UI authorization failed: {auth_error.inner_text()}")
+    modal.locator("button.btn-done").click()
+    modal.wait_for(state="detached")
+
+    op = page.locator('.opblock.opblock-post:has(.opblock-summary-path[data-path="/notes"])').first
+    op.locator(".opblock-summary").first.click()
+    # tryItOutEnabled puts operations in edit mode already; click only if not.
+    try_out = op.locator("button.try-out__btn")
+    try_out.wait_for()
+    if try_out.inner_text().strip().lower() == "try it out":
+        try_out.click()
+    op.locator("textarea.body-param__text").fill(json.dumps(NOTE))
+    op.locator("button.execute").click()
+
+    status = op.locator(".live-responses-table .response .response-col_status").first
+    status.wait_for()
+    return status.inner_text().strip()
+
+
+def test_swagger_password_flow_and_try_it_out(
+    page: Page,
+    api_base_url: str,
+    registered_user: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    requests: list[Request] = []
+    # A lambda on purpose: Playwright cannot register a builtin method as a listener.
+    page.on("request", lambda r: requests.append(r))  # noqa: PLW0108
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    try:
+        status = authorize_and_create_note(
+            page,
+            f"{api_base_url.rstrip('/')}/docs",
+            registered_user["email"],
+            registered_user["password"],
+        )
+    except Exception:
+        page.screenshot(path=str(tmp_path / "swagger_failure.png"), full_page=True)
+        raise
+
+    assert re.match(r"^201\b", status), f"POST /notes showed {status!r}"
+    outside = [
+        r.url
+        for r in requests
+        if urlsplit(r.url).scheme in ("http", "https", "ws", "wss")
+        and urlsplit(r.url).hostname not in LOOPBACK
+    ]
+    assert outside == [], f"requests left the machine: {outside}"
+    notes = [r for r in requests if r.method == "POST" and urlsplit(r.url).path.endswith("/notes")]
+    assert notes and notes[-1].headers.get("authorization", "").startswith("Bearer ")
+    assert errors == [], f"page errors: {errors}"
