@@ -1,0 +1,47 @@
+# SmartNote developer tasks. `make run` needs only python3 and python3-venv.
+PYTHON ?= python3
+VENV = .venv
+BIN = $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 3000
+FN ?=
+EVENT ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run invoke test lint clean clean-data
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+# The stamp is rebuilt (deps reinstalled) whenever a requirements file changes.
+$(VENV)/.installed: shared/requirements.txt requirements-dev.txt shared/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e shared -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed ## Create the venv and install the dependencies
+
+run: $(VENV)/.installed ## Start the local stack (HOST=127.0.0.1 PORT=3000)
+	$(BIN)/python -m smartnote.local.stack --host $(HOST) --port $(PORT)
+
+invoke: $(VENV)/.installed ## Invoke one function: make invoke FN=notes [EVENT=tests/events/notes.json]
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> [EVENT=<event.json>]" >&2; exit 2; }
+	$(BIN)/python -m smartnote.local.invoke $(FN) $(EVENT)
+
+test: $(VENV)/.installed ## Run the tests
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared/
+
+clean: ## Remove caches and build output (keeps .venv and the local data in .local/)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam build dist shared/build
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print \
+		| xargs rm -rf
+
+clean-data: ## Delete the local stack's data (.local/): Mongo, SQLite, JWT secret
+	@if [ -f .local/stack.json ] && kill -0 "$$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' .local/stack.json)" 2>/dev/null; then \
+		echo "the local stack is running; stop it first" >&2; exit 1; fi
+	rm -rf .local

@@ -1,0 +1,1 @@
+"""A Docker-free local stack: SAM template, API Gateway emulation and embedded services."""

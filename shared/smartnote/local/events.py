@@ -1,0 +1,172 @@
+"""API Gateway REST (v1) proxy events and Lambda contexts, as AWS builds them."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_API_ID = "local"
+
+_TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_TEXT_SUFFIXES = ("xml", "javascript", "+json")
+
+
+def is_text_content_type(content_type: str | None) -> bool:
+    """Whether a body of this type travels as text (else base64), like the API's media types."""
+    if not content_type:
+        return False
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith(_TEXT_SUFFIXES)
+
+
+def _multi(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {}
+    for key, value in pairs:
+        result.setdefault(key, []).append(value)
+    return result
+
+
+def _encode_body(body: bytes, content_type: str | None) -> tuple[str | None, bool]:
+    if not body:
+        return None, False
+    if is_text_content_type(content_type):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass  # mislabelled binary: base64 keeps it intact
+    return base64.b64encode(body).decode("ascii"), True
+
+
+def build_rest_event(
+    method: str,
+    raw_path: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes = b"",
+    *,
+    resource: str,
+    path_parameters: Mapping[str, str] | None = None,
+    source_ip: str = "127.0.0.1",
+    stage: str = "local",
+) -> dict[str, Any]:
+    """The proxy event API Gateway REST v1 sends for a request (`raw_path` may carry a query)."""
+    split = urlsplit(raw_path)
+    path = unquote(split.path) or "/"
+    header_pairs = list(headers)
+    multi_headers = _multi(header_pairs)
+    query_pairs = parse_qsl(split.query, keep_blank_values=True)
+    multi_query = _multi(query_pairs)
+    lower = {key.lower(): values[-1] for key, values in multi_headers.items()}
+    encoded, is_base64 = _encode_body(body, lower.get("content-type"))
+    now = time.time()
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method.upper(),
+        # AWS keeps the last value of a repeated header/parameter in the single-value maps.
+        "headers": {key: values[-1] for key, values in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {key: values[-1] for key, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": dict(path_parameters) if path_parameters else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": resource,
+            "httpMethod": method.upper(),
+            "extendedRequestId": str(uuid.uuid4()),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "path": f"/{stage}{path}",
+            "accountId": LOCAL_ACCOUNT_ID,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": "localhost",
+            "requestTimeEpoch": int(now * 1000),
+            "requestId": str(uuid.uuid4()),
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": lower.get("user-agent"),
+                "accountId": None,
+                "caller": None,
+                "user": None,
+                "userArn": None,
+            },
+            "domainName": lower.get("host", "localhost"),
+            "apiId": LOCAL_API_ID,
+        },
+        "body": encoded,
+        "isBase64Encoded": is_base64,
+    }
+
+
+@dataclass
+class LambdaContext:
+    """The `context` argument of a Lambda handler."""
+
+    function_name: str
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 128
+    timeout_seconds: float = 3.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    region: str = "us-east-1"
+    _deadline: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"{time.strftime('%Y/%m/%d')}/[{self.function_version}]{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class InvalidLambdaResponse(ValueError):
+    """The handler returned something API Gateway would reject (it answers 502 then)."""
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def parse_lambda_response(result: Any) -> HttpResponse:
+    """Turn a proxy integration result into an HTTP response, merging headers like AWS does."""
+    if not isinstance(result, Mapping) or "statusCode" not in result:
+        raise InvalidLambdaResponse(f"malformed Lambda proxy response: {result!r:.200}")
+    try:
+        status = int(result["statusCode"])
+    except (TypeError, ValueError) as exc:
+        raise InvalidLambdaResponse(f"bad statusCode {result['statusCode']!r}") from exc
+    multi = result.get("multiValueHeaders") or {}
+    single = result.get("headers") or {}
+    headers: list[tuple[str, str]] = [
+        (str(k), str(v)) for k, values in multi.items() for v in values
+    ]
+    # When a header is in both maps AWS keeps only the multiValueHeaders values.
+    taken = {key.lower() for key in multi}
+    headers += [(str(k), str(v)) for k, v in single.items() if k.lower() not in taken]
+    raw_body = result.get("body")
+    if raw_body is None:
+        body = b""
+    elif result.get("isBase64Encoded"):
+        body = base64.b64decode(raw_body)
+    else:
+        body = str(raw_body).encode("utf-8")
+    return HttpResponse(status, headers, body)

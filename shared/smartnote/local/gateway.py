@@ -1,0 +1,313 @@
+"""A local API Gateway (REST v1) that runs each function's handler in Lambda-like containers."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any, Self
+
+from smartnote.local.events import (
+    HttpResponse,
+    LambdaContext,
+    build_rest_event,
+    parse_lambda_response,
+)
+from smartnote.local.template import (
+    FunctionSpec,
+    Template,
+    allowed_methods,
+    match_route,
+)
+
+logger = logging.getLogger("smartnote.local.gateway")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+# Slack on top of the function timeout before the gateway gives up waiting (API GW: 29 s).
+TIMEOUT_SLACK_SECONDS = 1.0
+
+
+def error_response(status: int, code: str, message: str) -> HttpResponse:
+    """The project's error envelope, for errors the gateway itself produces."""
+    body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
+    return HttpResponse(status, [("Content-Type", "application/json")], body)
+
+
+def _init_container() -> None:
+    # Mangum calls asyncio.get_event_loop() per invocation and the app caches clients per loop,
+    # so every container thread owns one loop for its whole life, like a warm Lambda.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def _load_module(fn: FunctionSpec) -> ModuleType:
+    module_name = f"smartnote_fn_{fn.name}"
+    path = fn.module_path
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded  # another gateway of this process already imported it
+    if not path.is_file():
+        raise FileNotFoundError(f"{fn.logical_id}: handler module {path} does not exist")
+    # Every function's entry point is app.py, so siblings would shadow each other on sys.path;
+    # add the folder only when the function really has sibling modules to import.
+    siblings = [
+        p
+        for p in fn.code_uri.iterdir()
+        if p != path and (p.suffix == ".py" or (p / "__init__.py").exists())
+    ]
+    if siblings and str(fn.code_uri) not in sys.path:
+        sys.path.insert(0, str(fn.code_uri))
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+class FunctionRuntime:
+    """The warm containers of one function: a pool of threads, each with its own event loop."""
+
+    def __init__(self, spec: FunctionSpec, pool_size: int = 4) -> None:
+        self.spec = spec
+        self._executor = ThreadPoolExecutor(
+            max_workers=pool_size,
+            thread_name_prefix=f"lambda-{spec.name}",
+            initializer=_init_container,
+        )
+        self._handler: Handler | None = None
+        self._lock = threading.Lock()
+
+    def _get_handler(self) -> Handler:
+        # Loaded inside a container thread: Mangum touches the event loop when constructed.
+        with self._lock:
+            if self._handler is None:
+                module = _load_module(self.spec)
+                handler = getattr(module, self.spec.handler_attr, None)
+                if not callable(handler):
+                    raise AttributeError(
+                        f"{self.spec.module_path} has no callable {self.spec.handler_attr!r}"
+                    )
+                self._handler = handler
+            return self._handler
+
+    def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
+        return self._get_handler()(event, context)
+
+    def invoke(self, event: dict[str, Any], timeout: float | None = None) -> Any:
+        """Run the handler in a free container; raises what the handler raised."""
+        context = LambdaContext(
+            function_name=self.spec.logical_id,
+            memory_limit_in_mb=self.spec.memory_size,
+            timeout_seconds=float(self.spec.timeout),
+        )
+        return self._executor.submit(self._run, event, context).result(timeout=timeout)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Gateway:
+    """Serves the template's Api events over HTTP on `host:port` (port 0 picks a free one)."""
+
+    def __init__(
+        self,
+        template: Template,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        pool_size: int = 4,
+        *,
+        quiet: bool = False,
+        stage: str = "local",
+    ) -> None:
+        self.template = template
+        self.host = host
+        self.port = port
+        self.pool_size = pool_size
+        self.quiet = quiet
+        self.stage = stage
+        self._runtimes: dict[str, FunctionRuntime] = {}
+        self._runtimes_lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def runtime(self, function_name: str) -> FunctionRuntime:
+        """The containers of a function (by folder name or logical id), created on first use."""
+        spec = self.template.function(function_name)
+        with self._runtimes_lock:
+            if spec.name not in self._runtimes:
+                self._runtimes[spec.name] = FunctionRuntime(spec, self.pool_size)
+            return self._runtimes[spec.name]
+
+    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
+        """Invoke a function directly with any event, in its container pool."""
+        return self.runtime(function_name).invoke(event)
+
+    def handle(
+        self,
+        method: str,
+        raw_path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+    ) -> tuple[HttpResponse, str | None]:
+        """Route one HTTP request and run it; returns the response and the function's name."""
+        path = raw_path.split("?", 1)[0] or "/"
+        routes = self.template.routes
+        event_method = method
+        match = match_route(routes, method, path)
+        if match is None and method == "HEAD":
+            # A GET-only resource answers HEAD as a GET whose body is dropped when sent.
+            event_method, match = "GET", match_route(routes, "GET", path)
+        if match is None:
+            if allowed_methods(routes, path) is None:
+                return error_response(404, "not_found", f"No route for {method} {path}"), None
+            return error_response(
+                405, "method_not_allowed", f"Method {method} not allowed for {path}"
+            ), None
+        fn = match.function
+        event = build_rest_event(
+            event_method,
+            raw_path,
+            headers,
+            body,
+            resource=match.resource,
+            path_parameters=match.path_parameters,
+            source_ip=source_ip,
+            stage=self.stage,
+        )
+        try:
+            result = self.runtime(fn.name).invoke(event, timeout=fn.timeout + TIMEOUT_SLACK_SECONDS)
+            return parse_lambda_response(result), fn.name
+        except FutureTimeout:
+            logger.error(
+                "%s timed out after %s s on %s %s", fn.logical_id, fn.timeout, method, path
+            )
+            return error_response(504, "gateway_timeout", "The function timed out"), fn.name
+        except Exception:
+            # The client gets a generic 502; the traceback goes to stderr (the function's log).
+            logger.exception("%s failed on %s %s", fn.logical_id, method, path)
+            return error_response(502, "bad_gateway", "The function failed"), fn.name
+
+    def start(self) -> None:
+        """Bind (OSError when the port is taken) and serve in a background thread."""
+        if self._server is not None:
+            raise RuntimeError("gateway already started")
+        server = ThreadingHTTPServer((self.host, self.port), _make_handler_class(self))
+        server.daemon_threads = True
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and retire the containers."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        with self._runtimes_lock:
+            for runtime in self._runtimes.values():
+                runtime.shutdown()
+            self._runtimes.clear()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _read_chunked(rfile: Any) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(chunks)
+        total += size
+        if total > MAX_BODY_BYTES:
+            raise ValueError("body too large")
+        chunks.append(rfile.read(size))
+        rfile.readline()
+
+
+def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length
+        server_version = "SmartNoteLocalGateway/1.0"
+
+        def _handle(self) -> None:
+            started = time.perf_counter()
+            body = self._read_body()
+            if body is None:
+                return
+            headers = [(key, value) for key, value in self.headers.items()]
+            response, fn_name = gateway.handle(
+                self.command, self.path, headers, body, self.client_address[0]
+            )
+            self._send(response)
+            if not gateway.quiet:
+                elapsed = (time.perf_counter() - started) * 1000
+                target = f" -> {fn_name}" if fn_name else ""
+                sys.stderr.write(
+                    f"{self.command} {self.path} {response.status} {elapsed:.1f}ms{target}\n"
+                )
+
+        def _read_body(self) -> bytes | None:
+            try:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    return _read_chunked(self.rfile)
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY_BYTES:
+                    raise ValueError("body too large")
+                return self.rfile.read(length) if length > 0 else b""
+            except ValueError:
+                self.close_connection = True  # the unread body would poison the next request
+                self._send(error_response(413, "payload_too_large", "Request body too large"))
+                return None
+
+        def _send(self, response: HttpResponse) -> None:
+            self.send_response(response.status)
+            for key, value in response.headers:
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass  # _handle writes one concise line per request instead
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if not gateway.quiet:
+                super().log_message(format, *args)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+    return RequestHandler

@@ -1,0 +1,217 @@
+"""Embedded stand-ins for the stack's services: SecantusDB (MongoDB), SQLite/SQL and moto (AWS)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smartnote.local.template import Template
+
+logger = logging.getLogger("smartnote.local.services")
+
+LOCALHOST = "127.0.0.1"
+DUMMY_AWS_KEY = "testing"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_SES_SENDER = "noreply@smartnote.local"
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    """A TCP port that is free right now on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether `host:port` can be bound (a listener there makes it busy)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class MongoService:
+    """SecantusDB on 127.0.0.1 (`storage_path` a folder, or ":memory:"), or an external URI."""
+
+    def __init__(self, storage_path: str | Path = ":memory:", *, uri: str | None = None) -> None:
+        self.storage_path = str(storage_path)
+        self.external_uri = uri
+        self._server: Any = None
+
+    @classmethod
+    def from_env(
+        cls, storage_path: str | Path = ":memory:", environ: Mapping[str, str] = os.environ
+    ) -> MongoService:
+        """Use MONGODB_URI when set (start nothing), else embed SecantusDB."""
+        return cls(storage_path, uri=environ.get("MONGODB_URI") or None)
+
+    @property
+    def external(self) -> bool:
+        return self.external_uri is not None
+
+    @property
+    def url(self) -> str:
+        if self.external_uri is not None:
+            return self.external_uri
+        if self._server is None:
+            raise RuntimeError("MongoService is not started")
+        host, port = self._server.address
+        return f"mongodb://{host}:{port}/?directConnection=true"
+
+    def start(self) -> None:
+        if self.external or self._server is not None:
+            return
+        from secantus import SecantusDBServer
+
+        if self.storage_path != ":memory:":
+            Path(self.storage_path).mkdir(parents=True, exist_ok=True)
+        # No replica set: a plain standalone, which is what directConnection expects.
+        server = SecantusDBServer(
+            host=LOCALHOST, port=0, storage_path=self.storage_path, replica_set_name=None
+        )
+        server.start()
+        self._server = server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class SqlService:
+    """The SQL database: DATABASE_URL if given, else SQLite at `sqlite_path`; migrated on start."""
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        sqlite_path: str | Path | None = None,
+        migrate: bool = True,
+    ) -> None:
+        if database_url is None:
+            if sqlite_path is None:
+                raise ValueError("give a database_url or a sqlite_path")
+            database_url = f"sqlite:///{Path(sqlite_path).resolve()}"
+        self.database_url = database_url
+        self.migrate = migrate
+        self.migrated = False
+
+    @classmethod
+    def from_env(
+        cls,
+        sqlite_path: str | Path,
+        environ: Mapping[str, str] = os.environ,
+        *,
+        migrate: bool = True,
+    ) -> SqlService:
+        return cls(environ.get("DATABASE_URL") or None, sqlite_path=sqlite_path, migrate=migrate)
+
+    @property
+    def url(self) -> str:
+        return self.database_url
+
+    def start(self) -> None:
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and self.database_url != f"{prefix}:memory:":
+            Path(self.database_url[len(prefix) :]).parent.mkdir(parents=True, exist_ok=True)
+        if self.migrate:
+            from smartnote.db.migrate import upgrade_to_head  # lazy: written separately
+
+            upgrade_to_head(self.database_url)
+            self.migrated = True
+
+    def stop(self) -> None:
+        """Nothing to stop: SQLite is a file, an external server is not ours."""
+
+
+class AwsService:
+    """moto's server on 127.0.0.1, or an external endpoint (LocalStack) if `endpoint_url` is set."""
+
+    def __init__(
+        self, endpoint_url: str | None = None, *, region: str = DEFAULT_REGION, port: int = 0
+    ) -> None:
+        self.external_url = endpoint_url
+        self.region = region
+        self.port = port
+        self._server: Any = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> AwsService:
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        return cls(environ.get("AWS_ENDPOINT_URL") or None, region=region)
+
+    @property
+    def external(self) -> bool:
+        return self.external_url is not None
+
+    @property
+    def url(self) -> str:
+        if self.external_url is not None:
+            return self.external_url
+        if self._server is None:
+            raise RuntimeError("AwsService is not started")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        if self.external or self._server is not None:
+            return
+        from moto.server import ThreadedMotoServer
+
+        # werkzeug logs every request at INFO; the gateway's own log line is enough.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address=LOCALHOST, port=self.port, verbose=False)
+        server.start()
+        self._server = server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of this endpoint with dummy credentials."""
+        import boto3
+
+        # Typed as Any: the stubs' overloads want a literal service name.
+        factory: Any = boto3.client
+        return factory(
+            service,
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", DUMMY_AWS_KEY),
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_KEY),
+        )
+
+    def provision(self, template: Template, ses_sender: str | None = None) -> dict[str, str]:
+        """Create the template's buckets and queues and verify the SES sender; idempotent."""
+        created: dict[str, str] = {}
+        if template.buckets:
+            s3 = self.client("s3")
+            existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+            for bucket in template.buckets:
+                if bucket.bucket_name not in existing:
+                    kwargs: dict[str, Any] = {"Bucket": bucket.bucket_name}
+                    if self.region != "us-east-1":  # us-east-1 refuses an explicit constraint
+                        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+                    s3.create_bucket(**kwargs)
+                created[bucket.logical_id] = bucket.bucket_name
+        if template.queues:
+            sqs = self.client("sqs")
+            for queue in template.queues:
+                attributes = {"FifoQueue": "true"} if queue.fifo else {}
+                created[queue.logical_id] = sqs.create_queue(
+                    QueueName=queue.queue_name, Attributes=attributes
+                )["QueueUrl"]
+        sender = ses_sender or os.environ.get("SES_SENDER") or DEFAULT_SES_SENDER
+        self.client("ses").verify_email_identity(EmailAddress=sender)
+        created["SesSender"] = sender
+        return created

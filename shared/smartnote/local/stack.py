@@ -1,0 +1,313 @@
+"""`python -m smartnote.local.stack`: the whole backend on this machine, without Docker."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from smartnote.local.gateway import Gateway
+from smartnote.local.services import (
+    DEFAULT_REGION,
+    DUMMY_AWS_KEY,
+    AwsService,
+    MongoService,
+    SqlService,
+    port_is_free,
+)
+from smartnote.local.template import Template, load_template
+
+logger = logging.getLogger("smartnote.local.stack")
+
+DATA_DIR = Path(".local")
+STACK_FILE = "stack.json"
+JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
+
+
+def jwt_secret(data_dir: Path) -> str:
+    """The stack's JWT secret: generated once, kept in `<data_dir>/jwt_secret` (mode 0600)."""
+    path = data_dir / JWT_SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        secret = secrets.token_urlsafe(48)
+        handle.write(secret + "\n")
+    return secret
+
+
+def local_environ(
+    *, mongodb_uri: str, database_url: str, aws_endpoint_url: str, jwt_secret: str
+) -> dict[str, str]:
+    """The environment the in-process handlers read their settings from."""
+    return {
+        "ENVIRONMENT": "local",
+        "MONGODB_URI": mongodb_uri,
+        "DATABASE_URL": database_url,
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "AWS_REGION": os.environ.get("AWS_REGION") or DEFAULT_REGION,
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION") or DEFAULT_REGION,
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or DUMMY_AWS_KEY,
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or DUMMY_AWS_KEY,
+        "JWT_SECRET": jwt_secret,
+    }
+
+
+def apply_environ(template: Template, values: Mapping[str, str]) -> None:
+    """Set `values` in os.environ, plus the template's literal function env where unset."""
+    # All functions share this process, so per-function variables can only be defaults.
+    for fn in template.functions.values():
+        for key, value in fn.environment.items():
+            os.environ.setdefault(key, value)
+    os.environ.update(values)
+
+
+def start_sql(sql: SqlService) -> str:
+    """Start (migrate) the SQL database; returns a note when the migrations are not there yet."""
+    try:
+        sql.start()
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("smartnote.db.migrate", "smartnote.db"):
+            raise
+        # The stack stays useful for the functions that need no SQL until migrate.py lands.
+        note = "migrations not run: smartnote.db.migrate is missing"
+        logger.warning(note)
+        return note
+    return ""
+
+
+@contextlib.contextmanager
+def ephemeral_services(
+    work_dir: str | Path, template: Template | None = None
+) -> Iterator[dict[str, str]]:
+    """In-memory Mongo, a migrated SQLite in `work_dir` and moto, for one test or invocation.
+
+    Yields the environment the handlers need (see `local_environ`); external services named
+    by MONGODB_URI / DATABASE_URL / AWS_ENDPOINT_URL are used instead when those are set.
+    """
+    mongo = MongoService.from_env(":memory:")
+    sql = SqlService.from_env(Path(work_dir) / "smartnote.db")
+    aws = AwsService.from_env()
+    try:
+        mongo.start()
+        start_sql(sql)
+        aws.start()
+        if template is not None:
+            aws.provision(template)
+        yield local_environ(
+            mongodb_uri=mongo.url,
+            database_url=sql.url,
+            aws_endpoint_url=aws.url,
+            jwt_secret=secrets.token_urlsafe(48),
+        )
+    finally:
+        aws.stop()
+        mongo.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_stack_file(data_dir: Path = DATA_DIR) -> dict[str, Any] | None:
+    """The running stack's description, or None when no live stack wrote one."""
+    path = data_dir / STACK_FILE
+    try:
+        info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = info.get("pid")
+    return info if isinstance(pid, int) and pid_alive(pid) else None
+
+
+@dataclass
+class Stack:
+    """Mongo + SQL + AWS + the gateway, started and stopped together."""
+
+    template: Template
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 3000
+    pool_size: int = 4
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.resolve()
+        self.mongo = MongoService.from_env(self.data_dir / "mongo")
+        self.sql = SqlService.from_env(self.data_dir / "smartnote.db")
+        self.aws = AwsService.from_env()
+        self.gateway = Gateway(
+            self.template, self.host, self.port, self.pool_size, quiet=self.quiet
+        )
+        self.migration_note = ""
+        self.provisioned: dict[str, str] = {}
+
+    @property
+    def stack_file(self) -> Path:
+        return self.data_dir / STACK_FILE
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.mongo.start()
+        try:
+            self._start_sql()
+            self.aws.start()
+            self.provisioned = self.aws.provision(self.template)
+            env = local_environ(
+                mongodb_uri=self.mongo.url,
+                database_url=self.sql.url,
+                aws_endpoint_url=self.aws.url,
+                jwt_secret=jwt_secret(self.data_dir),
+            )
+            apply_environ(self.template, env)
+            self.gateway.start()
+        except BaseException:
+            self.stop()
+            raise
+        self._write_stack_file()
+
+    def _start_sql(self) -> None:
+        self.migration_note = start_sql(self.sql)
+
+    def _write_stack_file(self) -> None:
+        info = {
+            "pid": os.getpid(),
+            "api_url": self.gateway.url,
+            "mongodb_uri": self.mongo.url,
+            "database_url": self.sql.url,
+            "aws_endpoint_url": self.aws.url,
+            "jwt_secret_file": str(self.data_dir / JWT_SECRET_FILE),
+        }
+        tmp = self.stack_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.stack_file)
+
+    def stop(self) -> None:
+        """Stop everything that runs; safe to call twice."""
+        # Withdraw stack.json first so `invoke` stops targeting a stack that is going away.
+        info = read_stack_file(self.data_dir)
+        if info is not None and info.get("pid") == os.getpid():
+            self.stack_file.unlink(missing_ok=True)
+        self.gateway.stop()
+        self.aws.stop()
+        self.mongo.stop()
+        self.sql.stop()
+
+    def summary(self) -> str:
+        """The table of what runs where."""
+        api = self.gateway.url
+        mongo_kind = (
+            "external" if self.mongo.external else f"SecantusDB, data in {self.mongo.storage_path}"
+        )
+        aws_kind = "external" if self.aws.external else "moto, in memory"
+        sql_note = self.migration_note or "migrated to head"
+        rows = [
+            ("API", api, "API Gateway REST v1 emulation"),
+            ("Swagger UI", f"{api}/docs", ""),
+            ("ReDoc", f"{api}/redoc", ""),
+            ("MongoDB", self.mongo.url, mongo_kind),
+            ("SQL", self.sql.url, sql_note),
+            ("AWS endpoint", self.aws.url, aws_kind),
+            ("Data dir", str(self.data_dir), "JWT secret in jwt_secret, state in stack.json"),
+        ]
+        width = max(len(url) for _name, url, _note in rows)
+        lines = ["", "SmartNote local stack is running (Ctrl-C to stop)", ""]
+        lines += [f"  {name:<13} {url:<{width}}  {note}".rstrip() for name, url, note in rows]
+        lines += ["", "  Functions"]
+        for fn in self.template.functions.values():
+            routes = ", ".join(f"{r.method} {r.path}" for r in fn.api_routes) or "(no API routes)"
+            lines.append(f"    {fn.name:<11} {routes}")
+        if self.provisioned:
+            lines += ["", "  AWS resources"]
+            lines += [f"    {key:<20} {value}" for key, value in self.provisioned.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m smartnote.local.stack", description=__doc__)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address of the API (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=3000, help="port of the API (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--template", default="template.yaml", help="SAM template (default: %(default)s)"
+    )
+    parser.add_argument("--pool-size", type=int, default=4, help="warm containers per function")
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The gateway writes one access line per request; these would repeat it or add noise.
+    for noisy in ("mangum", "botocore", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    running = read_stack_file(DATA_DIR)
+    if running is not None:
+        print(
+            f"error: a stack (pid {running['pid']}) already runs at {running.get('api_url')} "
+            f"with the data in {DATA_DIR.resolve()}; stop it first.",
+            file=sys.stderr,
+        )
+        return 1
+    if not port_is_free(args.host, args.port):
+        print(
+            f"error: port {args.port} on {args.host} is already in use; stop what uses it "
+            f"or choose another with --port (e.g. make run PORT={args.port + 1}).",
+            file=sys.stderr,
+        )
+        return 1
+    stack = Stack(
+        load_template(args.template),
+        DATA_DIR,
+        args.host,
+        args.port,
+        args.pool_size,
+        quiet=args.quiet,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"error: could not start the stack: {exc}", file=sys.stderr)
+        return 1
+    print(stack.summary(), flush=True)
+    try:
+        while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+            pass
+    finally:
+        print("Stopping the local stack...", file=sys.stderr, flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The local API gateway, with real Mangum-wrapped FastAPI functions in container threads."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smartnote.local.events import build_rest_event
+from smartnote.local.gateway import Gateway
+from smartnote.local.template import load_template
+
+TEMPLATE = """
+Globals:
+  Function:
+    Timeout: 5
+Resources:
+  HelloFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/hello/
+      Handler: app.handler
+      Events:
+        Hello:
+          Type: Api
+          Properties: {Path: "/hello/{name}", Method: GET}
+        Echo:
+          Type: Api
+          Properties: {Path: /echo, Method: POST}
+        Slow:
+          Type: Api
+          Properties: {Path: /slow, Method: ANY}
+  BoomFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/boom/
+      Handler: app.handler
+      Events:
+        Boom:
+          Type: Api
+          Properties: {Path: "/boom/{proxy+}", Method: ANY}
+"""
+
+HELLO_APP = """
+import asyncio
+import threading
+
+from fastapi import FastAPI, Request, Response
+from mangum import Mangum
+
+app = FastAPI()
+
+
+def _runtime() -> dict[str, int]:
+    return {"loop": id(asyncio.get_event_loop()), "thread": threading.get_ident()}
+
+
+@app.get("/hello/{name}")
+async def hello(name: str, request: Request, q: str | None = None) -> dict[str, object]:
+    event = request.scope["aws.event"]
+    return {
+        "path": request.url.path,
+        "name": name,
+        "q": q,
+        "tags": request.query_params.getlist("tag"),
+        "resource": event["resource"],
+        "pathParameters": event["pathParameters"],
+        **_runtime(),
+    }
+
+
+@app.post("/echo")
+async def echo(request: Request) -> Response:
+    body = await request.body()
+    return Response(body, media_type=request.headers.get("content-type"))
+
+
+@app.api_route("/slow", methods=["GET", "POST"])
+async def slow() -> dict[str, int]:
+    await asyncio.sleep(0.2)
+    return _runtime()
+
+
+handler = Mangum(app, lifespan="off")
+"""
+
+BOOM_APP = """
+def handler(event, context):
+    if event["path"].endswith("/malformed"):
+        return {"no": "statusCode"}
+    raise RuntimeError("kaboom")
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    (root / "template.yaml").write_text(TEMPLATE)
+    for name, source in (("hello", HELLO_APP), ("boom", BOOM_APP)):
+        (root / "functions" / name).mkdir(parents=True)
+        (root / "functions" / name / "app.py").write_text(textwrap.dedent(source))
+    return root
+
+
+@pytest.fixture(scope="module")
+def gateway(project: Path) -> Iterator[Gateway]:
+    with Gateway(load_template(project / "template.yaml"), port=0, quiet=True) as running:
+        yield running
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        yield http
+
+
+def test_routes_to_the_function_with_a_rest_v1_event(client: httpx.Client) -> None:
+    response = client.get("/hello/world", params=[("q", "x"), ("tag", "a"), ("tag", "b")])
+    assert response.status_code == 200
+    data = response.json()
+    assert data["path"] == "/hello/world"
+    assert data["name"] == "world"
+    assert data["q"] == "x"
+    assert data["tags"] == ["a", "b"]
+    assert data["resource"] == "/hello/{name}"
+    assert data["pathParameters"] == {"name": "world"}
+
+
+def test_head_is_served_by_the_get_route(client: httpx.Client) -> None:
+    response = client.head("/hello/world")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
+
+
+def test_unknown_path_is_404_json(client: httpx.Client) -> None:
+    response = client.get("/x")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "No route for GET /x", "details": []}
+    }
+
+
+def test_known_path_wrong_method_is_405_json(client: httpx.Client) -> None:
+    response = client.delete("/echo")
+    assert response.status_code == 405
+    error = response.json()["error"]
+    assert error["code"] == "method_not_allowed"
+    assert error["details"] == []
+
+
+def test_crash_is_502_json_and_logged(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("ERROR", logger="smartnote.local.gateway"):
+        response = client.post("/boom/now")
+    assert response.status_code == 502
+    assert response.json() == {
+        "error": {"code": "bad_gateway", "message": "The function failed", "details": []}
+    }
+    assert "kaboom" not in response.text
+    assert any("kaboom" in (record.exc_text or "") for record in caplog.records)
+    assert client.get("/boom/malformed").status_code == 502
+
+
+def test_binary_body_round_trip(client: httpx.Client) -> None:
+    data = bytes(range(256)) * 64
+    response = client.post("/echo", content=data, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content == data
+
+
+def test_json_body_round_trip(client: httpx.Client) -> None:
+    payload = {"title": "héllo", "n": 1}
+    response = client.post("/echo", json=payload)
+    assert response.status_code == 200
+    assert response.json() == payload
+
+
+def test_parallel_requests_in_containers_that_keep_their_loop(gateway: Gateway) -> None:
+    def call(index: int) -> dict[str, int]:
+        with httpx.Client(base_url=gateway.url, timeout=10) as http:
+            response = http.get("/slow") if index % 2 else http.post("/slow")
+            assert response.status_code == 200
+            result: dict[str, int] = response.json()
+            return result
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(call, range(16)))
+    loops_by_thread: dict[int, set[int]] = defaultdict(set)
+    for result in results:
+        loops_by_thread[result["thread"]].add(result["loop"])
+    assert len(results) == 16
+    assert 1 < len(loops_by_thread) <= gateway.pool_size  # a pool of warm containers
+    # Each container thread keeps its one event loop across invocations.
+    assert all(len(loops) == 1 for loops in loops_by_thread.values())
+    assert len({loop for loops in loops_by_thread.values() for loop in loops}) == len(
+        loops_by_thread
+    )
+
+
+def test_keep_alive_connection_is_reused(client: httpx.Client) -> None:
+    first = client.get("/hello/a")
+    second = client.get("/hello/b")
+    assert first.status_code == second.status_code == 200
+    assert first.headers.get("connection", "").lower() != "close"
+
+
+def test_invoke_runs_the_handler_in_its_pool(gateway: Gateway) -> None:
+    event = build_rest_event(
+        "GET",
+        "/hello/direct?q=1",
+        [("Host", "local")],
+        resource="/hello/{name}",
+        path_parameters={"name": "direct"},
+    )
+    result = gateway.invoke("hello", event)
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"])["name"] == "direct"
+    with pytest.raises(RuntimeError, match="kaboom"):
+        gateway.invoke("BoomFunction", build_rest_event("GET", "/boom/x", [], resource="/boom"))

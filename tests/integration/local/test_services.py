@@ -1,0 +1,202 @@
+"""Embedded SecantusDB and moto, the whole local stack, and `invoke`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import MongoClient
+from pymongo.collection import Collection
+
+from smartnote.local import invoke
+from smartnote.local.events import build_rest_event
+from smartnote.local.services import AwsService, MongoService, free_port, port_is_free
+from smartnote.local.stack import Stack, ephemeral_services, jwt_secret, read_stack_file
+from smartnote.local.template import load_template
+
+TEMPLATE = """
+Resources:
+  Uploads:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: test-uploads
+  Jobs:
+    Type: AWS::SQS::Queue
+  HelloFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/hello/
+      Handler: app.handler
+      Environment:
+        Variables:
+          GREETING: hi
+      Events:
+        Hello:
+          Type: Api
+          Properties: {Path: /hello, Method: GET}
+"""
+
+# A plain handler: reports the settings the stack handed it.
+HELLO_APP = """
+import json
+import os
+
+
+def handler(event, context):
+    keys = ("ENVIRONMENT", "MONGODB_URI", "AWS_ENDPOINT_URL", "GREETING")
+    body = {key: os.environ.get(key) for key in keys}
+    body["path"] = event["path"]
+    return {"statusCode": 200, "headers": {"content-type": "application/json"},
+            "body": json.dumps(body)}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "functions" / "hello").mkdir(parents=True)
+    (tmp_path / "functions" / "hello" / "app.py").write_text(textwrap.dedent(HELLO_APP))
+    return tmp_path
+
+
+def test_free_port_and_port_is_free() -> None:
+    port = free_port()
+    assert port_is_free("127.0.0.1", port)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        assert not port_is_free("127.0.0.1", port)
+
+
+def test_secantus_answers_ping_on_a_free_port() -> None:
+    mongo = MongoService(":memory:")
+    mongo.start()
+    try:
+        assert mongo.url.startswith("mongodb://127.0.0.1:")
+        client: MongoClient[dict[str, Any]]
+        with MongoClient(mongo.url, serverSelectionTimeoutMS=5000) as client:
+            assert client.admin.command("ping")["ok"] == 1
+    finally:
+        mongo.stop()
+
+
+def test_secantus_keeps_data_across_restarts(tmp_path: Path) -> None:
+    for expected in (0, 1):
+        mongo = MongoService(tmp_path / "mongo")
+        mongo.start()
+        try:
+            client: MongoClient[dict[str, Any]]
+            with MongoClient(mongo.url, serverSelectionTimeoutMS=5000) as client:
+                notes: Collection[dict[str, Any]] = client.smartnote.notes
+                assert notes.count_documents({}) == expected
+                notes.insert_one({"title": "kept"})
+        finally:
+            mongo.stop()
+
+
+def test_external_mongo_uri_starts_nothing() -> None:
+    mongo = MongoService.from_env(environ={"MONGODB_URI": "mongodb://db.example:27017"})
+    mongo.start()
+    assert mongo.external and mongo.url == "mongodb://db.example:27017"
+    mongo.stop()
+
+
+def test_moto_creates_buckets_queues_and_ses_identity(project: Path) -> None:
+    aws = AwsService()
+    aws.start()
+    try:
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="ad-hoc")
+        created = aws.provision(load_template(project / "template.yaml"))
+        assert created["Uploads"] == "test-uploads"
+        assert created["Jobs"].endswith("/smartnote-jobs")
+        names = {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}
+        assert {"ad-hoc", "test-uploads"} <= names
+        identities = aws.client("ses").list_identities()["Identities"]
+        assert "noreply@smartnote.local" in identities
+        aws.provision(load_template(project / "template.yaml"))  # idempotent
+    finally:
+        aws.stop()
+
+
+def test_jwt_secret_is_generated_once_and_private(tmp_path: Path) -> None:
+    secret = jwt_secret(tmp_path)
+    assert len(secret) >= 32
+    assert jwt_secret(tmp_path) == secret
+    assert (tmp_path / "jwt_secret").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.usefixtures("restore_environ")
+def test_stack_runs_everything_and_cleans_up(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    data_dir = project / ".local"
+    stack = Stack(load_template(project / "template.yaml"), data_dir, port=0, quiet=True)
+    stack.start()
+    try:
+        info = read_stack_file(data_dir)
+        assert info is not None and info["api_url"] == stack.gateway.url
+        response = httpx.get(f"{stack.gateway.url}/hello", timeout=10)
+        assert response.status_code == 200
+        seen = response.json()
+        assert seen["ENVIRONMENT"] == "local"
+        assert seen["MONGODB_URI"] == stack.mongo.url
+        assert seen["AWS_ENDPOINT_URL"] == stack.aws.url
+        assert seen["GREETING"] == "hi"
+        summary = stack.summary()
+        for url in (stack.gateway.url, stack.mongo.url, stack.sql.url, stack.aws.url):
+            assert url in summary
+        assert stack.sql.url == f"sqlite:///{data_dir.resolve() / 'smartnote.db'}"
+    finally:
+        stack.stop()
+    assert not (data_dir / "stack.json").exists()
+    assert (data_dir / "mongo").is_dir()
+
+
+@pytest.mark.usefixtures("restore_environ")
+def test_invoke_with_ephemeral_services(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(project)
+    events = project / "tests" / "events"
+    events.mkdir(parents=True)
+    event = build_rest_event("GET", "/hello", [], resource="/hello")
+    (events / "hello.json").write_text(json.dumps(event))
+
+    assert invoke.main(["hello"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["statusCode"] == 200
+    body = json.loads(result["body"])
+    assert body["path"] == "/hello"
+    assert body["MONGODB_URI"].startswith("mongodb://127.0.0.1:")
+
+    (events / "hello.json").rename(events / "other.json")
+    assert invoke.main(["hello"]) == 2
+    assert "other.json" in capsys.readouterr().err
+
+
+@pytest.fixture
+def local_env(project: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The recipe for other tests: real services, torn down afterwards."""
+    with ephemeral_services(tmp_path, load_template(project / "template.yaml")) as env:
+        yield env
+
+
+def test_ephemeral_services_fixture(local_env: dict[str, str]) -> None:
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(local_env["MONGODB_URI"], serverSelectionTimeoutMS=5000) as client:
+        assert client.admin.command("ping")["ok"] == 1
+    assert local_env["DATABASE_URL"].startswith("sqlite:///")
+    aws = AwsService(local_env["AWS_ENDPOINT_URL"])
+    aws.client("s3").head_bucket(Bucket="test-uploads")
+    assert len(local_env["JWT_SECRET"]) >= 32

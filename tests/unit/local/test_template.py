@@ -1,0 +1,243 @@
+"""The SAM template parser and API Gateway REST v1 route precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smartnote.local.template import (
+    ApiRoute,
+    FunctionSpec,
+    Template,
+    allowed_methods,
+    load_template,
+    load_yaml,
+    match_route,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template(REPO / "template.yaml")
+
+
+def _fn(name: str, *routes: tuple[str, str]) -> FunctionSpec:
+    return FunctionSpec(
+        logical_id=name.title() + "Function",
+        name=name,
+        code_uri=Path("functions") / name,
+        handler="app.handler",
+        environment={},
+        api_routes=[ApiRoute(path, method) for path, method in routes],
+    )
+
+
+def test_all_four_functions_with_their_routes(template: Template) -> None:
+    assert set(template.functions) == {"auth", "users", "notes", "docs"}
+    notes = template.functions["notes"]
+    assert notes.logical_id == "NotesFunction"
+    assert notes.code_uri == REPO / "functions" / "notes"
+    assert notes.module_path == REPO / "functions" / "notes" / "app.py"
+    assert notes.handler_attr == "handler"
+    assert notes.timeout == 15
+    assert notes.memory_size == 512
+    assert notes.api_routes == [
+        ApiRoute("/notes", "ANY"),
+        ApiRoute("/notes/{proxy+}", "ANY"),
+        ApiRoute("/tags", "GET"),
+    ]
+    assert template.functions["auth"].api_routes == [ApiRoute("/auth/{proxy+}", "ANY")]
+    assert template.functions["users"].api_routes == [ApiRoute("/users/{proxy+}", "ANY")]
+    docs_paths = {route.path for route in template.functions["docs"].api_routes}
+    assert {"/docs", "/redoc", "/openapi.json", "/health", "/static/{proxy+}"} <= docs_paths
+    assert template.function("NotesFunction") is notes
+    with pytest.raises(KeyError):
+        template.function("nope")
+
+
+def test_environment_keeps_only_literals(template: Template) -> None:
+    env = template.functions["notes"].environment
+    assert env["POWERTOOLS_SERVICE_NAME"] == "smartnote"
+    assert env["LOG_LEVEL"] == "INFO"
+    # !Ref / !If of parameters have no local value; the stack supplies them.
+    assert "MONGODB_URI" not in env
+    assert "ENVIRONMENT" not in env
+
+
+def test_short_tags_become_long_form(template: Template) -> None:
+    raw = template.raw
+    assert raw["Conditions"]["HasJwtSecretArn"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "JwtSecretArn"}, ""]}]
+    }
+    assert raw["Globals"]["Function"]["Layers"] == [{"Ref": "SharedLayer"}]
+    assert raw["Outputs"]["ApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Environment}"
+    }
+    policy = raw["Resources"]["AuthFunction"]["Properties"]["Policies"][0]
+    assert list(policy) == ["Fn::If"]
+    assert policy["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_every_short_tag_form() -> None:
+    doc = load_yaml(
+        """
+        a: !GetAtt Queue.Arn
+        b: !GetAtt [Bucket, Arn]
+        c: !Sub ["${X}-y", {X: !Ref Z}]
+        d: !Join [",", [a, b]]
+        e: !Select [0, !GetAZs ""]
+        f: !Condition IsProd
+        g: !Base64 hello
+        h: !FindInMap [M, K, V]
+        i: !ImportValue other
+        j: !Split [",", "a,b"]
+        """
+    )
+    assert doc["a"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert doc["b"] == {"Fn::GetAtt": ["Bucket", "Arn"]}
+    assert doc["c"] == {"Fn::Sub": ["${X}-y", {"X": {"Ref": "Z"}}]}
+    assert doc["d"] == {"Fn::Join": [",", ["a", "b"]]}
+    assert doc["e"] == {"Fn::Select": [0, {"Fn::GetAZs": ""}]}
+    assert doc["f"] == {"Condition": "IsProd"}
+    assert doc["g"] == {"Fn::Base64": "hello"}
+    assert doc["h"] == {"Fn::FindInMap": ["M", "K", "V"]}
+    assert doc["i"] == {"Fn::ImportValue": "other"}
+    assert doc["j"] == {"Fn::Split": [",", "a,b"]}
+
+
+def test_buckets_queues_and_event_sources(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        """
+Resources:
+  Uploads:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: my-uploads
+  Derived:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Sub "${AWS::StackName}-derived"
+  Jobs:
+    Type: AWS::SQS::Queue
+  Ordered:
+    Type: AWS::SQS::Queue
+    Properties:
+      FifoQueue: true
+  WorkerFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/worker/
+      Handler: app.handler
+      Environment:
+        Variables:
+          BUCKET: !Ref Uploads
+          QUEUE_ARN: !GetAtt Jobs.Arn
+          COUNT: 3
+      Events:
+        Nightly:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 day)
+        Uploaded:
+          Type: S3
+          Properties:
+            Bucket: !Ref Uploads
+            Events: s3:ObjectCreated:*
+"""
+    )
+    template = load_template(tmp_path / "template.yaml")
+    assert [(b.logical_id, b.bucket_name) for b in template.buckets] == [
+        ("Uploads", "my-uploads"),
+        ("Derived", "smartnote-derived"),
+    ]
+    assert [(q.queue_name, q.fifo) for q in template.queues] == [
+        ("smartnote-jobs", False),
+        ("smartnote-ordered.fifo", True),
+    ]
+    worker = template.functions["worker"]
+    assert worker.api_routes == []
+    assert [(e.name, e.type) for e in worker.events] == [
+        ("Nightly", "Schedule"),
+        ("Uploaded", "S3"),
+    ]
+    assert (
+        worker.events_of_type("Schedule", "ScheduleV2")[0].properties["Schedule"] == "rate(1 day)"
+    )
+    assert worker.environment == {
+        "BUCKET": "my-uploads",
+        "QUEUE_ARN": "arn:aws:sqs:us-east-1:123456789012:smartnote-jobs",
+        "COUNT": "3",
+    }
+
+
+def test_real_template_routing(template: Template) -> None:
+    routes = template.routes
+
+    def target(method: str, path: str) -> tuple[str, str, dict[str, str]] | None:
+        match = match_route(routes, method, path)
+        return (
+            None if match is None else (match.function.name, match.resource, match.path_parameters)
+        )
+
+    assert target("GET", "/notes") == ("notes", "/notes", {})
+    assert target("POST", "/notes") == ("notes", "/notes", {})
+    assert target("DELETE", "/notes/abc/trash") == (
+        "notes",
+        "/notes/{proxy+}",
+        {"proxy": "abc/trash"},
+    )
+    assert target("GET", "/tags") == ("notes", "/tags", {})
+    assert target("POST", "/tags") is None
+    assert allowed_methods(routes, "/tags") == ["GET"]
+    assert target("POST", "/auth/token") == ("auth", "/auth/{proxy+}", {"proxy": "token"})
+    assert target("GET", "/docs") == ("docs", "/docs", {})
+    assert target("GET", "/docs/oauth2-redirect") == ("docs", "/docs/oauth2-redirect", {})
+    # {proxy+} needs at least one segment: /auth itself has no resource.
+    assert target("GET", "/auth") is None
+    assert allowed_methods(routes, "/auth") is None
+    assert allowed_methods(routes, "/nowhere") is None
+
+
+def test_precedence_exact_over_param_over_greedy() -> None:
+    fn_exact, fn_param, fn_greedy = _fn("exact"), _fn("param"), _fn("greedy")
+    routes = [
+        (fn_greedy, ApiRoute("/notes/{proxy+}", "ANY")),
+        (fn_param, ApiRoute("/notes/{id}", "ANY")),
+        (fn_exact, ApiRoute("/notes/search", "GET")),
+        (fn_param, ApiRoute("/notes/{id}/tags", "GET")),
+    ]
+    exact = match_route(routes, "GET", "/notes/search")
+    assert exact is not None and exact.function is fn_exact and exact.path_parameters == {}
+    param = match_route(routes, "GET", "/notes/42")
+    assert param is not None and param.resource == "/notes/{id}"
+    assert param.path_parameters == {"id": "42"}
+    nested = match_route(routes, "GET", "/notes/42/tags")
+    assert nested is not None and nested.function is fn_param
+    greedy = match_route(routes, "GET", "/notes/42/tags/x")
+    assert greedy is not None and greedy.function is fn_greedy
+    assert greedy.path_parameters == {"proxy": "42/tags/x"}
+    # The most specific resource wins even when it lacks the method: no fallback, like AWS.
+    assert match_route(routes, "POST", "/notes/search") is None
+    assert allowed_methods(routes, "/notes/search") == ["GET"]
+
+
+def test_exact_method_beats_any() -> None:
+    fn_any, fn_get = _fn("anything"), _fn("getter")
+    routes = [(fn_any, ApiRoute("/items", "ANY")), (fn_get, ApiRoute("/items", "GET"))]
+    got = match_route(routes, "get", "/items")
+    assert got is not None and got.function is fn_get
+    posted = match_route(routes, "POST", "/items")
+    assert posted is not None and posted.function is fn_any
+    assert allowed_methods(routes, "/items") == ["ANY", "GET"]
+
+
+def test_trailing_slash_and_root() -> None:
+    fn = _fn("root")
+    routes = [(fn, ApiRoute("/", "GET")), (fn, ApiRoute("/notes", "GET"))]
+    root = match_route(routes, "GET", "/")
+    assert root is not None and root.resource == "/"
+    slash = match_route(routes, "GET", "/notes/")
+    assert slash is not None and slash.resource == "/notes"
