@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from smartnote.clock import utcnow
+from smartnote.clock import to_stored_time, utcnow
 from smartnote.errors import Conflict
 from smartnote.models.notes import Note, NoteCreate, NotePatch, ReminderIn
 
@@ -18,7 +18,7 @@ def reminder_document(reminder: ReminderIn | dict[str, Any] | None) -> Document 
     if reminder is None:
         return None
     data = reminder if isinstance(reminder, dict) else reminder.model_dump()
-    return {"at": data["at"], "repeat": data["repeat"], "last_sent_at": None}
+    return {"at": to_stored_time(data["at"]), "repeat": data["repeat"], "last_sent_at": None}
 
 
 def new_note_fields(body: NoteCreate) -> Document:

@@ -42,7 +42,8 @@ async def create_note(
 ) -> Note:
     """Create a note; answers with `Location` and `ETag`."""
     note = domain.to_note(await notes.create(principal.user.id, domain.new_note_fields(body)))
-    response.headers["Location"] = str(request.url_for("get_note", note_id=note.id))
+    # A path, not a URL: right behind any host, scheme and stage prefix.
+    response.headers["Location"] = request.url_for("get_note", note_id=note.id).path
     return _with_etag(response, note)
 
 

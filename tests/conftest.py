@@ -1,0 +1,239 @@
+"""Fixtures shared by every test: real embedded services and the local gateway.
+
+Everything runs for real: SecantusDB (MongoDB wire protocol), moto server (S3/SES/...),
+and SQL on SQLite *and* on PostgreSQL when one answers on 127.0.0.1:5432 (always on CI,
+where its absence is an error). Tests that need the SQL side run once per backend.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Cheap hashing for tests (production uses the defaults); set before any Settings is read.
+os.environ.update(
+    ENVIRONMENT="test",
+    ARGON2_TIME_COST="1",
+    ARGON2_MEMORY_COST_KIB="1024",
+    # Every test client is 127.0.0.1: the per-client login throttle is tested on its own.
+    LOGIN_MAX_FAILURES_PER_CLIENT="100000",
+    JWT_SECRET="test-secret-" + uuid.uuid4().hex,
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_REGION="us-east-1",
+    AWS_DEFAULT_REGION="us-east-1",
+)
+for _external in ("MONGODB_URI", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_external, None)
+POSTGRES_ADMIN_URL = os.environ.pop(
+    "DATABASE_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/test"
+)
+
+from smartnote.config import get_settings  # noqa: E402
+from smartnote.db.migrate import upgrade_to_head  # noqa: E402
+from smartnote.db.sql import dispose_engines  # noqa: E402
+from smartnote.local.gateway import Gateway  # noqa: E402
+from smartnote.local.services import AwsService, MongoService  # noqa: E402
+from smartnote.local.template import Template, load_template  # noqa: E402
+
+
+def _postgres_available() -> bool:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(POSTGRES_ADMIN_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means "not available here"
+        return False
+    finally:
+        engine.dispose()
+    return True
+
+
+def _sql_backends() -> list[str]:
+    if _postgres_available():
+        return ["sqlite", "postgres"]
+    if os.environ.get("CI"):
+        raise RuntimeError(f"CI must test PostgreSQL but {POSTGRES_ADMIN_URL} does not answer")
+    return ["sqlite"]
+
+
+SQL_BACKENDS = _sql_backends()
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return load_template(ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    service = MongoService(":memory:")
+    service.start()
+    yield service.url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def aws(template: Template) -> Iterator[AwsService]:
+    service = AwsService()
+    service.start()
+    service.provision(template)
+    yield service
+    service.stop()
+
+
+def _create_postgres_database() -> tuple[str, str]:
+    import pg8000.native
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(POSTGRES_ADMIN_URL)
+    name = f"smartnote_test_{uuid.uuid4().hex[:12]}"
+    connection = pg8000.native.Connection(
+        user=admin.username or "postgres",
+        password=admin.password,
+        host=admin.host or "127.0.0.1",
+        port=admin.port or 5432,
+        database=admin.database or "postgres",
+    )
+    connection.run(f"CREATE DATABASE {name}")
+    connection.close()
+    return name, admin.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(name: str) -> None:
+    import pg8000.native
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(POSTGRES_ADMIN_URL)
+    connection = pg8000.native.Connection(
+        user=admin.username or "postgres",
+        password=admin.password,
+        host=admin.host or "127.0.0.1",
+        port=admin.port or 5432,
+        database=admin.database or "postgres",
+    )
+    connection.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    connection.close()
+
+
+@pytest.fixture(scope="session", params=SQL_BACKENDS)
+def sql_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A freshly migrated SQL database: SQLite, then (where it runs) PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sql') / 'smartnote.db'}"
+        upgrade_to_head(url)
+        yield url
+        dispose_engines()
+        return
+    name, url = _create_postgres_database()
+    upgrade_to_head(url)
+    yield url
+    dispose_engines()
+    _drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+def stack_env(mongo_uri: str, aws: AwsService, sql_url: str, template: Template) -> Iterator[None]:
+    """The environment the in-process functions read, as the local stack sets it."""
+    bucket = template.buckets[0].bucket_name
+    os.environ.update(
+        MONGODB_URI=mongo_uri,
+        MONGODB_DB="smartnote_test",
+        DATABASE_URL=sql_url,
+        AWS_ENDPOINT_URL=aws.url,
+        UPLOADS_BUCKET=bucket,
+    )
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def gateway(stack_env: None, template: Template) -> Iterator[Gateway]:
+    with Gateway(template, port=0, quiet=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def api_base_url(gateway: Gateway) -> str:
+    return gateway.url
+
+
+@pytest.fixture
+def api(api_base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_base_url, timeout=30) as client:
+        yield client
+
+
+@dataclass
+class ApiUser:
+    """A registered, logged-in user."""
+
+    email: str
+    password: str
+    id: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def register_and_login(api: httpx.Client, **profile: Any) -> ApiUser:
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    password = f"tulip-orbit-{uuid.uuid4().hex[:8]}"
+    created = api.post("/auth/register", json={"email": email, "password": password, **profile})
+    assert created.status_code == 201, created.text
+    tokens = api.post("/auth/token", data={"username": email, "password": password})
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return ApiUser(
+        email, password, created.json()["id"], body["access_token"], body["refresh_token"]
+    )
+
+
+@pytest.fixture
+def user(api: httpx.Client) -> ApiUser:
+    return register_and_login(api)
+
+
+@pytest.fixture
+def other_user(api: httpx.Client) -> ApiUser:
+    return register_and_login(api)
+
+
+@pytest.fixture
+def registered_user(user: ApiUser) -> dict[str, str]:
+    """Credentials of a registered user (for browser tests that log in themselves)."""
+    return {"email": user.email, "password": user.password}
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an error of API.md's one shape, with a request id."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
+    assert response.headers.get("x-request-id")
+    text = response.text.lower()
+    for leak in ("traceback", "sqlalchemy", "pymongo", "pg8000", 'file "/'):
+        assert leak not in text
+    error: dict[str, Any] = body["error"]
+    return error

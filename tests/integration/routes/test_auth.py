@@ -1,0 +1,202 @@
+"""/auth through the gateway and the real auth function: register, token, refresh, sessions."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from jose import jwt
+
+from tests.conftest import ApiUser, assert_error, register_and_login
+
+
+def test_register_returns_the_user_without_secrets(api: httpx.Client) -> None:
+    response = api.post(
+        "/auth/register",
+        json={
+            "email": "New.Person@Example.com",
+            "password": "tulip-orbit-7-canyon",
+            "display_name": "New",
+            "timezone": "Europe/Paris",
+        },
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "email", "display_name", "timezone", "email_reminders", "created_at"}
+    assert body["email"] == "new.person@example.com"
+    assert body["timezone"] == "Europe/Paris"
+    assert "password" not in response.text and "argon2" not in response.text
+
+
+def test_register_same_email_any_case_is_409(api: httpx.Client, user: ApiUser) -> None:
+    response = api.post(
+        "/auth/register", json={"email": user.email.upper(), "password": "another-long-pass-9"}
+    )
+    assert_error(response, 409, "conflict")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-email", "password": "tulip-orbit-7-canyon"}, "email"),
+        ({"email": "a@example.com", "password": "short"}, "password"),
+        ({"email": "a@example.com", "password": "password123"}, "password"),
+        ({"email": "a@example.com", "password": "x" * 2000}, "password"),
+        (
+            {"email": "a@example.com", "password": "tulip-orbit-7-canyon", "timezone": "Mars/Base"},
+            "timezone",
+        ),
+        (
+            {"email": "a@example.com", "password": "tulip-orbit-7-canyon", "is_admin": True},
+            "is_admin",
+        ),
+        ({"email": ["a@example.com"], "password": "tulip-orbit-7-canyon"}, "email"),
+    ],
+)
+def test_register_refuses_bad_input(api: httpx.Client, body: dict[str, object], field: str) -> None:
+    error = assert_error(api.post("/auth/register", json=body), 422, "validation_error")
+    assert any(field in detail["loc"] for detail in error["details"])
+    assert "tulip" not in str(error) and "password123" not in str(error)  # input not echoed
+
+
+def test_register_refuses_malformed_json(api: httpx.Client) -> None:
+    response = api.post(
+        "/auth/register", content=b'{"email": ', headers={"Content-Type": "application/json"}
+    )
+    assert_error(response, 422, "validation_error")
+
+
+def test_token_pair_shape(api: httpx.Client, user: ApiUser) -> None:
+    response = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["token_type"] == "bearer"
+    assert 0 < body["expires_in"] <= 900
+    header = jwt.get_unverified_header(body["access_token"])
+    assert header["alg"] == "HS256"
+
+
+def test_unknown_user_and_wrong_password_answer_the_same(api: httpx.Client, user: ApiUser) -> None:
+    wrong = api.post("/auth/token", data={"username": user.email, "password": "wrong-password-1"})
+    unknown = api.post(
+        "/auth/token", data={"username": "nobody-" + user.email, "password": "wrong-password-1"}
+    )
+    assert_error(wrong, 401, "unauthorized")
+    assert_error(unknown, 401, "unauthorized")
+    assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
+    assert wrong.headers["www-authenticate"] == unknown.headers["www-authenticate"] == "Bearer"
+
+
+def test_repeated_failures_are_throttled_with_retry_after(api: httpx.Client, user: ApiUser) -> None:
+    for _ in range(5):
+        response = api.post(
+            "/auth/token", data={"username": user.email, "password": "wrong-pass-00"}
+        )
+        assert response.status_code == 401
+    throttled = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    assert_error(throttled, 429, "rate_limited")
+    assert 0 < int(throttled.headers["retry-after"]) <= 900
+
+
+def test_token_form_requires_fields(api: httpx.Client) -> None:
+    assert_error(api.post("/auth/token", data={"username": "a@example.com"}), 422)
+    assert_error(api.post("/auth/token", json={"username": "a", "password": "b"}), 422)
+
+
+def test_refresh_rotates_and_reuse_revokes_the_session(api: httpx.Client, user: ApiUser) -> None:
+    first = api.post("/auth/refresh", json={"refresh_token": user.refresh_token})
+    assert first.status_code == 200
+    rotated = first.json()
+    assert rotated["refresh_token"] != user.refresh_token
+
+    reused = api.post("/auth/refresh", json={"refresh_token": user.refresh_token})
+    assert_error(reused, 401, "unauthorized")
+    # The whole family is gone: the newest refresh token and the access tokens too.
+    assert_error(api.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}), 401)
+    new_headers = {"Authorization": f"Bearer {rotated['access_token']}"}
+    assert_error(api.get("/users/me", headers=new_headers), 401)
+
+
+@pytest.mark.parametrize("token", ["", "x" * 600, "unknown-token", None, 12])
+def test_refresh_refuses_bad_tokens(api: httpx.Client, token: object) -> None:
+    response = api.post("/auth/refresh", json={"refresh_token": token})
+    assert response.status_code in (401, 422)
+    assert_error(response, response.status_code)
+
+
+def test_logout_ends_the_session(api: httpx.Client, user: ApiUser) -> None:
+    assert api.post("/auth/logout", headers=user.headers).status_code == 204
+    assert_error(api.post("/auth/refresh", json={"refresh_token": user.refresh_token}), 401)
+    assert_error(api.get("/users/me", headers=user.headers), 401)
+
+
+def test_logout_with_refresh_token_ends_that_session_only(api: httpx.Client) -> None:
+    first = register_and_login(api)
+    second_login = api.post(
+        "/auth/token", data={"username": first.email, "password": first.password}
+    )
+    second_refresh = second_login.json()["refresh_token"]
+    response = api.post(
+        "/auth/logout", json={"refresh_token": second_refresh}, headers=first.headers
+    )
+    assert response.status_code == 204
+    assert_error(api.post("/auth/refresh", json={"refresh_token": second_refresh}), 401)
+    assert api.get("/users/me", headers=first.headers).status_code == 200
+
+
+def test_logout_requires_authentication(api: httpx.Client) -> None:
+    assert_error(api.post("/auth/logout"), 401)
+
+
+def test_sessions_list_and_revoke(api: httpx.Client, user: ApiUser) -> None:
+    other = api.post(
+        "/auth/token",
+        data={"username": user.email, "password": user.password},
+        headers={"User-Agent": "phone-app/1.0"},
+    ).json()
+    sessions = api.get("/auth/sessions", headers=user.headers).json()
+    assert len(sessions) == 2
+    assert {s["user_agent"] for s in sessions} >= {"phone-app/1.0"}
+    assert [s["current"] for s in sessions].count(True) == 1
+    phone = next(s for s in sessions if s["user_agent"] == "phone-app/1.0")
+
+    assert api.delete(f"/auth/sessions/{phone['id']}", headers=user.headers).status_code == 204
+    assert_error(api.post("/auth/refresh", json={"refresh_token": other["refresh_token"]}), 401)
+    assert len(api.get("/auth/sessions", headers=user.headers).json()) == 1
+
+
+def test_revoking_another_users_or_unknown_session_is_404(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser
+) -> None:
+    theirs = api.get("/auth/sessions", headers=other_user.headers).json()[0]["id"]
+    assert_error(api.delete(f"/auth/sessions/{theirs}", headers=user.headers), 404, "not_found")
+    assert_error(api.delete("/auth/sessions/no-such-session", headers=user.headers), 404)
+    # Still alive for its owner.
+    assert api.get("/users/me", headers=other_user.headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Bearer " + "a" * 5000],
+)
+def test_protected_routes_need_a_valid_bearer_token(
+    api: httpx.Client, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    for method, path in [
+        ("GET", "/users/me"),
+        ("GET", "/notes"),
+        ("GET", "/auth/sessions"),
+        ("GET", "/tags"),
+    ]:
+        response = api.request(method, path, headers=headers)
+        assert_error(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_token_of_a_deleted_user_is_refused(api: httpx.Client, user: ApiUser) -> None:
+    deleted = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert deleted.status_code == 204
+    assert_error(api.get("/notes", headers=user.headers), 401)
+    assert_error(api.post("/auth/refresh", json={"refresh_token": user.refresh_token}), 401)

@@ -1,0 +1,282 @@
+"""/notes and /tags through the gateway: the whole notes half of API.md."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ApiUser, assert_error
+
+
+def create(api: httpx.Client, user: ApiUser, **fields: Any) -> dict[str, Any]:
+    response = api.post("/notes", json=fields, headers=user.headers)
+    assert response.status_code == 201, response.text
+    note: dict[str, Any] = response.json()
+    return note
+
+
+def titles(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [note["title"] for note in response.json()["items"]]
+
+
+def test_create_returns_the_note_with_location_and_etag(api: httpx.Client, user: ApiUser) -> None:
+    response = api.post(
+        "/notes",
+        json={
+            "title": "Groceries",
+            "content": "# List\n- milk",
+            "tags": [" Home ", "home", "Shop"],
+            "pinned": True,
+            "color": "#ffcc00",
+            "reminder": {"at": "2026-12-01T09:00:00+01:00", "repeat": "weekly"},
+        },
+        headers=user.headers,
+    )
+    assert response.status_code == 201
+    note = response.json()
+    assert response.headers["etag"] == '"1"'
+    assert response.headers["location"] == f"/notes/{note['id']}"
+    assert note["tags"] == ["home", "shop"]
+    assert note["version"] == 1 and note["pinned"] is True and note["archived"] is False
+    assert note["reminder"] == {
+        "at": "2026-12-01T08:00:00Z",
+        "repeat": "weekly",
+        "last_sent_at": None,
+    }
+    assert note["created_at"].endswith("Z") and note["trashed_at"] is None
+    assert note["attachments"] == []
+    assert set(note) == {
+        "id",
+        "title",
+        "content",
+        "tags",
+        "pinned",
+        "archived",
+        "color",
+        "reminder",
+        "version",
+        "created_at",
+        "updated_at",
+        "trashed_at",
+        "attachments",
+    }
+    fetched = api.get(response.headers["location"], headers=user.headers)
+    assert fetched.json() == note and fetched.headers["etag"] == '"1"'
+
+
+def test_get_with_if_none_match_is_304(api: httpx.Client, user: ApiUser) -> None:
+    note = create(api, user, title="x")
+    response = api.get(f"/notes/{note['id']}", headers={**user.headers, "If-None-Match": '"1"'})
+    assert response.status_code == 304 and response.content == b""
+    assert response.headers["etag"] == '"1"'
+    stale = api.get(f"/notes/{note['id']}", headers={**user.headers, "If-None-Match": '"0"'})
+    assert stale.status_code == 200
+
+
+def test_patch_changes_only_sent_fields_and_bumps_version(api: httpx.Client, user: ApiUser) -> None:
+    note = create(api, user, title="old", content="keep me", tags=["a"], color="#000000")
+    response = api.patch(
+        f"/notes/{note['id']}", json={"title": "new", "color": None}, headers=user.headers
+    )
+    assert response.status_code == 200
+    patched = response.json()
+    assert (patched["title"], patched["content"], patched["tags"], patched["color"]) == (
+        "new",
+        "keep me",
+        ["a"],
+        None,
+    )
+    assert patched["version"] == 2 and response.headers["etag"] == '"2"'
+    assert (
+        patched["updated_at"] >= note["updated_at"] and patched["created_at"] == note["created_at"]
+    )
+
+
+def test_if_match_stale_is_412_and_changes_nothing(api: httpx.Client, user: ApiUser) -> None:
+    note = create(api, user, title="v1")
+    url = f"/notes/{note['id']}"
+    ok = api.patch(url, json={"title": "v2"}, headers={**user.headers, "If-Match": '"1"'})
+    assert ok.status_code == 200
+    for header in ('"1"', "garbage", 'W/"7"'):
+        stale = api.patch(url, json={"title": "lost"}, headers={**user.headers, "If-Match": header})
+        assert_error(stale, 412, "precondition_failed")
+    put_stale = api.put(url, json={"title": "lost"}, headers={**user.headers, "If-Match": '"1"'})
+    assert_error(put_stale, 412)
+    current = api.get(url, headers=user.headers).json()
+    assert (current["title"], current["version"]) == ("v2", 2)
+
+
+def test_put_replaces_every_editable_field(api: httpx.Client, user: ApiUser) -> None:
+    note = create(api, user, title="t", content="c", tags=["x"], pinned=True, color="red")
+    response = api.put(f"/notes/{note['id']}", json={"title": "only title"}, headers=user.headers)
+    replaced = response.json()
+    assert response.status_code == 200
+    assert (
+        replaced["title"],
+        replaced["content"],
+        replaced["tags"],
+        replaced["pinned"],
+        replaced["color"],
+    ) == ("only title", "", [], False, None)
+    assert replaced["id"] == note["id"] and replaced["version"] == 2
+
+
+def test_trash_restore_and_permanent_delete(api: httpx.Client, user: ApiUser) -> None:
+    note = create(api, user, title="to trash", tags=["t"])
+    url = f"/notes/{note['id']}"
+    assert api.delete(url, headers=user.headers).status_code == 204
+    trashed = api.get(url, headers=user.headers).json()
+    assert trashed["trashed_at"] is not None
+    assert titles(api.get("/notes", headers=user.headers)) == []
+    assert titles(api.get("/notes?trashed=true", headers=user.headers)) == ["to trash"]
+    assert api.get("/tags", headers=user.headers).json() == []
+    # Editing a trashed note is refused until it is restored.
+    assert_error(api.patch(url, json={"title": "x"}, headers=user.headers), 409, "conflict")
+    # Trashing twice is harmless.
+    assert api.delete(url, headers=user.headers).status_code == 204
+
+    restored = api.post(f"{url}/restore", headers=user.headers)
+    assert restored.status_code == 200 and restored.json()["trashed_at"] is None
+    assert titles(api.get("/notes", headers=user.headers)) == ["to trash"]
+
+    assert api.delete(f"{url}?permanent=true", headers=user.headers).status_code == 204
+    assert_error(api.get(url, headers=user.headers), 404, "not_found")
+    assert_error(api.delete(f"{url}?permanent=true", headers=user.headers), 404)
+
+
+def test_list_pinned_first_then_newest(api: httpx.Client, user: ApiUser) -> None:
+    for title in ("a", "b", "c"):
+        create(api, user, title=title)
+    create(api, user, title="pinned", pinned=True)
+    first = api.get("/notes", headers=user.headers).json()["items"][0]
+    api.patch(f"/notes/{first['id']}", json={"content": "touch"}, headers=user.headers)
+    assert titles(api.get("/notes", headers=user.headers)) == ["pinned", "c", "b", "a"]
+    a = next(
+        n for n in api.get("/notes", headers=user.headers).json()["items"] if n["title"] == "a"
+    )
+    api.patch(f"/notes/{a['id']}", json={"content": "touched"}, headers=user.headers)
+    assert titles(api.get("/notes", headers=user.headers)) == ["pinned", "a", "c", "b"]
+    assert titles(api.get("/notes?sort=created_at", headers=user.headers)) == [
+        "pinned",
+        "c",
+        "b",
+        "a",
+    ]
+    assert titles(api.get("/notes?sort=title", headers=user.headers)) == ["a", "b", "c", "pinned"]
+    assert titles(api.get("/notes?pinned=true", headers=user.headers)) == ["pinned"]
+
+
+@pytest.mark.parametrize("sort", ["updated_at", "created_at", "title"])
+def test_cursor_paging_visits_every_note_once(api: httpx.Client, user: ApiUser, sort: str) -> None:
+    for i in range(23):
+        create(api, user, title=f"Note {i:02d}", pinned=i % 7 == 0)
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 5, "sort": sort}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.get("/notes", params=params, headers=user.headers).json()
+        seen += [n["title"] for n in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 5
+    assert sorted(seen) == sorted(f"Note {i:02d}" for i in range(23))
+    if sort == "title":
+        assert seen == sorted(seen, key=str.casefold)
+
+
+def test_cursor_is_bound_to_its_query(api: httpx.Client, user: ApiUser) -> None:
+    for i in range(3):
+        create(api, user, title=f"n{i}")
+    cursor = api.get("/notes?limit=1", headers=user.headers).json()["next_cursor"]
+    assert_error(api.get(f"/notes?limit=1&sort=title&cursor={cursor}", headers=user.headers), 422)
+
+
+def test_search_words_in_title_and_content(api: httpx.Client, user: ApiUser) -> None:
+    create(api, user, title="Meeting notes", content="Discuss the Café budget")
+    create(api, user, title="Shopping", content="milk, bread")
+    create(api, user, title="Budget 2027", content="plan")
+    assert titles(api.get("/notes", params={"q": "budget"}, headers=user.headers)) == [
+        "Budget 2027",
+        "Meeting notes",
+    ]
+    assert titles(api.get("/notes", params={"q": "cafe discuss"}, headers=user.headers)) == [
+        "Meeting notes"
+    ]
+    assert titles(api.get("/notes", params={"q": "meet"}, headers=user.headers)) == [
+        "Meeting notes"
+    ]
+    assert titles(api.get("/notes", params={"q": "budget milk"}, headers=user.headers)) == []
+    assert titles(api.get("/notes", params={"q": ".*"}, headers=user.headers)) == []
+
+
+def test_search_does_not_treat_user_text_as_regex_or_operator(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    create(api, user, title="abc")
+    for q in ["a.*", "(a+)+$", '{"$ne": null}', "[", "\\"]:
+        response = api.get("/notes", params={"q": q}, headers=user.headers)
+        assert response.status_code == 200
+        assert titles(response) in ([], ["abc"])
+    assert titles(api.get("/notes", params={"q": "a.*"}, headers=user.headers)) == [
+        "abc"
+    ]  # word "a"
+    assert titles(api.get("/notes", params={"q": "b"}, headers=user.headers)) == []  # no infix
+
+
+def test_tag_filters_all_must_match(api: httpx.Client, user: ApiUser) -> None:
+    create(api, user, title="both", tags=["Work", "urgent"])
+    create(api, user, title="work only", tags=["work"])
+    assert titles(api.get("/notes?tag=work&tag=URGENT", headers=user.headers)) == ["both"]
+    assert titles(api.get("/notes?tag=work", headers=user.headers)) == ["work only", "both"]
+    assert api.get("/tags", headers=user.headers).json() == [
+        {"name": "work", "count": 2},
+        {"name": "urgent", "count": 1},
+    ]
+
+
+def test_archived_notes_are_listed_only_on_request(api: httpx.Client, user: ApiUser) -> None:
+    create(api, user, title="live")
+    create(api, user, title="old", archived=True)
+    assert titles(api.get("/notes", headers=user.headers)) == ["live"]
+    assert titles(api.get("/notes?archived=true", headers=user.headers)) == ["old"]
+
+
+def test_updated_since_includes_trashed_and_archived(api: httpx.Client, user: ApiUser) -> None:
+    before = create(api, user, title="before")
+    since = datetime.fromisoformat(before["updated_at"]) + timedelta(milliseconds=1)
+    trashed = create(api, user, title="trashed")
+    create(api, user, title="archived", archived=True)
+    api.delete(f"/notes/{trashed['id']}", headers=user.headers)
+    changed = titles(
+        api.get("/notes", params={"updated_since": since.isoformat()}, headers=user.headers)
+    )
+    assert sorted(changed) == ["archived", "trashed"]
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert titles(api.get("/notes", params={"updated_since": future}, headers=user.headers)) == []
+
+
+def test_other_users_notes_are_404_and_untouched(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser
+) -> None:
+    theirs = create(api, other_user, title="private", tags=["secret"])
+    url = f"/notes/{theirs['id']}"
+    h = user.headers
+    assert_error(api.get(url, headers=h), 404, "not_found")
+    assert_error(api.patch(url, json={"title": "pwned"}, headers=h), 404)
+    assert_error(api.put(url, json={"title": "pwned"}, headers=h), 404)
+    assert_error(api.delete(url, headers=h), 404)
+    assert_error(api.delete(f"{url}?permanent=true", headers=h), 404)
+    assert_error(api.post(f"{url}/restore", headers=h), 404)
+    assert titles(api.get("/notes", headers=h)) == []
+    assert titles(api.get("/notes?q=private", headers=h)) == []
+    assert api.get("/tags", headers=h).json() == []
+    assert api.get(url, headers=other_user.headers).json() == theirs

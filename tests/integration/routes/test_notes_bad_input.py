@@ -1,0 +1,152 @@
+"""Bad input to /notes: a clear 4xx in API.md's error shape, and nothing stored changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ApiUser, assert_error
+
+
+@pytest.fixture
+def note(api: httpx.Client, user: ApiUser) -> dict[str, Any]:
+    response = api.post(
+        "/notes",
+        json={"title": "original", "content": "body", "tags": ["keep"]},
+        headers=user.headers,
+    )
+    assert response.status_code == 201
+    body: dict[str, Any] = response.json()
+    return body
+
+
+BAD_BODIES: list[tuple[object, str]] = [
+    ({"title": 123}, "title"),
+    ({"title": None}, "title"),
+    ({"content": ["not", "text"]}, "content"),
+    ({"pinned": "yes"}, "pinned"),
+    ({"archived": 1}, "archived"),
+    ({"tags": "work"}, "tags"),
+    ({"tags": [1, 2]}, "tags"),
+    ({"tags": [""]}, "tags"),
+    ({"tags": ["x" * 51]}, "tags"),
+    ({"tags": [f"t{i}" for i in range(51)]}, "tags"),
+    ({"title": "t" * 201}, "title"),
+    ({"content": "c" * 100_001}, "content"),
+    ({"color": "url(javascript:alert(1))"}, "color"),
+    ({"reminder": {"at": "tomorrow"}}, "reminder"),
+    ({"reminder": {"at": "2026-12-01T09:00:00"}}, "reminder"),
+    ({"reminder": {"at": "2026-12-01T09:00:00Z", "repeat": "yearly"}}, "reminder"),
+    (
+        {"reminder": {"at": "2026-12-01T09:00:00Z", "last_sent_at": "2026-12-01T09:00:00Z"}},
+        "reminder",
+    ),
+    ({"owner_id": "someone-else"}, "owner_id"),
+    ({"id": "aaaaaaaaaaaaaaaaaaaaaaaa"}, "id"),
+    ({"version": 99}, "version"),
+    ({"created_at": "2020-01-01T00:00:00Z"}, "created_at"),
+    ({"trashed_at": None}, "trashed_at"),
+    ({"title": {"$ne": None}}, "title"),
+    ({"$set": {"owner_id": "x"}}, "$set"),
+    ([{"title": "a list"}], "body"),
+    ("just a string", "body"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_BODIES)
+def test_create_refuses_bad_bodies(
+    api: httpx.Client, user: ApiUser, body: object, field: str
+) -> None:
+    error = assert_error(
+        api.post("/notes", json=body, headers=user.headers), 422, "validation_error"
+    )
+    assert any(field in map(str, d["loc"]) for d in error["details"]), error
+    assert api.get("/notes", headers=user.headers).json()["items"] == []
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_BODIES)
+def test_patch_and_put_refuse_bad_bodies_and_keep_the_note(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], body: object, field: str
+) -> None:
+    url = f"/notes/{note['id']}"
+    assert_error(api.patch(url, json=body, headers=user.headers), 422, "validation_error")
+    assert_error(api.put(url, json=body, headers=user.headers), 422, "validation_error")
+    assert api.get(url, headers=user.headers).json() == note
+
+
+def test_malformed_json_and_wrong_content_type(api: httpx.Client, user: ApiUser) -> None:
+    broken = api.post(
+        "/notes",
+        content=b'{"title": "x"',
+        headers={**user.headers, "Content-Type": "application/json"},
+    )
+    assert_error(broken, 422)
+    form = api.post("/notes", data={"title": "x"}, headers=user.headers)
+    assert_error(form, 422)
+    assert api.get("/notes", headers=user.headers).json()["items"] == []
+
+
+def test_oversized_body_is_413_before_parsing(api: httpx.Client, user: ApiUser) -> None:
+    huge = b'{"title": "x", "content": "' + b"a" * 1_100_000 + b'"}'
+    response = api.post(
+        "/notes", content=huge, headers={**user.headers, "Content-Type": "application/json"}
+    )
+    assert_error(response, 413, "payload_too_large")
+    assert api.get("/notes", headers=user.headers).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "note_id",
+    [
+        "not-an-id",
+        "aaaaaaaaaaaaaaaaaaaaaaaa",
+        "AAAAAAAAAAAAAAAAAAAAAAAA",
+        "%24ne",
+        "1" * 500,
+        "..%2F..%2Fusers",
+    ],
+)
+def test_bad_or_unknown_ids_are_404(api: httpx.Client, user: ApiUser, note_id: str) -> None:
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        kwargs: dict[str, Any] = {"json": {"title": "x"}} if method in ("PATCH", "PUT") else {}
+        response = api.request(method, f"/notes/{note_id}", headers=user.headers, **kwargs)
+        assert_error(response, 404)
+    assert_error(api.post(f"/notes/{note_id}/restore", headers=user.headers), 404)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "sort=owner_id",
+        "pinned=maybe",
+        "archived=2",
+        "updated_since=yesterday",
+        "updated_since=2026-01-01T00:00:00",
+        "cursor=%%%",
+        "cursor=eyJrIjogW119",
+        "q=" + "x" * 201,
+        "trashed=perhaps",
+    ],
+)
+def test_bad_list_parameters_are_422(api: httpx.Client, user: ApiUser, query: str) -> None:
+    assert_error(api.get(f"/notes?{query}", headers=user.headers), 422, "validation_error")
+
+
+def test_unknown_route_and_method_use_the_error_shape(api: httpx.Client, user: ApiUser) -> None:
+    assert_error(api.get("/nothing-here", headers=user.headers), 404)
+    response = api.request("PATCH", "/tags", headers=user.headers)
+    assert response.status_code in (404, 405)
+    assert_error(response, response.status_code)
+
+
+def test_request_id_is_echoed_or_generated(api: httpx.Client, user: ApiUser) -> None:
+    echoed = api.get("/notes", headers={**user.headers, "X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    unsafe = api.get("/notes", headers={**user.headers, "X-Request-ID": "bad id\twith spaces"})
+    assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
+    assert len(api.get("/notes", headers=user.headers).headers["x-request-id"]) >= 16

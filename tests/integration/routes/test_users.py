@@ -1,0 +1,126 @@
+"""/users/me through the gateway: profile, password change, account deletion."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import ApiUser, assert_error
+
+
+def test_me(api: httpx.Client, user: ApiUser) -> None:
+    body = api.get("/users/me", headers=user.headers).json()
+    assert body["email"] == user.email
+    assert body["id"] == user.id
+    assert body["timezone"] == "UTC" and body["email_reminders"] is True
+
+
+def test_patch_me_changes_only_what_is_sent(api: httpx.Client, user: ApiUser) -> None:
+    changed = api.patch(
+        "/users/me",
+        json={"display_name": "  Ada  ", "timezone": "America/New_York"},
+        headers=user.headers,
+    )
+    assert changed.status_code == 200
+    assert changed.json()["display_name"] == "Ada"
+    again = api.patch("/users/me", json={"email_reminders": False}, headers=user.headers).json()
+    assert (again["display_name"], again["timezone"], again["email_reminders"]) == (
+        "Ada",
+        "America/New_York",
+        False,
+    )
+    cleared = api.patch("/users/me", json={"display_name": None}, headers=user.headers).json()
+    assert cleared["display_name"] is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"timezone": "Not/AZone"},
+        {"timezone": None},
+        {"email_reminders": "yes"},
+        {"email_reminders": None},
+        {"display_name": "x" * 101},
+        {"email": "hijack@example.com"},
+        {"id": "another-id"},
+        {"password_hash": "x"},
+        {"created_at": "2020-01-01T00:00:00Z"},
+    ],
+)
+def test_patch_me_refuses_bad_input_and_changes_nothing(
+    api: httpx.Client, user: ApiUser, body: dict[str, object]
+) -> None:
+    before = api.get("/users/me", headers=user.headers).json()
+    assert_error(api.patch("/users/me", json=body, headers=user.headers), 422, "validation_error")
+    assert api.get("/users/me", headers=user.headers).json() == before
+
+
+def test_password_change_ends_other_sessions(api: httpx.Client, user: ApiUser) -> None:
+    other = api.post("/auth/token", data={"username": user.email, "password": user.password}).json()
+    response = api.post(
+        "/users/me/password",
+        json={"current_password": user.password, "new_password": "brand-new-secret-42"},
+        headers=user.headers,
+    )
+    assert response.status_code == 204
+    assert api.get("/users/me", headers=user.headers).status_code == 200  # this session lives
+    assert_error(
+        api.get("/users/me", headers={"Authorization": f"Bearer {other['access_token']}"}), 401
+    )
+    assert_error(api.post("/auth/refresh", json={"refresh_token": other["refresh_token"]}), 401)
+    old = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    assert_error(old, 401)
+    new = api.post("/auth/token", data={"username": user.email, "password": "brand-new-secret-42"})
+    assert new.status_code == 200
+
+
+def test_password_change_needs_the_current_password(api: httpx.Client, user: ApiUser) -> None:
+    response = api.post(
+        "/users/me/password",
+        json={"current_password": "not-my-password", "new_password": "brand-new-secret-42"},
+        headers=user.headers,
+    )
+    assert_error(response, 401)
+    weak = api.post(
+        "/users/me/password",
+        json={"current_password": user.password, "new_password": "short"},
+        headers=user.headers,
+    )
+    assert_error(weak, 422)
+    assert (
+        api.post(
+            "/auth/token", data={"username": user.email, "password": user.password}
+        ).status_code
+        == 200
+    )
+
+
+def test_delete_account_removes_user_notes_and_sessions(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser
+) -> None:
+    api.post("/notes", json={"title": "mine"}, headers=user.headers)
+    kept = api.post("/notes", json={"title": "theirs"}, headers=other_user.headers).json()
+
+    wrong = api.request(
+        "DELETE", "/users/me", json={"password": "wrong-password-1"}, headers=user.headers
+    )
+    assert_error(wrong, 401)
+    assert api.get("/users/me", headers=user.headers).status_code == 200
+
+    response = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert response.status_code == 204
+    assert_error(
+        api.post("/auth/token", data={"username": user.email, "password": user.password}), 401
+    )
+    # The email is free again and a new account starts empty.
+    again = api.post("/auth/register", json={"email": user.email, "password": user.password})
+    assert again.status_code == 201
+    tokens = api.post(
+        "/auth/token", data={"username": user.email, "password": user.password}
+    ).json()
+    fresh = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert api.get("/notes", headers=fresh).json()["items"] == []
+    # Nobody else's data was touched.
+    assert api.get(f"/notes/{kept['id']}", headers=other_user.headers).status_code == 200

@@ -1,0 +1,47 @@
+"""Note input models: limits, tag normalisation, strict types, no mass assignment."""
+
+import pytest
+from pydantic import ValidationError
+
+from smartnote.models.notes import MAX_CONTENT, MAX_TAGS, NoteCreate, NotePatch
+
+
+def test_tags_are_trimmed_lowercased_and_deduplicated() -> None:
+    assert NoteCreate(tags=[" Work ", "work", "HOME"]).tags == ["work", "home"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "t" * 201},
+        {"content": "c" * (MAX_CONTENT + 1)},
+        {"tags": [f"t{i}" for i in range(MAX_TAGS + 1)]},
+        {"tags": ["x" * 51]},
+        {"tags": ["   "]},
+        {"pinned": "yes"},
+        {"title": 5},
+        {"color": "javascript:alert(1)"},
+        {"reminder": {"at": "2026-11-24T09:00:00"}},  # no offset
+        {"reminder": {"at": "2026-11-24T09:00:00Z", "repeat": "hourly"}},
+        {"id": "x"},
+        {"version": 9},
+        {"owner_id": "someone"},
+        {"created_at": "2026-11-24T09:00:00Z"},
+    ],
+)
+def test_invalid_bodies_are_refused(body: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        NoteCreate.model_validate(body)
+
+
+def test_patch_keeps_only_sent_fields() -> None:
+    assert NotePatch.model_validate({"title": "x", "color": None}).editable_fields() == {
+        "title": "x",
+        "color": None,
+    }
+
+
+@pytest.mark.parametrize("field", ["title", "content", "tags", "pinned", "archived"])
+def test_patch_refuses_null_for_non_nullable_fields(field: str) -> None:
+    with pytest.raises(ValidationError, match="cannot be null"):
+        NotePatch.model_validate({field: None})

@@ -1,0 +1,26 @@
+"""Settings: production refuses the default JWT secret."""
+
+import pytest
+from pydantic import ValidationError
+
+from smartnote.config import DEFAULT_JWT_SECRET, Settings
+
+
+@pytest.mark.parametrize("secret", [DEFAULT_JWT_SECRET, "short-secret"])
+def test_production_refuses_weak_or_default_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        Settings(environment="production", jwt_secret=secret)
+
+
+def test_production_accepts_a_secrets_manager_arn() -> None:
+    settings = Settings(environment="production", jwt_secret_arn="arn:aws:secretsmanager:x")
+    assert settings.is_production
+
+
+def test_production_accepts_a_strong_secret() -> None:
+    assert Settings(environment="production", jwt_secret="s" * 40).is_production
+
+
+def test_access_tokens_cannot_be_configured_longer_than_15_minutes() -> None:
+    with pytest.raises(ValidationError):
+        Settings(access_token_ttl_seconds=3600)
