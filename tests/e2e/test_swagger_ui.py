@@ -81,7 +81,8 @@ def authorize_and_create_note(page: Page, docs_url: str, username: str, password
     op = page.locator('.opblock.opblock-post:has(.opblock-summary-path[data-path="/notes"])').first
     op.locator(".opblock-summary").first.click()
     # tryItOutEnabled puts operations in edit mode already; click only if not.
-    try_out = op.locator("button.try-out__btn")
+    # With a request body, edit mode adds a "Reset" button of the same class after this one.
+    try_out = op.locator("button.try-out__btn").first
     try_out.wait_for()
     if try_out.inner_text().strip().lower() == "try it out":
         try_out.click()

@@ -55,6 +55,15 @@ def get_client(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
     return client
 
 
+async def close_clients() -> None:
+    """Close the running loop's clients (a container retiring)."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        state = _by_loop.pop(loop, None)
+    for client in state.clients.values() if state else ():
+        await client.close()
+
+
 def clients_created() -> int:
     """How many clients this process has created (connection-reuse tests and benchmarks)."""
     return len(_created_for)

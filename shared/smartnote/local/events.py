@@ -58,6 +58,16 @@ def build_rest_event(
     split = urlsplit(raw_path)
     path = unquote(split.path) or "/"
     header_pairs = list(headers)
+    present = {key.lower() for key, _ in header_pairs}
+    # API Gateway always adds these; Mangum takes the scheme from X-Forwarded-Proto.
+    header_pairs += [
+        (key, value)
+        for key, value in (
+            ("X-Forwarded-For", source_ip),
+            ("X-Forwarded-Proto", "http"),
+        )
+        if key.lower() not in present
+    ]
     multi_headers = _multi(header_pairs)
     query_pairs = parse_qsl(split.query, keep_blank_values=True)
     multi_query = _multi(query_pairs)
@@ -81,7 +91,9 @@ def build_rest_event(
             "httpMethod": method.upper(),
             "extendedRequestId": str(uuid.uuid4()),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "path": f"/{stage}{path}",
+            # Served without the stage in the URL, like a custom domain: API Gateway then
+            # reports the path as is (an execute-api URL would give "/{stage}{path}").
+            "path": path,
             "accountId": LOCAL_ACCOUNT_ID,
             "protocol": "HTTP/1.1",
             "stage": stage,

@@ -9,6 +9,7 @@ import logging
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any, Self
 
+from smartnote.db import mongo
 from smartnote.local.events import (
     HttpResponse,
     LambdaContext,
@@ -40,13 +42,16 @@ TIMEOUT_SLACK_SECONDS = 1.0
 def error_response(status: int, code: str, message: str) -> HttpResponse:
     """The project's error envelope, for errors the gateway itself produces."""
     body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
-    return HttpResponse(status, [("Content-Type", "application/json")], body)
+    headers = [("Content-Type", "application/json"), ("X-Request-ID", uuid.uuid4().hex)]
+    return HttpResponse(status, headers, body)
 
 
-def _init_container() -> None:
+def _init_container(loops: list[asyncio.AbstractEventLoop]) -> None:
     # Mangum calls asyncio.get_event_loop() per invocation and the app caches clients per loop,
     # so every container thread owns one loop for its whole life, like a warm Lambda.
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loops.append(loop)
 
 
 def _load_module(fn: FunctionSpec) -> ModuleType:
@@ -84,10 +89,12 @@ class FunctionRuntime:
 
     def __init__(self, spec: FunctionSpec, pool_size: int = 4) -> None:
         self.spec = spec
+        self._loops: list[asyncio.AbstractEventLoop] = []
         self._executor = ThreadPoolExecutor(
             max_workers=pool_size,
             thread_name_prefix=f"lambda-{spec.name}",
             initializer=_init_container,
+            initargs=(self._loops,),
         )
         self._handler: Handler | None = None
         self._lock = threading.Lock()
@@ -118,7 +125,13 @@ class FunctionRuntime:
         return self._executor.submit(self._run, event, context).result(timeout=timeout)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Retire the containers: close each one's clients on its own loop, then the loop."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for loop in self._loops:
+            if not loop.is_closed():
+                loop.run_until_complete(mongo.close_clients())
+                loop.close()
+        self._loops.clear()
 
 
 class Gateway:

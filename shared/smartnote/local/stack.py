@@ -75,20 +75,6 @@ def apply_environ(template: Template, values: Mapping[str, str]) -> None:
     os.environ.update(values)
 
 
-def start_sql(sql: SqlService) -> str:
-    """Start (migrate) the SQL database; returns a note when the migrations are not there yet."""
-    try:
-        sql.start()
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("smartnote.db.migrate", "smartnote.db"):
-            raise
-        # The stack stays useful for the functions that need no SQL until migrate.py lands.
-        note = "migrations not run: smartnote.db.migrate is missing"
-        logger.warning(note)
-        return note
-    return ""
-
-
 @contextlib.contextmanager
 def ephemeral_services(
     work_dir: str | Path, template: Template | None = None
@@ -103,7 +89,7 @@ def ephemeral_services(
     aws = AwsService.from_env()
     try:
         mongo.start()
-        start_sql(sql)
+        sql.start()
         aws.start()
         if template is not None:
             aws.provision(template)
@@ -158,7 +144,6 @@ class Stack:
         self.gateway = Gateway(
             self.template, self.host, self.port, self.pool_size, quiet=self.quiet
         )
-        self.migration_note = ""
         self.provisioned: dict[str, str] = {}
 
     @property
@@ -169,7 +154,7 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.mongo.start()
         try:
-            self._start_sql()
+            self.sql.start()
             self.aws.start()
             self.provisioned = self.aws.provision(self.template)
             env = local_environ(
@@ -184,9 +169,6 @@ class Stack:
             self.stop()
             raise
         self._write_stack_file()
-
-    def _start_sql(self) -> None:
-        self.migration_note = start_sql(self.sql)
 
     def _write_stack_file(self) -> None:
         info = {
@@ -219,13 +201,12 @@ class Stack:
             "external" if self.mongo.external else f"SecantusDB, data in {self.mongo.storage_path}"
         )
         aws_kind = "external" if self.aws.external else "moto, in memory"
-        sql_note = self.migration_note or "migrated to head"
         rows = [
             ("API", api, "API Gateway REST v1 emulation"),
             ("Swagger UI", f"{api}/docs", ""),
             ("ReDoc", f"{api}/redoc", ""),
             ("MongoDB", self.mongo.url, mongo_kind),
-            ("SQL", self.sql.url, sql_note),
+            ("SQL", self.sql.url, "migrated to head"),
             ("AWS endpoint", self.aws.url, aws_kind),
             ("Data dir", str(self.data_dir), "JWT secret in jwt_secret, state in stack.json"),
         ]

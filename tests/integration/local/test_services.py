@@ -186,8 +186,13 @@ def test_invoke_with_ephemeral_services(
 
 
 @pytest.fixture
-def local_env(project: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+def local_env(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     """The recipe for other tests: real services, torn down afterwards."""
+    # Other tests' services may be named in the environment; this one starts its own.
+    for name in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
     with ephemeral_services(tmp_path, load_template(project / "template.yaml")) as env:
         yield env
 
