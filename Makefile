@@ -27,7 +27,7 @@ run: $(VENV)/.installed ## Start the local stack (HOST=127.0.0.1 PORT=3000)
 
 invoke: $(VENV)/.installed ## Invoke one function: make invoke FN=notes [EVENT=tests/events/notes.json]
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> [EVENT=<event.json>]" >&2; exit 2; }
-	$(BIN)/python -m smartnote.local.invoke $(FN) $(EVENT)
+	@$(BIN)/python -m smartnote.local.invoke $(FN) $(EVENT)
 
 test: $(VENV)/.installed ## Run the tests
 	$(BIN)/python -m pytest
