@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from pymongo.asynchronous.database import AsyncDatabase
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from smartnote.auth import AuthService, Principal
 from smartnote.aws import jwt_secret
 from smartnote.config import Settings, get_settings
 from smartnote.db import mongo
-from smartnote.db.sql import get_engine
+from smartnote.db.sql import session_factory
 from smartnote.errors import AppError, Unauthorized
 from smartnote.repositories import notes as notes_repo
 from smartnote.repositories.login_failures import LoginFailuresRepository
@@ -36,8 +36,7 @@ def get_sql_session(settings: SettingsDep) -> Iterator[Session]:
     stand: the failed login that feeds the throttle, the session revoked for refresh-token
     reuse. Anything else (a crash, a 5xx) rolls the whole request back.
     """
-    factory = sessionmaker(get_engine(settings.database_url), expire_on_commit=False)
-    with factory() as session:
+    with session_factory(settings.database_url)() as session:
         try:
             yield session
         except AppError as exc:

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from jose import JWTError, jwt
@@ -101,7 +101,7 @@ class TokenService:
         if claims.get("typ") != "access" or not isinstance(sub, str) or not isinstance(sid, str):
             raise Unauthorized("Invalid or expired access token")
         return AccessClaims(
-            user_id=sub, session_id=sid, expires_at=datetime.fromtimestamp(exp).astimezone()
+            user_id=sub, session_id=sid, expires_at=datetime.fromtimestamp(exp, UTC)
         )
 
 

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from smartnote.auth import AuthService
 from smartnote.config import Settings
-from smartnote.db.sql import get_engine
+from smartnote.db.sql import session_factory
 from smartnote.errors import TooManyRequests, Unauthorized
 from smartnote.models.users import UserRegister
 from smartnote.repositories.login_failures import LoginFailuresRepository
@@ -21,7 +21,7 @@ from smartnote.security import PasswordHasher, TokenService
 
 @pytest.fixture
 def session(sql_url: str) -> Iterator[Session]:
-    with sessionmaker(get_engine(sql_url), expire_on_commit=False)() as db:
+    with session_factory(sql_url)() as db:
         yield db
 
 

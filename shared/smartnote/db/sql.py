@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 _engines: dict[str, Engine] = {}
+_session_factories: dict[str, sessionmaker[Session]] = {}
 _lock = threading.Lock()
 
 
@@ -65,17 +64,19 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
+def session_factory(url: str) -> sessionmaker[Session]:
+    """The session factory of this container for `url`, bound to its engine."""
+    factory = _session_factories.get(url)
+    if factory is None:
+        factory = sessionmaker(get_engine(url), expire_on_commit=False)
+        _session_factories[url] = factory
+    return factory
+
+
 def dispose_engines() -> None:
     """Close every pooled connection (tests and shutdown)."""
     with _lock:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
-
-
-@contextmanager
-def session_scope(url: str) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    factory = sessionmaker(get_engine(url), expire_on_commit=False)
-    with factory() as session, session.begin():
-        yield session
+        _session_factories.clear()

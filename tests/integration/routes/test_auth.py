@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import httpx
 import pytest
 from jose import jwt
@@ -200,3 +203,22 @@ def test_token_of_a_deleted_user_is_refused(api: httpx.Client, user: ApiUser) ->
     assert deleted.status_code == 204
     assert_error(api.get("/notes", headers=user.headers), 401)
     assert_error(api.post("/auth/refresh", json={"refresh_token": user.refresh_token}), 401)
+
+
+def test_tampered_and_unsigned_tokens_are_refused(api: httpx.Client, user: ApiUser) -> None:
+    header, payload, signature = user.access_token.split(".")
+    claims = jwt.get_unverified_claims(user.access_token)
+    forged_payload = (
+        base64.urlsafe_b64encode(json.dumps({**claims, "sub": "someone-else"}).encode())
+        .decode()
+        .rstrip("=")
+    )
+    none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    for token in (
+        f"{header}.{forged_payload}.{signature}",
+        f"{none_header}.{payload}.",
+        f"{header}.{payload}.{signature[::-1]}",
+        jwt.encode(claims, "guessed-secret", algorithm="HS256"),
+    ):
+        response = api.get("/notes", headers={"Authorization": f"Bearer {token}"})
+        assert_error(response, 401, "unauthorized")

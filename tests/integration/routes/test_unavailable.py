@@ -1,0 +1,39 @@
+"""A backing service that does not answer: 503 in the error shape, with Retry-After."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smartnote.app import create_app
+from smartnote.config import get_settings
+from smartnote.local.services import free_port
+from smartnote.routes import auth, health, notes
+from tests.conftest import ApiUser, assert_error
+
+
+@pytest.fixture
+def mongo_down(stack_env: None) -> Iterator[TestClient]:
+    """The notes and health routes with MongoDB pointing at a port where nothing listens."""
+    dead = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
+    settings = get_settings().model_copy(update={"mongodb_uri": dead, "mongodb_timeout_ms": 300})
+    app = create_app(auth.router, notes.router, health.router)
+    app.dependency_overrides[get_settings] = lambda: settings
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_notes_answer_503_when_mongo_is_down(mongo_down: TestClient, user: ApiUser) -> None:
+    response = mongo_down.get("/notes", headers=user.headers)
+    error = assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["retry-after"]) > 0
+    assert "27017" not in error["message"] and "mongodb" not in response.text.lower()
+
+
+def test_health_names_the_failing_check(mongo_down: TestClient) -> None:
+    response = mongo_down.get("/health")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"mongo": "unavailable", "sql": "ok", "storage": "ok"}
+
