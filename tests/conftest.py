@@ -93,38 +93,32 @@ def aws(template: Template) -> Iterator[AwsService]:
     service.stop()
 
 
+def _run_as_admin(statement: str) -> None:
+    """Run one statement on the admin connection, outside a transaction (CREATE DATABASE)."""
+    import pg8000.native
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(POSTGRES_ADMIN_URL)
+    connection = pg8000.native.Connection(
+        user=admin.username or "postgres",
+        password=admin.password,
+        host=admin.host or "127.0.0.1",
+        port=admin.port or 5432,
+        database=admin.database or "postgres",
+    )
+    try:
+        connection.run(statement)
+    finally:
+        connection.close()
+
+
 def _create_postgres_database() -> tuple[str, str]:
-    import pg8000.native
     from sqlalchemy.engine import make_url
 
-    admin = make_url(POSTGRES_ADMIN_URL)
     name = f"smartnote_test_{uuid.uuid4().hex[:12]}"
-    connection = pg8000.native.Connection(
-        user=admin.username or "postgres",
-        password=admin.password,
-        host=admin.host or "127.0.0.1",
-        port=admin.port or 5432,
-        database=admin.database or "postgres",
-    )
-    connection.run(f"CREATE DATABASE {name}")
-    connection.close()
-    return name, admin.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres_database(name: str) -> None:
-    import pg8000.native
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(POSTGRES_ADMIN_URL)
-    connection = pg8000.native.Connection(
-        user=admin.username or "postgres",
-        password=admin.password,
-        host=admin.host or "127.0.0.1",
-        port=admin.port or 5432,
-        database=admin.database or "postgres",
-    )
-    connection.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    connection.close()
+    _run_as_admin(f"CREATE DATABASE {name}")
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
+    return name, url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session", params=SQL_BACKENDS)
@@ -142,7 +136,7 @@ def sql_url(
     upgrade_to_head(url)
     yield url
     dispose_engines()
-    _drop_postgres_database(name)
+    _run_as_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
