@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from smartnote.deps import Auth, CurrentPrincipal, Notes, SqlSession
+from smartnote import aws, storage
+from smartnote.deps import Auth, CurrentPrincipal, Notes, SettingsDep, SqlSession
 from smartnote.errors import Unauthorized
 from smartnote.models.common import error_responses
 from smartnote.models.users import AccountDeletion, PasswordChange, UserOut, UserUpdate
@@ -46,14 +47,18 @@ async def delete_me(
     auth: Auth,
     notes: Notes,
     session: SqlSession,
+    settings: SettingsDep,
 ) -> Response:
-    """Delete the account with its notes and sessions (confirm with the password).
+    """Delete the account with its notes, attachments and sessions (confirm with the password).
 
-    Notes go first and the user row last, in the request's SQL transaction: if anything
-    fails midway, the account still exists and the same call can simply be repeated.
+    S3 objects and notes go first and the user row last, in the request's SQL transaction: if
+    anything fails midway, the account still exists and the same call can simply be repeated.
     """
     if not await run_in_threadpool(auth.check_password, principal.user, body.password):
         raise Unauthorized("Password is incorrect")
+    s3 = aws.client("s3", settings)
+    prefixes = storage.owner_prefixes(principal.user.id)
+    await run_in_threadpool(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
     await notes.delete_all_of_owner(principal.user.id)
     await run_in_threadpool(UsersRepository(session).delete, principal.user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -36,4 +36,3 @@ def test_health_names_the_failing_check(mongo_down: TestClient) -> None:
     response = mongo_down.get("/health")
     assert response.status_code == 503
     assert response.json()["checks"] == {"mongo": "unavailable", "sql": "ok", "storage": "ok"}
-

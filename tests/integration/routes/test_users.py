@@ -5,6 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from smartnote import storage
+from smartnote.local.services import AwsService
+from smartnote.local.template import Template
 from tests.conftest import ApiUser, assert_error
 
 
@@ -124,3 +127,25 @@ def test_delete_account_removes_user_notes_and_sessions(
     assert api.get("/notes", headers=fresh).json()["items"] == []
     # Nobody else's data was touched.
     assert api.get(f"/notes/{kept['id']}", headers=other_user.headers).status_code == 200
+
+
+def test_delete_account_removes_its_s3_objects_only(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser, aws: AwsService, template: Template
+) -> None:
+    s3 = aws.client("s3")
+    bucket = template.buckets[0].bucket_name
+    mine = [
+        storage.upload_key(user.id, "n1", "a1", "photo.jpg"),
+        storage.derived_key(user.id, "n1", "a1", "thumbnail.jpg"),
+    ]
+    theirs = storage.upload_key(other_user.id, "n2", "a2", "photo.jpg")
+    for key in [*mine, theirs]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"image bytes")
+
+    response = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert response.status_code == 204
+    remaining = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert not remaining & set(mine)
+    assert theirs in remaining
