@@ -15,6 +15,10 @@ help: ## List the targets
 
 # The stamp is rebuilt (deps reinstalled) whenever a requirements file changes.
 $(VENV)/.installed: shared/requirements.txt requirements-dev.txt shared/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "SmartNote needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) --version 2>&1)); try make PYTHON=python3.12" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
+		{ echo "$(PYTHON) cannot create virtual environments: sudo apt install python3-venv" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e shared -r requirements-dev.txt
