@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -119,4 +120,14 @@ def create_app(*routers: APIRouter, title: str = "SmartNote API") -> FastAPI:
     ):
         app.add_exception_handler(unavailable, _unavailable)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    if settings.cors_origins:
+        # API Gateway answers the preflight (template `Cors`); the responses themselves need
+        # the headers too, and with the proxy integration only the function can add them.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+        )
     return app

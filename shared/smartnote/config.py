@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartnote import __version__
+from smartnote import __version__, aws
 
 # Good enough for a laptop, never for production: Settings refuses it there.
 DEFAULT_JWT_SECRET = "smartnote-local-development-secret-change-me"  # noqa: S105
@@ -23,9 +23,13 @@ class Settings(BaseSettings):
     version: str = __version__
 
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    # On AWS the connection strings live in Secrets Manager or SSM (SecureString): given an
+    # ARN, `get_settings` reads the value once per container and it replaces the plain one.
+    mongodb_uri_secret_arn: str = ""
     mongodb_db: str = "smartnote"
     mongodb_timeout_ms: int = Field(default=5000, gt=0)
     database_url: str = "sqlite:///.local/smartnote.db"
+    database_url_secret_arn: str = ""
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_secret_arn: str = ""
@@ -46,6 +50,12 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     uploads_bucket: str = "smartnote-uploads"
+    # Browser origins allowed to call the API (comma-separated; "*" for any). Empty: no CORS.
+    cors_allow_origins: str = ""
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
 
     @property
     def is_production(self) -> bool:
@@ -64,7 +74,20 @@ class Settings(BaseSettings):
         return self
 
 
+def resolve_secrets(settings: Settings) -> Settings:
+    """`settings` with MONGODB_URI / DATABASE_URL read from the secrets their *_ARN names."""
+    updates = {
+        field: aws.secret_value(arn, settings)
+        for field, arn in (
+            ("mongodb_uri", settings.mongodb_uri_secret_arn),
+            ("database_url", settings.database_url_secret_arn),
+        )
+        if arn
+    }
+    return settings.model_copy(update=updates) if updates else settings
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The settings of this container, read once."""
-    return Settings()
+    """The settings of this container, read once (secrets fetched once too)."""
+    return resolve_secrets(Settings())
