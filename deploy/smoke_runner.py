@@ -39,7 +39,7 @@ def foreign_modules(allowed: list[str]) -> list[str]:
     foreign = []
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if path == __file__:  # this runner, as __main__ (and __mp_main__ once multiprocessing loads)
+        if path == __file__:  # this runner: __main__ (and __mp_main__ after multiprocessing)
             continue
         if path and not any(path.startswith(root.rstrip("/") + "/") for root in roots):
             foreign.append(f"{name} ({path})")

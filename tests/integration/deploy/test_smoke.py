@@ -1,0 +1,146 @@
+"""deploy.smoke: isolated function processes, leak detection, events, custom resources."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from deploy.artifacts import BuiltFunction
+from deploy.smoke import (
+    ResponseCatcher,
+    RunningFunction,
+    SmokeFailure,
+    concrete_path,
+    custom_resources,
+    lambda_environ,
+    start_function,
+)
+
+
+def _function(tmp_path: Path, source: str, handler: str = "app.handler") -> BuiltFunction:
+    code = tmp_path / "Fn"
+    code.mkdir()
+    (code / "app.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    layer = tmp_path / "Layer"
+    (layer / "python").mkdir(parents=True)
+    (layer / "python" / "helper.py").write_text("VALUE = 'from the layer'\n", encoding="utf-8")
+    return BuiltFunction("Fn", handler, code, (layer,), (), 3, 128)
+
+
+def _start(fn: BuiltFunction, tmp_path: Path) -> RunningFunction:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(exist_ok=True)
+    env = lambda_environ(fn, {"GREETING": "hi"}, {"SERVICE_URL": "http://127.0.0.1:1"})
+    return start_function(fn, sys.executable, runtime, env, tmp_path)
+
+
+def test_a_handler_runs_with_only_its_folder_and_layers(tmp_path: Path) -> None:
+    fn = _function(
+        tmp_path,
+        """
+        import os, sys
+        import helper
+
+        def handler(event, context):
+            print("handler output goes to stderr")
+            return {"echo": event["n"], "layer": helper.VALUE, "greeting": os.environ["GREETING"],
+                    "home": os.environ.get("HOME"), "site": "site" in sys.modules,
+                    "remaining": context.get_remaining_time_in_millis() > 0}
+        """,
+    )
+    running = _start(fn, tmp_path)
+    try:
+        result = running.invoke({"n": 1})
+        again = running.invoke({"n": 2})
+    finally:
+        running.stop()
+    assert result == {
+        "echo": 1,
+        "layer": "from the layer",
+        "greeting": "hi",
+        "home": None,  # nothing of this shell's environment reaches the function
+        "site": False,  # no site-packages: no development venv
+        "remaining": True,
+    }
+    assert again["echo"] == 2
+    assert "handler output goes to stderr" in (tmp_path / "Fn.log").read_text()
+
+
+def test_a_module_from_outside_the_artifact_fails_the_check(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "stray.py").write_text("X = 1\n", encoding="utf-8")
+    fn = _function(
+        tmp_path,
+        f"""
+        import sys
+
+        def handler(event, context):
+            sys.path.append({str(outside)!r})
+            import stray
+            return stray.X
+        """,
+    )
+    running = _start(fn, tmp_path)
+    try:
+        with pytest.raises(SmokeFailure, match="loaded modules from outside its artifact: stray"):
+            running.invoke({})
+    finally:
+        running.stop()
+
+
+def test_a_handler_that_raises_fails_with_its_traceback(tmp_path: Path) -> None:
+    fn = _function(tmp_path, "def handler(event, context):\n    raise KeyError('boom')\n")
+    running = _start(fn, tmp_path)
+    try:
+        with pytest.raises(SmokeFailure, match=r"Fn raised KeyError: 'boom'"):
+            running.invoke({})
+    finally:
+        running.stop()
+
+
+def test_an_artifact_missing_a_dependency_fails_at_import(tmp_path: Path) -> None:
+    # What a layer built without a requirement looks like: the import fails, as on Lambda.
+    fn = _function(tmp_path, "import pydantic\n\ndef handler(event, context):\n    return 1\n")
+    with pytest.raises(SmokeFailure, match="ModuleNotFoundError: No module named 'pydantic'"):
+        _start(fn, tmp_path)
+
+
+def test_concrete_paths_fill_parameters() -> None:
+    assert concrete_path("/notes/{proxy+}") == ("/notes/smoke", {"proxy": "smoke"})
+    assert concrete_path("/notes/{id}/restore") == ("/notes/smoke/restore", {"id": "smoke"})
+    assert concrete_path("/health") == ("/health", {})
+
+
+def test_custom_resources_are_found_by_service_token() -> None:
+    template = {
+        "Resources": {
+            "Migration": {
+                "Type": "Custom::SchemaMigration",
+                "Properties": {"ServiceToken": {"Fn::GetAtt": ["MigrateFunction", "Arn"]}},
+            },
+            "Other": {
+                "Type": "AWS::CloudFormation::CustomResource",
+                "Properties": {"ServiceToken": {"Fn::GetAtt": ["MigrateFunction", "Arn"]}},
+            },
+            "Queue": {"Type": "AWS::SQS::Queue"},
+        }
+    }
+    served = custom_resources(template)
+    assert [name for name, _ in served["MigrateFunction"]] == ["Migration", "Other"]
+
+
+def test_response_catcher_records_puts() -> None:
+    import urllib.request
+
+    catcher = ResponseCatcher()
+    try:
+        request = urllib.request.Request(catcher.url, data=b'{"Status": "SUCCESS"}', method="PUT")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        catcher.close()
+    assert catcher.bodies == [{"Status": "SUCCESS"}]
