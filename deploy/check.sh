@@ -15,6 +15,9 @@ OUT=.aws-sam
 BUILD_DIR=$OUT/build
 RUNTIME_DIR=$OUT/lambda-runtime
 export SAM_CLI_TELEMETRY=0
+# The smoke test runs against its own embedded services, never a database named here (CI
+# exports DATABASE_URL as the tests' admin connection).
+unset DATABASE_URL MONGODB_URI AWS_ENDPOINT_URL
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 
 step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }

@@ -35,7 +35,7 @@ from smartnote.local.stack import ephemeral_services
 from smartnote.local.template import EventSpec, Template, load_template, match_route
 
 RUNNER = Path(__file__).resolve().parent / "smoke_runner.py"
-SMOKE_EMAIL = "smoke@example.com"
+SMOKE_EMAIL = f"smoke-{uuid.uuid4().hex[:12]}@example.com"  # new each run: reruns never clash
 SMOKE_PASSWORD = "smoke-test-orbit-42"  # noqa: S105 - a throwaway account in throwaway services
 
 
