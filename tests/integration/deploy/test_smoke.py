@@ -144,3 +144,61 @@ def test_response_catcher_records_puts() -> None:
     finally:
         catcher.close()
     assert catcher.bodies == [{"Status": "SUCCESS"}]
+
+
+SAM = Path(__file__).resolve().parents[3] / ".venv-deploy" / "bin" / "sam"
+needs_sam = pytest.mark.skipif(not SAM.exists(), reason="deployment tools: make deploy-tools")
+
+
+@needs_sam
+def test_api_events_are_sam_fixtures_adapted_to_the_route() -> None:
+    from deploy.smoke import EventFactory
+
+    events = EventFactory(str(SAM))
+    event = events.api(
+        "POST",
+        "/notes/abc/restore",
+        "/notes/{proxy+}",
+        {"proxy": "abc/restore"},
+        headers={"Authorization": "Bearer t"},
+        body='{"a": 1}',
+        query={"q": "x"},
+    )
+    assert (event["httpMethod"], event["path"], event["resource"]) == (
+        "POST",
+        "/notes/abc/restore",
+        "/notes/{proxy+}",
+    )
+    assert event["pathParameters"] == {"proxy": "abc/restore"}
+    assert event["multiValueQueryStringParameters"] == {"q": ["x"]}
+    assert event["headers"]["Authorization"] == "Bearer t"
+    assert event["multiValueHeaders"]["Authorization"] == ["Bearer t"]
+    assert (event["body"], event["isBase64Encoded"]) == ('{"a": 1}', False)
+    context = event["requestContext"]
+    assert context["resourcePath"] == "/notes/{proxy+}"
+    assert context["path"] == f"/{context['stage']}/notes/abc/restore"
+
+
+@needs_sam
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("Schedule", "detail-type"), ("ScheduleV2", "detail-type"), ("SQS", "Records")],
+)
+def test_other_event_sources_get_generated_events(kind: str, key: str) -> None:
+    from deploy.smoke import EventFactory
+    from smartnote.local.template import EventSpec
+
+    event = EventFactory(str(SAM)).for_source(EventSpec("E", kind, {}), {})
+    assert event is not None and key in event
+
+
+@needs_sam
+def test_s3_events_name_the_template_bucket() -> None:
+    from deploy.smoke import EventFactory
+    from smartnote.local.template import EventSpec
+
+    spec = EventSpec("Upload", "S3", {"Bucket": {"Ref": "UploadsBucket"}, "Events": "s3:*"})
+    event = EventFactory(str(SAM)).for_source(spec, {"UploadsBucket": "my-uploads"})
+    assert event is not None
+    assert event["Records"][0]["s3"]["bucket"]["name"] == "my-uploads"
+    assert EventFactory(str(SAM)).for_source(EventSpec("K", "Kinesis", {}), {}) is None
