@@ -115,6 +115,10 @@ class FunctionRuntime:
                 self._handler = handler
             return self._handler
 
+    def handler(self) -> Handler:
+        """The function's handler object (tests set a scheduled job's clock on it)."""
+        return self._get_handler()
+
     def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
         return self._get_handler()(event, context)
 
