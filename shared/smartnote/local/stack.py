@@ -230,9 +230,8 @@ class Stack:
         if self.scheduler is not None and self.scheduler.schedules:
             lines += ["", "  Schedules (make invoke FN=<function> fires one now)"]
             for schedule, at in self.scheduler.next_fire.items():
-                lines.append(
-                    f"    {schedule.function:<11} {schedule.expression:<22} next {at:%H:%M:%S} UTC"
-                )
+                when = f"{at:%Y-%m-%d %H:%M:%S} UTC"
+                lines.append(f"    {schedule.function:<11} {schedule.expression:<22} next {when}")
         if self.provisioned:
             lines += ["", "  AWS resources"]
             lines += [f"    {key:<20} {value}" for key, value in self.provisioned.items()]
