@@ -33,6 +33,13 @@ SORTS: Mapping[str, list[tuple[str, int]]] = {
     "title": [("title_key", ASCENDING), ("_id", ASCENDING)],
 }
 
+# The jobs name their index: SecantusDB's planner scans the collection when a filter has a
+# field outside the index (the lease, `$elemMatch`), while a hint reads the index range on
+# both it and MongoDB.
+DUE_REMINDERS_INDEX = "reminder_due"
+OLD_TRASH_INDEX = "trashed_at"
+STALE_UPLOADS_INDEX = "attachment_status"
+
 # Equality prefix (owner, trashed, archived) then the sort keys: a page is one index range.
 INDEXES = [
     IndexModel(
@@ -45,11 +52,11 @@ INDEXES = [
     IndexModel([("owner_id", ASCENDING), ("terms", ASCENDING)], name="owner_terms"),
     IndexModel([("owner_id", ASCENDING), ("updated_at", ASCENDING)], name="owner_updated"),
     # The scheduled jobs' scans: each reads one index range of what is due or expired.
-    IndexModel([("reminder_due_at", ASCENDING)], name="reminder_due"),
-    IndexModel([("trashed", ASCENDING), ("trashed_at", ASCENDING)], name="trashed_at"),
+    IndexModel([("reminder_due_at", ASCENDING)], name=DUE_REMINDERS_INDEX),
+    IndexModel([("trashed", ASCENDING), ("trashed_at", ASCENDING)], name=OLD_TRASH_INDEX),
     IndexModel(
         [("attachments.status", ASCENDING), ("attachments.created_at", ASCENDING)],
-        name="attachment_status",
+        name=STALE_UPLOADS_INDEX,
     ),
 ]
 
@@ -278,12 +285,10 @@ class NotesRepository:
         ends exactly at `now` is not free yet, so a run never re-claims a send it just
         released after a failure (the next run retries it).
         """
-        free: Document = {
-            "reminder_due_at": {"$lte": now},
-            "$or": [{"reminder_lease_until": None}, {"reminder_lease_until": {"$lt": now}}],
-        }
+        free = due_reminders_filter(now)
         candidates = (
             await self._notes.find(free, {"_id": 1})
+            .hint(DUE_REMINDERS_INDEX)
             .sort("reminder_due_at", ASCENDING)
             .limit(limit)
             .to_list()
@@ -332,9 +337,8 @@ class NotesRepository:
     async def trashed_before(self, cutoff: datetime, limit: int) -> list[Document]:
         """Notes trashed before `cutoff` (oldest first): `_id` and `owner_id`."""
         return (
-            await self._notes.find(
-                {"trashed": True, "trashed_at": {"$lt": cutoff}}, {"owner_id": 1}
-            )
+            await self._notes.find(old_trash_filter(cutoff), {"owner_id": 1})
+            .hint(OLD_TRASH_INDEX)
             .sort("trashed_at", ASCENDING)
             .limit(limit)
             .to_list()
@@ -342,17 +346,16 @@ class NotesRepository:
 
     async def purge_trashed(self, note_id: str, cutoff: datetime) -> bool:
         """Delete the note if it is still in the trash since before `cutoff` (not restored)."""
-        result = await self._notes.delete_one(
-            {"_id": note_id, "trashed": True, "trashed_at": {"$lt": cutoff}}
-        )
+        result = await self._notes.delete_one({"_id": note_id, **old_trash_filter(cutoff)})
         return result.deleted_count == 1
 
     async def with_stale_pending_attachments(self, cutoff: datetime, limit: int) -> list[Document]:
         """Notes holding an attachment still `pending` since before `cutoff`."""
         return (
             await self._notes.find(
-                {"attachments": {"$elemMatch": _stale_pending(cutoff)}}, {"owner_id": 1}
+                {"attachments": {"$elemMatch": stale_pending_filter(cutoff)}}, {"owner_id": 1}
             )
+            .hint(STALE_UPLOADS_INDEX)
             .limit(limit)
             .to_list()
         )
@@ -362,7 +365,7 @@ class NotesRepository:
     ) -> tuple[str, list[Document]] | None:
         """Remove the note's attachments pending since before `cutoff`, atomically; returns
         the owner and the attachments removed (an upload finishing meanwhile stays)."""
-        stale = _stale_pending(cutoff)
+        stale = stale_pending_filter(cutoff)
         before = await self._notes.find_one_and_update(
             {"_id": note_id, "attachments": {"$elemMatch": stale}},
             {
@@ -385,5 +388,21 @@ class NotesRepository:
         return str(before["owner_id"]), dropped
 
 
-def _stale_pending(cutoff: datetime) -> Document:
+def due_reminders_filter(now: datetime) -> Document:
+    """Reminders due at `now` and not claimed by a run whose lease is still running.
+
+    An index range on `reminder_due_at`: one key per due reminder, whatever the note count.
+    """
+    return {
+        "reminder_due_at": {"$lte": now},
+        "$or": [{"reminder_lease_until": None}, {"reminder_lease_until": {"$lt": now}}],
+    }
+
+
+def old_trash_filter(cutoff: datetime) -> Document:
+    return {"trashed": True, "trashed_at": {"$lt": cutoff}}
+
+
+def stale_pending_filter(cutoff: datetime) -> Document:
+    """An attachment (array element) still `pending` since before `cutoff`."""
     return {"status": "pending", "created_at": {"$lt": cutoff}}
