@@ -29,9 +29,12 @@ class FakeClock:
     """The jobs' clock: set, advanced, never slept on."""
 
     now: datetime = field(default_factory=lambda: datetime(2030, 1, 1, tzinfo=UTC))
+    step: timedelta = timedelta(0)  # how far each reading moves time (a slow run)
 
     def __call__(self) -> datetime:
-        return to_stored_time(self.now)
+        reading = to_stored_time(self.now)
+        self.now += self.step
+        return reading
 
     def set(self, moment: datetime) -> None:
         self.now = moment

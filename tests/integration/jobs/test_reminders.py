@@ -14,9 +14,12 @@ import pytest
 from pymongo.collection import Collection
 
 from smartnote.config import get_settings
+from smartnote.db import mongo
+from smartnote.local.gateway import FunctionRuntime
 from smartnote.local.services import AwsService
+from smartnote.local.template import Template
 from tests.conftest import ApiUser, register_and_login
-from tests.integration.jobs.conftest import ScheduledFunction, emails_to
+from tests.integration.jobs.conftest import ScheduledFunction, emails_to, scheduled_event
 
 Notes = Collection[dict[str, Any]]
 
@@ -275,3 +278,33 @@ def test_html_is_escaped_and_the_text_part_is_plain(
 def test_a_scheduled_event_is_required(reminders: ScheduledFunction) -> None:
     with pytest.raises(ValueError, match="detail-type"):
         reminders.containers.invoke({"hello": "world"})
+
+
+def test_a_run_stops_before_its_lease_ends_and_leaves_the_rest(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2030, 9, 1, 9, 0))
+    reminders.clock.set(utc(2030, 9, 1, 9, 1))
+    lease = get_settings().reminder_lease_seconds
+    reminders.clock.step = timedelta(seconds=lease)  # every reading is a lease later
+    result = reminders.run()
+    assert result["released"] >= 1 and result["sent"] == 0
+    assert emails_to(aws, user.email) == []
+    reminders.clock.step = timedelta(0)
+    reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_a_warm_container_keeps_its_mongo_client(
+    stack_env: None, template: Template, reminders: ScheduledFunction
+) -> None:
+    container = FunctionRuntime(template.function("reminders"), pool_size=1)
+    try:
+        before = mongo.clients_created()
+        for _ in range(3):
+            container.invoke(scheduled_event("reminders", reminders.clock()))
+        assert mongo.clients_created() - before == 1
+    finally:
+        container.shutdown()
