@@ -39,6 +39,7 @@ SORTS: Mapping[str, list[tuple[str, int]]] = {
 DUE_REMINDERS_INDEX = "reminder_due"
 OLD_TRASH_INDEX = "trashed_at"
 STALE_UPLOADS_INDEX = "attachment_status"
+BY_ID = "_id_"  # the same for the jobs' writes to notes they found, `_id` plus conditions
 
 # Equality prefix (owner, trashed, archived) then the sort keys: a page is one index range.
 INDEXES = [
@@ -299,11 +300,14 @@ class NotesRepository:
         await self._notes.update_many(
             {"_id": {"$in": ids}, **free},
             {"$set": {"reminder_claim": claim, "reminder_lease_until": lease_until}},
+            hint=BY_ID,
         )
         projection = {"owner_id": 1, "title": 1, "content": 1, "reminder": 1, "trashed": 1}
-        return await self._notes.find(
-            {"_id": {"$in": ids}, "reminder_claim": claim}, projection
-        ).to_list()
+        return (
+            await self._notes.find({"_id": {"$in": ids}, "reminder_claim": claim}, projection)
+            .hint(BY_ID)
+            .to_list()
+        )
 
     async def finish_reminder(
         self, note_id: str, claim: str, claimed_at: datetime, reminder: Document, now: datetime
@@ -321,6 +325,7 @@ class NotesRepository:
                 "$unset": {"reminder_claim": "", "reminder_lease_until": ""},
                 "$inc": {"version": 1},
             },
+            hint=BY_ID,
         )
         if result.modified_count == 1:
             return True
@@ -332,6 +337,7 @@ class NotesRepository:
         await self._notes.update_one(
             {"_id": note_id, "reminder_claim": claim},
             {"$set": {"reminder_lease_until": free_after}, "$unset": {"reminder_claim": ""}},
+            hint=BY_ID,
         )
 
     async def trashed_before(self, cutoff: datetime, limit: int) -> list[Document]:
@@ -346,7 +352,9 @@ class NotesRepository:
 
     async def purge_trashed(self, note_id: str, cutoff: datetime) -> bool:
         """Delete the note if it is still in the trash since before `cutoff` (not restored)."""
-        result = await self._notes.delete_one({"_id": note_id, **old_trash_filter(cutoff)})
+        result = await self._notes.delete_one(
+            {"_id": note_id, **old_trash_filter(cutoff)}, hint=BY_ID
+        )
         return result.deleted_count == 1
 
     async def with_stale_pending_attachments(self, cutoff: datetime, limit: int) -> list[Document]:
@@ -375,6 +383,7 @@ class NotesRepository:
             },
             projection={"owner_id": 1, "attachments": 1},
             return_document=ReturnDocument.BEFORE,
+            hint=BY_ID,
         )
         if before is None:
             return None
