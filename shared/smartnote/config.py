@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     def cors_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
 
+    # Schedules (functions/reminders, functions/cleanup).
+    ses_sender: str = "noreply@smartnote.local"
+    app_base_url: str = "http://127.0.0.1:3000"
+    reminder_batch_size: int = Field(default=100, ge=1, le=1000)
+    # Longer than the reminders function may run: a run that is still sending never sees its
+    # claims taken over by the next one.
+    reminder_lease_seconds: int = Field(default=600, ge=60)
+    trash_retention_days: int = Field(default=30, ge=1)
+    pending_attachment_max_age_hours: int = Field(default=24, ge=1)
+    cleanup_batch_size: int = Field(default=100, ge=1, le=1000)
+
     @property
     def is_production(self) -> bool:
         return self.environment in ("production", "prod")

@@ -56,12 +56,7 @@ SqlSession = Annotated[Session, Depends(get_sql_session)]
 
 
 async def get_mongo_database(settings: SettingsDep) -> AsyncDatabase[mongo.Document]:
-    return await mongo.get_database(
-        settings.mongodb_uri,
-        settings.mongodb_db,
-        prepare=notes_repo.ensure_indexes,
-        timeout_ms=settings.mongodb_timeout_ms,
-    )
+    return await notes_repo.notes_database(settings)
 
 
 MongoDatabase = Annotated[AsyncDatabase[mongo.Document], Depends(get_mongo_database)]

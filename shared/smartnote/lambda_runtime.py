@@ -1,18 +1,74 @@
-"""Wrap an app for Lambda, keeping its clients across warm invocations.
+"""Wrap apps and jobs for Lambda, keeping their clients across warm invocations.
 
 Mangum 0.22 runs the ASGI lifespan on *every* invocation when it is on (startup and
 shutdown around each event; Mangum #361), so nothing long-lived may live in a lifespan:
 clients are created on first use per container (`smartnote.db`) and lifespan is off. Mangum
 drives each invocation on the thread's event loop, which it creates once, so the loop and
-the clients bound to it survive between warm invocations.
+the clients bound to it survive between warm invocations. `ScheduledHandler` does the same
+for the non-HTTP functions.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from mangum import Mangum
+import asyncio
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from smartnote.clock import utcnow
+from smartnote.config import Settings, get_settings
+from smartnote.logs import configure_logging, request_id_var
+from smartnote.models.events import ScheduledEvent
+
+if TYPE_CHECKING:  # the scheduled functions never load FastAPI or Mangum
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+Clock = Callable[[], datetime]
+Job = Callable[[Settings, Clock], Awaitable[dict[str, int]]]
 
 
 def lambda_handler(app: FastAPI) -> Mangum:
     """The Lambda entry point for `app` (API Gateway REST and HTTP events)."""
+    from mangum import Mangum  # noqa: PLC0415 - only the HTTP functions pay for it
+
     return Mangum(app, lifespan="off", api_gateway_base_path="/")
+
+
+def container_loop() -> asyncio.AbstractEventLoop:
+    """The event loop of this thread (= container), created on first use and then kept."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        with warnings.catch_warnings():  # 3.12 warns when it creates the loop implicitly
+            warnings.simplefilter("ignore", DeprecationWarning)
+            loop = policy.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop
+
+
+class ScheduledHandler:
+    """The Lambda entry point of a scheduled job: EventBridge event in, the job's counts out.
+
+    `clock` is the job's notion of now; tests set it on the handler of the function module.
+    An exception propagates, so Lambda retries the invocation and then hands the event to
+    the function's on-failure destination.
+    """
+
+    def __init__(self, job: Job, clock: Clock = utcnow) -> None:
+        self.job = job
+        self.clock = clock
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        configure_logging()
+        scheduled = ScheduledEvent.model_validate(event)
+        token = request_id_var.set(getattr(context, "aws_request_id", None) or scheduled.id)
+        try:
+            counts = container_loop().run_until_complete(self.job(get_settings(), self.clock))
+        finally:
+            request_id_var.reset(token)
+        return {"scheduled_time": scheduled.time.isoformat(), **counts}

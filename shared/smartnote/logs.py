@@ -20,6 +20,9 @@ class JsonFormatter(logging.Formatter):
             "request_id": request_id_var.get(),
             "service": os.environ.get("POWERTOOLS_SERVICE_NAME", "smartnote"),
         }
+        counts = getattr(record, "counts", None)  # a job's result: `extra={"counts": {...}}`
+        if counts is not None:
+            entry["counts"] = counts
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

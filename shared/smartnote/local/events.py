@@ -1,12 +1,15 @@
-"""API Gateway REST (v1) proxy events and Lambda contexts, as AWS builds them."""
+"""API Gateway REST (v1) proxy events, EventBridge scheduled events and Lambda contexts, as
+AWS builds them."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -182,3 +185,49 @@ def parse_lambda_response(result: Any) -> HttpResponse:
     else:
         body = str(raw_body).encode("utf-8")
     return HttpResponse(status, headers, body)
+
+
+# --- EventBridge -----------------------------------------------------------------------------
+
+SCHEDULER_CONTEXT = (
+    "<aws.scheduler.schedule-arn>",
+    "<aws.scheduler.scheduled-time>",
+    "<aws.scheduler.execution-id>",
+    "<aws.scheduler.attempt-number>",
+)
+
+
+def event_time(moment: datetime) -> str:
+    """A time as EventBridge writes it: UTC, seconds, `Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_scheduled_event(
+    rule_arn: str, at: datetime, *, source: str = "aws.events", region: str = "us-east-1"
+) -> dict[str, Any]:
+    """What an EventBridge rule (`Schedule`) sends a Lambda target at scheduled time `at`."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": source,
+        "account": LOCAL_ACCOUNT_ID,
+        "time": event_time(at),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def render_scheduler_input(template: str, schedule_arn: str, at: datetime) -> Any:
+    """A `ScheduleV2` Input with EventBridge Scheduler's context attributes filled in."""
+    values = dict(
+        zip(
+            SCHEDULER_CONTEXT,
+            (schedule_arn, event_time(at), str(uuid.uuid4()), "1"),
+            strict=True,
+        )
+    )
+    for placeholder, value in values.items():
+        template = template.replace(placeholder, value)
+    return json.loads(template)

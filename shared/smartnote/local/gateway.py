@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from types import ModuleType
 from typing import Any, Self
 
 from smartnote.db import mongo
+from smartnote.local.emails import sent_emails
 from smartnote.local.events import (
     HttpResponse,
     LambdaContext,
@@ -34,6 +36,7 @@ from smartnote.local.template import (
 logger = logging.getLogger("smartnote.local.gateway")
 
 Handler = Callable[[dict[str, Any], Any], Any]
+LOCAL_PREFIX = "/_local/"  # the local stack's own routes, e.g. GET /_local/emails
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # Slack on top of the function timeout before the gateway gives up waiting (API GW: 29 s).
 TIMEOUT_SLACK_SECONDS = 1.0
@@ -112,6 +115,10 @@ class FunctionRuntime:
                 self._handler = handler
             return self._handler
 
+    def handler(self) -> Handler:
+        """The function's handler object (tests set a scheduled job's clock on it)."""
+        return self._get_handler()
+
     def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
         return self._get_handler()(event, context)
 
@@ -184,6 +191,8 @@ class Gateway:
     ) -> tuple[HttpResponse, str | None]:
         """Route one HTTP request and run it; returns the response and the function's name."""
         path = raw_path.split("?", 1)[0] or "/"
+        if path.startswith(LOCAL_PREFIX):
+            return self._local(method, path), None
         routes = self.template.routes
         event_method = method
         match = match_route(routes, method, path)
@@ -219,6 +228,25 @@ class Gateway:
             # The client gets a generic 502; the traceback goes to stderr (the function's log).
             logger.exception("%s failed on %s %s", fn.logical_id, method, path)
             return error_response(502, "bad_gateway", "The function failed"), fn.name
+
+    def _local(self, method: str, path: str) -> HttpResponse:
+        """The local stack's own routes (`/_local/...`); API Gateway on AWS has none."""
+        if path.rstrip("/") != f"{LOCAL_PREFIX}emails":
+            return error_response(404, "not_found", f"No route for {method} {path}")
+        if method not in ("GET", "HEAD"):
+            return error_response(405, "method_not_allowed", f"Method {method} not allowed")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        if not endpoint:
+            return error_response(503, "service_unavailable", "No local AWS endpoint is set")
+        try:
+            emails = sent_emails(endpoint)
+        except (OSError, ValueError) as exc:
+            logger.warning("reading the sent emails from %s failed: %s", endpoint, exc)
+            return error_response(
+                503, "service_unavailable", "The local SES store cannot be read (not moto?)"
+            )
+        body = json.dumps(emails).encode()
+        return HttpResponse(200, [("Content-Type", "application/json")], body)
 
     def start(self) -> None:
         """Bind (OSError when the port is taken) and serve in a background thread."""

@@ -166,6 +166,9 @@ class AwsService:
             return
         from moto.server import ThreadedMotoServer
 
+        from smartnote.local.emails import stamp_sent_times
+
+        stamp_sent_times()  # so that GET /_local/emails can say when each email went out
         # werkzeug logs every request at INFO; the gateway's own log line is enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = ThreadedMotoServer(ip_address=LOCALHOST, port=self.port, verbose=False)

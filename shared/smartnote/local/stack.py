@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from smartnote.local.gateway import Gateway
+from smartnote.local.scheduler import Scheduler, invoke_in_background
 from smartnote.local.services import (
     DEFAULT_REGION,
     DUMMY_AWS_KEY,
@@ -135,6 +136,7 @@ class Stack:
     port: int = 3000
     pool_size: int = 4
     quiet: bool = False
+    schedules: bool = True  # fire the template's Schedule/ScheduleV2 events
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -145,6 +147,7 @@ class Stack:
             self.template, self.host, self.port, self.pool_size, quiet=self.quiet
         )
         self.provisioned: dict[str, str] = {}
+        self.scheduler: Scheduler | None = None
 
     @property
     def stack_file(self) -> Path:
@@ -165,6 +168,9 @@ class Stack:
             )
             apply_environ(self.template, env)
             self.gateway.start()
+            if self.schedules:
+                self.scheduler = Scheduler(self.template, invoke_in_background(self.gateway.invoke))
+                self.scheduler.start()
         except BaseException:
             self.stop()
             raise
@@ -189,6 +195,9 @@ class Stack:
         info = read_stack_file(self.data_dir)
         if info is not None and info.get("pid") == os.getpid():
             self.stack_file.unlink(missing_ok=True)
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
         self.gateway.stop()
         self.aws.stop()
         self.mongo.stop()
@@ -208,6 +217,7 @@ class Stack:
             ("MongoDB", self.mongo.url, mongo_kind),
             ("SQL", self.sql.url, "migrated to head"),
             ("AWS endpoint", self.aws.url, aws_kind),
+            ("Sent emails", f"{api}/_local/emails", "what SES (moto) accepted"),
             ("Data dir", str(self.data_dir), "JWT secret in jwt_secret, state in stack.json"),
         ]
         width = max(len(url) for _name, url, _note in rows)
@@ -217,6 +227,11 @@ class Stack:
         for fn in self.template.functions.values():
             routes = ", ".join(f"{r.method} {r.path}" for r in fn.api_routes) or "(no API routes)"
             lines.append(f"    {fn.name:<11} {routes}")
+        if self.scheduler is not None and self.scheduler.schedules:
+            lines += ["", "  Schedules (make invoke FN=<function> fires one now)"]
+            for schedule, at in self.scheduler.next_fire.items():
+                when = f"{at:%Y-%m-%d %H:%M:%S} UTC"
+                lines.append(f"    {schedule.function:<11} {schedule.expression:<22} next {when}")
         if self.provisioned:
             lines += ["", "  AWS resources"]
             lines += [f"    {key:<20} {value}" for key, value in self.provisioned.items()]
@@ -236,6 +251,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--pool-size", type=int, default=4, help="warm containers per function")
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "--no-schedules", action="store_true", help="do not fire the template's schedules"
+    )
     return parser.parse_args(argv)
 
 
@@ -267,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         args.port,
         args.pool_size,
         quiet=args.quiet,
+        schedules=not args.no_schedules,
     )
     stop = threading.Event()
 

@@ -13,7 +13,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from smartnote.clock import utcnow
+from smartnote.config import Settings
 from smartnote.cursors import decode_cursor, encode_cursor, fingerprint
+from smartnote.db import mongo
+from smartnote.domain.reminders import due_at
 from smartnote.errors import Conflict, NotFound, PreconditionFailed
 from smartnote.search import index_terms, terms_filter
 
@@ -30,6 +33,14 @@ SORTS: Mapping[str, list[tuple[str, int]]] = {
     "title": [("title_key", ASCENDING), ("_id", ASCENDING)],
 }
 
+# The jobs name their index: SecantusDB's planner scans the collection when a filter has a
+# field outside the index (the lease, `$elemMatch`), while a hint reads the index range on
+# both it and MongoDB.
+DUE_REMINDERS_INDEX = "reminder_due"
+OLD_TRASH_INDEX = "trashed_at"
+STALE_UPLOADS_INDEX = "attachment_status"
+BY_ID = "_id_"  # the same for the jobs' writes to notes they found, `_id` plus conditions
+
 # Equality prefix (owner, trashed, archived) then the sort keys: a page is one index range.
 INDEXES = [
     IndexModel(
@@ -41,14 +52,43 @@ INDEXES = [
     IndexModel([("owner_id", ASCENDING), ("tags", ASCENDING)], name="owner_tags"),
     IndexModel([("owner_id", ASCENDING), ("terms", ASCENDING)], name="owner_terms"),
     IndexModel([("owner_id", ASCENDING), ("updated_at", ASCENDING)], name="owner_updated"),
+    # The scheduled jobs' scans: each reads one index range of what is due or expired.
+    IndexModel([("reminder_due_at", ASCENDING)], name=DUE_REMINDERS_INDEX),
+    IndexModel([("trashed", ASCENDING), ("trashed_at", ASCENDING)], name=OLD_TRASH_INDEX),
+    IndexModel(
+        [("attachments.status", ASCENDING), ("attachments.created_at", ASCENDING)],
+        name=STALE_UPLOADS_INDEX,
+    ),
 ]
 
-# What a client sees of a stored note; search terms and sort keys stay inside.
-PUBLIC_PROJECTION = {"terms": 0, "title_key": 0, "owner_id": 0}
+# What a client sees of a stored note; search terms, sort keys and job state stay inside.
+PUBLIC_PROJECTION = {
+    "terms": 0,
+    "title_key": 0,
+    "owner_id": 0,
+    "reminder_due_at": 0,
+    "reminder_claim": 0,
+    "reminder_lease_until": 0,
+}
 
 
 async def ensure_indexes(database: AsyncDatabase[Document]) -> None:
     await database[COLLECTION].create_indexes(INDEXES)
+
+
+async def notes_database(settings: Settings) -> AsyncDatabase[Document]:
+    """The database of this container's client, its notes indexes ensured once per client."""
+    return await mongo.get_database(
+        settings.mongodb_uri,
+        settings.mongodb_db,
+        prepare=ensure_indexes,
+        timeout_ms=settings.mongodb_timeout_ms,
+    )
+
+
+async def notes_repository(settings: Settings) -> NotesRepository:
+    """The notes repository outside a request (the scheduled jobs)."""
+    return NotesRepository((await notes_database(settings))[COLLECTION])
 
 
 def new_note_id() -> str:
@@ -60,11 +100,13 @@ def is_note_id(value: str) -> bool:
 
 
 def derived_fields(note: Mapping[str, Any]) -> Document:
-    """Fields computed from the editable ones: search terms and the title sort key."""
+    """Fields computed from the editable ones: search terms, the title sort key and when the
+    reminder is due (only notes with a pending reminder are in that index range)."""
     ocr_texts = [a.get("ocr_text") or "" for a in note.get("attachments", [])]
     return {
         "terms": index_terms([note["title"], note["content"], *note["tags"], *ocr_texts]),
         "title_key": note["title"].casefold(),
+        "reminder_due_at": due_at(note),
     }
 
 
@@ -160,7 +202,7 @@ class NotesRepository:
         if cursor is not None:
             values = decode_cursor(cursor, bound_to, len(spec))
             mongo_filter = {"$and": [mongo_filter, _after(spec, values)]}
-        projection = {"terms": 0, "owner_id": 0}
+        projection = {key: 0 for key in PUBLIC_PROJECTION if key != "title_key"}
         found = (
             await self._notes.find(mongo_filter, projection).sort(spec).limit(limit + 1).to_list()
         )
@@ -231,3 +273,145 @@ class NotesRepository:
         ]
         cursor = await self._notes.aggregate(pipeline)
         return [{"name": row["_id"], "count": row["count"]} async for row in cursor]
+
+    # --- the scheduled jobs: across owners, each scan one index range ------------------------
+
+    async def claim_due_reminders(
+        self, now: datetime, lease_until: datetime, claim: str, limit: int
+    ) -> list[Document]:
+        """Claim up to `limit` reminders due at `now` for one run, atomically per note.
+
+        A claim is a lease: notes claimed by a run that is still within its lease are skipped
+        by every other run; a lease that ran out (a crashed run) is free again. A lease that
+        ends exactly at `now` is not free yet, so a run never re-claims a send it just
+        released after a failure (the next run retries it).
+        """
+        free = due_reminders_filter(now)
+        candidates = (
+            await self._notes.find(free, {"_id": 1})
+            .hint(DUE_REMINDERS_INDEX)
+            .sort("reminder_due_at", ASCENDING)
+            .limit(limit)
+            .to_list()
+        )
+        if not candidates:
+            return []
+        ids = [note["_id"] for note in candidates]
+        await self._notes.update_many(
+            {"_id": {"$in": ids}, **free},
+            {"$set": {"reminder_claim": claim, "reminder_lease_until": lease_until}},
+            hint=BY_ID,
+        )
+        projection = {"owner_id": 1, "title": 1, "content": 1, "reminder": 1, "trashed": 1}
+        return (
+            await self._notes.find({"_id": {"$in": ids}, "reminder_claim": claim}, projection)
+            .hint(BY_ID)
+            .to_list()
+        )
+
+    async def finish_reminder(
+        self, note_id: str, claim: str, claimed_at: datetime, reminder: Document, now: datetime
+    ) -> bool:
+        """Store the reminder after its occurrence was handled, if this run still holds the
+        claim and the owner neither changed the reminder nor trashed the note meanwhile."""
+        result = await self._notes.update_one(
+            {"_id": note_id, "reminder_claim": claim, "reminder.at": claimed_at, "trashed": False},
+            {
+                "$set": {
+                    "reminder": reminder,
+                    "reminder_due_at": due_at({"reminder": reminder}),
+                    "updated_at": now,
+                },
+                "$unset": {"reminder_claim": "", "reminder_lease_until": ""},
+                "$inc": {"version": 1},
+            },
+            hint=BY_ID,
+        )
+        if result.modified_count == 1:
+            return True
+        await self.release_reminder(note_id, claim, now)
+        return False
+
+    async def release_reminder(self, note_id: str, claim: str, free_after: datetime) -> None:
+        """Give a claimed reminder back; other runs may take it once `free_after` is past."""
+        await self._notes.update_one(
+            {"_id": note_id, "reminder_claim": claim},
+            {"$set": {"reminder_lease_until": free_after}, "$unset": {"reminder_claim": ""}},
+            hint=BY_ID,
+        )
+
+    async def trashed_before(self, cutoff: datetime, limit: int) -> list[Document]:
+        """Notes trashed before `cutoff` (oldest first): `_id` and `owner_id`."""
+        return (
+            await self._notes.find(old_trash_filter(cutoff), {"owner_id": 1})
+            .hint(OLD_TRASH_INDEX)
+            .sort("trashed_at", ASCENDING)
+            .limit(limit)
+            .to_list()
+        )
+
+    async def purge_trashed(self, note_id: str, cutoff: datetime) -> bool:
+        """Delete the note if it is still in the trash since before `cutoff` (not restored)."""
+        result = await self._notes.delete_one(
+            {"_id": note_id, **old_trash_filter(cutoff)}, hint=BY_ID
+        )
+        return result.deleted_count == 1
+
+    async def with_stale_pending_attachments(self, cutoff: datetime, limit: int) -> list[Document]:
+        """Notes holding an attachment still `pending` since before `cutoff`."""
+        return (
+            await self._notes.find(
+                {"attachments": {"$elemMatch": stale_pending_filter(cutoff)}}, {"owner_id": 1}
+            )
+            .hint(STALE_UPLOADS_INDEX)
+            .limit(limit)
+            .to_list()
+        )
+
+    async def drop_stale_pending_attachments(
+        self, note_id: str, cutoff: datetime, now: datetime
+    ) -> tuple[str, list[Document]] | None:
+        """Remove the note's attachments pending since before `cutoff`, atomically; returns
+        the owner and the attachments removed (an upload finishing meanwhile stays)."""
+        stale = stale_pending_filter(cutoff)
+        before = await self._notes.find_one_and_update(
+            {"_id": note_id, "attachments": {"$elemMatch": stale}},
+            {
+                "$pull": {"attachments": stale},
+                "$set": {"updated_at": now},
+                "$inc": {"version": 1},
+            },
+            projection={"owner_id": 1, "attachments": 1},
+            return_document=ReturnDocument.BEFORE,
+            hint=BY_ID,
+        )
+        if before is None:
+            return None
+        dropped = [
+            a
+            for a in before.get("attachments", [])
+            if a.get("status") == "pending"
+            and a.get("created_at") is not None
+            and a["created_at"] < cutoff
+        ]
+        return str(before["owner_id"]), dropped
+
+
+def due_reminders_filter(now: datetime) -> Document:
+    """Reminders due at `now` and not claimed by a run whose lease is still running.
+
+    An index range on `reminder_due_at`: one key per due reminder, whatever the note count.
+    """
+    return {
+        "reminder_due_at": {"$lte": now},
+        "$or": [{"reminder_lease_until": None}, {"reminder_lease_until": {"$lt": now}}],
+    }
+
+
+def old_trash_filter(cutoff: datetime) -> Document:
+    return {"trashed": True, "trashed_at": {"$lt": cutoff}}
+
+
+def stale_pending_filter(cutoff: datetime) -> Document:
+    """An attachment (array element) still `pending` since before `cutoff`."""
+    return {"status": "pending", "created_at": {"$lt": cutoff}}

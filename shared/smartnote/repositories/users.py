@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -52,6 +53,13 @@ class UsersRepository:
 
     def by_id(self, user_id: str) -> User | None:
         return self._session.get(User, user_id)
+
+    def by_ids(self, user_ids: Collection[str]) -> dict[str, User]:
+        """Many users in one query (the reminder job loads the owners of a batch at once)."""
+        if not user_ids:
+            return {}
+        found = self._session.scalars(select(User).where(User.id.in_(set(user_ids))))
+        return {user.id: user for user in found}
 
     def update(self, user: User, changes: dict[str, Any]) -> User:
         for name, value in changes.items():

@@ -35,8 +35,9 @@ def _fn(name: str, *routes: tuple[str, str]) -> FunctionSpec:
     )
 
 
-def test_all_four_functions_with_their_routes(template: Template) -> None:
-    assert {"auth", "users", "notes", "docs", "migrate"} <= set(template.functions)
+def test_all_functions_with_their_routes(template: Template) -> None:
+    functions = {"auth", "users", "notes", "docs", "reminders", "cleanup", "migrate"}
+    assert functions <= set(template.functions)
     assert template.functions["migrate"].api_routes == []  # a custom resource, no routes
     notes = template.functions["notes"]
     assert notes.logical_id == "NotesFunction"
@@ -54,6 +55,8 @@ def test_all_four_functions_with_their_routes(template: Template) -> None:
     assert template.functions["users"].api_routes == [ApiRoute("/users/{proxy+}", "ANY")]
     docs_paths = {route.path for route in template.functions["docs"].api_routes}
     assert {"/docs", "/redoc", "/openapi.json", "/health", "/static/{proxy+}"} <= docs_paths
+    assert template.functions["reminders"].api_routes == []
+    assert template.functions["reminders"].handler == "handler.handler"
     assert template.function("NotesFunction") is notes
     with pytest.raises(KeyError):
         template.function("nope")

@@ -1,0 +1,6 @@
+"""The cleanup function: once a day, purge old trash, abandoned uploads and ended sessions."""
+
+from smartnote.jobs import cleanup
+from smartnote.lambda_runtime import ScheduledHandler
+
+handler = ScheduledHandler(cleanup.run)

@@ -1,0 +1,6 @@
+"""The reminders function: on each EventBridge schedule, email the reminders that are due."""
+
+from smartnote.jobs import reminders
+from smartnote.lambda_runtime import ScheduledHandler
+
+handler = ScheduledHandler(reminders.run)

@@ -1,0 +1,97 @@
+"""What a reminder does: when it is due, and when a repeating one comes next.
+
+Repeats follow the owner's wall clock: a daily 09:00 reminder stays at 09:00 local time across
+DST changes, and a monthly one on the 31st lands on the last day of shorter months and back
+on the 31st after them. Every occurrence is computed from the reminder's first `at` (its
+`anchor`), never from the previous occurrence, so clamping never drifts.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from smartnote.clock import to_stored_time
+
+Document = dict[str, Any]
+ONCE = "none"
+
+
+def owner_zone(name: str | None) -> ZoneInfo:
+    """The owner's IANA time zone; UTC when unknown (a zone dropped from tzdata, say)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def due_at(note: Mapping[str, Any]) -> datetime | None:
+    """When the note's reminder is next to be sent; None when nothing is pending.
+
+    Trashed notes remind nobody, and a one-off reminder is done once it fired.
+    """
+    reminder = note.get("reminder")
+    if not reminder or note.get("trashed"):
+        return None
+    if reminder.get("repeat", ONCE) == ONCE and reminder.get("fired_at") is not None:
+        return None
+    at: datetime = reminder["at"]
+    return at
+
+
+def _add_months(wall: datetime, months: int) -> datetime:
+    index = wall.month - 1 + months
+    year, month = wall.year + index // 12, index % 12 + 1
+    day = min(wall.day, calendar.monthrange(year, month)[1])
+    return wall.replace(year=year, month=month, day=day)
+
+
+def _nth(wall: datetime, repeat: str, k: int) -> datetime:
+    if repeat == "daily":
+        return wall + timedelta(days=k)
+    if repeat == "weekly":
+        return wall + timedelta(weeks=k)
+    if repeat == "monthly":
+        return _add_months(wall, k)
+    raise ValueError(f"unknown repeat {repeat!r}")
+
+
+def next_occurrence(anchor: datetime, repeat: str, zone: ZoneInfo, after: datetime) -> datetime:
+    """The first occurrence strictly after `after` of a reminder first set for `anchor`.
+
+    Arithmetic is on the local wall clock (naive datetimes), then localised: a time that
+    does not exist on a spring-forward day is taken with the offset before the change.
+    """
+    wall = anchor.astimezone(zone).replace(tzinfo=None)
+    after_wall = after.astimezone(zone).replace(tzinfo=None)
+    # Start one step short of `after` so that a reminder years old costs a few iterations.
+    if repeat == "monthly":
+        months = (after_wall.year - wall.year) * 12 + after_wall.month - wall.month
+        k = max(0, months - 1)
+    else:
+        step_days = 7 if repeat == "weekly" else 1
+        k = max(0, (after_wall - wall).days // step_days - 1)
+    while True:
+        candidate = to_stored_time(_nth(wall, repeat, k).replace(tzinfo=zone).astimezone(UTC))
+        if candidate > after:
+            return candidate
+        k += 1
+
+
+def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: bool) -> Document:
+    """The reminder after its due occurrence was handled at `now` (emailed, or skipped
+    because the owner turned emails off): one-offs are done, repeats move to the next
+    future occurrence - after downtime that is one email, then on schedule again."""
+    updated: Document = dict(reminder)
+    updated["fired_at"] = now
+    if sent:
+        updated["last_sent_at"] = now
+    repeat = str(reminder.get("repeat", ONCE))
+    if repeat != ONCE:
+        anchor: datetime = reminder.get("anchor") or reminder["at"]
+        updated["anchor"] = anchor
+        updated["at"] = next_occurrence(anchor, repeat, zone, now)
+    return updated

@@ -1,0 +1,94 @@
+"""Reminder emails: what they say (plain text + HTML, times in the owner's zone) and sending
+them through SES's v1 API (works the same on AWS, LocalStack and moto)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+SNIPPET_LENGTH = 200
+_UNTITLED = "(untitled note)"
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+class Mailer(Protocol):
+    def send(self, email: Email) -> str:
+        """Send `email`; returns the provider's message id, raises when it was not accepted."""
+        ...
+
+
+class SesMailer:
+    """Sends through SES `SendEmail` from a verified sender."""
+
+    def __init__(self, ses: Any, sender: str) -> None:
+        self._ses = ses
+        self._sender = sender
+
+    def send(self, email: Email) -> str:
+        def part(data: str) -> dict[str, str]:
+            return {"Data": data, "Charset": "UTF-8"}
+
+        response = self._ses.send_email(
+            Source=self._sender,
+            Destination={"ToAddresses": [email.to]},
+            Message={
+                "Subject": part(email.subject),
+                "Body": {"Text": part(email.text), "Html": part(email.html)},
+            },
+        )
+        return str(response["MessageId"])
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """`moment` on the owner's wall clock, e.g. "Monday 9 March 2026, 09:00 CET"."""
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} {local.tzname()}"
+
+
+def snippet(content: str, length: int = SNIPPET_LENGTH) -> str:
+    """The start of a note's text on one line, cut at a word where possible."""
+    flat = " ".join(content.split())
+    if len(flat) <= length:
+        return flat
+    cut = flat[:length].rsplit(" ", 1)[0] or flat[:length]
+    return cut + "…"
+
+
+def reminder_email(
+    *, to: str, title: str, content: str, note_url: str, occurrence: datetime, zone: ZoneInfo
+) -> Email:
+    """The email of one reminder of the note `title`, due at `occurrence`."""
+    name = " ".join(title.split()) or _UNTITLED  # one line: it is also the subject
+    when = local_time(occurrence, zone)
+    preview = snippet(content)
+    text_lines = [f"Reminder: {name}", f"Due {when} ({zone.key})", ""]
+    if preview:
+        text_lines += [preview, ""]
+    text_lines += [
+        f"Open the note: {note_url}",
+        "",
+        "You get this email because reminder emails are on in your SmartNote settings.",
+    ]
+    e = html.escape
+    preview_html = f"<p>{e(preview)}</p>" if preview else ""
+    body = (
+        "<!doctype html><html><body>"
+        f"<h1>{e(name)}</h1>"
+        f"<p>Due {e(when)} ({e(zone.key)})</p>"
+        f"{preview_html}"
+        f'<p><a href="{e(note_url, quote=True)}">Open the note</a></p>'
+        "<p><small>You get this email because reminder emails are on in your SmartNote"
+        " settings.</small></p>"
+        "</body></html>"
+    )
+    return Email(to=to, subject=f"Reminder: {name}", text="\n".join(text_lines), html=body)

@@ -1,0 +1,1 @@
+"""Scheduled work (EventBridge): each job takes its clock and services as arguments."""

@@ -1,0 +1,124 @@
+"""Daily cleanup: purge old trash with its S3 objects, abandoned uploads, ended sessions and
+old login failures.
+
+Every deletion is conditional on what made it due (still trashed since before the cutoff,
+still pending since before the cutoff), so two runs at once, a retried run or a user
+restoring a note meanwhile are all safe: each note is purged by exactly one run, and a live
+or recently trashed note is never touched. A note's document goes first and its objects
+after: a crash in between leaves unreachable objects, never a note without its files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from smartnote import aws, storage
+from smartnote.config import Settings
+from smartnote.db.sql import session_factory
+from smartnote.repositories.login_failures import LoginFailuresRepository
+from smartnote.repositories.notes import NotesRepository, notes_repository
+from smartnote.repositories.sessions import SessionsRepository
+
+logger = logging.getLogger("smartnote.jobs.cleanup")
+
+Clock = Callable[[], datetime]
+DeleteObjects = Callable[[list[str]], int]  # prefixes -> objects deleted
+
+
+@dataclass
+class CleanupCounts:
+    notes: int = 0
+    note_objects: int = 0
+    attachments: int = 0
+    attachment_objects: int = 0
+    sessions: int = 0
+    login_failures: int = 0
+
+
+async def purge_old_trash(
+    notes: NotesRepository, delete_objects: DeleteObjects, cutoff: datetime, batch: int
+) -> tuple[int, int]:
+    """Notes trashed before `cutoff` and their objects; returns (notes, objects) deleted."""
+    purged = objects = 0
+    while found := await notes.trashed_before(cutoff, batch):
+        for note in found:
+            if await notes.purge_trashed(note["_id"], cutoff):
+                purged += 1
+                objects += delete_objects(storage.note_prefixes(note["owner_id"], note["_id"]))
+    return purged, objects
+
+
+async def drop_abandoned_uploads(
+    notes: NotesRepository,
+    delete_objects: DeleteObjects,
+    cutoff: datetime,
+    now: datetime,
+    batch: int,
+) -> tuple[int, int]:
+    """Attachments still `pending` since before `cutoff` and their objects."""
+    dropped = objects = 0
+    while found := await notes.with_stale_pending_attachments(cutoff, batch):
+        for note in found:
+            result = await notes.drop_stale_pending_attachments(note["_id"], cutoff, now)
+            if result is None:
+                continue  # another run got there first, or the upload finished
+            owner_id, attachments = result
+            for attachment in attachments:
+                dropped += 1
+                objects += delete_objects(
+                    storage.attachment_prefixes(owner_id, note["_id"], str(attachment["id"]))
+                )
+    return dropped, objects
+
+
+def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int]:
+    """Sessions that expired or were revoked, and failures outside the throttle window."""
+    sessions = SessionsRepository(session).delete_ended(now)
+    window_start = LoginFailuresRepository.window_start(now, settings.login_failure_window_seconds)
+    failures = LoginFailuresRepository(session).delete_older_than(window_start)
+    return sessions, failures
+
+
+async def clean_up(
+    notes: NotesRepository,
+    delete_objects: DeleteObjects,
+    open_session: Callable[[], Session],
+    settings: Settings,
+    clock: Clock,
+) -> CleanupCounts:
+    now = clock()
+    counts = CleanupCounts()
+    trash_cutoff = now - timedelta(days=settings.trash_retention_days)
+    counts.notes, counts.note_objects = await purge_old_trash(
+        notes, delete_objects, trash_cutoff, settings.cleanup_batch_size
+    )
+    upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
+    counts.attachments, counts.attachment_objects = await drop_abandoned_uploads(
+        notes, delete_objects, upload_cutoff, now, settings.cleanup_batch_size
+    )
+    with open_session() as session, session.begin():
+        counts.sessions, counts.login_failures = clean_sql(session, settings, now)
+    return counts
+
+
+async def run(settings: Settings, clock: Clock) -> dict[str, int]:
+    """The cleanup function's job, with this container's clients."""
+    s3 = aws.client("s3", settings)
+
+    def delete_objects(prefixes: list[str]) -> int:
+        return storage.delete_prefixes(s3, settings.uploads_bucket, prefixes)
+
+    counts = await clean_up(
+        await notes_repository(settings),
+        delete_objects,
+        session_factory(settings.database_url),
+        settings,
+        clock,
+    )
+    logger.info("cleanup: %s", asdict(counts), extra={"counts": asdict(counts)})
+    return asdict(counts)

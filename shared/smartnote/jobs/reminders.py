@@ -1,0 +1,171 @@
+"""Email due reminders, each at most once: claim, send, then record (or release on failure).
+
+A run claims a batch of due reminders with a lease (`NotesRepository.claim_due_reminders`),
+so overlapping runs and retried invocations never pick the same ones. A send that fails is
+released and retried by the next run; a run that crashes mid-way leaves its claims to expire.
+Only if the process dies between SES accepting a message and the note being updated can a
+reminder go out twice - the outside world allows no better without a transactional outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from smartnote import aws
+from smartnote.config import Settings
+from smartnote.db.sql import session_factory
+from smartnote.domain.reminders import fired, owner_zone
+from smartnote.email import Mailer, SesMailer, reminder_email
+from smartnote.repositories.notes import NotesRepository, notes_repository
+from smartnote.repositories.users import UsersRepository
+
+logger = logging.getLogger("smartnote.jobs.reminders")
+
+Clock = Callable[[], datetime]
+# Stop sending this long before the lease ends, so no claim is used after another run may
+# have taken it over.
+LEASE_SAFETY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What the job needs of a note's owner."""
+
+    email: str
+    timezone: str
+    email_reminders: bool
+
+
+OwnerLoader = Callable[[Collection[str]], Mapping[str, Owner]]
+
+
+@dataclass
+class ReminderCounts:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0  # emails off or owner gone: the reminder moves on without an email
+    failed: int = 0  # released for the next run
+    released: int = 0  # not attempted: the lease was running out
+
+
+class RemindersNotSent(RuntimeError):
+    """Some sends failed; they are retried by the next run. Raised so the failure shows."""
+
+
+def sql_owner_loader(settings: Settings) -> OwnerLoader:
+    """Owners from SQL, one query per batch."""
+
+    def load(user_ids: Collection[str]) -> Mapping[str, Owner]:
+        with session_factory(settings.database_url)() as session:
+            users = UsersRepository(session).by_ids(user_ids)
+            return {
+                uid: Owner(user.email, user.timezone, user.email_reminders)
+                for uid, user in users.items()
+            }
+
+    return load
+
+
+async def send_due_reminders(
+    notes: NotesRepository,
+    owners: OwnerLoader,
+    mailer: Mailer,
+    settings: Settings,
+    clock: Clock,
+) -> ReminderCounts:
+    """Handle every reminder due at the start of the run; returns what happened."""
+    now = clock()
+    lease_until = now + timedelta(seconds=settings.reminder_lease_seconds)
+    claim = secrets.token_hex(12)
+    counts = ReminderCounts()
+    while True:
+        batch = await notes.claim_due_reminders(
+            now, lease_until, claim, settings.reminder_batch_size
+        )
+        if not batch:
+            return counts
+        counts.claimed += len(batch)
+        by_id = owners({note["owner_id"] for note in batch})
+        for index, note in enumerate(batch):
+            if clock() >= lease_until - LEASE_SAFETY:
+                for left in batch[index:]:
+                    await notes.release_reminder(left["_id"], claim, now)
+                counts.released += len(batch) - index
+                logger.warning(
+                    "lease running out; %d reminders left for the next run", counts.released
+                )
+                return counts
+            await _handle(
+                note,
+                by_id.get(note["owner_id"]),
+                notes,
+                mailer,
+                settings,
+                clock,
+                claim,
+                now,
+                counts,
+            )
+
+
+async def _handle(
+    note: dict[str, Any],
+    owner: Owner | None,
+    notes: NotesRepository,
+    mailer: Mailer,
+    settings: Settings,
+    clock: Clock,
+    claim: str,
+    run_started: datetime,
+    counts: ReminderCounts,
+) -> None:
+    reminder = note["reminder"]
+    zone = owner_zone(owner.timezone if owner else None)
+    if owner is None or not owner.email_reminders:
+        now = clock()
+        await notes.finish_reminder(
+            note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=False), now
+        )
+        counts.skipped += 1
+        return
+    email = reminder_email(
+        to=owner.email,
+        title=note.get("title", ""),
+        content=note.get("content", ""),
+        note_url=f"{settings.app_base_url.rstrip('/')}/notes/{note['_id']}",
+        occurrence=reminder["at"],
+        zone=zone,
+    )
+    try:
+        mailer.send(email)
+    except Exception:  # whatever failed, the reminder must not be lost
+        logger.exception("sending the reminder of note %s failed; retried next run", note["_id"])
+        await notes.release_reminder(note["_id"], claim, run_started)
+        counts.failed += 1
+        return
+    now = clock()
+    if not await notes.finish_reminder(
+        note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=True), now
+    ):
+        logger.info("note %s changed while its reminder was sent", note["_id"])
+    counts.sent += 1
+
+
+async def run(settings: Settings, clock: Clock) -> dict[str, int]:
+    """The reminders function's job, with this container's clients."""
+    counts = await send_due_reminders(
+        await notes_repository(settings),
+        sql_owner_loader(settings),
+        SesMailer(aws.client("ses", settings), settings.ses_sender),
+        settings,
+        clock,
+    )
+    logger.info("reminders: %s", asdict(counts), extra={"counts": asdict(counts)})
+    if counts.failed:
+        raise RemindersNotSent(f"{counts.failed} reminder(s) not sent; the next run retries")
+    return asdict(counts)

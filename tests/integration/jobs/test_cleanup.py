@@ -1,0 +1,205 @@
+"""The cleanup function, fed real scheduled events, over SecantusDB, SQL and moto S3."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pymongo.collection import Collection
+from sqlalchemy import select
+
+from smartnote import storage
+from smartnote.clock import utcnow
+from smartnote.config import get_settings
+from smartnote.db.sql import session_factory
+from smartnote.db.tables import AuthSession, LoginFailure
+from smartnote.local.services import AwsService
+from smartnote.repositories.login_failures import LoginFailuresRepository
+from smartnote.repositories.sessions import SessionsRepository
+from tests.conftest import ApiUser
+from tests.integration.jobs.conftest import ScheduledFunction
+
+Notes = Collection[dict[str, Any]]
+RETENTION = timedelta(days=30)
+
+
+def create_note(api: httpx.Client, user: ApiUser, title: str = "n") -> str:
+    response = api.post("/notes", json={"title": title}, headers=user.headers)
+    assert response.status_code == 201, response.text
+    note_id: str = response.json()["id"]
+    return note_id
+
+
+def trash(api: httpx.Client, user: ApiUser, note_id: str) -> None:
+    assert api.delete(f"/notes/{note_id}", headers=user.headers).status_code in (200, 204)
+
+
+def put_objects(aws: AwsService, prefixes: list[str]) -> None:
+    s3 = aws.client("s3")
+    for prefix in prefixes:
+        s3.put_object(Bucket=get_settings().uploads_bucket, Key=f"{prefix}photo.jpg", Body=b"x")
+
+
+def keys(aws: AwsService, prefixes: list[str]) -> list[str]:
+    s3 = aws.client("s3")
+    found = []
+    for prefix in prefixes:
+        listing = s3.list_objects_v2(Bucket=get_settings().uploads_bucket, Prefix=prefix)
+        found += [item["Key"] for item in listing.get("Contents", [])]
+    return found
+
+
+def test_old_trash_goes_with_its_objects_live_and_recent_trash_stay(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    live, recent, old = (create_note(api, user, t) for t in ("live", "recent", "old"))
+    for note_id in (recent, old):
+        trash(api, user, note_id)
+    prefixes = {n: storage.note_prefixes(user.id, n) for n in (live, recent, old)}
+    for note_prefixes in prefixes.values():
+        put_objects(aws, note_prefixes)
+    old_doc = notes_collection.find_one({"_id": old})
+    assert old_doc is not None
+    trashed_at: datetime = old_doc["trashed_at"]
+    # `recent` was trashed later than `old`: move `old` back a day to keep them apart.
+    notes_collection.update_one(
+        {"_id": old}, {"$set": {"trashed_at": trashed_at - timedelta(days=1)}}
+    )
+
+    cleanup.clock.set(trashed_at - timedelta(days=1) + RETENTION - timedelta(seconds=1))
+    cleanup.run()  # one second short of the retention: nothing goes
+    assert notes_collection.count_documents({"_id": {"$in": [live, recent, old]}}) == 3
+
+    cleanup.clock.set(trashed_at - timedelta(days=1) + RETENTION + timedelta(seconds=1))
+    result = cleanup.run()
+    assert result["notes"] >= 1 and result["note_objects"] >= 2
+    assert notes_collection.find_one({"_id": old}) is None
+    assert keys(aws, prefixes[old]) == []
+    assert api.get(f"/notes/{old}", headers=user.headers).status_code == 404
+    for kept in (live, recent):
+        assert api.get(f"/notes/{kept}", headers=user.headers).status_code == 200
+        assert len(keys(aws, prefixes[kept])) == 2
+
+
+def test_a_restored_note_is_never_purged(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    note_id = create_note(api, user)
+    trash(api, user, note_id)
+    assert api.post(f"/notes/{note_id}/restore", headers=user.headers).status_code == 200
+    cleanup.clock.set(utcnow() + RETENTION * 2)
+    cleanup.run()
+    assert notes_collection.find_one({"_id": note_id}) is not None
+
+
+def _attachment(created_at: datetime, status: str) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex,
+        "filename": "photo.jpg",
+        "content_type": "image/jpeg",
+        "size": 1,
+        "status": status,
+        "error": None,
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
+
+
+def test_uploads_left_pending_for_a_day_go_with_their_objects(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    note_id = create_note(api, user)
+    start = datetime(2035, 1, 1, 12, 0, tzinfo=UTC)
+    stale = _attachment(start, "pending")
+    fresh = _attachment(start + timedelta(hours=2), "pending")
+    ready = _attachment(start, "ready")
+    notes_collection.update_one({"_id": note_id}, {"$set": {"attachments": [stale, fresh, ready]}})
+    prefixes = {
+        a["id"]: storage.attachment_prefixes(user.id, note_id, a["id"])
+        for a in (stale, fresh, ready)
+    }
+    for attachment_prefixes in prefixes.values():
+        put_objects(aws, attachment_prefixes)
+    version = notes_collection.find_one({"_id": note_id})["version"]  # type: ignore[index]
+
+    cleanup.clock.set(start + timedelta(hours=24))  # exactly a day: not yet
+    cleanup.run()
+    assert len(notes_collection.find_one({"_id": note_id})["attachments"]) == 3  # type: ignore[index]
+
+    cleanup.clock.set(start + timedelta(hours=25))
+    result = cleanup.run()
+    assert result["attachments"] >= 1 and result["attachment_objects"] >= 2
+    stored = notes_collection.find_one({"_id": note_id})
+    assert stored is not None
+    assert [a["id"] for a in stored["attachments"]] == [fresh["id"], ready["id"]]
+    assert stored["version"] == version + 1
+    assert keys(aws, prefixes[stale["id"]]) == []
+    assert len(keys(aws, prefixes[fresh["id"]])) == 2
+    assert len(keys(aws, prefixes[ready["id"]])) == 2
+
+
+def test_ended_sessions_and_old_login_failures_go(
+    user: ApiUser, cleanup: ScheduledFunction
+) -> None:
+    settings = get_settings()
+    now = utcnow()
+    with session_factory(settings.database_url)() as session, session.begin():
+        sessions = SessionsRepository(session)
+        expired = sessions.start(user.id, "old", timedelta(seconds=-60)).session.id
+        revoked = sessions.start(user.id, "revoked", timedelta(days=1)).session.id
+        sessions.revoke(revoked, reason="logout")
+        live = sessions.start(user.id, "live", timedelta(days=1)).session.id
+        failures = LoginFailuresRepository(session)
+        failures.record(user.email, "192.0.2.1", now - timedelta(hours=1))
+        failures.record(user.email, "192.0.2.2", now)
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+
+    cleanup.clock.set(now + window / 2)
+    result = cleanup.run()
+    assert result["sessions"] >= 2 and result["login_failures"] >= 1
+    with session_factory(settings.database_url)() as session:
+        remaining = set(
+            session.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id))
+        )
+        assert expired not in remaining and revoked not in remaining
+        assert live in remaining
+        ips = session.scalars(
+            select(LoginFailure.client_ip).where(LoginFailure.email == user.email)
+        )
+        assert list(ips) == ["192.0.2.2"]  # still inside the throttle window
+
+
+def test_two_runs_at_once_purge_each_note_once(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    notes = [create_note(api, user, f"t{i}") for i in range(10)]
+    for note_id in notes:
+        trash(api, user, note_id)
+        put_objects(aws, storage.note_prefixes(user.id, note_id))
+    cleanup.clock.set(utcnow() + RETENTION + timedelta(days=1))
+    cutoff = cleanup.clock() - RETENTION
+    due = notes_collection.count_documents({"trashed": True, "trashed_at": {"$lt": cutoff}})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: cleanup.run(), range(2)))
+    assert notes_collection.count_documents({"_id": {"$in": notes}}) == 0
+    assert sum(r["notes"] for r in results) == due  # each purged by exactly one of them
+    for note_id in notes:
+        assert keys(aws, storage.note_prefixes(user.id, note_id)) == []
+    again = cleanup.run()  # idempotent: nothing left of these
+    assert notes_collection.count_documents({"_id": {"$in": notes}}) == 0
+    assert again["notes"] == 0

@@ -1,0 +1,310 @@
+"""The reminders function, fed real EventBridge events, over SecantusDB, SQL and moto SES."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pymongo.collection import Collection
+
+from smartnote.config import get_settings
+from smartnote.db import mongo
+from smartnote.local.gateway import FunctionRuntime
+from smartnote.local.services import AwsService
+from smartnote.local.template import Template
+from tests.conftest import ApiUser, register_and_login
+from tests.integration.jobs.conftest import ScheduledFunction, emails_to, scheduled_event
+
+Notes = Collection[dict[str, Any]]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def create_note(
+    api: httpx.Client, user: ApiUser, at: datetime, repeat: str = "none", **fields: Any
+) -> str:
+    body = {"title": "Water the plants", "content": "The ficus & the fern", **fields}
+    body["reminder"] = {"at": at.isoformat(), "repeat": repeat}
+    response = api.post("/notes", json=body, headers=user.headers)
+    assert response.status_code == 201, response.text
+    note_id: str = response.json()["id"]
+    return note_id
+
+
+def reminder_of(api: httpx.Client, user: ApiUser, note_id: str) -> dict[str, Any]:
+    response = api.get(f"/notes/{note_id}", headers=user.headers)
+    assert response.status_code == 200, response.text
+    reminder: dict[str, Any] = response.json()["reminder"]
+    return reminder
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@pytest.fixture
+def paris_user(api: httpx.Client) -> ApiUser:
+    return register_and_login(api, timezone="Europe/Paris")
+
+
+def test_a_due_reminder_is_emailed_once_and_a_later_one_waits(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    due = create_note(api, user, utc(2030, 1, 1, 9, 0), title="Due one")
+    later = create_note(api, user, utc(2030, 1, 1, 9, 10), title="Later one")
+    reminders.clock.set(utc(2030, 1, 1, 9, 5))
+
+    result = reminders.run()
+
+    assert result["scheduled_time"] == "2030-01-01T09:05:00+00:00"
+    emails = emails_to(aws, user.email)
+    assert [e["subject"] for e in emails] == ["Reminder: Due one"]
+    email = emails[0]
+    assert "Due Tuesday 1 January 2030, 09:00 UTC (UTC)" in email["text"]
+    assert "The ficus & the fern" in email["text"]
+    assert f"/notes/{due}" in email["text"] or "Open the note" in email["text"]
+    assert email["sent_at"]
+    assert reminder_of(api, user, due)["last_sent_at"] is not None
+    assert reminder_of(api, user, later)["last_sent_at"] is None
+
+    reminders.run()  # the same time again: nothing new
+    assert len(emails_to(aws, user.email)) == 1
+    reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert [e["subject"] for e in emails_to(aws, user.email)] == [
+        "Reminder: Due one",
+        "Reminder: Later one",
+    ]
+
+
+def test_sending_bumps_the_version_so_stale_writes_are_refused(
+    api: httpx.Client, user: ApiUser, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2030, 2, 1, 9, 0))
+    before = api.get(f"/notes/{note_id}", headers=user.headers)
+    reminders.clock.set(utc(2030, 2, 1, 9, 1))
+    reminders.run()
+    after = api.get(f"/notes/{note_id}", headers=user.headers)
+    assert after.json()["version"] == before.json()["version"] + 1
+    stale = api.patch(
+        f"/notes/{note_id}",
+        json={"title": "x"},
+        headers={**user.headers, "If-Match": before.headers["etag"]},
+    )
+    assert stale.status_code == 412
+
+
+def test_owners_with_emails_off_get_nothing_and_the_reminder_moves_on(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    off = api.patch("/users/me", json={"email_reminders": False}, headers=user.headers)
+    assert off.status_code == 200
+    once = create_note(api, user, utc(2030, 3, 1, 9, 0))
+    daily = create_note(api, user, utc(2030, 3, 1, 9, 0), repeat="daily")
+    reminders.clock.set(utc(2030, 3, 1, 9, 1))
+    reminders.run()
+    assert emails_to(aws, user.email) == []
+    assert reminder_of(api, user, once)["last_sent_at"] is None
+    assert parse(reminder_of(api, user, daily)["at"]) == utc(2030, 3, 2, 9, 0)
+
+    # Turning emails back on sends the next occurrence, never a backlog of skipped ones.
+    api.patch("/users/me", json={"email_reminders": True}, headers=user.headers)
+    reminders.clock.set(utc(2030, 3, 2, 9, 1))
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+
+
+def test_daily_reminder_keeps_local_time_across_dst(
+    api: httpx.Client, paris_user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    # 09:00 in Paris on the Saturday before the clocks go forward (CET, UTC+1).
+    note_id = create_note(api, paris_user, utc(2031, 3, 29, 8, 0), repeat="daily")
+    reminders.clock.set(utc(2031, 3, 29, 8, 1))
+    reminders.run()
+    # Sunday 09:00 is now CEST (UTC+2): 07:00 UTC.
+    assert parse(reminder_of(api, paris_user, note_id)["at"]) == utc(2031, 3, 30, 7, 0)
+    reminders.clock.set(utc(2031, 3, 30, 7, 1))
+    reminders.run()
+    assert parse(reminder_of(api, paris_user, note_id)["at"]) == utc(2031, 3, 31, 7, 0)
+    texts = [e["text"] for e in emails_to(aws, paris_user.email)]
+    assert "Due Saturday 29 March 2031, 09:00 CET (Europe/Paris)" in texts[0]
+    assert "Due Sunday 30 March 2031, 09:00 CEST (Europe/Paris)" in texts[1]
+
+
+@pytest.mark.parametrize(
+    ("repeat", "first", "expected"),
+    [
+        ("weekly", utc(2032, 1, 5, 10, 0), [utc(2032, 1, 12, 10, 0), utc(2032, 1, 19, 10, 0)]),
+        # Month-end: the 31st clamps to 29 February (2032 is a leap year), then back to 31.
+        ("monthly", utc(2032, 1, 31, 10, 0), [utc(2032, 2, 29, 10, 0), utc(2032, 3, 31, 10, 0)]),
+    ],
+)
+def test_repeats_advance_to_the_next_occurrence(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    repeat: str,
+    first: datetime,
+    expected: list[datetime],
+) -> None:
+    note_id = create_note(api, user, first, repeat=repeat)
+    at = first
+    for following in expected:
+        reminders.clock.set(at + timedelta(minutes=1))
+        reminders.run()
+        at = parse(reminder_of(api, user, note_id)["at"])
+        assert at == following
+    assert len(emails_to(aws, user.email)) == len(expected)
+
+
+def test_after_downtime_one_email_then_back_on_schedule(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2033, 5, 1, 10, 0), repeat="daily")
+    reminders.clock.set(utc(2033, 5, 10, 12, 0))  # nine days late
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2033, 5, 11, 10, 0)
+
+
+def test_trashed_notes_and_cleared_reminders_send_nothing(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    trashed = create_note(api, user, utc(2030, 4, 1, 9, 0))
+    cleared = create_note(api, user, utc(2030, 4, 1, 9, 0))
+    assert api.delete(f"/notes/{trashed}", headers=user.headers).status_code in (200, 204)
+    api.patch(f"/notes/{cleared}", json={"reminder": None}, headers=user.headers)
+    reminders.clock.set(utc(2030, 4, 1, 9, 1))
+    reminders.run()
+    assert emails_to(aws, user.email) == []
+
+
+@contextlib.contextmanager
+def unverified_sender() -> Iterator[None]:
+    """SES refuses to send: the sender is not a verified identity."""
+    os.environ["SES_SENDER"] = "nobody@unverified.example"
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.pop("SES_SENDER")
+        get_settings.cache_clear()
+
+
+def test_a_failed_send_is_retried_by_the_next_run(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2030, 5, 1, 9, 0))
+    reminders.clock.set(utc(2030, 5, 1, 9, 1))
+    with unverified_sender(), pytest.raises(RuntimeError, match="not sent"):
+        reminders.run()  # Lambda sees the failure (retries, alarm); the reminder stays due
+    assert emails_to(aws, user.email) == []
+    assert reminder_of(api, user, note_id)["last_sent_at"] is None
+
+    reminders.run()  # the same instant: a released send is left for the next run
+    assert emails_to(aws, user.email) == []
+    reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_a_reminder_claimed_by_another_run_is_left_alone_until_its_lease_ends(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    note_id = create_note(api, user, utc(2030, 6, 1, 9, 0))
+    reminders.clock.set(utc(2030, 6, 1, 9, 1))
+    lease = get_settings().reminder_lease_seconds
+    # A run that claimed it and then died (or is still sending).
+    notes_collection.update_one(
+        {"_id": note_id},
+        {
+            "$set": {
+                "reminder_claim": "crashed-run",
+                "reminder_lease_until": utc(2030, 6, 1, 9, 1) + timedelta(seconds=lease),
+            }
+        },
+    )
+    reminders.run()
+    assert emails_to(aws, user.email) == []
+    reminders.clock.advance(seconds=lease + 1)
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    stored = notes_collection.find_one({"_id": note_id})
+    assert stored is not None
+    assert "reminder_claim" not in stored and "reminder_lease_until" not in stored
+    assert stored["reminder_due_at"] is None
+
+
+def test_overlapping_runs_send_each_reminder_once(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    notes = [create_note(api, user, utc(2030, 7, 1, 9, 0), title=f"n{i}") for i in range(12)]
+    reminders.clock.set(utc(2030, 7, 1, 9, 1))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two containers at once
+        results = list(pool.map(lambda _: reminders.run(), range(2)))
+    emails = emails_to(aws, user.email)
+    assert sorted(e["subject"] for e in emails) == sorted(f"Reminder: n{i}" for i in range(12))
+    assert sum(r["sent"] for r in results) >= len(notes)
+    for note_id in notes:
+        assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_html_is_escaped_and_the_text_part_is_plain(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    create_note(api, user, utc(2030, 8, 1, 9, 0), title="<b>bold</b>", content="a <script>")
+    reminders.clock.set(utc(2030, 8, 1, 9, 1))
+    reminders.run()
+    (email,) = emails_to(aws, user.email)
+    assert email["subject"] == "Reminder: <b>bold</b>"
+    assert "<b>bold</b>" in email["text"]  # the HTML part escaped it: it reads as typed
+    assert "a <script>" in email["text"]
+
+
+def test_a_scheduled_event_is_required(reminders: ScheduledFunction) -> None:
+    with pytest.raises(ValueError, match="detail-type"):
+        reminders.containers.invoke({"hello": "world"})
+
+
+def test_a_run_stops_before_its_lease_ends_and_leaves_the_rest(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2030, 9, 1, 9, 0))
+    reminders.clock.set(utc(2030, 9, 1, 9, 1))
+    lease = get_settings().reminder_lease_seconds
+    reminders.clock.step = timedelta(seconds=lease)  # every reading is a lease later
+    result = reminders.run()
+    assert result["released"] >= 1 and result["sent"] == 0
+    assert emails_to(aws, user.email) == []
+    reminders.clock.step = timedelta(0)
+    reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_a_warm_container_keeps_its_mongo_client(
+    stack_env: None, template: Template, reminders: ScheduledFunction
+) -> None:
+    container = FunctionRuntime(template.function("reminders"), pool_size=1)
+    try:
+        before = mongo.clients_created()
+        for _ in range(3):
+            container.invoke(scheduled_event("reminders", reminders.clock()))
+        assert mongo.clients_created() - before == 1
+    finally:
+        container.shutdown()

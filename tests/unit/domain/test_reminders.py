@@ -1,0 +1,98 @@
+"""Reminder occurrences on the owner's wall clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from smartnote.domain.reminders import due_at, fired, next_occurrence, owner_zone
+
+PARIS = ZoneInfo("Europe/Paris")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("anchor", "repeat", "zone", "after", "expected"),
+    [
+        # 09:00 Paris stays 09:00 across spring-forward (UTC+1 -> UTC+2) and fall-back.
+        (utc(2026, 3, 28, 8), "daily", PARIS, utc(2026, 3, 28, 8), utc(2026, 3, 29, 7)),
+        (utc(2026, 10, 24, 7), "daily", PARIS, utc(2026, 10, 24, 7), utc(2026, 10, 25, 8)),
+        (utc(2026, 3, 5, 14), "weekly", NEW_YORK, utc(2026, 3, 5, 14), utc(2026, 3, 12, 13)),
+        # Month-end clamps and comes back: 31 Jan -> 28 Feb -> 31 Mar (from the anchor).
+        (
+            utc(2027, 1, 31, 10),
+            "monthly",
+            ZoneInfo("UTC"),
+            utc(2027, 1, 31, 10),
+            utc(2027, 2, 28, 10),
+        ),
+        (
+            utc(2027, 1, 31, 10),
+            "monthly",
+            ZoneInfo("UTC"),
+            utc(2027, 2, 28, 10),
+            utc(2027, 3, 31, 10),
+        ),
+        (
+            utc(2028, 1, 31, 10),
+            "monthly",
+            ZoneInfo("UTC"),
+            utc(2028, 1, 31, 10),
+            utc(2028, 2, 29, 10),
+        ),
+        # Years of downtime: the next future occurrence, not the first missed one.
+        (utc(2020, 1, 1, 9), "daily", ZoneInfo("UTC"), utc(2026, 6, 15, 12), utc(2026, 6, 16, 9)),
+        (
+            utc(2020, 1, 31, 9),
+            "monthly",
+            ZoneInfo("UTC"),
+            utc(2026, 6, 15, 12),
+            utc(2026, 6, 30, 9),
+        ),
+    ],
+)
+def test_next_occurrence(
+    anchor: datetime, repeat: str, zone: ZoneInfo, after: datetime, expected: datetime
+) -> None:
+    assert next_occurrence(anchor, repeat, zone, after) == expected
+
+
+def test_a_local_time_skipped_by_dst_is_taken_with_the_offset_before() -> None:
+    # 02:30 does not exist in New York on 8 March 2026: it lands at 03:30 EDT (07:30 UTC).
+    anchor = utc(2026, 3, 7, 7, 30)  # 02:30 EST
+    assert next_occurrence(anchor, "daily", NEW_YORK, anchor) == utc(2026, 3, 8, 7, 30)
+    assert next_occurrence(anchor, "daily", NEW_YORK, utc(2026, 3, 8, 7, 30)) == utc(
+        2026, 3, 9, 6, 30
+    )
+
+
+def test_due_at() -> None:
+    reminder = {"at": utc(2026, 1, 1), "repeat": "none", "last_sent_at": None}
+    assert due_at({"reminder": reminder}) == utc(2026, 1, 1)
+    assert due_at({"reminder": None}) is None
+    assert due_at({"reminder": reminder, "trashed": True}) is None
+    done = fired(reminder, ZoneInfo("UTC"), utc(2026, 1, 1, 0, 1), sent=True)
+    assert due_at({"reminder": done}) is None
+    assert done["last_sent_at"] == utc(2026, 1, 1, 0, 1)
+
+
+def test_fired_repeat_keeps_its_anchor_and_skipped_ones_are_not_sent() -> None:
+    reminder = {"at": utc(2027, 1, 31, 10), "repeat": "monthly", "last_sent_at": None}
+    first = fired(reminder, ZoneInfo("UTC"), utc(2027, 1, 31, 10, 1), sent=False)
+    assert first["at"] == utc(2027, 2, 28, 10) and first["last_sent_at"] is None
+    second = fired(first, ZoneInfo("UTC"), utc(2027, 2, 28, 10, 1), sent=True)
+    assert second["at"] == utc(2027, 3, 31, 10)
+    assert second["anchor"] == utc(2027, 1, 31, 10)
+    assert due_at({"reminder": second}) == utc(2027, 3, 31, 10)
+
+
+def test_unknown_zone_falls_back_to_utc() -> None:
+    assert owner_zone("Mars/Olympus_Mons").key == "UTC"
+    assert owner_zone(None).key == "UTC"
+    assert owner_zone("Asia/Tokyo").key == "Asia/Tokyo"

@@ -1,0 +1,50 @@
+"""Reminder emails: local times, escaping, snippets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from smartnote.email import local_time, reminder_email, snippet
+
+
+def test_local_time_names_the_zone_abbreviation() -> None:
+    moment = datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
+    assert local_time(moment, ZoneInfo("Europe/Paris")) == "Wednesday 1 July 2026, 09:00 CEST"
+    assert local_time(moment, ZoneInfo("Asia/Tokyo")) == "Wednesday 1 July 2026, 16:00 JST"
+
+
+def test_snippet_is_one_line_and_cut_at_a_word() -> None:
+    assert snippet("a\n\n b  c") == "a b c"
+    cut = snippet("word " * 100, length=22)
+    assert cut == "word word word word…"
+
+
+def test_reminder_email_parts() -> None:
+    email = reminder_email(
+        to="ada@example.com",
+        title="  Call\nmum <3 ",
+        content="Ask about <the> garden",
+        note_url="https://app.example.com/notes/abc?x=1&y=2",
+        occurrence=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        zone=ZoneInfo("Europe/Paris"),
+    )
+    assert email.subject == "Reminder: Call mum <3"  # one line, as typed
+    assert "Due Monday 5 January 2026, 09:00 CET (Europe/Paris)" in email.text
+    assert "Ask about <the> garden" in email.text
+    assert "https://app.example.com/notes/abc?x=1&y=2" in email.text
+    assert "<h1>Call mum &lt;3</h1>" in email.html
+    assert "Ask about &lt;the&gt; garden" in email.html
+    assert 'href="https://app.example.com/notes/abc?x=1&amp;y=2"' in email.html
+
+
+def test_untitled_note() -> None:
+    email = reminder_email(
+        to="a@example.com",
+        title="",
+        content="",
+        note_url="u",
+        occurrence=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        zone=ZoneInfo("UTC"),
+    )
+    assert email.subject == "Reminder: (untitled note)"
