@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("template", type=Path)
     parser.add_argument("output", type=Path)
     args = parser.parse_args(argv)
+    # The translator names AWS::Region in ARNs; any region will do for checking.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     try:
         translated = translate(args.template.read_text(encoding="utf-8"))
     except InvalidDocumentException as exc:

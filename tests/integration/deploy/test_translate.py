@@ -66,3 +66,37 @@ def test_a_reference_to_a_missing_resource_is_caught(tmp_path: Path) -> None:
 def test_sam_validate_lint_accepts_the_template() -> None:
     validated = _run(TOOLS / "sam", "validate", "--lint", "--template-file", "template.yaml")
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+IMAGE_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  ImageFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      PackageType: Image
+      Events:
+        Upload:
+          Type: S3
+          Properties:
+            Bucket: !Ref Bucket
+            Events: s3:ObjectCreated:*
+    Metadata:
+      Dockerfile: Dockerfile
+      DockerContext: ./image
+  Bucket:
+    Type: AWS::S3::Bucket
+"""
+
+
+def test_image_functions_are_validated_with_a_placeholder_image(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(IMAGE_TEMPLATE, encoding="utf-8")
+    linted = _translate_and_lint(template, tmp_path)
+    assert linted.returncode == 0, linted.stdout
+    resources = json.loads((tmp_path / "cloudformation.json").read_text())["Resources"]
+    function = resources["ImageFunction"]["Properties"]
+    assert function["PackageType"] == "Image"
+    assert function["Code"]["ImageUri"].endswith(":deploy-check")
+    assert "ImageFunctionUploadPermission" in resources  # the S3 trigger was translated too
