@@ -196,6 +196,11 @@ def finish(attachment_id: str, token: str, result: Document) -> Change:
     return change
 
 
+def release(attachment_id: str, token: str) -> Change:
+    """Give the claim back after a real failure, so that Lambda's retry can do the work."""
+    return finish(attachment_id, token, {"status": "pending", "claim": None, "source": None})
+
+
 def _update_derived(
     attachment_id: str, derived_id: str, update: Callable[[Document], bool]
 ) -> Change:
@@ -237,6 +242,12 @@ def finish_edit(attachment_id: str, derived_id: str, token: str, result: Documen
         return True
 
     return _update_derived(attachment_id, derived_id, update)
+
+
+def release_edit(attachment_id: str, derived_id: str, token: str) -> Change:
+    return finish_edit(
+        attachment_id, derived_id, token, {"status": "pending", "claim": None, "source": None}
+    )
 
 
 # --- what clients see ------------------------------------------------------------------------

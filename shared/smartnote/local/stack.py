@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from smartnote.local.gateway import Gateway
+from smartnote.local.s3_events import S3EventDelivery
 from smartnote.local.services import (
     DEFAULT_REGION,
     DUMMY_AWS_KEY,
@@ -145,6 +146,7 @@ class Stack:
             self.template, self.host, self.port, self.pool_size, quiet=self.quiet
         )
         self.provisioned: dict[str, str] = {}
+        self.s3_events = S3EventDelivery(self.template, self.aws, self.gateway)
 
     @property
     def stack_file(self) -> Path:
@@ -165,6 +167,7 @@ class Stack:
             )
             apply_environ(self.template, env)
             self.gateway.start()
+            self.s3_events.start()  # uploads reach the image function like on AWS
         except BaseException:
             self.stop()
             raise
@@ -189,6 +192,7 @@ class Stack:
         info = read_stack_file(self.data_dir)
         if info is not None and info.get("pid") == os.getpid():
             self.stack_file.unlink(missing_ok=True)
+        self.s3_events.stop()
         self.gateway.stop()
         self.aws.stop()
         self.mongo.stop()

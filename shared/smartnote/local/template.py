@@ -146,6 +146,12 @@ class Template:
     def queues(self) -> list[QueueSpec]:
         return [_queue(r) for r in self.resources.values() if r.type == QUEUE_TYPE]
 
+    def bucket(self, logical_id: str) -> BucketSpec:
+        return _bucket(self.resources[logical_id])
+
+    def queue(self, logical_id: str) -> QueueSpec:
+        return _queue(self.resources[logical_id])
+
     def function(self, name: str) -> FunctionSpec:
         """A function by folder name or logical id."""
         if name in self.functions:

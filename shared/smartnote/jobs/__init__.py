@@ -1,0 +1,1 @@
+"""Work that runs outside a request: S3-triggered image processing, schedules."""
