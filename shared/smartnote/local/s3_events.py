@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 from smartnote.local.gateway import Gateway
 from smartnote.local.services import AwsService
@@ -70,6 +71,15 @@ def _failure_queue(template: Template, fn: FunctionSpec) -> str | None:
         if logical_id in template.resources:
             return template.queue(logical_id).queue_name
     return None
+
+
+def aws_encoded_keys(event: dict[str, Any]) -> dict[str, Any]:
+    """Keys encoded as AWS encodes them (spaces as '+', '/' kept); moto also encodes '/'."""
+    for record in event.get("Records") or []:
+        obj = record.get("s3", {}).get("object", {})
+        if "key" in obj:
+            obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
+    return event
 
 
 class S3EventDelivery:
@@ -143,7 +153,7 @@ class S3EventDelivery:
 
     def _deliver(self, sub: Subscription, url: str, message: dict[str, Any]) -> None:
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-        event = json.loads(message["Body"])
+        event = aws_encoded_keys(json.loads(message["Body"]))
         try:
             self._gateway.invoke(sub.function.name, event)
         except Exception:

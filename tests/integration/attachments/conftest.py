@@ -26,7 +26,7 @@ def s3_event(
     """The real S3 event of tests/events/ for one object, encoded the way S3 encodes keys."""
     event: dict[str, Any] = json.loads((EVENTS / "s3-object-created.json").read_text())
     record = copy.deepcopy(event["Records"][0])
-    record["s3"]["object"].update(key=quote_plus(key), size=size, eTag=etag)
+    record["s3"]["object"].update(key=quote_plus(key, safe="/"), size=size, eTag=etag)
     if bucket:
         record["s3"]["bucket"]["name"] = bucket
         record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
