@@ -371,3 +371,17 @@ def test_edit_before_processing_is_409(
         headers=user.headers,
     )
     assert_error(response, 409, "conflict")
+
+
+def test_account_deletion_removes_attachment_objects(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"derived/{user.id}/")["KeyCount"] == 2
+    response = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert response.status_code == 204
+    for root in ("uploads/", "derived/"):
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=f"{root}{user.id}/")["KeyCount"] == 0
