@@ -198,6 +198,13 @@ class Stack:
         self.mongo.stop()
         self.sql.stop()
 
+    def _event_sources(self, function_name: str) -> str:
+        return ", ".join(
+            f"S3 {sub.bucket}/{''.join(r['Value'] for r in sub.filter_rules)}* (via SQS poller)"
+            for sub in self.s3_events.subscriptions
+            if sub.function.name == function_name
+        )
+
     def summary(self) -> str:
         """The table of what runs where."""
         api = self.gateway.url
@@ -219,7 +226,8 @@ class Stack:
         lines += [f"  {name:<13} {url:<{width}}  {note}".rstrip() for name, url, note in rows]
         lines += ["", "  Functions"]
         for fn in self.template.functions.values():
-            routes = ", ".join(f"{r.method} {r.path}" for r in fn.api_routes) or "(no API routes)"
+            routes = ", ".join(f"{r.method} {r.path}" for r in fn.api_routes)
+            routes = routes or self._event_sources(fn.name) or "(no API routes)"
             lines.append(f"    {fn.name:<11} {routes}")
         if self.provisioned:
             lines += ["", "  AWS resources"]
