@@ -107,7 +107,7 @@ class ImageJob:
         note = await self._update(parsed, domain.claim(parsed.attachment_id, obj.version, token))
         attachment = _find(note, parsed.attachment_id)
         if attachment is None:
-            return "skipped (attachment deleted)"
+            return "skipped (no such attachment)"
         if attachment.get("claim") != token:
             return "skipped (already processed or in progress)"
         try:
@@ -164,7 +164,7 @@ class ImageJob:
         attachment = _find(note, parsed.attachment_id)
         derived = _find_derived(attachment, edit_id)
         if attachment is None or derived is None:
-            return "skipped (attachment or edit deleted)"
+            return "skipped (no such attachment or edit)"
         if derived.get("claim") != token:
             return "skipped (already processed or in progress)"
         try:
