@@ -107,6 +107,8 @@ class ImageJob:
         note = await self._update(parsed, domain.claim(parsed.attachment_id, obj.version, token))
         attachment = _find(note, parsed.attachment_id)
         if attachment is None:
+            # Deleted (or never recorded): an upload that belongs to nothing is not kept.
+            self._discard(obj.bucket, [obj.key])
             return "skipped (no such attachment)"
         if attachment.get("claim") != token:
             return "skipped (already processed or in progress)"
@@ -115,7 +117,11 @@ class ImageJob:
         except BaseException:
             await self._update(parsed, domain.release(parsed.attachment_id, token))
             raise
-        await self._update(parsed, domain.finish(parsed.attachment_id, token, result))
+        saved = await self._update(parsed, domain.finish(parsed.attachment_id, token, result))
+        if _find(saved, parsed.attachment_id) is None:
+            # Deleted while we worked: its objects were removed before ours were written.
+            self._discard(obj.bucket, [obj.key, result.get("thumbnail_key"), result.get("web_key")])
+            return "discarded (attachment deleted meanwhile)"
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
     def _process_original(self, obj: S3Object, parsed: storage.UploadKey) -> Document:
@@ -146,6 +152,11 @@ class ImageJob:
             "web_key": web_key,
         }
 
+    def _discard(self, bucket: str, keys: list[str | None]) -> None:
+        objects = [{"Key": key} for key in keys if key]
+        if objects:
+            self._s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+
     def _put(
         self,
         bucket: str,
@@ -164,6 +175,7 @@ class ImageJob:
         attachment = _find(note, parsed.attachment_id)
         derived = _find_derived(attachment, edit_id)
         if attachment is None or derived is None:
+            self._discard(obj.bucket, [obj.key])
             return "skipped (no such attachment or edit)"
         if derived.get("claim") != token:
             return "skipped (already processed or in progress)"
@@ -172,7 +184,12 @@ class ImageJob:
         except BaseException:
             await self._update(parsed, domain.release_edit(parsed.attachment_id, edit_id, token))
             raise
-        await self._update(parsed, domain.finish_edit(parsed.attachment_id, edit_id, token, result))
+        saved = await self._update(
+            parsed, domain.finish_edit(parsed.attachment_id, edit_id, token, result)
+        )
+        if _find_derived(_find(saved, parsed.attachment_id), edit_id) is None:
+            self._discard(obj.bucket, [obj.key, result.get("key")])
+            return "discarded (attachment or edit deleted meanwhile)"
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
     def _render(

@@ -144,3 +144,16 @@ def test_key_with_encoded_characters_is_decoded(
     assert "+" in event["Records"][0]["s3"]["object"]["key"]  # S3 encodes spaces as '+'
     result = gateway.invoke("image", event)
     assert result["results"][0]["key"] == key
+
+
+def test_late_upload_of_a_deleted_attachment_is_removed(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    attachment = _announce(api, user, note["id"])
+    key = upload_key(user, note["id"], attachment["id"])
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    assert api.delete(path, headers=user.headers).status_code == 204
+    # The presigned POST is still valid for a while: the upload lands after the deletion.
+    s3.put_object(Bucket=bucket, Key=key, Body=encode(np.zeros((20, 20, 3), np.uint8)))
+    assert process(key)["results"][0]["outcome"] == "skipped (no such attachment)"
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"] == 0
