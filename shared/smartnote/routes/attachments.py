@@ -133,7 +133,6 @@ async def upload_attachment(
     content_type = filetypes.MIME_TYPES[fmt]
     filename = (file.filename or "image").strip()[:255] or "image"
     owner_id = principal.user.id
-    await notes.get(owner_id, note_id)  # 404 before anything is written
     document = await _create(notes, owner_id, note_id, filename, content_type, len(data))
     await run_in_threadpool(
         s3.put_object,
