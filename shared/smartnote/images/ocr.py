@@ -20,6 +20,8 @@ TARGET_MIN_LONG_EDGE = 1800
 TARGET_MAX_LONG_EDGE = 3500
 MAX_DESKEW_DEGREES = 15.0
 OCR_TIMEOUT_SECONDS = 60
+# Bounds the note document (MongoDB's limit is 16 MB for the note and all its attachments).
+MAX_TEXT_CHARS = 50_000
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,6 @@ def read_text(image: Image, languages: str = "eng") -> OcrResult:
         key = (data["block_num"][index], data["par_num"][index], data["line_num"][index])
         lines.setdefault(key, []).append(word)
         confidences.append(confidence)
-    text = "\n".join(" ".join(words) for words in lines.values())
+    text = "\n".join(" ".join(words) for words in lines.values())[:MAX_TEXT_CHARS]
     mean = round(sum(confidences) / len(confidences) / 100, 3) if confidences else None
     return OcrResult(text, mean)
