@@ -91,8 +91,13 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, unavailable.code, unavailable.message, headers=unavailable.headers)
 
 
-def create_app(*routers: APIRouter, title: str = "SmartNote API") -> FastAPI:
-    """A FastAPI app with SmartNote's error mapping, middleware and the given routers."""
+def create_app(
+    *routers: APIRouter, title: str = "SmartNote API", max_body_bytes: int | None = None
+) -> FastAPI:
+    """A FastAPI app with SmartNote's error mapping, middleware and the given routers.
+
+    `max_body_bytes` raises the body limit for a function that takes uploads.
+    """
     configure_logging()
     settings = get_settings()
     app = FastAPI(
@@ -118,5 +123,6 @@ def create_app(*routers: APIRouter, title: str = "SmartNote API") -> FastAPI:
         DBAPIError,
     ):
         app.add_exception_handler(unavailable, _unavailable)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    limit = max(settings.max_request_body_bytes, max_body_bytes or 0)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=limit)
     return app
