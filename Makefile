@@ -19,7 +19,8 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # The stamp is rebuilt (deps reinstalled) whenever a requirements file changes.
-$(VENV)/.installed: shared/requirements.txt requirements-dev.txt shared/pyproject.toml
+$(VENV)/.installed: shared/requirements.txt requirements-dev.txt shared/pyproject.toml \
+		functions/image/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "SmartNote needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) --version 2>&1)); try make PYTHON=python3.12" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
@@ -27,6 +28,8 @@ $(VENV)/.installed: shared/requirements.txt requirements-dev.txt shared/pyprojec
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e shared -r requirements-dev.txt
+	@# The image function (and its tests) run Tesseract from Debian's package.
+	sh .ci/install-tesseract.sh
 	touch $@
 
 install: $(VENV)/.installed ## Create the venv and install the dependencies

@@ -92,8 +92,13 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, unavailable.code, unavailable.message, headers=unavailable.headers)
 
 
-def create_app(*routers: APIRouter, title: str = "SmartNote API") -> FastAPI:
-    """A FastAPI app with SmartNote's error mapping, middleware and the given routers."""
+def create_app(
+    *routers: APIRouter, title: str = "SmartNote API", max_body_bytes: int | None = None
+) -> FastAPI:
+    """A FastAPI app with SmartNote's error mapping, middleware and the given routers.
+
+    `max_body_bytes` raises the body limit for a function that takes uploads.
+    """
     configure_logging()
     settings = get_settings()
     app = FastAPI(
@@ -119,7 +124,8 @@ def create_app(*routers: APIRouter, title: str = "SmartNote API") -> FastAPI:
         DBAPIError,
     ):
         app.add_exception_handler(unavailable, _unavailable)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    limit = max(settings.max_request_body_bytes, max_body_bytes or 0)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=limit)
     if settings.cors_origins:
         # API Gateway answers the preflight (template `Cors`); the responses themselves need
         # the headers too, and with the proxy integration only the function can add them.

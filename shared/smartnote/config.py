@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     uploads_bucket: str = "smartnote-uploads"
+    upload_url_ttl_seconds: int = Field(default=900, gt=0, le=3600)
+    download_url_ttl_seconds: int = Field(default=300, gt=0, le=3600)
+    # Tesseract language codes joined by "+" (each needs its traineddata installed).
+    ocr_languages: str = Field(default="eng", pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8})*$")
     # Browser origins allowed to call the API (comma-separated; "*" for any). Empty: no CORS.
     cors_allow_origins: str = ""
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from pymongo.asynchronous.database import AsyncDatabase
 from sqlalchemy.orm import Session
 
+from smartnote import aws
 from smartnote.auth import AuthService, Principal
 from smartnote.aws import jwt_secret
 from smartnote.config import Settings, get_settings
@@ -24,6 +25,14 @@ from smartnote.repositories.users import UsersRepository
 from smartnote.security import PasswordHasher, TokenService
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_s3_client(settings: SettingsDep) -> Any:
+    """The container's S3 client (boto3 is imported on first use only)."""
+    return aws.client("s3", settings)
+
+
+S3Client = Annotated[Any, Depends(get_s3_client)]
 
 # Relative tokenUrl: Swagger UI resolves it against the document's URL, stage included.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)

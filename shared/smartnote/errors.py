@@ -64,6 +64,12 @@ class PayloadTooLarge(AppError):
     message = "The request body is too large"
 
 
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    message = "This type of content is not accepted"
+
+
 class ValidationFailed(AppError):
     status_code = 422
     code = "validation_error"

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from smartnote.clock import utcnow
 from smartnote.config import Settings, get_settings
 from smartnote.logs import configure_logging, request_id_var
 from smartnote.models.events import ScheduledEvent
 
-if TYPE_CHECKING:  # the scheduled functions never load FastAPI or Mangum
+if TYPE_CHECKING:  # the scheduled and image functions never load FastAPI or Mangum
     from fastapi import FastAPI
     from mangum import Mangum
 
 Clock = Callable[[], datetime]
-Job = Callable[[Settings, Clock], Awaitable[dict[str, int]]]
+Job = Callable[[Settings, Clock], Coroutine[Any, Any, dict[str, int]]]
+
+T = TypeVar("T")
 
 
 def lambda_handler(app: FastAPI) -> Mangum:
@@ -51,6 +53,12 @@ def container_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
+def run_in_container_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` on this container's event loop, so that its Mongo client (one per loop, see
+    `smartnote.db.mongo`) survives between warm invocations like the API functions' do."""
+    return container_loop().run_until_complete(work)
+
+
 class ScheduledHandler:
     """The Lambda entry point of a scheduled job: EventBridge event in, the job's counts out.
 
@@ -68,7 +76,7 @@ class ScheduledHandler:
         scheduled = ScheduledEvent.model_validate(event)
         token = request_id_var.set(getattr(context, "aws_request_id", None) or scheduled.id)
         try:
-            counts = container_loop().run_until_complete(self.job(get_settings(), self.clock))
+            counts = run_in_container_loop(self.job(get_settings(), self.clock))
         finally:
             request_id_var.reset(token)
         return {"scheduled_time": scheduled.time.isoformat(), **counts}

@@ -6,10 +6,12 @@ from functools import lru_cache
 from typing import Any
 
 from smartnote.app import create_app
-from smartnote.routes import auth, health, notes, users
+from smartnote.routes import attachments, auth, health, notes, users
 
 
 @lru_cache(maxsize=1)
 def merged_openapi() -> dict[str, Any]:
     """One document for the whole API, as if every function were one app."""
-    return create_app(auth.router, users.router, notes.router, health.router).openapi()
+    return create_app(
+        auth.router, users.router, notes.router, attachments.router, health.router
+    ).openapi()

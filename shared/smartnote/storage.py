@@ -7,6 +7,7 @@ Layout (the image function is triggered on `uploads/` only):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 UPLOADS = "uploads"
@@ -46,3 +47,59 @@ def delete_prefixes(s3: Any, bucket: str, prefixes: list[str]) -> int:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
                 deleted += len(batch)
     return deleted
+
+
+def edit_request_key(owner_id: str, note_id: str, attachment_id: str, edit_id: str) -> str:
+    """An edit request: an object under uploads/, so S3 triggers the image function with it."""
+    return upload_key(owner_id, note_id, attachment_id, f"edits/{edit_id}.json")
+
+
+@dataclass(frozen=True)
+class UploadKey:
+    """The parts of a key under uploads/ (the image function gets nothing else)."""
+
+    owner_id: str
+    note_id: str
+    attachment_id: str
+    name: str
+
+    @property
+    def edit_id(self) -> str | None:
+        """The edit id when this is an edit request, else None (an original upload)."""
+        if self.name.startswith("edits/") and self.name.endswith(".json"):
+            return self.name[len("edits/") : -len(".json")]
+        return None
+
+
+def parse_upload_key(key: str) -> UploadKey | None:
+    """`uploads/{owner}/{note}/{attachment}/{name}` split up, or None for any other key."""
+    parts = key.split("/", 4)
+    if len(parts) != 5 or parts[0] != UPLOADS or not all(parts[1:]):
+        return None
+    return UploadKey(parts[1], parts[2], parts[3], parts[4])
+
+
+def presigned_post(
+    s3: Any, bucket: str, key: str, content_type: str, max_bytes: int, expires_in: int
+) -> dict[str, Any]:
+    """A browser-style POST upload whose policy pins the key, the type and the size."""
+    conditions: list[Any] = [
+        {"Content-Type": content_type},
+        ["content-length-range", 1, max_bytes],
+    ]
+    # boto3 adds the bucket and the exact key to the conditions itself.
+    post: dict[str, Any] = s3.generate_presigned_post(
+        Bucket=bucket,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=conditions,
+        ExpiresIn=expires_in,
+    )
+    return post
+
+
+def presigned_get(s3: Any, bucket: str, key: str, expires_in: int) -> str:
+    url: str = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+    )
+    return url

@@ -17,7 +17,7 @@ import pytest
 
 # Skip (not error) where only the runtime requirements are installed.
 pytest.importorskip("playwright.sync_api", reason="playwright not installed (requirements-dev.txt)")
-from playwright.sync_api import Page, Request, sync_playwright
+from playwright.sync_api import Locator, Page, Request, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No network beyond the gateway: the page must work offline / behind firewalls.
@@ -57,8 +57,8 @@ def page() -> Iterator[Page]:
             browser.close()
 
 
-def authorize_and_create_note(page: Page, docs_url: str, username: str, password: str) -> str:
-    """Drive Swagger UI at docs_url; return the status shown for POST /notes."""
+def authorize(page: Page, docs_url: str, username: str, password: str) -> None:
+    """Open Swagger UI at docs_url and log in through its OAuth2 password dialog."""
     page.goto(docs_url)
     # Rendered once the spec is loaded: the operations and the Authorize button.
     page.locator(".swagger-ui .opblock").first.wait_for()
@@ -78,7 +78,10 @@ def authorize_and_create_note(page: Page, docs_url: str, username: str, password
     modal.locator("button.btn-done").click()
     modal.wait_for(state="detached")
 
-    op = page.locator('.opblock.opblock-post:has(.opblock-summary-path[data-path="/notes"])').first
+
+def open_for_trying(page: Page, path: str) -> Locator:
+    """The POST operation of `path`, expanded and in "Try it out" mode."""
+    op = page.locator(f'.opblock.opblock-post:has(.opblock-summary-path[data-path="{path}"])').first
     op.locator(".opblock-summary").first.click()
     # tryItOutEnabled puts operations in edit mode already; click only if not.
     # With a request body, edit mode adds a "Reset" button of the same class after this one.
@@ -86,12 +89,23 @@ def authorize_and_create_note(page: Page, docs_url: str, username: str, password
     try_out.wait_for()
     if try_out.inner_text().strip().lower() == "try it out":
         try_out.click()
-    op.locator("textarea.body-param__text").fill(json.dumps(NOTE))
-    op.locator("button.execute").click()
+    return op
 
+
+def execute(op: Locator) -> str:
+    """Execute the operation; the status Swagger UI shows."""
+    op.locator("button.execute").click()
     status = op.locator(".live-responses-table .response .response-col_status").first
     status.wait_for()
     return status.inner_text().strip()
+
+
+def authorize_and_create_note(page: Page, docs_url: str, username: str, password: str) -> str:
+    """Drive Swagger UI at docs_url; return the status shown for POST /notes."""
+    authorize(page, docs_url, username, password)
+    op = open_for_trying(page, "/notes")
+    op.locator("textarea.body-param__text").fill(json.dumps(NOTE))
+    return execute(op)
 
 
 def test_swagger_password_flow_and_try_it_out(
@@ -128,3 +142,40 @@ def test_swagger_password_flow_and_try_it_out(
     notes = [r for r in requests if r.method == "POST" and urlsplit(r.url).path.endswith("/notes")]
     assert notes and notes[-1].headers.get("authorization", "").startswith("Bearer ")
     assert errors == [], f"page errors: {errors}"
+
+
+def test_swagger_attaches_an_image_end_to_end(
+    page: Page, api_base_url: str, registered_user: dict[str, str], tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.utils.images import encode, photographed_page
+
+    with httpx.Client(base_url=api_base_url, timeout=30) as api:
+        tokens = api.post(
+            "/auth/token",
+            data={"username": registered_user["email"], "password": registered_user["password"]},
+        ).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        note = api.post("/notes", json={"title": "scan"}, headers=headers).json()
+        image = tmp_path / "page.jpg"
+        image.write_bytes(encode(photographed_page(size=(600, 400))))
+        try:
+            authorize(
+                page,
+                f"{api_base_url.rstrip('/')}/docs",
+                registered_user["email"],
+                registered_user["password"],
+            )
+            op = open_for_trying(page, "/notes/{note_id}/attachments/upload")
+            op.locator('tr[data-param-name="note_id"] input').fill(note["id"])
+            op.locator('input[type="file"]').set_input_files(str(image))
+            status = execute(op)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "swagger_failure.png"), full_page=True)
+            raise
+        assert re.match(r"^201\b", status), f"upload showed {status!r}"
+        attachments = api.get(f"/notes/{note['id']}/attachments", headers=headers).json()
+        assert [(a["filename"], a["content_type"]) for a in attachments] == [
+            ("page.jpg", "image/jpeg")
+        ]

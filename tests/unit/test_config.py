@@ -24,3 +24,14 @@ def test_production_accepts_a_strong_secret() -> None:
 def test_access_tokens_cannot_be_configured_longer_than_15_minutes() -> None:
     with pytest.raises(ValidationError):
         Settings(access_token_ttl_seconds=3600)
+
+
+@pytest.mark.parametrize("languages", ["eng", "eng+deu", "chi_sim+eng"])
+def test_ocr_languages_are_tesseract_codes(languages: str) -> None:
+    assert Settings(ocr_languages=languages).ocr_languages == languages
+
+
+@pytest.mark.parametrize("languages", ["", "eng deu", "eng;rm", "../x", "ENG"])
+def test_ocr_languages_refuse_anything_else(languages: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(ocr_languages=languages)

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from smartnote.local.gateway import Gateway
+from smartnote.local.s3_events import S3EventDelivery
 from smartnote.local.scheduler import Scheduler, invoke_in_background
 from smartnote.local.services import (
     DEFAULT_REGION,
@@ -148,6 +149,7 @@ class Stack:
         )
         self.provisioned: dict[str, str] = {}
         self.scheduler: Scheduler | None = None
+        self.s3_events = S3EventDelivery(self.template, self.aws, self.gateway)
 
     @property
     def stack_file(self) -> Path:
@@ -171,6 +173,7 @@ class Stack:
             if self.schedules:
                 self.scheduler = Scheduler(self.template, invoke_in_background(self.gateway.invoke))
                 self.scheduler.start()
+            self.s3_events.start()  # uploads reach the image function like on AWS
         except BaseException:
             self.stop()
             raise
@@ -198,10 +201,18 @@ class Stack:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
+        self.s3_events.stop()
         self.gateway.stop()
         self.aws.stop()
         self.mongo.stop()
         self.sql.stop()
+
+    def _event_sources(self, function_name: str) -> str:
+        return ", ".join(
+            f"S3 {sub.bucket}/{''.join(r['Value'] for r in sub.filter_rules)}* (via SQS poller)"
+            for sub in self.s3_events.subscriptions
+            if sub.function.name == function_name
+        )
 
     def summary(self) -> str:
         """The table of what runs where."""
@@ -225,7 +236,8 @@ class Stack:
         lines += [f"  {name:<13} {url:<{width}}  {note}".rstrip() for name, url, note in rows]
         lines += ["", "  Functions"]
         for fn in self.template.functions.values():
-            routes = ", ".join(f"{r.method} {r.path}" for r in fn.api_routes) or "(no API routes)"
+            routes = ", ".join(f"{r.method} {r.path}" for r in fn.api_routes)
+            routes = routes or self._event_sources(fn.name) or "(no API routes)"
             lines.append(f"    {fn.name:<11} {routes}")
         if self.scheduler is not None and self.scheduler.schedules:
             lines += ["", "  Schedules (make invoke FN=<function> fires one now)"]

@@ -146,6 +146,12 @@ class Template:
     def queues(self) -> list[QueueSpec]:
         return [_queue(r) for r in self.resources.values() if r.type == QUEUE_TYPE]
 
+    def bucket(self, logical_id: str) -> BucketSpec:
+        return _bucket(self.resources[logical_id])
+
+    def queue(self, logical_id: str) -> QueueSpec:
+        return _queue(self.resources[logical_id])
+
     def function(self, name: str) -> FunctionSpec:
         """A function by folder name or logical id."""
         if name in self.functions:
@@ -185,6 +191,11 @@ def _literal(value: Any, resources: Mapping[str, ResourceSpec]) -> str | None:
 
 def _local_reference(value: Mapping[str, Any], resources: Mapping[str, ResourceSpec]) -> str | None:
     """`!Ref Bucket`, `!GetAtt Queue.QueueName`... of resources the stack creates locally."""
+    for resource in resources.values():
+        # A bucket named by the very expression of its BucketName (a function that must not
+        # !Ref the bucket, e.g. one its notification triggers, repeats the expression).
+        if resource.type == BUCKET_TYPE and resource.properties.get("BucketName") == value:
+            return _bucket(resource).bucket_name
     ((key, arg),) = value.items()
     if (
         key == "Ref"
@@ -216,15 +227,30 @@ def _environment(*blocks: Any, resources: Mapping[str, ResourceSpec]) -> dict[st
     return env
 
 
+def _code_and_handler(
+    props: Mapping[str, Any], globals_fn: Mapping[str, Any], metadata: Mapping[str, Any]
+) -> tuple[Any, Any]:
+    """Where the handler's code is and its name; an image function says so in its Metadata
+    (the Dockerfile's folder inside DockerContext) and its ImageConfig.Command."""
+    if props.get("PackageType") == "Image":
+        context = str(metadata.get("DockerContext", "."))
+        dockerfile = Path(str(metadata.get("Dockerfile", "Dockerfile")))
+        command = (props.get("ImageConfig") or {}).get("Command") or [None]
+        return str(Path(context) / dockerfile.parent), command[0]
+    return props.get("CodeUri", globals_fn.get("CodeUri")), props.get(
+        "Handler", globals_fn.get("Handler")
+    )
+
+
 def _function(
     logical_id: str,
     props: Mapping[str, Any],
     globals_fn: Mapping[str, Any],
     root: Path,
     resources: Mapping[str, ResourceSpec],
+    metadata: Mapping[str, Any] | None = None,
 ) -> FunctionSpec:
-    code_uri = props.get("CodeUri", globals_fn.get("CodeUri"))
-    handler = props.get("Handler", globals_fn.get("Handler"))
+    code_uri, handler = _code_and_handler(props, globals_fn, metadata or {})
     if not isinstance(code_uri, str) or not isinstance(handler, str):
         raise TypeError(f"{logical_id}: CodeUri and Handler must be literal strings")
     code_path = (root / code_uri).resolve()
@@ -261,9 +287,10 @@ def load_template(path: str | Path) -> Template:
     if not isinstance(raw, Mapping):
         raise TypeError(f"{template_path} is not a template")
     globals_fn = (raw.get("Globals") or {}).get("Function") or {}
+    raw_resources = raw.get("Resources") or {}
     resources = {
         str(lid): ResourceSpec(str(lid), str(res.get("Type")), res.get("Properties") or {})
-        for lid, res in (raw.get("Resources") or {}).items()
+        for lid, res in raw_resources.items()
     }
     functions: dict[str, FunctionSpec] = {}
     for resource in resources.values():
@@ -274,6 +301,7 @@ def load_template(path: str | Path) -> Template:
                 globals_fn,
                 template_path.parent,
                 resources,
+                raw_resources[resource.logical_id].get("Metadata") or {},
             )
             if fn.name in functions:
                 raise ValueError(f"two functions share the folder {fn.name!r}")

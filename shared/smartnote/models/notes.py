@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from smartnote.models.attachments import AttachmentSummary
 from smartnote.models.common import InputModel
 
 MAX_TITLE = 200
@@ -93,13 +94,6 @@ class NotePatch(InputModel):
 
     def editable_fields(self) -> dict[str, Any]:
         return self.model_dump(include=self.model_fields_set)
-
-
-class AttachmentSummary(BaseModel):
-    id: str
-    filename: str
-    content_type: str
-    status: str
 
 
 class Note(BaseModel):

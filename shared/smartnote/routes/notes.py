@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
-from smartnote.deps import CurrentPrincipal, Notes
+from smartnote import storage
+from smartnote.deps import CurrentPrincipal, Notes, S3Client, SettingsDep
 from smartnote.domain import notes as domain
 from smartnote.etags import etag, expected_version, matches_none
 from smartnote.models.common import Page, error_responses
@@ -139,13 +141,20 @@ async def delete_note(
     note_id: str,
     principal: CurrentPrincipal,
     notes: Notes,
+    s3: S3Client,
+    settings: SettingsDep,
     permanent: Annotated[
-        bool, Query(description="Delete now instead of moving to the trash")
+        bool, Query(description="Delete now, with its attachments, instead of trashing it")
     ] = False,
 ) -> Response:
-    """Move the note to the trash, or delete it for good with `?permanent=true`."""
+    """Move the note to the trash, or delete it and its attachments with `?permanent=true`."""
     if permanent:
-        await notes.delete(principal.user.id, note_id)
+        owner_id = principal.user.id
+        await notes.get(owner_id, note_id)  # 404 first
+        # Objects before the note: if this fails, the note remains and the call can be repeated.
+        prefixes = storage.note_prefixes(owner_id, note_id)
+        await run_in_threadpool(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+        await notes.delete(owner_id, note_id)
     else:
         await notes.update(principal.user.id, note_id, domain.trash)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -36,8 +36,8 @@ def _fn(name: str, *routes: tuple[str, str]) -> FunctionSpec:
 
 
 def test_all_functions_with_their_routes(template: Template) -> None:
-    functions = {"auth", "users", "notes", "docs", "reminders", "cleanup", "migrate"}
-    assert functions <= set(template.functions)
+    expected = {"auth", "users", "notes", "attachments", "image", "docs", "reminders", "cleanup"}
+    assert expected | {"migrate"} <= set(template.functions)
     assert template.functions["migrate"].api_routes == []  # a custom resource, no routes
     notes = template.functions["notes"]
     assert notes.logical_id == "NotesFunction"
@@ -48,7 +48,8 @@ def test_all_functions_with_their_routes(template: Template) -> None:
     assert notes.memory_size == 512
     assert notes.api_routes == [
         ApiRoute("/notes", "ANY"),
-        ApiRoute("/notes/{proxy+}", "ANY"),
+        ApiRoute("/notes/{note_id}", "ANY"),
+        ApiRoute("/notes/{note_id}/restore", "ANY"),
         ApiRoute("/tags", "GET"),
     ]
     assert template.functions["auth"].api_routes == [ApiRoute("/auth/{proxy+}", "ANY")]
@@ -77,7 +78,7 @@ def test_short_tags_become_long_form(template: Template) -> None:
     assert raw["Conditions"]["HasJwtSecretArn"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "JwtSecretArn"}, ""]}]
     }
-    assert raw["Globals"]["Function"]["Layers"] == [{"Ref": "SharedLayer"}]
+    assert raw["Resources"]["NotesFunction"]["Properties"]["Layers"] == [{"Ref": "SharedLayer"}]
     assert raw["Outputs"]["ApiUrl"]["Value"] == {
         "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Environment}"
     }
@@ -189,11 +190,23 @@ def test_real_template_routing(template: Template) -> None:
 
     assert target("GET", "/notes") == ("notes", "/notes", {})
     assert target("POST", "/notes") == ("notes", "/notes", {})
-    assert target("DELETE", "/notes/abc/trash") == (
+    assert target("DELETE", "/notes/abc") == ("notes", "/notes/{note_id}", {"note_id": "abc"})
+    assert target("POST", "/notes/abc/restore") == (
         "notes",
-        "/notes/{proxy+}",
-        {"proxy": "abc/trash"},
+        "/notes/{note_id}/restore",
+        {"note_id": "abc"},
     )
+    assert target("POST", "/notes/abc/attachments") == (
+        "attachments",
+        "/notes/{note_id}/attachments",
+        {"note_id": "abc"},
+    )
+    assert target("POST", "/notes/abc/attachments/d1/edits") == (
+        "attachments",
+        "/notes/{note_id}/attachments/{proxy+}",
+        {"note_id": "abc", "proxy": "d1/edits"},
+    )
+    assert target("DELETE", "/notes/abc/trash") is None
     assert target("GET", "/tags") == ("notes", "/tags", {})
     assert target("POST", "/tags") is None
     assert allowed_methods(routes, "/tags") == ["GET"]
@@ -246,3 +259,35 @@ def test_trailing_slash_and_root() -> None:
     assert root is not None and root.resource == "/"
     slash = match_route(routes, "GET", "/notes/")
     assert slash is not None and slash.resource == "/notes"
+
+
+def test_image_function_is_a_container_image_found_by_its_dockerfile(template: Template) -> None:
+    image = template.functions["image"]
+    props = template.raw["Resources"]["ImageFunction"]["Properties"]
+    assert props["PackageType"] == "Image"
+    # SAM refuses Runtime, Handler and Layers on an image function, globals included.
+    assert not {"Runtime", "Handler", "Layers"} & set(props)
+    assert not {"Runtime", "Handler", "Layers"} & set(template.raw["Globals"]["Function"])
+    assert image.module_path == REPO / "functions" / "image" / "handler.py"
+    assert (REPO / "functions" / "image" / "Dockerfile").is_file()
+    assert [event.type for event in image.events] == ["S3"]
+    assert image.api_routes == []
+
+
+def test_bucket_named_by_its_expression_resolves_locally(template: Template) -> None:
+    bucket = template.buckets[0].bucket_name
+    # Every function, the S3-triggered one included, sees the bucket's local name.
+    assert {fn.environment["UPLOADS_BUCKET"] for fn in template.functions.values()} == {bucket}
+
+
+def test_every_zip_function_has_the_runtime_and_the_shared_layer(template: Template) -> None:
+    # Runtime and Layers are per function (SAM refuses them on the image function in Globals):
+    # a function added without them would deploy without the smartnote package.
+    for resource in template.resources.values():
+        if resource.type != "AWS::Serverless::Function":
+            continue
+        properties = resource.properties
+        if properties.get("PackageType") == "Image":
+            continue
+        assert properties.get("Runtime") == "python3.12", resource.logical_id
+        assert {"Ref": "SharedLayer"} in properties.get("Layers", []), resource.logical_id

@@ -1,0 +1,33 @@
+"""The image function: S3 ObjectCreated events under uploads/ -> thumbnails, copies, OCR, edits."""
+
+from typing import Any
+
+from smartnote import aws
+from smartnote.config import get_settings
+from smartnote.db import mongo
+from smartnote.jobs.images import ImageJob
+from smartnote.lambda_runtime import run_in_container_loop
+from smartnote.logs import configure_logging
+from smartnote.repositories import notes
+
+configure_logging()
+
+
+async def _handle(event: dict[str, Any]) -> list[dict[str, Any]]:
+    settings = get_settings()
+    database = await mongo.get_database(
+        settings.mongodb_uri,
+        settings.mongodb_db,
+        prepare=notes.ensure_indexes,
+        timeout_ms=settings.mongodb_timeout_ms,
+    )
+    job = ImageJob(
+        notes.NotesRepository(database[notes.COLLECTION]),
+        aws.client("s3", settings),
+        settings.ocr_languages,
+    )
+    return await job.handle(event)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"results": run_in_container_loop(_handle(event))}

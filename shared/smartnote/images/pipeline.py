@@ -1,0 +1,85 @@
+"""Bytes in, results out: what the image function makes of an upload or an edit request.
+
+Every function here is pure (no S3, no database) and raises ImageRejected, with a reason
+for the user, for anything it will not process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytesseract
+
+from smartnote.images import ocr, transform
+from smartnote.images.decode import ImageRejected, decode, decode_at_least, inspect
+from smartnote.models.attachments import Operation
+
+logger = logging.getLogger("smartnote.images.pipeline")
+
+THUMBNAIL_EDGE = 512
+WEB_EDGE = 2048
+
+__all__ = ["ImageRejected", "Processed", "Rendered", "apply_edits", "process", "thumbnail"]
+
+
+@dataclass(frozen=True)
+class Processed:
+    content_type: str
+    width: int
+    height: int
+    thumbnail: bytes  # JPEG, long edge <= 512
+    web: bytes  # JPEG, long edge <= 2048
+    ocr_text: str | None
+    ocr_confidence: float | None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    format: str
+    content_type: str
+    width: int
+    height: int
+
+
+def thumbnail(data: bytes) -> bytes:
+    """A JPEG of at most 512 px, decoded at reduced scale where the format allows it."""
+    header = inspect(data)
+    return transform.encode(
+        transform.fit(decode_at_least(data, header, THUMBNAIL_EDGE), THUMBNAIL_EDGE), "jpeg"
+    )
+
+
+def process(data: bytes, languages: str = "eng") -> Processed:
+    """Check, orient, thumbnail, web copy and OCR of one uploaded image."""
+    header = inspect(data)
+    image = decode(data)  # upright (EXIF), so width/height are as displayed
+    height, width = image.shape[:2]
+    try:
+        result = ocr.read_text(image, languages)
+        text, confidence = result.text, result.confidence
+    except (pytesseract.TesseractError, RuntimeError) as exc:
+        # OCR is a bonus: the image itself is fine, so it is still `ready`.
+        logger.warning("OCR failed: %s", exc)
+        text, confidence = None, None
+    return Processed(
+        content_type=header.mime_type,
+        width=width,
+        height=height,
+        thumbnail=thumbnail(data),
+        web=transform.encode(transform.fit(image, WEB_EDGE), "jpeg"),
+        ocr_text=text,
+        ocr_confidence=confidence,
+    )
+
+
+def apply_edits(data: bytes, operations: Sequence[Operation]) -> Rendered:
+    """The original with `operations` applied in order (PNG stays PNG, else JPEG by default)."""
+    header = inspect(data)
+    image, fmt = transform.apply_operations(
+        decode(data), operations, "png" if header.format == "png" else "jpeg"
+    )
+    height, width = image.shape[:2]
+    return Rendered(transform.encode(image, fmt), fmt, transform.CONTENT_TYPES[fmt], width, height)

@@ -1,0 +1,146 @@
+"""Image attachments as clients see them, what they may send, and the edit operations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from smartnote.models.common import InputModel
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_MULTIPART_BYTES = 5 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+MAX_EDIT_OPERATIONS = 10
+MAX_EDGE = 20_000  # resize/crop targets; nothing we accept is larger
+
+# Declared types we accept; the processor still decides from the bytes.
+ACCEPTED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/tiff", "image/bmp")
+
+Status = Literal["pending", "processing", "ready", "failed"]
+Filename = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+
+
+class AttachmentCreate(InputModel):
+    """An upload to come: the presigned POST will enforce this type and at most this size."""
+
+    filename: Filename
+    content_type: Annotated[str, StringConstraints(max_length=100)] = Field(
+        description="One of " + ", ".join(ACCEPTED_CONTENT_TYPES) + " (else 415)."
+    )
+    size: int = Field(gt=0, description="Bytes; at most 20 MB (else 413).")
+
+
+class UploadTicket(BaseModel):
+    """A presigned S3 POST: send `fields` and then `file` as multipart/form-data to `url`."""
+
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+
+
+class AttachmentSummary(BaseModel):
+    """What a note shows of each of its attachments."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int = 0
+    status: Status
+    error: str | None = None
+
+
+class DerivedImage(BaseModel):
+    """The result of one edit request."""
+
+    id: str
+    status: Status
+    error: str | None = None
+    operations: list[dict[str, Any]]
+    content_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    url: str | None = None
+    created_at: datetime
+
+
+class Attachment(AttachmentSummary):
+    width: int | None = None
+    height: int | None = None
+    ocr_text: str | None = None
+    ocr_confidence: float | None = None
+    original_url: str | None = None
+    thumbnail_url: str | None = None
+    web_url: str | None = None
+    derived: list[DerivedImage] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class AttachmentCreated(BaseModel):
+    attachment: Attachment
+    upload: UploadTicket
+
+
+# --- edits -----------------------------------------------------------------------------------
+
+Edge = Annotated[int, Field(gt=0, le=MAX_EDGE)]
+
+
+class Rotate(InputModel):
+    op: Literal["rotate"]
+    degrees: Literal[90, 180, 270, -90, -180, -270] = Field(description="Clockwise")
+
+
+class Crop(InputModel):
+    op: Literal["crop"]
+    x: int = Field(ge=0, le=MAX_EDGE)
+    y: int = Field(ge=0, le=MAX_EDGE)
+    width: Edge
+    height: Edge
+
+
+class Resize(InputModel):
+    """Fit inside width x height; one of them alone keeps the aspect ratio."""
+
+    op: Literal["resize"]
+    width: Edge | None = None
+    height: Edge | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_size(self) -> Resize:
+        if self.width is None and self.height is None:
+            raise ValueError("resize needs width, height or both")
+        return self
+
+
+class Grayscale(InputModel):
+    op: Literal["grayscale"]
+
+
+class AutoEnhance(InputModel):
+    """Contrast (CLAHE on lightness) and a light denoise."""
+
+    op: Literal["auto_enhance"]
+
+
+class Convert(InputModel):
+    op: Literal["convert"]
+    format: Literal["png", "jpeg", "webp"]
+
+
+Operation = Annotated[
+    Rotate | Crop | Resize | Grayscale | AutoEnhance | Convert, Field(discriminator="op")
+]
+
+
+class EditRequest(InputModel):
+    operations: list[Operation] = Field(min_length=1, max_length=MAX_EDIT_OPERATIONS)
+
+
+class EditAccepted(BaseModel):
+    """202: the edit is queued; it appears in the attachment's `derived` list."""
+
+    attachment_id: str
+    derived: DerivedImage

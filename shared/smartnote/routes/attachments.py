@@ -1,0 +1,220 @@
+"""`/notes/{id}/attachments`: image uploads (presigned S3 POST or multipart), their
+processing results with short-lived download URLs, edits, and deletion.
+
+Processing happens elsewhere (the image function, triggered by S3); nothing here decodes an
+image, so this function stays light (no OpenCV, no numpy).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Response, UploadFile, status
+from starlette.concurrency import run_in_threadpool
+
+from smartnote import filetypes, storage
+from smartnote.config import Settings
+from smartnote.deps import CurrentPrincipal, Notes, S3Client, SettingsDep
+from smartnote.domain import attachments as domain
+from smartnote.errors import PayloadTooLarge, UnsupportedMediaType
+from smartnote.models.attachments import (
+    ACCEPTED_CONTENT_TYPES,
+    MAX_MULTIPART_BYTES,
+    MAX_UPLOAD_BYTES,
+    Attachment,
+    AttachmentCreate,
+    AttachmentCreated,
+    DerivedImage,
+    EditAccepted,
+    EditRequest,
+    UploadTicket,
+)
+from smartnote.models.common import error_responses
+
+router = APIRouter(prefix="/notes/{note_id}/attachments", tags=["attachments"])
+
+NOT_FOUND = error_responses((404, "No such note or attachment (or not yours)"))
+REFUSED = error_responses(
+    (409, "The note is in the trash or has too many attachments"),
+    (413, "Larger than allowed"),
+    (415, "Not an accepted image type"),
+)
+_READ_CHUNK = 1024 * 1024
+
+
+def _url_for(s3: Any, settings: Settings) -> domain.UrlFor:
+    def url_for(key: str | None) -> str | None:
+        if not key:
+            return None
+        return storage.presigned_get(
+            s3, settings.uploads_bucket, key, settings.download_url_ttl_seconds
+        )
+
+    return url_for
+
+
+async def _create(
+    notes: Notes, owner_id: str, note_id: str, filename: str, content_type: str, size: int
+) -> dict[str, Any]:
+    """Record a pending attachment; it must exist before its upload can trigger processing."""
+    attachment_id = domain.new_attachment_id()
+    key = storage.upload_key(owner_id, note_id, attachment_id, domain.ORIGINAL)
+    document = domain.new_attachment(attachment_id, key, filename, content_type, size)
+    await notes.update(owner_id, note_id, domain.add(document))
+    return document
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**NOT_FOUND, **REFUSED})
+async def create_attachment(
+    note_id: str,
+    body: AttachmentCreate,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    s3: S3Client,
+    settings: SettingsDep,
+) -> AttachmentCreated:
+    """Announce an upload; answers with a presigned S3 POST that enforces its type and size.
+
+    POST `upload.fields` and then the `file` part as multipart/form-data to `upload.url`.
+    Processing starts when the upload lands; poll the attachment for its `status`.
+    """
+    content_type = body.content_type.lower()
+    if content_type not in ACCEPTED_CONTENT_TYPES:
+        raise UnsupportedMediaType("Accepted: " + ", ".join(ACCEPTED_CONTENT_TYPES))
+    if body.size > MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"An image has at most {MAX_UPLOAD_BYTES} bytes")
+    document = await _create(
+        notes, principal.user.id, note_id, body.filename, content_type, body.size
+    )
+    post = storage.presigned_post(
+        s3,
+        settings.uploads_bucket,
+        document["key"],
+        content_type,
+        body.size,
+        settings.upload_url_ttl_seconds,
+    )
+    return AttachmentCreated(
+        attachment=domain.to_attachment(document, _url_for(s3, settings)),
+        upload=UploadTicket(
+            url=post["url"], fields=post["fields"], expires_in=settings.upload_url_ttl_seconds
+        ),
+    )
+
+
+async def _read_limited(file: UploadFile, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := await file.read(_READ_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"A direct upload has at most {limit} bytes; use the S3 upload")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/upload", status_code=status.HTTP_201_CREATED, responses={**NOT_FOUND, **REFUSED})
+async def upload_attachment(
+    note_id: str,
+    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP, TIFF or BMP, at most 5 MB")],
+    principal: CurrentPrincipal,
+    notes: Notes,
+    s3: S3Client,
+    settings: SettingsDep,
+) -> Attachment:
+    """Upload an image through the API (for clients that cannot reach S3, e.g. Swagger UI)."""
+    data = await _read_limited(file, MAX_MULTIPART_BYTES)
+    fmt = filetypes.sniff_format(data)
+    if fmt not in filetypes.ACCEPTED_FORMATS:
+        raise UnsupportedMediaType(
+            "The file is not a JPEG, PNG, WebP, TIFF or BMP image (judged by its content)"
+        )
+    content_type = filetypes.MIME_TYPES[fmt]
+    filename = (file.filename or "image").strip()[:255] or "image"
+    owner_id = principal.user.id
+    document = await _create(notes, owner_id, note_id, filename, content_type, len(data))
+    await run_in_threadpool(
+        s3.put_object,
+        Bucket=settings.uploads_bucket,
+        Key=document["key"],
+        Body=data,
+        ContentType=content_type,
+    )
+    return domain.to_attachment(document, _url_for(s3, settings))
+
+
+@router.get("", responses=NOT_FOUND)
+async def list_attachments(
+    note_id: str, principal: CurrentPrincipal, notes: Notes, s3: S3Client, settings: SettingsDep
+) -> list[Attachment]:
+    """The note's attachments with their processing status and download URLs."""
+    note = await notes.get(principal.user.id, note_id)
+    url_for = _url_for(s3, settings)
+    return [domain.to_attachment(a, url_for) for a in note.get("attachments") or []]
+
+
+@router.get("/{attachment_id}", responses=NOT_FOUND)
+async def get_attachment(
+    note_id: str,
+    attachment_id: str,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    s3: S3Client,
+    settings: SettingsDep,
+) -> Attachment:
+    """One attachment: status (`failed` carries a reason in `error`), OCR text, size, URLs."""
+    note = await notes.get(principal.user.id, note_id)
+    return domain.to_attachment(domain.find(note, attachment_id), _url_for(s3, settings))
+
+
+@router.post(
+    "/{attachment_id}/edits",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **NOT_FOUND,
+        **error_responses((409, "Not processed yet, in the trash, or too many edits")),
+    },
+)
+async def edit_attachment(
+    note_id: str,
+    attachment_id: str,
+    body: EditRequest,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    s3: S3Client,
+    settings: SettingsDep,
+) -> EditAccepted:
+    """Queue edits (applied in order to the original); the result becomes a derived image."""
+    owner_id = principal.user.id
+    change, derived = domain.add_edit(attachment_id, body.operations)
+    await notes.update(owner_id, note_id, change)
+    # The request object under uploads/ triggers the image function, on AWS and locally alike.
+    request = {"operations": derived["operations"]}
+    await run_in_threadpool(
+        s3.put_object,
+        Bucket=settings.uploads_bucket,
+        Key=storage.edit_request_key(owner_id, note_id, attachment_id, derived["id"]),
+        Body=json.dumps(request).encode(),
+        ContentType="application/json",
+    )
+    return EditAccepted(attachment_id=attachment_id, derived=DerivedImage.model_validate(derived))
+
+
+@router.delete("/{attachment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_attachment(
+    note_id: str,
+    attachment_id: str,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    s3: S3Client,
+    settings: SettingsDep,
+) -> Response:
+    """Delete the attachment and all its S3 objects (original, thumbnail, copies, edits)."""
+    owner_id = principal.user.id
+    domain.find(await notes.get(owner_id, note_id), attachment_id)
+    # Objects first: if this fails the record remains and the call can be repeated.
+    prefixes = storage.attachment_prefixes(owner_id, note_id, attachment_id)
+    await run_in_threadpool(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+    await notes.update(owner_id, note_id, domain.remove(attachment_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

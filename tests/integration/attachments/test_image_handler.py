@@ -1,0 +1,159 @@
+"""The image function's handler fed real S3 events (tests/events/): odd events, bad files,
+decompression bombs, oversize objects, keys with spaces."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from smartnote.local.gateway import Gateway
+from tests.conftest import ApiUser
+from tests.integration.attachments.conftest import EVENTS, s3_event, upload_key
+from tests.utils.images import animated_gif, encode, jpeg_with_orientation, png_bomb_header
+
+Process = Callable[..., dict[str, Any]]
+
+
+def _announce(api: httpx.Client, user: ApiUser, note_id: str) -> dict[str, Any]:
+    response = api.post(
+        f"/notes/{note_id}/attachments",
+        json={"filename": "x.png", "content_type": "image/png", "size": 1000},
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.text
+    attachment: dict[str, Any] = response.json()["attachment"]
+    return attachment
+
+
+def _put_and_process(
+    api: httpx.Client,
+    user: ApiUser,
+    note_id: str,
+    s3: Any,
+    bucket: str,
+    process: Process,
+    data: bytes,
+) -> tuple[str, dict[str, Any]]:
+    attachment = _announce(api, user, note_id)
+    key = upload_key(user, note_id, attachment["id"])
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    outcome = process(key)["results"][0]["outcome"]
+    got = api.get(f"/notes/{note_id}/attachments/{attachment['id']}", headers=user.headers)
+    result: dict[str, Any] = got.json()
+    return outcome, result
+
+
+def test_s3_test_event_is_ignored(gateway: Gateway) -> None:
+    event = json.loads((EVENTS / "s3-test-event.json").read_text())
+    assert gateway.invoke("image", event) == {"results": []}
+
+
+def test_keys_outside_uploads_are_ignored(gateway: Gateway, bucket: str) -> None:
+    result = gateway.invoke("image", s3_event("derived/a/b/c/thumbnail.jpg", 10, bucket=bucket))
+    assert result["results"][0]["outcome"].startswith("ignored")
+
+
+def test_event_for_a_deleted_note_is_skipped(gateway: Gateway, bucket: str, user: ApiUser) -> None:
+    key = f"uploads/{user.id}/{'0' * 24}/abc/original"
+    result = gateway.invoke("image", s3_event(key, 10, bucket=bucket))
+    assert result["results"][0]["outcome"].startswith("skipped")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (png_bomb_header(), "50000x50000 (2500 megapixels)"),
+        (animated_gif(), "Animated images are not accepted"),
+        (b"", "empty"),
+        (encode(np.zeros((50, 50, 3), np.uint8), ".png")[:60], "corrupt or truncated"),
+    ],
+    ids=["bomb-header", "animated-gif", "empty", "truncated-png"],
+)
+def test_bad_files_fail_with_a_reason(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    s3: Any,
+    bucket: str,
+    process: Process,
+    data: bytes,
+    reason: str,
+) -> None:
+    outcome, attachment = _put_and_process(api, user, note["id"], s3, bucket, process, data)
+    assert outcome.startswith("failed")
+    assert attachment["status"] == "failed"
+    assert reason in attachment["error"]
+
+
+def test_oversize_object_fails_without_being_read(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], gateway: Gateway, bucket: str
+) -> None:
+    attachment = _announce(api, user, note["id"])
+    key = upload_key(user, note["id"], attachment["id"])
+    # The event's size alone decides: the object is never downloaded (it does not even exist).
+    result = gateway.invoke("image", s3_event(key, 21 * 1024 * 1024, bucket=bucket))
+    assert result["results"][0]["outcome"] == "failed: The file is larger than 20 MB"
+
+
+def test_one_pixel_image_is_ready_without_text(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    data = encode(np.full((1, 1, 3), 200, np.uint8), ".png")
+    outcome, attachment = _put_and_process(api, user, note["id"], s3, bucket, process, data)
+    assert outcome == "ready"
+    assert (attachment["width"], attachment["height"]) == (1, 1)
+    assert attachment["ocr_text"] == ""
+    assert attachment["content_type"] == "image/png"
+
+
+def test_exif_orientation_is_applied(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    stored = np.zeros((300, 600, 3), np.uint8)
+    stored[:, :300] = 255  # left half white as stored; EXIF 6 = turn 90 degrees clockwise
+    data = jpeg_with_orientation(stored, 6)
+    outcome, attachment = _put_and_process(api, user, note["id"], s3, bucket, process, data)
+    assert outcome == "ready"
+    assert (attachment["width"], attachment["height"]) == (300, 600)
+    thumb = cv2.imdecode(np.frombuffer(httpx.get(attachment["thumbnail_url"]).content, np.uint8), 1)
+    assert thumb.shape[:2] == (512, 256)
+    assert thumb[:200].mean() > 200 and thumb[-200:].mean() < 50  # white on top once upright
+
+
+def test_declared_type_is_replaced_by_the_real_one(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    data = encode(np.full((40, 60, 3), 90, np.uint8), ".jpg")  # announced as PNG
+    outcome, attachment = _put_and_process(api, user, note["id"], s3, bucket, process, data)
+    assert outcome == "ready"
+    assert attachment["content_type"] == "image/jpeg"
+
+
+def test_key_with_encoded_characters_is_decoded(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], gateway: Gateway, bucket: str
+) -> None:
+    attachment = _announce(api, user, note["id"])
+    key = f"uploads/{user.id}/{note['id']}/{attachment['id']}/edits/no such edit.json"
+    event = s3_event(key, 10, bucket=bucket)
+    assert "+" in event["Records"][0]["s3"]["object"]["key"]  # S3 encodes spaces as '+'
+    result = gateway.invoke("image", event)
+    assert result["results"][0]["key"] == key
+
+
+def test_late_upload_of_a_deleted_attachment_is_removed(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    attachment = _announce(api, user, note["id"])
+    key = upload_key(user, note["id"], attachment["id"])
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    assert api.delete(path, headers=user.headers).status_code == 204
+    # The presigned POST is still valid for a while: the upload lands after the deletion.
+    s3.put_object(Bucket=bucket, Key=key, Body=encode(np.zeros((20, 20, 3), np.uint8)))
+    assert process(key)["results"][0]["outcome"] == "skipped (no such attachment)"
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"] == 0

@@ -1,0 +1,387 @@
+"""/notes/{id}/attachments through the local gateway, S3 on moto, processing by the real
+image handler with real S3 events."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ApiUser, assert_error
+from tests.integration.attachments.conftest import upload, upload_key
+from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
+
+Process = Callable[..., dict[str, Any]]
+
+
+def _policy(fields: dict[str, str]) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(base64.b64decode(fields["policy"]))
+    return decoded
+
+
+def test_presigned_post_policy_pins_key_type_and_size(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], bucket: str
+) -> None:
+    response = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": "receipt.jpg", "content_type": "image/jpeg", "size": 123_456},
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    attachment, upload_ticket = body["attachment"], body["upload"]
+    assert attachment["status"] == "pending"
+    assert attachment["original_url"] is None
+    key = upload_key(user, note["id"], attachment["id"])
+    fields = upload_ticket["fields"]
+    assert fields["key"] == key
+    assert fields["Content-Type"] == "image/jpeg"
+    assert upload_ticket["expires_in"] == 900
+    conditions = _policy(fields)["conditions"]
+    assert {"bucket": bucket} in conditions
+    assert {"key": key} in conditions
+    assert {"Content-Type": "image/jpeg"} in conditions
+    assert ["content-length-range", 1, 123_456] in conditions
+    assert "expiration" in _policy(fields)
+
+
+def test_presigned_post_upload_lands_and_is_processed(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    data = encode(photographed_page())
+    created = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": "page.jpg", "content_type": "image/jpeg", "size": len(data)},
+        headers=user.headers,
+    ).json()
+    ticket = created["upload"]
+    posted = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("page.jpg", data)})
+    assert posted.status_code in (200, 204), posted.text
+    key = ticket["fields"]["key"]
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == len(data)
+
+    result = process(key)
+    assert result["results"][0]["outcome"] == "ready"
+    attachment = api.get(
+        f"/notes/{note['id']}/attachments/{created['attachment']['id']}", headers=user.headers
+    ).json()
+    assert attachment["status"] == "ready"
+    assert (attachment["width"], attachment["height"]) == (1400, 1000)
+    assert character_accuracy("\n".join(PAGE_TEXT), attachment["ocr_text"]) >= 0.9
+    assert 0 < attachment["ocr_confidence"] <= 1
+    for url_field in ("original_url", "thumbnail_url", "web_url"):
+        fetched = httpx.get(attachment[url_field])
+        assert fetched.status_code == 200, url_field
+    thumbnail = httpx.get(attachment["thumbnail_url"]).content
+    assert thumbnail[:3] == b"\xff\xd8\xff"
+
+
+def test_ocr_text_is_searchable(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page()))
+    process(upload_key(user, note["id"], attachment["id"]))
+    found = api.get("/notes", params={"q": "plumber kitchen"}, headers=user.headers).json()
+    assert [n["id"] for n in found["items"]] == [note["id"]]
+    summary = found["items"][0]["attachments"][0]
+    assert summary["id"] == attachment["id"]
+    assert summary["status"] == "ready"
+    assert api.get("/notes", params={"q": "zeppelin"}, headers=user.headers).json()["items"] == []
+
+
+def test_duplicate_delivery_does_no_duplicate_work(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(800, 600))))
+    key = upload_key(user, note["id"], attachment["id"])
+    assert process(key)["results"][0]["outcome"] == "ready"
+    version = api.get(f"/notes/{note['id']}", headers=user.headers).json()["version"]
+    again = process(key)["results"][0]["outcome"]
+    assert again.startswith("skipped")
+    after = api.get(f"/notes/{note['id']}", headers=user.headers).json()
+    assert after["version"] == version  # nothing written
+    assert len(after["attachments"]) == 1
+
+
+def test_multipart_upload_refuses_a_text_file_named_png(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    response = api.post(
+        f"/notes/{note['id']}/attachments/upload",
+        files={"file": ("photo.png", b"hello, I am text", "image/png")},
+        headers=user.headers,
+    )
+    assert_error(response, 415, "unsupported_media_type")
+    assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
+
+
+def test_multipart_upload_over_5_mb_is_413(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    data = b"\xff\xd8\xff" + b"\x00" * (5 * 1024 * 1024)
+    response = api.post(
+        f"/notes/{note['id']}/attachments/upload",
+        files={"file": ("big.jpg", data, "image/jpeg")},
+        headers=user.headers,
+    )
+    assert_error(response, 413, "payload_too_large")
+    assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (
+            {"filename": "a.gif", "content_type": "image/gif", "size": 10},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            {"filename": "a.txt", "content_type": "text/plain", "size": 10},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            {"filename": "a.jpg", "content_type": "image/jpeg", "size": 20 * 1024 * 1024 + 1},
+            413,
+            "payload_too_large",
+        ),
+        ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 0}, 422, "validation_error"),
+        ({"filename": "", "content_type": "image/jpeg", "size": 10}, 422, "validation_error"),
+        (
+            {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "key": "x"},
+            422,
+            "validation_error",
+        ),
+    ],
+)
+def test_announcing_a_bad_upload_is_refused(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    body: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    response = api.post(f"/notes/{note['id']}/attachments", json=body, headers=user.headers)
+    assert_error(response, status, code)
+    assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
+
+
+def test_another_users_note_and_attachment_are_404(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser, note: dict[str, Any]
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(400, 300))))
+    base = f"/notes/{note['id']}/attachments"
+    for method, path in (
+        ("GET", base),
+        ("GET", f"{base}/{attachment['id']}"),
+        ("DELETE", f"{base}/{attachment['id']}"),
+    ):
+        assert_error(api.request(method, path, headers=other_user.headers), 404, "not_found")
+    announce = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}
+    assert_error(api.post(base, json=announce, headers=other_user.headers), 404, "not_found")
+    assert_error(api.get(f"{base}/nope", headers=user.headers), 404, "not_found")
+    assert len(api.get(base, headers=user.headers).json()) == 1
+
+
+def test_trashed_note_takes_no_new_attachment(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    assert api.delete(f"/notes/{note['id']}", headers=user.headers).status_code == 204
+    response = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10},
+        headers=user.headers,
+    )
+    assert_error(response, 409, "conflict")
+
+
+def test_delete_attachment_removes_its_objects(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    prefix_parts = (user.id, note["id"], attachment["id"])
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="derived/" + "/".join(prefix_parts))
+    assert listed["KeyCount"] == 2  # thumbnail and web copy
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    assert api.delete(path, headers=user.headers).status_code == 204
+    for root in ("uploads/", "derived/"):
+        assert (
+            s3.list_objects_v2(Bucket=bucket, Prefix=root + "/".join(prefix_parts))["KeyCount"] == 0
+        )
+    assert_error(api.get(path, headers=user.headers), 404, "not_found")
+
+
+def test_permanent_note_delete_removes_attachment_objects(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    response = api.delete(
+        f"/notes/{note['id']}", params={"permanent": "true"}, headers=user.headers
+    )
+    assert response.status_code == 204
+    for root in ("uploads/", "derived/"):
+        prefix = f"{root}{user.id}/{note['id']}/"
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("upload_bytes", "reason"),
+    [
+        (b"just some text, not a picture", "not a supported image"),
+        (encode(photographed_page(size=(600, 400)))[:2000], "corrupt or truncated"),
+    ],
+    ids=["text", "truncated-jpeg"],
+)
+def test_bad_bytes_end_as_failed_with_a_reason(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    s3: Any,
+    bucket: str,
+    process: Process,
+    upload_bytes: bytes,
+    reason: str,
+) -> None:
+    # Straight to S3, as a presigned POST would (the API's sniffing is bypassed).
+    created = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": "x.jpg", "content_type": "image/jpeg", "size": len(upload_bytes)},
+        headers=user.headers,
+    ).json()
+    key = created["upload"]["fields"]["key"]
+    s3.put_object(Bucket=bucket, Key=key, Body=upload_bytes)
+    assert process(key)["results"][0]["outcome"].startswith("failed")
+    attachment = api.get(
+        f"/notes/{note['id']}/attachments/{created['attachment']['id']}", headers=user.headers
+    ).json()
+    assert attachment["status"] == "failed"
+    assert reason in attachment["error"]
+    assert attachment["thumbnail_url"] is None
+
+
+def test_edits_make_a_derived_image(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], bucket: str, process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(800, 600))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    operations = [
+        {"op": "rotate", "degrees": 90},
+        {"op": "crop", "x": 0, "y": 0, "width": 300, "height": 400},
+        {"op": "resize", "width": 150},
+        {"op": "grayscale"},
+        {"op": "auto_enhance"},
+        {"op": "convert", "format": "png"},
+    ]
+    accepted = api.post(f"{path}/edits", json={"operations": operations}, headers=user.headers)
+    assert accepted.status_code == 202, accepted.text
+    derived_id = accepted.json()["derived"]["id"]
+    assert accepted.json()["derived"]["status"] == "pending"
+
+    request_key = f"uploads/{user.id}/{note['id']}/{attachment['id']}/edits/{derived_id}.json"
+    assert process(request_key)["results"][0]["outcome"] == "ready"
+    derived = api.get(path, headers=user.headers).json()["derived"]
+    assert len(derived) == 1
+    assert derived[0]["status"] == "ready"
+    assert (derived[0]["width"], derived[0]["height"]) == (150, 200)
+    assert derived[0]["content_type"] == "image/png"
+    assert httpx.get(derived[0]["url"]).content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_concurrent_edits_each_get_their_result(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(400, 300))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    ids = [
+        api.post(
+            f"{path}/edits",
+            json={"operations": [{"op": "rotate", "degrees": d}]},
+            headers=user.headers,
+        ).json()["derived"]["id"]
+        for d in (90, 180, 270)
+    ]
+    keys = [f"uploads/{user.id}/{note['id']}/{attachment['id']}/edits/{i}.json" for i in ids]
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = list(pool.map(lambda k: process(k)["results"][0]["outcome"], keys))
+    assert outcomes == ["ready"] * 3
+    derived = {d["id"]: d for d in api.get(path, headers=user.headers).json()["derived"]}
+    assert {i: (derived[i]["width"], derived[i]["height"]) for i in ids} == {
+        ids[0]: (300, 400),
+        ids[1]: (400, 300),
+        ids[2]: (300, 400),
+    }
+
+
+@pytest.mark.parametrize(
+    "operations",
+    [
+        [{"op": "sharpen"}],
+        [{"op": "grayscale"}] * 11,
+        [],
+        [{"op": "crop", "x": 350, "y": 0, "width": 100, "height": 100}],
+        [
+            {"op": "rotate", "degrees": 90},
+            {"op": "crop", "x": 0, "y": 0, "width": 400, "height": 300},
+        ],
+        [{"op": "resize"}],
+        [{"op": "rotate", "degrees": 45}],
+        [{"op": "convert", "format": "gif"}],
+    ],
+    ids=[
+        "unknown-op",
+        "too-many",
+        "none",
+        "crop-outside",
+        "crop-outside-after-rotate",
+        "resize-no-size",
+        "rotate-45",
+        "convert-gif",
+    ],
+)
+def test_bad_edits_are_422_and_queue_nothing(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process, operations: list[Any]
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(400, 300))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    response = api.post(f"{path}/edits", json={"operations": operations}, headers=user.headers)
+    assert_error(response, 422, "validation_error")
+    assert api.get(path, headers=user.headers).json()["derived"] == []
+
+
+def test_edit_before_processing_is_409(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(400, 300))))
+    response = api.post(
+        f"/notes/{note['id']}/attachments/{attachment['id']}/edits",
+        json={"operations": [{"op": "grayscale"}]},
+        headers=user.headers,
+    )
+    assert_error(response, 409, "conflict")
+
+
+def test_account_deletion_removes_attachment_objects(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"derived/{user.id}/")["KeyCount"] == 2
+    response = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert response.status_code == 204
+    for root in ("uploads/", "derived/"):
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=f"{root}{user.id}/")["KeyCount"] == 0

@@ -1,0 +1,114 @@
+"""The image pipeline on real images: OCR accuracy on photographed pages, thumbnails, edits."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytesseract
+import pytest
+
+from smartnote.images import decode, ocr, pipeline, transform
+from smartnote.models.attachments import EditRequest
+from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
+
+EXPECTED = "\n".join(PAGE_TEXT)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        {},
+        {"skew_degrees": -4.0, "shadow": 0.6, "contrast": 60},
+        {"skew_degrees": 3.5, "shadow": 0.55, "contrast": 70, "seed": 3},
+    ],
+    ids=["tilted", "dim-and-tilted-the-other-way", "low-contrast"],
+)
+def test_ocr_reads_photographed_pages(page: dict[str, float]) -> None:
+    processed = pipeline.process(encode(photographed_page(**page)))  # type: ignore[arg-type]
+    assert character_accuracy(EXPECTED, processed.ocr_text or "") >= 0.95
+    assert processed.ocr_confidence is not None and processed.ocr_confidence > 0.8
+
+
+def test_preprocessing_beats_plain_tesseract_on_a_dim_tilted_page() -> None:
+    image = photographed_page(skew_degrees=-4.0, shadow=0.6, contrast=60)
+    plain = pytesseract.image_to_string(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    ours = ocr.read_text(image).text
+    assert character_accuracy(EXPECTED, ours) > character_accuracy(EXPECTED, plain)
+
+
+@pytest.mark.parametrize("angle", [-6.0, -2.0, 0.0, 3.0, 8.0])
+def test_skew_is_measured(angle: float) -> None:
+    gray = ocr.flatten_lighting(
+        cv2.cvtColor(photographed_page(skew_degrees=angle), cv2.COLOR_BGR2GRAY)
+    )
+    _, binary = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    assert ocr.skew_angle(binary) == pytest.approx(-angle, abs=0.5)
+
+
+def test_sizes_of_thumbnail_and_web_copy() -> None:
+    image = np.random.default_rng(1).integers(0, 255, (3000, 4000, 3), dtype=np.uint8)
+    processed = pipeline.process(encode(image))
+    thumb = cv2.imdecode(np.frombuffer(processed.thumbnail, np.uint8), cv2.IMREAD_COLOR)
+    web = cv2.imdecode(np.frombuffer(processed.web, np.uint8), cv2.IMREAD_COLOR)
+    assert thumb.shape[:2] == (384, 512)
+    assert web.shape[:2] == (1536, 2048)
+    assert (processed.width, processed.height) == (4000, 3000)
+
+
+def test_jpeg_thumbnail_source_is_decoded_at_reduced_scale() -> None:
+    data = encode(np.zeros((3000, 4000, 3), np.uint8))
+    header = decode.inspect(data)
+    assert decode.decode_at_least(data, header, 512).shape[:2] == (750, 1000)  # 1/4 scale
+    assert decode.decode_at_least(data, header, 2048).shape[:2] == (3000, 4000)
+    png = encode(np.zeros((3000, 4000, 3), np.uint8), ".png")
+    assert decode.decode_at_least(png, decode.inspect(png), 512).shape[:2] == (3000, 4000)
+
+
+def test_opencv_decode_cap_is_set_before_cv2_decodes() -> None:
+    import os
+
+    assert os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] == "40000000"
+    assert os.environ["OMP_THREAD_LIMIT"] == "1"
+
+
+def test_small_image_is_not_upscaled() -> None:
+    image = np.zeros((100, 200, 3), np.uint8)
+    assert transform.fit(image, 512) is image
+
+
+def test_edits_apply_in_order() -> None:
+    request = EditRequest.model_validate(
+        {
+            "operations": [
+                {"op": "rotate", "degrees": -90},
+                {"op": "crop", "x": 10, "y": 20, "width": 100, "height": 50},
+                {"op": "resize", "height": 100},
+                {"op": "grayscale"},
+                {"op": "convert", "format": "webp"},
+            ]
+        }
+    )
+    rendered = pipeline.apply_edits(encode(np.zeros((300, 200, 3), np.uint8)), request.operations)
+    assert (rendered.width, rendered.height) == (200, 100)
+    assert rendered.content_type == "image/webp"
+    assert rendered.data[8:12] == b"WEBP"
+
+
+def test_crop_outside_after_resize_is_rejected() -> None:
+    request = EditRequest.model_validate(
+        {
+            "operations": [
+                {"op": "resize", "width": 50},
+                {"op": "crop", "x": 0, "y": 0, "width": 60, "height": 10},
+            ]
+        }
+    )
+    with pytest.raises(pipeline.ImageRejected, match="leaves the 50x"):
+        pipeline.apply_edits(encode(np.zeros((100, 200, 3), np.uint8)), request.operations)
+
+
+def test_auto_enhance_raises_contrast() -> None:
+    flat = np.full((200, 200, 3), 120, np.uint8)
+    flat[50:150, 50:150] = 135
+    enhanced = transform.enhance(flat)
+    assert int(enhanced.max()) - int(enhanced.min()) > 15
