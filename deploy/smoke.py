@@ -1,5 +1,9 @@
 """Smoke-test the built artifacts: each zip function imported from .aws-sam/build and invoked.
 
+Container-image functions cannot be built without Docker: their code (the Dockerfile's folder)
+runs natively instead, on this Python with the development venv's packages and Debian's
+tesseract, and gets a real upload's S3 event (the upload made through the API).
+
 `python -m deploy.smoke --python <python3.12> --sam <sam> [--build-dir .aws-sam/build]`, in the
 development venv (it hosts the embedded services). Every function runs in its own
 `python3.12 -I -S` process (deploy/smoke_runner.py) whose sys.path is only what Lambda gives
@@ -12,15 +16,19 @@ JWT key are handed over as Secrets Manager ARNs, as on AWS.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import copy
 import json
+import site
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -30,11 +38,14 @@ from urllib.parse import urlencode
 import boto3
 
 from deploy.artifacts import BuiltFunction, built_functions, is_image_function
+from smartnote import storage
+from smartnote.domain.attachments import ORIGINAL
 from smartnote.local.events import parse_lambda_response
 from smartnote.local.stack import ephemeral_services
 from smartnote.local.template import EventSpec, Template, load_template, match_route
 
 RUNNER = Path(__file__).resolve().parent / "smoke_runner.py"
+ROOT = Path(__file__).resolve().parents[1]
 SMOKE_EMAIL = f"smoke-{uuid.uuid4().hex[:12]}@example.com"  # new each run: reruns never clash
 SMOKE_PASSWORD = "smoke-test-orbit-42"  # noqa: S105 - a throwaway account in throwaway services
 
@@ -75,8 +86,9 @@ class EventFactory:
         headers: Mapping[str, str] | None = None,
         body: str | None = None,
         query: Mapping[str, str] | None = None,
+        binary: bytes | None = None,
     ) -> dict[str, Any]:
-        """A REST (v1) proxy event for one request."""
+        """A REST (v1) proxy event for one request (`binary`: a base64-encoded body)."""
         event = self.fixture("apigateway", "aws-proxy")
         sent = {"Host": "abc123.execute-api.us-east-1.amazonaws.com", **(headers or {})}
         event.update(
@@ -88,8 +100,8 @@ class EventFactory:
             multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
             headers=sent,
             multiValueHeaders={k: [v] for k, v in sent.items()},
-            body=body,
-            isBase64Encoded=False,
+            body=base64.b64encode(binary).decode() if binary is not None else body,
+            isBase64Encoded=binary is not None,
             stageVariables=None,
         )
         context = event["requestContext"]
@@ -124,6 +136,62 @@ def concrete_path(resource: str) -> tuple[str, dict[str, str]]:
         else:
             segments.append(segment)
     return "/" + "/".join(s for s in segments if s), params
+
+
+def native_image_functions(template: Template) -> list[BuiltFunction]:
+    """Image functions as folders of this checkout: their Dockerfile's folder holds the code."""
+    functions = []
+    for logical_id, resource in (template.raw.get("Resources") or {}).items():
+        if not is_image_function(resource):
+            continue
+        properties = resource.get("Properties") or {}
+        dockerfile = (resource.get("Metadata") or {}).get("Dockerfile")
+        command = (properties.get("ImageConfig") or {}).get("Command") or []
+        if not isinstance(dockerfile, str) or not command:
+            continue
+        functions.append(
+            BuiltFunction(
+                logical_id=str(logical_id),
+                handler=str(command[0]),
+                code_dir=(template.root / dockerfile).parent,
+                layer_dirs=(),
+                unresolved_layers=(),
+                timeout=int(properties.get("Timeout", 3)),
+                memory=int(properties.get("MemorySize", 128)),
+            )
+        )
+    return functions
+
+
+def tiny_png(width: int = 48, height: int = 32) -> bytes:
+    """A valid grey RGB PNG, written by hand (no imaging library in the orchestrator)."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+
+    rows = b"".join(b"\x00" + b"\xc8\xc8\xc8" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def multipart(field_name: str, filename: str, content_type: str, data: bytes) -> tuple[str, bytes]:
+    """A multipart/form-data body with one file part, and its Content-Type."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field_name}"; '
+            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return f"multipart/form-data; boundary={boundary}", body
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -195,12 +263,16 @@ def lambda_environ(
 
 
 def start_function(
-    built: BuiltFunction, python: str, runtime_dir: Path, env: Mapping[str, str], logs: Path
+    built: BuiltFunction,
+    python: str,
+    extra_paths: Sequence[Path],
+    env: Mapping[str, str],
+    logs: Path,
 ) -> RunningFunction:
     spec = {
         "name": built.logical_id,
         "handler": built.handler,
-        "paths": [str(p) for p in (*built.python_paths, runtime_dir)],
+        "paths": [str(p) for p in (*built.python_paths, *extra_paths)],
         "timeout": built.timeout,
         "memory": built.memory,
     }
@@ -358,6 +430,7 @@ class Smoke:
         self.runtime_dir = runtime_dir
         self.report = Report()
         self.running: dict[str, RunningFunction] = {}
+        self.native: set[str] = set()
         self.token = ""
 
     def run(self) -> Report:
@@ -365,7 +438,8 @@ class Smoke:
         for logical_id, resource in (self.template.raw.get("Resources") or {}).items():
             if is_image_function(resource):
                 self.report.note(
-                    f"{logical_id}: PackageType Image - validated, not built or run here"
+                    f"{logical_id}: PackageType Image - validated, not built (needs Docker);"
+                    " its code runs natively below"
                 )
         with (
             tempfile.TemporaryDirectory(prefix="smartnote-smoke-") as tmp,
@@ -373,10 +447,16 @@ class Smoke:
             self._processes(built, services, Path(tmp)),
         ):
             for fn in self.running.values():
+                if fn.built.logical_id in self.native:
+                    self.report.ok(
+                        f"{fn.built.logical_id}: imported natively in {fn.import_ms:.0f} ms"
+                    )
+                    continue
                 self.report.ok(
                     f"{fn.built.logical_id}: imported {fn.built.handler} in {fn.import_ms:.0f} ms"
                 )
             self._flow()
+            self._image_pipeline()
             self._every_route()
             self._other_sources(services)
         return self.report
@@ -392,10 +472,22 @@ class Smoke:
                 self.running[logical_id] = start_function(
                     fn,
                     self.python,
-                    self.runtime_dir,
+                    [self.runtime_dir],
                     lambda_environ(fn, spec.environment, env),
                     logs,
                 )
+            for fn in native_image_functions(self.template):
+                # Its container is not built here: its code runs on this machine's Python with
+                # the development venv's packages (OpenCV, pytesseract) and Debian's tesseract.
+                spec = self.template.function(fn.logical_id)
+                self.running[fn.logical_id] = start_function(
+                    fn,
+                    sys.executable,
+                    [ROOT / "shared", *(Path(p) for p in site.getsitepackages())],
+                    lambda_environ(fn, spec.environment, env),
+                    logs,
+                )
+                self.native.add(fn.logical_id)
             yield
         finally:
             for running in self.running.values():
@@ -472,6 +564,58 @@ class Smoke:
                 self.token = parsed["access_token"]
             where = running.built.logical_id
             self.report.ok(f"flow: {step.name}: {step.method} {step.path} -> {status} ({where})")
+
+    def _json(self, step: str, method: str, path: str, expect: int, **request: Any) -> Any:
+        headers = {"Accept": "application/json", "Authorization": f"Bearer {self.token}"}
+        headers.update(request.pop("headers", {}))
+        called = self._call(method, path, headers=headers, **request)
+        if called is None:
+            raise SmokeFailure(f"{step}: {method} {path} routes to no function")
+        status, raw, _running = called
+        if status != expect:
+            raise SmokeFailure(
+                f"{step}: {method} {path} -> {status} (expected {expect}): {raw[:500]!r}"
+            )
+        return json.loads(raw)
+
+    def _image_pipeline(self) -> None:
+        """Upload through the API, run the image function on the S3 event, see it ready."""
+        if not self.native:
+            return
+        image = self.running[sorted(self.native)[0]]
+        note = self._json(
+            "image note",
+            "POST",
+            "/notes",
+            201,
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"title": "Image smoke"}),
+        )
+        upload_path = f"/notes/{note['id']}/attachments/upload"
+        if self._function_for("POST", upload_path) is None:
+            self.report.note(f"image: no function serves POST {upload_path}; pipeline skipped")
+            return
+        content_type, body = multipart("file", "smoke.png", "image/png", tiny_png())
+        attachment = self._json(
+            "upload", "POST", upload_path, 201, headers={"Content-Type": content_type}, binary=body
+        )
+        owner = self._json("owner", "GET", "/users/me", 200)["id"]
+        key = storage.upload_key(owner, note["id"], attachment["id"], ORIGINAL)
+        bucket = self._uploads_bucket()
+        event = self.events.fixture("s3", "put", "--bucket", bucket, "--key", key)
+        outcome = image.invoke(event)
+        path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+        result = self._json("attachment", "GET", path, 200)
+        if result.get("status") != "ready":
+            raise SmokeFailure(f"image: attachment is {result.get('status')!r} after {outcome!r}")
+        where = image.built.logical_id
+        self.report.ok(f"image: upload -> S3 event -> {where} (native) -> attachment ready")
+
+    def _uploads_bucket(self) -> str:
+        for fn in self.template.functions.values():
+            if "UPLOADS_BUCKET" in fn.environment:
+                return fn.environment["UPLOADS_BUCKET"]
+        return self.template.buckets[0].bucket_name
 
     def _every_route(self) -> None:
         """Each API route once, unauthenticated: an answer below 500 in API Gateway's format."""

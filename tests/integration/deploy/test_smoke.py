@@ -34,7 +34,7 @@ def _start(fn: BuiltFunction, tmp_path: Path) -> RunningFunction:
     runtime = tmp_path / "runtime"
     runtime.mkdir(exist_ok=True)
     env = lambda_environ(fn, {"GREETING": "hi"}, {"SERVICE_URL": "http://127.0.0.1:1"})
-    return start_function(fn, sys.executable, runtime, env, tmp_path)
+    return start_function(fn, sys.executable, [runtime], env, tmp_path)
 
 
 def test_a_handler_runs_with_only_its_folder_and_layers(tmp_path: Path) -> None:
@@ -202,3 +202,29 @@ def test_s3_events_name_the_template_bucket() -> None:
     assert event is not None
     assert event["Records"][0]["s3"]["bucket"]["name"] == "my-uploads"
     assert EventFactory(str(SAM)).for_source(EventSpec("K", "Kinesis", {}), {}) is None
+
+
+def test_tiny_png_decodes_and_multipart_bodies_are_well_formed() -> None:
+    import cv2
+    import numpy as np
+
+    from deploy.smoke import multipart, tiny_png
+
+    image = cv2.imdecode(np.frombuffer(tiny_png(40, 20), np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (20, 40, 3)
+    content_type, body = multipart("file", "a.png", "image/png", b"\x89PNG")
+    boundary = content_type.split("boundary=")[1]
+    assert body.startswith(f"--{boundary}\r\n".encode())
+    assert b'name="file"; filename="a.png"' in body
+    assert body.endswith(f"\r\n--{boundary}--\r\n".encode())
+
+
+def test_image_functions_run_from_their_dockerfile_folder(tmp_path: Path) -> None:
+    from deploy.smoke import native_image_functions
+    from smartnote.local.template import load_template
+
+    template = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
+    (image,) = native_image_functions(template)
+    assert image.logical_id == "ImageFunction"
+    assert (image.code_dir / image.handler.split(".")[0]).with_suffix(".py").is_file()
+    assert image.layer_dirs == ()
