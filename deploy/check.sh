@@ -5,7 +5,8 @@
 #      unzipped size of each function with its layers checked against Lambda's 250 MB
 #   3. each built function imported from .aws-sam/build in a clean python3.12 and invoked
 #      with generated events against embedded services
-# Container-image functions are validated (step 1) but neither built nor run here.
+# Container-image functions are validated (step 1) but not built (no Docker): their code runs
+# natively in step 3 instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
