@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -118,5 +119,17 @@ def create_app(*routers: APIRouter, title: str = "SmartNote API") -> FastAPI:
         DBAPIError,
     ):
         app.add_exception_handler(unavailable, _unavailable)
+    if settings.cors_allow_origins:
+        # Named origins only (Settings refuses `*`), so credentials may be allowed.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allow_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
+    # Added last, so outermost: request id, body limit and security headers on every answer.
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_request_body_bytes)
     return app
