@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import httpx
+from schemathesis.core.transport import Response
 
 # Hard-coded on purpose: removing a header from the middleware must fail these checks.
 SECURITY_HEADERS = {
@@ -26,10 +28,27 @@ _FORBIDDEN_TEXT = re.compile(
 _STORAGE_KEY = re.compile(r"^(uploads|derived)/")
 
 
-def assert_security_headers(response: httpx.Response) -> None:
+# httpx responses, or schemathesis' (headers: lower-cased name -> list of values).
+AnyResponse = httpx.Response | Response
+
+
+def header(response: AnyResponse, name: str) -> str | None:
+    if isinstance(response, Response):
+        values = response.headers.get(name.lower())
+        return values[0] if values else None
+    return response.headers.get(name)
+
+
+def _body(response: AnyResponse) -> str:
+    if isinstance(response, Response):
+        return response.content.decode("utf-8", "replace")
+    return response.text
+
+
+def assert_security_headers(response: AnyResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
-        assert response.headers.get(name) == value, f"{name} missing on {response.request.url}"
-    assert response.headers.get("x-request-id")
+        assert header(response, name) == value, f"{name} missing on {response.request.url}"
+    assert header(response, "x-request-id")
 
 
 def _walk(value: Any) -> Iterable[tuple[str | None, Any]]:
@@ -43,15 +62,15 @@ def _walk(value: Any) -> Iterable[tuple[str | None, Any]]:
             yield from _walk(inner)
 
 
-def leaks(response: httpx.Response, secrets: Iterable[str] = ()) -> list[str]:
+def leaks(response: AnyResponse, secrets: Iterable[str] = ()) -> list[str]:
     """Everything in `response` that must not be there (empty when clean)."""
     found: list[str] = []
-    text = response.text
+    text = _body(response)
     if match := _FORBIDDEN_TEXT.search(text):
         found.append(f"debug or hash text {match.group(0)!r}")
     found += [f"secret {secret!r}" for secret in secrets if secret and secret in text]
-    if "json" in response.headers.get("content-type", "") and text:
-        for key, value in _walk(response.json()):
+    if "json" in (header(response, "content-type") or "") and text:
+        for key, value in _walk(json.loads(text)):
             if key in _FORBIDDEN_KEYS:
                 found.append(f"internal field {key!r}")
             if isinstance(value, str) and _STORAGE_KEY.match(value):
@@ -59,8 +78,8 @@ def leaks(response: httpx.Response, secrets: Iterable[str] = ()) -> list[str]:
     return found
 
 
-def assert_clean(response: httpx.Response, secrets: Iterable[str] = ()) -> None:
+def assert_clean(response: AnyResponse, secrets: Iterable[str] = ()) -> None:
     """Security headers present, nothing leaked, and no server error."""
-    assert response.status_code < 500, f"{response.status_code}: {response.text[:500]}"
+    assert response.status_code < 500, f"{response.status_code}: {_body(response)[:500]}"
     assert_security_headers(response)
-    assert leaks(response, secrets) == [], response.text[:500]
+    assert leaks(response, secrets) == [], _body(response)[:500]
