@@ -15,7 +15,7 @@ from smartnote.aws import jwt_secret
 from smartnote.clock import utcnow
 from smartnote.config import Settings, get_settings
 from smartnote.db import mongo
-from smartnote.db.sql import get_engine, session_factory
+from smartnote.db.sql import session_factory
 from smartnote.errors import AppError, Unauthorized
 from smartnote.repositories import notes as notes_repo
 from smartnote.repositories.login_failures import LoginFailuresRepository
@@ -94,12 +94,8 @@ def get_auth_service(settings: SettingsDep, session: SqlSession) -> AuthService:
 Auth = Annotated[AuthService, Depends(get_auth_service)]
 
 
-def get_write_limiter(settings: SettingsDep) -> WriteLimiter:
-    return WriteLimiter(
-        get_engine(settings.database_url),
-        settings.write_rate_limit,
-        settings.write_rate_window_seconds,
-    )
+def get_write_limiter(settings: SettingsDep, session: SqlSession) -> WriteLimiter:
+    return WriteLimiter(session, settings.write_rate_limit, settings.write_rate_window_seconds)
 
 
 # Methods that change nothing; every other authenticated request counts as a write.

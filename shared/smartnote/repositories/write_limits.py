@@ -1,24 +1,26 @@
 """The `write_counters` table: a per-user limit on writes that holds across Lambda containers.
 
-Each write bumps the user's counter of the current fixed window in its own short
-transaction (an atomic upsert), so the count is shared by every container and never holds
-a lock for the rest of the request.
+Each write bumps the user's counter of the current fixed window with an atomic upsert and
+commits it at once, on the request's own connection: the count is shared by every container,
+stands even if the request fails later, and holds no lock for the rest of the request (nor a
+second pooled connection, which concurrent requests could exhaust).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from smartnote.db.tables import WriteCounter
 from smartnote.errors import TooManyRequests
 
 
 class WriteLimiter:
-    def __init__(self, engine: Engine, limit: int, window_seconds: int) -> None:
-        self._engine = engine
+    def __init__(self, session: Session, limit: int, window_seconds: int) -> None:
+        self._db = session
         self._limit = limit
         self._window = window_seconds
 
@@ -27,7 +29,8 @@ class WriteLimiter:
         epoch = int(now.timestamp())
         window_start = epoch - epoch % self._window
         # Both dialects spell the atomic upsert the same way (INSERT ... ON CONFLICT).
-        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        dialect = self._db.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
             insert(WriteCounter)
             .values(user_id=user_id, window_start=window_start, count=1)
@@ -37,14 +40,14 @@ class WriteLimiter:
             )
             .returning(WriteCounter.count)
         )
-        with self._engine.begin() as connection:
-            count = int(connection.execute(statement).scalar_one())
-            if count == 1:  # first write of a window: the user's older windows are done
-                connection.execute(
-                    delete(WriteCounter).where(
-                        WriteCounter.user_id == user_id, WriteCounter.window_start < window_start
-                    )
+        count = int(self._db.execute(statement).scalar_one())
+        if count == 1:  # first write of a window: the user's older windows are done
+            self._db.execute(
+                delete(WriteCounter).where(
+                    WriteCounter.user_id == user_id, WriteCounter.window_start < window_start
                 )
+            )
+        self._db.commit()
         if count > self._limit:
             raise TooManyRequests(
                 "Too many writes; slow down", retry_after=window_start + self._window - epoch
@@ -52,10 +55,9 @@ class WriteLimiter:
 
     def delete_before(self, before: datetime) -> int:
         """Drop the counters of windows that ended before `before` (cleanup job)."""
-        with self._engine.begin() as connection:
-            result = connection.execute(
-                delete(WriteCounter).where(
-                    WriteCounter.window_start < int(before.timestamp()) - self._window
-                )
+        result = self._db.execute(
+            delete(WriteCounter).where(
+                WriteCounter.window_start < int(before.timestamp()) - self._window
             )
-        return int(result.rowcount)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
