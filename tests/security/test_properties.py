@@ -113,3 +113,16 @@ def test_responses_carry_no_hashes_internal_fields_or_other_users_ids(
     # Notes do not even carry their owner's id: ownership is implied by the token.
     assert user.id not in note.text
     assert api.get("/tags", headers=user.headers).json() == [{"name": "shared", "count": 1}]
+
+
+def test_stored_markup_comes_back_as_inert_json_data(api: httpx.Client, user: ApiUser) -> None:
+    # Clients render Markdown; the API only ever returns it as a JSON string that a browser
+    # will not sniff into HTML (nosniff) nor frame.
+    payload = "<script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    created = api.post(
+        "/notes", json={"title": "<b>t</b>", "content": payload}, headers=user.headers
+    )
+    fetched = api.get(f"/notes/{created.json()['id']}", headers=user.headers)
+    assert fetched.headers["content-type"] == "application/json"
+    assert fetched.headers["x-content-type-options"] == "nosniff"
+    assert fetched.json()["content"] == payload  # stored verbatim: data, not sanitised markup
