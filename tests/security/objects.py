@@ -8,7 +8,9 @@ matrix or the fuzzing with real ids.
 from __future__ import annotations
 
 import re
+import struct
 import uuid
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +64,26 @@ ID_FACTORIES: Mapping[str, IdFactory] = {
 }
 
 _PARAM = re.compile(r"{([^}]+)}")
+
+
+def _png(width: int = 1, height: int = 1) -> bytes:
+    """A valid grey PNG, built without an image library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
+    )
+
+
+TINY_PNG = _png()
 
 
 def path_parameters(path: str) -> list[str]:
@@ -125,6 +147,15 @@ class BodyBuilder:
         ):
             if media_type in content:
                 return {keyword: self.value(content[media_type]["schema"], None)}
+        if "multipart/form-data" in content:  # uploads: every binary field gets a tiny PNG
+            schema = self._resolve(content["multipart/form-data"]["schema"])
+            properties = schema.get("properties", {})
+            files = {
+                name: ("page.png", TINY_PNG, "image/png")
+                for name in schema.get("required", [])
+                if self._resolve(properties.get(name, {})).get("format") in ("binary", None)
+            }
+            return {"files": files}
         return {}
 
     def value(self, schema: Mapping[str, Any], name: str | None) -> Any:  # noqa: PLR0911
