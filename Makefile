@@ -8,7 +8,7 @@ FN ?=
 EVENT ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run invoke test lint clean clean-data
+.PHONY: help install run invoke test security lint clean clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -38,6 +38,14 @@ invoke: $(VENV)/.installed ## Invoke one function: make invoke FN=notes [EVENT=t
 
 test: $(VENV)/.installed ## Run the tests
 	$(BIN)/python -m pytest
+
+# The security suite with the full fuzzing run: >= 2000 schemathesis cases (FUZZ_EXAMPLES per
+# operation and mode), counts written to .local/security/fuzz.json for docs/SECURITY.md.
+FUZZ_EXAMPLES ?= 100
+FUZZ_MIN_CASES ?= 2000
+security: $(VENV)/.installed ## Security suite with the full fuzzing run (>= 2000 cases)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_MIN_CASES=$(FUZZ_MIN_CASES) \
+		FUZZ_REPORT=.local/security/fuzz.json $(BIN)/python -m pytest tests/security
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(BIN)/ruff check .
