@@ -12,7 +12,7 @@ DEPLOY_BIN = $(DEPLOY_VENV)/bin
 ENV ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help install run invoke test lint deploy-tools deploy-check build deploy \
+.PHONY: help install run invoke test security lint deploy-tools deploy-check build deploy \
 	localstack-up localstack-deploy localstack-down clean clean-data
 
 help: ## List the targets
@@ -43,6 +43,14 @@ invoke: $(VENV)/.installed ## Invoke one function: make invoke FN=notes [EVENT=t
 
 test: $(VENV)/.installed ## Run the tests
 	$(BIN)/python -m pytest
+
+# The security suite with the full fuzzing run: >= 2000 schemathesis cases (FUZZ_EXAMPLES per
+# operation and mode), counts written to .local/security/fuzz.json for docs/SECURITY.md.
+FUZZ_EXAMPLES ?= 100
+FUZZ_MIN_CASES ?= 2000
+security: $(VENV)/.installed ## Security suite with the full fuzzing run (>= 2000 cases)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_MIN_CASES=$(FUZZ_MIN_CASES) \
+		FUZZ_REPORT=.local/security/fuzz.json $(BIN)/python -m pytest tests/security
 
 lint: $(VENV)/.installed ## ruff and mypy
 	$(BIN)/ruff check .

@@ -7,12 +7,15 @@ where its absence is an error). Tests that need the SQL side run once per backen
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
@@ -26,6 +29,8 @@ os.environ.update(
     ARGON2_MEMORY_COST_KIB="1024",
     # Every test client is 127.0.0.1: the per-client login throttle is tested on its own.
     LOGIN_MAX_FAILURES_PER_CLIENT="100000",
+    # The fuzzer writes thousands of times as one user: the write limit is tested on its own.
+    WRITE_RATE_LIMIT="1000000",
     JWT_SECRET="test-secret-" + uuid.uuid4().hex,
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
@@ -231,3 +236,35 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
         assert leak not in text
     error: dict[str, Any] = body["error"]
     return error
+
+
+EVENTS = ROOT / "tests" / "events"
+
+
+def s3_event(
+    key: str, size: int, etag: str = "0123456789abcdef", bucket: str = ""
+) -> dict[str, Any]:
+    """The real S3 event of tests/events/ for one object, encoded the way S3 encodes keys."""
+    event: dict[str, Any] = json.loads((EVENTS / "s3-object-created.json").read_text())
+    record = copy.deepcopy(event["Records"][0])
+    record["s3"]["object"].update(key=quote_plus(key, safe="/"), size=size, eTag=etag)
+    if bucket:
+        record["s3"]["bucket"]["name"] = bucket
+        record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    event["Records"] = [record]
+    return event
+
+
+@pytest.fixture(scope="session")
+def deliver_upload(gateway: Gateway, aws: AwsService) -> Callable[[str], dict[str, Any]]:
+    """Deliver the S3 event of an uploaded object to the image function, as S3 would."""
+    s3 = aws.client("s3")
+
+    def deliver(key: str) -> dict[str, Any]:
+        bucket = get_settings().uploads_bucket
+        head = s3.head_object(Bucket=bucket, Key=key)
+        event = s3_event(key, head["ContentLength"], head["ETag"].strip('"'), bucket)
+        result: dict[str, Any] = gateway.invoke("image", event)
+        return result
+
+    return deliver

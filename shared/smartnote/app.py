@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -44,6 +45,45 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "Validation error"},
     503: {"model": ErrorResponse, "description": "A backing service is unavailable"},
 }
+
+
+_ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+# Answers that do not come from a route's own code but from what every route shares: the
+# bearer dependency (401), the write limit (429), body parsing and the body limit (400, 413).
+def _secured(operation: dict[str, Any], _: str) -> bool:
+    return bool(operation.get("security"))
+
+
+def _secured_write(operation: dict[str, Any], method: str) -> bool:
+    return _secured(operation, method) and method not in ("get", "head")
+
+
+def _has_body(operation: dict[str, Any], _: str) -> bool:
+    return "requestBody" in operation
+
+
+_EDGE_ERRORS: dict[str, tuple[str, Callable[[dict[str, Any], str], bool]]] = {
+    "401": ("Not authenticated", _secured),
+    "429": ("Too many writes (per-user limit)", _secured_write),
+    "400": ("The body could not be parsed", _has_body),
+    "413": ("The body is too large", _has_body),
+}
+
+
+def document_edge_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """Declare on each operation the shared error answers it can give (idempotent)."""
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            for status, (description, applies) in _EDGE_ERRORS.items():
+                if applies(operation, method) and status not in responses:
+                    responses[status] = {
+                        "description": description,
+                        "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+                    }
+    return document
 
 
 def error_response(
@@ -92,6 +132,17 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, unavailable.code, unavailable.message, headers=unavailable.headers)
 
 
+def _with_edge_errors_documented(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_edge_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     *routers: APIRouter, title: str = "SmartNote API", max_body_bytes: int | None = None
 ) -> FastAPI:
@@ -112,6 +163,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    _with_edge_errors_documented(app)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -124,16 +176,18 @@ def create_app(
         DBAPIError,
     ):
         app.add_exception_handler(unavailable, _unavailable)
-    limit = max(settings.max_request_body_bytes, max_body_bytes or 0)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=limit)
-    if settings.cors_origins:
-        # API Gateway answers the preflight (template `Cors`); the responses themselves need
-        # the headers too, and with the proxy integration only the function can add them.
+    if settings.cors_allow_origins:
+        # Named origins only (Settings refuses `*`), so credentials may be allowed.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["*"],
+            allow_origins=list(settings.cors_allow_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
-            expose_headers=["ETag", "Location", "X-Request-ID", "Retry-After"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
         )
+    # Added last, so outermost: request id, body limit and security headers on every answer.
+    limit = max(settings.max_request_body_bytes, max_body_bytes or 0)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=limit)
     return app

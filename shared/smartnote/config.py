@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from smartnote import __version__, aws
 
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=900, gt=0)
 
     max_request_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Writes (POST/PUT/PATCH/DELETE) per user and window, counted in SQL across containers.
+    write_rate_limit: int = Field(default=120, ge=1)
+    write_rate_window_seconds: int = Field(default=60, gt=0)
+    # Browser origins allowed to call the API with credentials (comma-separated); none = no CORS.
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = ()
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     uploads_bucket: str = "smartnote-uploads"
@@ -54,12 +59,6 @@ class Settings(BaseSettings):
     download_url_ttl_seconds: int = Field(default=300, gt=0, le=3600)
     # Tesseract language codes joined by "+" (each needs its traineddata installed).
     ocr_languages: str = Field(default="eng", pattern=r"^[a-z_]{3,8}(\+[a-z_]{3,8})*$")
-    # Browser origins allowed to call the API (comma-separated; "*" for any). Empty: no CORS.
-    cors_allow_origins: str = ""
-
-    @property
-    def cors_origins(self) -> list[str]:
-        return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
 
     # Schedules (functions/reminders, functions/cleanup).
     ses_sender: str = "noreply@smartnote.local"
@@ -75,6 +74,23 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment in ("production", "prod")
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _refuse_wildcard_origin(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        # Credentials are allowed, and a wildcard with credentials would let any site act
+        # as the user: every origin must be named.
+        for origin in origins:
+            if "*" in origin or not origin.startswith(("https://", "http://")):
+                raise ValueError(f"CORS origins must be explicit http(s) origins, not {origin!r}")
+        return tuple(origin.rstrip("/") for origin in origins)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from smartnote import aws
 from smartnote.auth import AuthService, Principal
 from smartnote.aws import jwt_secret
+from smartnote.clock import utcnow
 from smartnote.config import Settings, get_settings
 from smartnote.db import mongo
 from smartnote.db.sql import session_factory
@@ -22,6 +23,7 @@ from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository
 from smartnote.repositories.sessions import SessionsRepository
 from smartnote.repositories.users import UsersRepository
+from smartnote.repositories.write_limits import WriteLimiter
 from smartnote.security import PasswordHasher, TokenService
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -96,11 +98,31 @@ def get_auth_service(settings: SettingsDep, session: SqlSession) -> AuthService:
 Auth = Annotated[AuthService, Depends(get_auth_service)]
 
 
-def get_principal(auth: Auth, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Principal:
-    """The authenticated caller, or a 401 with `WWW-Authenticate: Bearer`."""
+def get_write_limiter(settings: SettingsDep, session: SqlSession) -> WriteLimiter:
+    return WriteLimiter(session, settings.write_rate_limit, settings.write_rate_window_seconds)
+
+
+# Methods that change nothing; every other authenticated request counts as a write.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_principal(
+    auth: Auth,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request,
+    limiter: Annotated[WriteLimiter, Depends(get_write_limiter)],
+) -> Principal:
+    """The authenticated caller, or a 401 with `WWW-Authenticate: Bearer`.
+
+    Writes are also counted here (429 over the per-user limit): every authenticated route
+    goes through this dependency, so a new route cannot forget the limit.
+    """
     if not token:
         raise Unauthorized("Not authenticated")
-    return auth.authenticate(token)
+    principal = auth.authenticate(token)
+    if request.method not in SAFE_METHODS:
+        limiter.hit(principal.user.id, utcnow())
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

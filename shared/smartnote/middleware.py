@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,9 +63,18 @@ class EdgeMiddleware:
         if prefix and not scope.get("root_path"):
             scope = {**scope, "root_path": prefix, "path": prefix + scope["path"]}
         started = False
+        too_large = False  # the body limit tripped while the app was reading the body
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
+            if too_large and not started:
+                # The app saw the read fail (FastAPI answers 400 "error parsing the body");
+                # the client must learn the real reason: 413.
+                started = True
+                await send_error(413, "payload_too_large", self._too_large_message())
+                return
+            if too_large:
+                return
             if message["type"] == "http.response.start":
                 started = True
                 extra = [(b"x-request-id", request_id.encode())]
@@ -74,27 +84,32 @@ class EdgeMiddleware:
             await send(message)
 
         async def send_error(status: int, code: str, text: str) -> None:
-            await send_with_headers(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send_with_headers({"type": "http.response.body", "body": error_body(code, text)})
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"x-request-id", request_id.encode()),
+                *SECURITY_HEADERS,
+            ]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": error_body(code, text)})
+
+        def on_exceeded() -> None:
+            nonlocal too_large
+            too_large = True
 
         try:
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.max_body_bytes:
                 await send_error(413, "payload_too_large", self._too_large_message())
                 return
-            await self.app(scope, self._limited(receive), send_with_headers)
+            await self.app(scope, self._limited(receive, on_exceeded), send_with_headers)
         except _BodyTooLarge:
             if not started:
+                started = True
                 await send_error(413, "payload_too_large", self._too_large_message())
         except Exception:
             logger.exception("unhandled error")
             if not started:
+                started = True
                 await send_error(500, "internal_error", "Internal error")
         finally:
             request_id_var.reset(token)
@@ -102,7 +117,7 @@ class EdgeMiddleware:
     def _too_large_message(self) -> str:
         return f"The request body exceeds {self.max_body_bytes} bytes"
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, on_exceeded: Callable[[], None]) -> Receive:
         received = 0
 
         async def limited_receive() -> Message:
@@ -111,6 +126,7 @@ class EdgeMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    on_exceeded()
                     raise _BodyTooLarge()
             return message
 

@@ -1,10 +1,10 @@
-"""SQL tables: users, their sessions (refresh-token families) and login failures."""
+"""SQL tables: users, their sessions (refresh-token families), login failures, write counters."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from smartnote.db.sql import UTCDateTime
@@ -69,3 +69,13 @@ class LoginFailure(Base):
     email: Mapped[str] = mapped_column(String(320))
     client_ip: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WriteCounter(Base):
+    """Writes of one user in one fixed window (epoch seconds // window length)."""
+
+    __tablename__ = "write_counters"
+
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -32,6 +32,7 @@ from smartnote.local.template import (
     allowed_methods,
     match_route,
 )
+from smartnote.middleware import SECURITY_HEADERS
 
 logger = logging.getLogger("smartnote.local.gateway")
 
@@ -46,6 +47,8 @@ def error_response(status: int, code: str, message: str) -> HttpResponse:
     """The project's error envelope, for errors the gateway itself produces."""
     body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
     headers = [("Content-Type", "application/json"), ("X-Request-ID", uuid.uuid4().hex)]
+    # As the template's GatewayResponses do on AWS: the functions' security headers.
+    headers += [(name.decode(), value.decode()) for name, value in SECURITY_HEADERS]
     return HttpResponse(status, headers, body)
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from smartnote.local.gateway import Gateway
-from tests.conftest import ApiUser
-from tests.integration.attachments.conftest import EVENTS, s3_event, upload_key
+from tests.conftest import EVENTS, ApiUser, s3_event
+from tests.integration.attachments.conftest import upload_key
 from tests.utils.images import animated_gif, encode, jpeg_with_orientation, png_bomb_header
 
 Process = Callable[..., dict[str, Any]]

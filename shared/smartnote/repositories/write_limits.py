@@ -1,0 +1,63 @@
+"""The `write_counters` table: a per-user limit on writes that holds across Lambda containers.
+
+Each write bumps the user's counter of the current fixed window with an atomic upsert and
+commits it at once, on the request's own connection: the count is shared by every container,
+stands even if the request fails later, and holds no lock for the rest of the request (nor a
+second pooled connection, which concurrent requests could exhaust).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from smartnote.db.tables import WriteCounter
+from smartnote.errors import TooManyRequests
+
+
+class WriteLimiter:
+    def __init__(self, session: Session, limit: int, window_seconds: int) -> None:
+        self._db = session
+        self._limit = limit
+        self._window = window_seconds
+
+    def hit(self, user_id: str, now: datetime) -> None:
+        """Count one write of `user_id`; over the limit it is refused with 429 + Retry-After."""
+        epoch = int(now.timestamp())
+        window_start = epoch - epoch % self._window
+        # Both dialects spell the atomic upsert the same way (INSERT ... ON CONFLICT).
+        dialect = self._db.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(WriteCounter)
+            .values(user_id=user_id, window_start=window_start, count=1)
+            .on_conflict_do_update(
+                index_elements=[WriteCounter.user_id, WriteCounter.window_start],
+                set_={"count": WriteCounter.count + 1},
+            )
+            .returning(WriteCounter.count)
+        )
+        count = int(self._db.execute(statement).scalar_one())
+        if count == 1:  # first write of a window: the user's older windows are done
+            self._db.execute(
+                delete(WriteCounter).where(
+                    WriteCounter.user_id == user_id, WriteCounter.window_start < window_start
+                )
+            )
+        self._db.commit()
+        if count > self._limit:
+            raise TooManyRequests(
+                "Too many writes; slow down", retry_after=window_start + self._window - epoch
+            )
+
+    def delete_before(self, before: datetime) -> int:
+        """Drop the counters of windows that ended before `before` (cleanup job)."""
+        result = self._db.execute(
+            delete(WriteCounter).where(
+                WriteCounter.window_start < int(before.timestamp()) - self._window
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,178 @@
+"""Faults: a backing service lost mid-request, racing writers, crashing handlers.
+
+Nothing is lost or half-done, the client gets a 503 it can retry (error shape +
+Retry-After), and the details go to the log with the request id, never to the client.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from pymongo.uri_parser import parse_uri
+from sqlalchemy.engine import make_url
+
+from smartnote import storage
+from smartnote.app import create_app
+from smartnote.config import get_settings
+from smartnote.local.services import AwsService, free_port
+from smartnote.logs import JsonFormatter
+from smartnote.routes import auth, notes, users
+from tests.conftest import ApiUser, assert_error
+from tests.security.containers import cold_container
+from tests.security.faults import CuttableProxy
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["retry-after"]) > 0
+    for internal in ("mongodb", "postgres", "127.0.0.1", "timeout", "errno"):
+        assert internal not in response.text.lower()
+
+
+@pytest.fixture
+def mongo_proxy(stack_env: None, mongo_uri: str) -> Iterator[CuttableProxy]:
+    host, port = parse_uri(mongo_uri)["nodelist"][0]
+    with CuttableProxy(host, port) as proxy:
+        yield proxy
+
+
+def _through(proxy: CuttableProxy, *routers: APIRouter) -> Any:
+    uri = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true"
+    return cold_container(*routers, mongodb_uri=uri, mongodb_timeout_ms=400)
+
+
+def test_note_create_that_loses_mongo_leaves_nothing(
+    api: httpx.Client, user: ApiUser, mongo_proxy: CuttableProxy
+) -> None:
+    with _through(mongo_proxy, notes.router) as container:
+        assert container.get("/notes", headers=user.headers).status_code == 200  # warm
+        mongo_proxy.cut()  # after authentication (SQL), before the insert
+        assert_unavailable(container.post("/notes", json={"title": "lost"}, headers=user.headers))
+        mongo_proxy.restore()
+    assert api.get("/notes", params={"trashed": "true"}, headers=user.headers).json()["items"] == []
+    assert api.get("/notes", headers=user.headers).json()["items"] == []
+
+
+def test_account_deletion_that_fails_halfway_is_resumable(
+    api: httpx.Client, user: ApiUser, aws: AwsService, mongo_proxy: CuttableProxy
+) -> None:
+    settings = get_settings()
+    s3 = aws.client("s3")
+    key = storage.upload_key(user.id, "0" * 24, "a1", "page.png")
+    s3.put_object(Bucket=settings.uploads_bucket, Key=key, Body=b"png")
+    note = api.post("/notes", json={"title": "keep until deleted"}, headers=user.headers)
+    assert note.status_code == 201
+    confirm = {"password": user.password}
+
+    with _through(mongo_proxy, users.router, notes.router) as container:
+        assert container.get("/notes", headers=user.headers).status_code == 200  # warm
+        mongo_proxy.cut()  # S3 objects go first, then Mongo fails, the user row stays
+        assert_unavailable(
+            container.request("DELETE", "/users/me", json=confirm, headers=user.headers)
+        )
+        mongo_proxy.restore()
+
+    # Halfway: the account still works, so the same call can finish the job.
+    assert api.get("/users/me", headers=user.headers).status_code == 200
+    resumed = api.request("DELETE", "/users/me", json=confirm, headers=user.headers)
+    assert resumed.status_code == 204
+    assert "Contents" not in s3.list_objects_v2(Bucket=settings.uploads_bucket, Prefix=key)
+    login = {"username": user.email, "password": user.password}
+    assert_error(api.post("/auth/token", data=login), 401)
+
+
+def test_sql_unreachable_answers_503(user: ApiUser, stack_env: None) -> None:
+    dead = f"postgresql+pg8000://postgres@127.0.0.1:{free_port()}/smartnote"
+    with cold_container(auth.router, users.router, database_url=dead) as container:
+        assert_unavailable(container.get("/users/me", headers=user.headers))
+        login = {"username": user.email, "password": user.password}
+        assert_unavailable(container.post("/auth/token", data=login))
+
+
+def test_sql_lost_mid_request_changes_nothing(
+    api: httpx.Client, user: ApiUser, sql_url: str
+) -> None:
+    if not sql_url.startswith("postgresql"):
+        pytest.skip("SQLite is a file, not a connection that can drop")
+    url = make_url(sql_url)
+    with CuttableProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        with cold_container(users.router, database_url=proxied) as container:
+            assert container.get("/users/me", headers=user.headers).status_code == 200  # warm
+            proxy.cut()
+            response = container.patch(
+                "/users/me", json={"display_name": "lost"}, headers=user.headers
+            )
+            assert_unavailable(response)
+    assert api.get("/users/me", headers=user.headers).json()["display_name"] != "lost"
+
+
+def test_parallel_patches_with_the_same_if_match_have_one_winner(
+    api_base_url: str, api: httpx.Client, user: ApiUser
+) -> None:
+    created = api.post("/notes", json={"title": "v1"}, headers=user.headers)
+    note_id, etag = created.json()["id"], created.headers["etag"]
+    writers = 8
+    barrier = threading.Barrier(writers)
+    results: dict[int, httpx.Response] = {}
+
+    def write(i: int) -> None:
+        with httpx.Client(base_url=api_base_url, timeout=30) as client:
+            barrier.wait()
+            results[i] = client.patch(
+                f"/notes/{note_id}",
+                json={"title": f"writer {i}", "content": f"by {i}"},
+                headers={**user.headers, "If-Match": etag},
+            )
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [r for r in results.values() if r.status_code == 200]
+    losers = [r for r in results.values() if r.status_code != 200]
+    assert len(winners) == 1, [r.status_code for r in results.values()]
+    for loser in losers:
+        assert_error(loser, 412, "precondition_failed")
+    final = api.get(f"/notes/{note_id}", headers=user.headers)
+    assert final.json() == winners[0].json()
+    assert final.json()["version"] == 2
+    assert final.headers["etag"] == winners[0].headers["etag"]
+
+
+def test_handler_crash_is_logged_with_the_request_id_and_not_leaked(stack_env: None) -> None:
+    crashing = APIRouter()
+
+    @crashing.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("password=hunter2 in /srv/smartnote/secret.py")
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("smartnote")
+    logger.addHandler(handler)
+    try:
+        with TestClient(create_app(crashing), raise_server_exceptions=False) as client:
+            response = client.get("/boom", headers={"X-Request-ID": "fault-req-1"})
+    finally:
+        logger.removeHandler(handler)
+
+    assert_error(response, 500, "internal_error")  # type: ignore[arg-type]
+    assert "hunter2" not in response.text and "secret.py" not in response.text
+    assert response.headers["x-request-id"] == "fault-req-1"
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    crash = next(e for e in entries if "hunter2" in e.get("exception", ""))
+    assert crash["request_id"] == "fault-req-1"
+    assert crash["level"] == "ERROR"

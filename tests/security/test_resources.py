@@ -1,0 +1,152 @@
+"""Resource consumption and injection: bounded pages and bodies, per-user write limits,
+search text that is never a regex, and Mongo operators that stay plain data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from smartnote.app import create_app
+from smartnote.openapi import merged_openapi
+from smartnote.routes import notes
+from tests.conftest import ApiUser, assert_error, register_and_login
+from tests.security.containers import cold_container
+
+DOCUMENT = merged_openapi()
+
+
+def test_every_limit_parameter_is_capped_at_100() -> None:
+    limits = [
+        (path, parameter["schema"])
+        for path, item in DOCUMENT["paths"].items()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "limit"
+    ]
+    assert limits
+    for path, schema in limits:
+        assert schema.get("maximum", 10**9) <= 100, path
+
+
+def test_page_size_over_the_cap_is_refused(api: httpx.Client, user: ApiUser) -> None:
+    assert_error(api.get("/notes", params={"limit": 101}, headers=user.headers), 422)
+    assert api.get("/notes", params={"limit": 100}, headers=user.headers).status_code == 200
+
+
+def test_streamed_body_over_the_limit_is_cut_off_before_parsing(stack_env: None) -> None:
+    """No Content-Length (chunked): the limit is enforced while reading, not by trusting it."""
+    app = create_app(notes.router)
+    chunk = b"a" * 65536
+    chunks = [b'{"title": "', *([chunk] * 20), b'"}']  # ~1.3 MB
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        body = chunks.pop(0) if chunks else b""
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/notes",
+        "raw_path": b"/notes",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "headers": [(b"content-type", b"application/json")],
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert json.loads(sent[1]["body"])["error"]["code"] == "payload_too_large"
+    assert len(chunks) < 10, "the whole body was read before refusing it"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": {"$ne": ""}},
+        {"title": "x", "tags": [{"$gt": ""}]},
+        {"title": "x", "$set": {"owner_id": "someone-else"}},
+        {"title": "x", "color": {"$regex": ".*"}},
+        {"title": "x", "reminder": {"at": {"$gt": "2020-01-01"}}},
+    ],
+)
+def test_mongo_operators_in_json_are_refused(
+    api: httpx.Client, user: ApiUser, body: dict[str, Any]
+) -> None:
+    created = api.post("/notes", json={"title": "safe"}, headers=user.headers).json()
+    assert_error(api.post("/notes", json=body, headers=user.headers), 422)
+    assert_error(api.patch(f"/notes/{created['id']}", json=body, headers=user.headers), 422)
+    assert api.get(f"/notes/{created['id']}", headers=user.headers).json() == created
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "tag[$ne]=x",
+        "q[$regex]=.*",
+        "q=%7B%22%24ne%22%3A+null%7D",
+        "pinned[$ne]=true",
+        "sort[$ne]=title",
+        "tag=%7B%22%24ne%22%3A%22%22%7D",
+    ],
+)
+def test_mongo_operators_in_query_strings_select_nothing_extra(
+    api: httpx.Client, user: ApiUser, query: str
+) -> None:
+    victim = register_and_login(api)
+    api.post("/notes", json={"title": "secret", "tags": ["x"]}, headers=victim.headers)
+    api.post("/notes", json={"title": "mine", "tags": ["mine"]}, headers=user.headers)
+    response = api.get(f"/notes?{query}", headers=user.headers)
+    assert response.status_code in (200, 422)
+    if response.status_code == 200:
+        assert {n["title"] for n in response.json()["items"]} <= {"mine"}
+    assert "secret" not in response.text
+
+
+@pytest.mark.parametrize("note_id", ['{"$ne": null}', "$where", "[$ne]"])
+def test_mongo_operators_as_ids_find_nothing(
+    api: httpx.Client, user: ApiUser, note_id: str
+) -> None:
+    api.post("/notes", json={"title": "mine"}, headers=user.headers)
+    assert_error(api.get(f"/notes/{httpx.URL(note_id)}", headers=user.headers), 404)
+
+
+def test_search_with_pathological_patterns_answers_and_matches_literally(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    api.post("/notes", json={"title": "aaaa"}, headers=user.headers)
+    for q in ["(a+)+$" + "a" * 150, "(.*a){20}", "a" * 200, "\\" * 100]:
+        response = api.get("/notes", params={"q": q}, headers=user.headers)
+        assert response.status_code == 200, q
+        assert response.json()["items"] == []
+
+
+def test_writes_are_limited_per_user_across_containers(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser
+) -> None:
+    limit = {"write_rate_limit": 3, "write_rate_window_seconds": 3600}
+    with cold_container(notes.router, **limit) as first:
+        for _ in range(3):
+            assert (
+                first.post("/notes", json={"title": "t"}, headers=user.headers).status_code == 201
+            )
+    # Another container of the same function: the count lives in SQL, not in memory.
+    with cold_container(notes.router, **limit) as second:
+        refused = second.post("/notes", json={"title": "t"}, headers=user.headers)
+        assert_error(refused, 429, "rate_limited")
+        assert 0 < int(refused.headers["retry-after"]) <= 3600
+        assert second.get("/notes", headers=user.headers).status_code == 200  # reads are free
+        other = second.post("/notes", json={"title": "t"}, headers=other_user.headers)
+        assert other.status_code == 201  # per user, not global
+    assert len(api.get("/notes", headers=user.headers).json()["items"]) == 3
