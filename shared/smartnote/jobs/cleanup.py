@@ -23,6 +23,7 @@ from smartnote.db.sql import session_factory
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.sessions import SessionsRepository
+from smartnote.repositories.write_limits import WriteLimiter
 
 logger = logging.getLogger("smartnote.jobs.cleanup")
 
@@ -38,6 +39,7 @@ class CleanupCounts:
     attachment_objects: int = 0
     sessions: int = 0
     login_failures: int = 0
+    write_counters: int = 0
 
 
 async def purge_old_trash(
@@ -76,12 +78,14 @@ async def drop_abandoned_uploads(
     return dropped, objects
 
 
-def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int]:
-    """Sessions that expired or were revoked, and failures outside the throttle window."""
+def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
+    """Sessions that expired or were revoked, failures outside the throttle window, and
+    write counters of windows that are over."""
     sessions = SessionsRepository(session).delete_ended(now)
     window_start = LoginFailuresRepository.window_start(now, settings.login_failure_window_seconds)
     failures = LoginFailuresRepository(session).delete_older_than(window_start)
-    return sessions, failures
+    limiter = WriteLimiter(session, settings.write_rate_limit, settings.write_rate_window_seconds)
+    return sessions, failures, limiter.delete_before(now)
 
 
 async def clean_up(
@@ -102,7 +106,9 @@ async def clean_up(
         notes, delete_objects, upload_cutoff, now, settings.cleanup_batch_size
     )
     with open_session() as session, session.begin():
-        counts.sessions, counts.login_failures = clean_sql(session, settings, now)
+        counts.sessions, counts.login_failures, counts.write_counters = clean_sql(
+            session, settings, now
+        )
     return counts
 
 

@@ -15,10 +15,11 @@ from smartnote import storage
 from smartnote.clock import utcnow
 from smartnote.config import get_settings
 from smartnote.db.sql import session_factory
-from smartnote.db.tables import AuthSession, LoginFailure
+from smartnote.db.tables import AuthSession, LoginFailure, WriteCounter
 from smartnote.local.services import AwsService
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import SessionsRepository
+from smartnote.repositories.write_limits import WriteLimiter
 from tests.conftest import ApiUser
 from tests.integration.jobs.conftest import ScheduledFunction
 
@@ -203,3 +204,25 @@ def test_two_runs_at_once_purge_each_note_once(
     again = cleanup.run()  # idempotent: nothing left of these
     assert notes_collection.count_documents({"_id": {"$in": notes}}) == 0
     assert again["notes"] == 0
+
+
+def test_write_counters_of_ended_windows_go(user: ApiUser, cleanup: ScheduledFunction) -> None:
+    settings = get_settings()
+    now = utcnow()
+    window = settings.write_rate_window_seconds
+    with session_factory(settings.database_url)() as session:
+        WriteLimiter(session, settings.write_rate_limit, window).hit(user.id, now)
+
+    def counters() -> int:
+        with session_factory(settings.database_url)() as session:
+            return len(
+                session.scalars(select(WriteCounter).where(WriteCounter.user_id == user.id)).all()
+            )
+
+    cleanup.clock.set(now)
+    cleanup.run()
+    assert counters() == 1  # the window is still open
+    cleanup.clock.set(now + timedelta(seconds=3 * window))
+    result = cleanup.run()
+    assert result["write_counters"] >= 1
+    assert counters() == 0
