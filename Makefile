@@ -6,12 +6,17 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 FN ?=
 EVENT ?=
+# The deployment tools (SAM CLI, cfn-lint) pin versions that clash with the dev tools.
+DEPLOY_VENV = .venv-deploy
+DEPLOY_BIN = $(DEPLOY_VENV)/bin
+ENV ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help install run invoke test security lint clean clean-data
+.PHONY: help install run invoke test security lint deploy-tools deploy-check build deploy \
+	localstack-up localstack-deploy localstack-down clean clean-data
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # The stamp is rebuilt (deps reinstalled) whenever a requirements file changes.
 $(VENV)/.installed: shared/requirements.txt requirements-dev.txt shared/pyproject.toml \
@@ -50,6 +55,33 @@ security: $(VENV)/.installed ## Security suite with the full fuzzing run (>= 200
 lint: $(VENV)/.installed ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared/
+
+$(DEPLOY_VENV)/.installed: requirements-deploy.txt
+	test -x $(DEPLOY_BIN)/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_BIN)/python -m pip install --quiet --upgrade pip
+	$(DEPLOY_BIN)/python -m pip install --quiet -r requirements-deploy.txt
+	touch $@
+
+deploy-tools: $(DEPLOY_VENV)/.installed ## Install SAM CLI, cfn-lint, samlocal in .venv-deploy
+
+deploy-check: $(VENV)/.installed $(DEPLOY_VENV)/.installed ## Validate, build and smoke-test the SAM stack (no Docker, no AWS)
+	DEV_PYTHON=$(BIN)/python DEPLOY_BIN=$(DEPLOY_BIN) bash deploy/check.sh
+
+build: $(DEPLOY_VENV)/.installed ## sam build of the whole stack (image functions need Docker), with .pyc
+	bash deploy/build.sh $(DEPLOY_BIN)/sam
+
+deploy: build ## Deploy to AWS: make deploy ENV=dev|prod (see docs/deploying.md)
+	$(DEPLOY_BIN)/sam deploy --config-env $(ENV)
+
+localstack-up: ## Start LocalStack, MongoDB and Postgres (Docker; see localstack/README.md)
+	docker compose -f localstack/docker-compose.yml up -d --wait
+
+localstack-deploy: $(DEPLOY_VENV)/.installed ## Build and deploy the stack into LocalStack (Docker)
+	bash deploy/build.sh $(DEPLOY_BIN)/samlocal
+	$(DEPLOY_BIN)/samlocal deploy --config-env localstack
+
+localstack-down: ## Stop LocalStack, MongoDB and Postgres and drop their data
+	docker compose -f localstack/docker-compose.yml down -v
 
 clean: ## Remove caches and build output (keeps .venv and the local data in .local/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam build dist shared/build

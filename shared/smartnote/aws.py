@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smartnote.config import Settings
+if TYPE_CHECKING:
+    from smartnote.config import Settings
 
 
 def client(service: str, settings: Settings) -> Any:
@@ -20,16 +21,33 @@ def _client(service: str, region: str, endpoint_url: str | None) -> Any:
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
-@lru_cache(maxsize=4)
-def _secret_from_secrets_manager(arn: str, region: str, endpoint_url: str | None) -> str:
+def arn_service(arn: str) -> str:
+    """The service part of an ARN (`arn:aws:ssm:...` -> "ssm"); "" when it is no ARN."""
+    parts = arn.split(":", 5)
+    return parts[2] if len(parts) == 6 and parts[0] == "arn" else ""
+
+
+@lru_cache(maxsize=8)
+def _secret(arn: str, region: str, endpoint_url: str | None) -> str:
+    if arn_service(arn) == "ssm":  # arn:aws:ssm:<region>:<account>:parameter/<name>
+        name = "/" + arn.split(":parameter/", 1)[1]
+        response = _client("ssm", region, endpoint_url).get_parameter(
+            Name=name, WithDecryption=True
+        )
+        return str(response["Parameter"]["Value"])
     response = _client("secretsmanager", region, endpoint_url).get_secret_value(SecretId=arn)
     return str(response["SecretString"])
 
 
+def secret_value(arn: str, settings: Settings) -> str:
+    """The value behind a Secrets Manager secret ARN or an SSM parameter ARN (cached)."""
+    if arn_service(arn) not in ("secretsmanager", "ssm"):
+        raise ValueError(f"not a Secrets Manager or SSM parameter ARN: {arn!r}")
+    return _secret(arn, settings.aws_region, settings.aws_endpoint_url)
+
+
 def jwt_secret(settings: Settings) -> str:
-    """The JWT signing key: from Secrets Manager when JWT_SECRET_ARN is set, else JWT_SECRET."""
+    """The JWT signing key: from Secrets Manager/SSM when JWT_SECRET_ARN is set, else JWT_SECRET."""
     if settings.jwt_secret_arn:
-        return _secret_from_secrets_manager(
-            settings.jwt_secret_arn, settings.aws_region, settings.aws_endpoint_url
-        )
+        return secret_value(settings.jwt_secret_arn, settings)
     return settings.jwt_secret.get_secret_value()

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from smartnote import __version__
+from smartnote import __version__, aws
 
 # Good enough for a laptop, never for production: Settings refuses it there.
 DEFAULT_JWT_SECRET = "smartnote-local-development-secret-change-me"  # noqa: S105
@@ -23,9 +23,13 @@ class Settings(BaseSettings):
     version: str = __version__
 
     mongodb_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    # On AWS the connection strings live in Secrets Manager or SSM (SecureString): given an
+    # ARN, `get_settings` reads the value once per container and it replaces the plain one.
+    mongodb_uri_secret_arn: str = ""
     mongodb_db: str = "smartnote"
     mongodb_timeout_ms: int = Field(default=5000, gt=0)
     database_url: str = "sqlite:///.local/smartnote.db"
+    database_url_secret_arn: str = ""
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
     jwt_secret_arn: str = ""
@@ -101,7 +105,20 @@ class Settings(BaseSettings):
         return self
 
 
+def resolve_secrets(settings: Settings) -> Settings:
+    """`settings` with MONGODB_URI / DATABASE_URL read from the secrets their *_ARN names."""
+    updates = {
+        field: aws.secret_value(arn, settings)
+        for field, arn in (
+            ("mongodb_uri", settings.mongodb_uri_secret_arn),
+            ("database_url", settings.database_url_secret_arn),
+        )
+        if arn
+    }
+    return settings.model_copy(update=updates) if updates else settings
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The settings of this container, read once."""
-    return Settings()
+    """The settings of this container, read once (secrets fetched once too)."""
+    return resolve_secrets(Settings())

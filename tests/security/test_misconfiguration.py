@@ -154,9 +154,16 @@ def test_each_function_has_least_privilege(function: str) -> None:
 def test_no_secret_is_a_literal_in_the_template() -> None:
     environment = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert "JWT_SECRET" not in environment  # on AWS the key comes from Secrets Manager
-    assert environment["JWT_SECRET_ARN"] == {"Ref": "JwtSecretArn"}
+    # The key is the secret given by ARN, else one the stack generates: never a literal.
+    assert environment["JWT_SECRET_ARN"] == {
+        "Fn::If": ["HasJwtSecretArn", {"Ref": "JwtSecretArn"}, {"Ref": "JwtSecret"}]
+    }
+    assert RESOURCES["JwtSecret"]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
     for name in ("MongoDbUri", "DatabaseUrl"):
         assert TEMPLATE["Parameters"][name]["NoEcho"] is True
+    # Connection strings preferably by secret ARN, read by the functions at cold start.
+    assert environment["MONGODB_URI_SECRET_ARN"] == {"Ref": "MongoDbUriSecretArn"}
+    assert environment["DATABASE_URL_SECRET_ARN"] == {"Ref": "DatabaseUrlSecretArn"}
     for function in FUNCTIONS.values():
         for key in function.get("Environment", {}).get("Variables", {}):
             assert "SECRET" not in key or key.endswith("_ARN"), key
@@ -166,8 +173,14 @@ def test_api_gateway_throttles_every_method() -> None:
     api = next(r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Api")
     settings = api["Properties"]["MethodSettings"]
     catch_all = next(s for s in settings if s["ResourcePath"] == "/*" and s["HttpMethod"] == "*")
-    assert 0 < catch_all["ThrottlingRateLimit"] <= 100
-    assert 0 < catch_all["ThrottlingBurstLimit"] <= 200
+
+    def value(setting: object) -> int:  # a literal or a parameter's default
+        if isinstance(setting, dict):
+            return int(TEMPLATE["Parameters"][setting["Ref"]]["Default"])
+        return int(str(setting))
+
+    assert 0 < value(catch_all["ThrottlingRateLimit"]) <= 100
+    assert 0 < value(catch_all["ThrottlingBurstLimit"]) <= 200
 
 
 def test_cors_origins_come_from_a_parameter() -> None:

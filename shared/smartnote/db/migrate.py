@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from smartnote.config import get_settings
 
@@ -18,6 +19,14 @@ def alembic_config(database_url: str) -> Config:
     # ConfigParser interpolation would choke on '%' in passwords.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
+
+
+def current_head() -> str:
+    """The newest revision shipped with this package."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise RuntimeError("no Alembic revisions in the package")
+    return head
 
 
 def upgrade_to_head(database_url: str) -> None:

@@ -1,0 +1,172 @@
+"""The stack's deployable artifacts: what `sam build` should build and what it built.
+
+`python -m deploy.artifacts zip-template template.yaml out.json` writes the template without
+its container-image functions (building those needs Docker; they are validated, not built).
+`python -m deploy.artifacts sizes .aws-sam/build` reports each zip function's unzipped size
+with its layers and fails above Lambda's limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smartnote.local.template import FUNCTION_TYPE, load_yaml
+
+LAYER_TYPE = "AWS::Serverless::LayerVersion"
+# Lambda's quota: function code plus all its layers, unzipped.
+UNZIPPED_LIMIT_BYTES = 262_144_000
+MIB = 1024 * 1024
+
+
+def is_image_function(resource: Mapping[str, Any]) -> bool:
+    properties = resource.get("Properties") or {}
+    return resource.get("Type") == FUNCTION_TYPE and properties.get("PackageType") == "Image"
+
+
+def zip_only(template: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`template` without its image functions, and their logical ids."""
+    resources = template.get("Resources") or {}
+    images = sorted(lid for lid, res in resources.items() if is_image_function(res))
+    kept = {lid: res for lid, res in resources.items() if lid not in images}
+    return {**template, "Resources": kept}, images
+
+
+@dataclass(frozen=True)
+class BuiltFunction:
+    """A zip function in the build folder: its code, its layers' folders, its settings."""
+
+    logical_id: str
+    handler: str
+    code_dir: Path
+    layer_dirs: tuple[Path, ...]
+    unresolved_layers: tuple[str, ...]  # layers given by ARN: not measurable here
+    timeout: int
+    memory: int
+
+    @property
+    def python_paths(self) -> list[Path]:
+        """sys.path entries Lambda adds for this function (/var/task, then /opt/python)."""
+        return [self.code_dir, *(layer / "python" for layer in self.layer_dirs)]
+
+
+def _layer_refs(properties: Mapping[str, Any], globals_fn: Mapping[str, Any]) -> list[Any]:
+    layers = properties.get("Layers", globals_fn.get("Layers")) or []
+    return list(layers)
+
+
+def built_functions(build_dir: Path) -> list[BuiltFunction]:
+    """The zip functions of `<build_dir>/template.yaml` (what `sam build` wrote)."""
+    template = load_yaml((build_dir / "template.yaml").read_text(encoding="utf-8"))
+    resources: Mapping[str, Any] = template.get("Resources") or {}
+    globals_fn: Mapping[str, Any] = (template.get("Globals") or {}).get("Function") or {}
+    functions = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != FUNCTION_TYPE or is_image_function(resource):
+            continue
+        properties = resource.get("Properties") or {}
+        layer_dirs: list[Path] = []
+        unresolved: list[str] = []
+        for layer in _layer_refs(properties, globals_fn):
+            ref = layer.get("Ref") if isinstance(layer, Mapping) else None
+            target = resources.get(ref) if isinstance(ref, str) else None
+            if target and target.get("Type") == LAYER_TYPE:
+                layer_dirs.append(build_dir / str(target["Properties"]["ContentUri"]))
+            else:
+                unresolved.append(json.dumps(layer))
+        functions.append(
+            BuiltFunction(
+                logical_id=str(logical_id),
+                handler=str(properties.get("Handler", globals_fn.get("Handler"))),
+                code_dir=build_dir / str(properties.get("CodeUri", globals_fn.get("CodeUri"))),
+                layer_dirs=tuple(layer_dirs),
+                unresolved_layers=tuple(unresolved),
+                timeout=int(properties.get("Timeout", globals_fn.get("Timeout", 3))),
+                memory=int(properties.get("MemorySize", globals_fn.get("MemorySize", 128))),
+            )
+        )
+    return functions
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of the regular files under `path` (what unzipping the artifact takes)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+@dataclass(frozen=True)
+class SizeReport:
+    function: BuiltFunction
+    code_bytes: int
+    layer_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.code_bytes + self.layer_bytes
+
+    @property
+    def too_large(self) -> bool:
+        return self.total_bytes > UNZIPPED_LIMIT_BYTES
+
+
+def size_reports(functions: list[BuiltFunction]) -> list[SizeReport]:
+    layer_sizes: dict[Path, int] = {}
+    reports = []
+    for fn in functions:
+        for layer in fn.layer_dirs:
+            if layer not in layer_sizes:
+                layer_sizes[layer] = folder_size(layer)
+        reports.append(
+            SizeReport(fn, folder_size(fn.code_dir), sum(layer_sizes[p] for p in fn.layer_dirs))
+        )
+    return reports
+
+
+def format_sizes(reports: list[SizeReport]) -> str:
+    lines = [f"{'function':<22} {'code':>9} {'layers':>9} {'total':>9}  (limit 250 MB unzipped)"]
+    for report in reports:
+        flag = "  TOO LARGE" if report.too_large else ""
+        lines.append(
+            f"{report.function.logical_id:<22} {report.code_bytes / MIB:>7.1f}Mi "
+            f"{report.layer_bytes / MIB:>7.1f}Mi {report.total_bytes / MIB:>7.1f}Mi{flag}"
+        )
+        for layer in report.function.unresolved_layers:
+            lines.append(f"  note: layer {layer} is not in this template; its size is not counted")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.artifacts", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    zip_cmd = commands.add_parser("zip-template", help="the template without image functions")
+    zip_cmd.add_argument("template", type=Path)
+    zip_cmd.add_argument("output", type=Path)
+    sizes_cmd = commands.add_parser("sizes", help="unzipped sizes of the built functions")
+    sizes_cmd.add_argument("build_dir", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "zip-template":
+        template, images = zip_only(load_yaml(args.template.read_text(encoding="utf-8")))
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
+        for logical_id in images:
+            print(f"{logical_id}: PackageType Image - validated, not built (needs Docker)")
+        return 0
+    reports = size_reports(built_functions(args.build_dir))
+    print(format_sizes(reports))
+    if not reports:
+        print("error: no zip functions in the build", file=sys.stderr)
+        return 1
+    too_large = [r.function.logical_id for r in reports if r.too_large]
+    if too_large:
+        names = ", ".join(too_large)
+        print(f"error: over Lambda's 250 MB unzipped limit: {names}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The migrate function: brings the SQL schema to Alembic head on every deploy.
+
+The template calls it as a custom resource whose properties change with each new version
+of this function (and so with each new shared layer, where the migrations live).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from smartnote.config import get_settings
+from smartnote.custom_resource import custom_resource_handler
+from smartnote.db.migrate import current_head, upgrade_to_head
+
+
+def migrate(request_type: str, _properties: Mapping[str, Any]) -> dict[str, str]:
+    if request_type == "Delete":  # the schema outlives the stack; never block its deletion
+        return {}
+    upgrade_to_head(get_settings().database_url)
+    return {"Revision": current_head()}
+
+
+handler = custom_resource_handler(migrate)

@@ -1,0 +1,124 @@
+"""deploy.artifacts: what sam build builds (no image functions) and the 250 MB size limit."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from deploy import artifacts
+from deploy.artifacts import UNZIPPED_LIMIT_BYTES, built_functions, size_reports, zip_only
+
+BUILT_TEMPLATE = """
+Globals:
+  Function:
+    Timeout: 15
+    Layers:
+      - !Ref SharedLayer
+Resources:
+  SharedLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: SharedLayer
+  ApiFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: ApiFunction
+      Handler: app.handler
+      MemorySize: 256
+  ExtraLayerFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: ExtraLayerFunction
+      Handler: main.run
+      Layers:
+        - !Ref SharedLayer
+        - arn:aws:lambda:us-east-1:123456789012:layer:external:1
+  ImageFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      PackageType: Image
+"""
+
+
+def _file(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:  # sparse: the size counts, the disk is not used
+        handle.truncate(size)
+
+
+@pytest.fixture
+def build_dir(tmp_path: Path) -> Path:
+    (tmp_path / "template.yaml").write_text(BUILT_TEMPLATE, encoding="utf-8")
+    _file(tmp_path / "SharedLayer/python/pkg/__init__.py", 3_000)
+    _file(tmp_path / "ApiFunction/app.py", 1_000)
+    _file(tmp_path / "ExtraLayerFunction/main.py", 500)
+    return tmp_path
+
+
+def test_zip_only_drops_image_functions_and_names_them() -> None:
+    template = {
+        "Resources": {
+            "Api": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "f/"}},
+            "Image": {"Type": "AWS::Serverless::Function", "Properties": {"PackageType": "Image"}},
+            "Bucket": {"Type": "AWS::S3::Bucket"},
+        }
+    }
+    kept, images = zip_only(template)
+    assert images == ["Image"]
+    assert set(kept["Resources"]) == {"Api", "Bucket"}
+    assert "Image" in template["Resources"]  # the input is left alone
+
+
+def test_built_functions_resolve_code_and_layer_folders(build_dir: Path) -> None:
+    functions = {fn.logical_id: fn for fn in built_functions(build_dir)}
+    assert set(functions) == {"ApiFunction", "ExtraLayerFunction"}
+    api = functions["ApiFunction"]
+    assert api.code_dir == build_dir / "ApiFunction"
+    assert api.layer_dirs == (build_dir / "SharedLayer",)
+    assert api.python_paths == [build_dir / "ApiFunction", build_dir / "SharedLayer/python"]
+    assert (api.handler, api.timeout, api.memory) == ("app.handler", 15, 256)
+    extra = functions["ExtraLayerFunction"]
+    assert extra.unresolved_layers == ('"arn:aws:lambda:us-east-1:123456789012:layer:external:1"',)
+
+
+def test_sizes_count_the_code_and_each_layer(build_dir: Path) -> None:
+    reports = {r.function.logical_id: r for r in size_reports(built_functions(build_dir))}
+    assert (reports["ApiFunction"].code_bytes, reports["ApiFunction"].layer_bytes) == (1000, 3000)
+    assert reports["ExtraLayerFunction"].total_bytes == 3500
+    assert not any(r.too_large for r in reports.values())
+
+
+def test_over_250_mb_with_its_layers_fails(
+    build_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each part is under the limit; the function plus its layer is not.
+    # The layer comes to the limit less 800 bytes: +1000 of code is over, +500 is not.
+    _file(build_dir / "SharedLayer/python/big.bin", UNZIPPED_LIMIT_BYTES - 3_800)
+    assert artifacts.main(["sizes", str(build_dir)]) == 1
+    captured = capsys.readouterr()
+    assert "TOO LARGE" in captured.out
+    assert "ApiFunction" in captured.err
+    assert "ExtraLayerFunction" not in captured.err
+
+
+def test_sizes_command_passes_and_reports(
+    build_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert artifacts.main(["sizes", str(build_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "ApiFunction" in out
+    assert "is not in this template; its size is not counted" in out
+
+
+def test_zip_template_command_writes_json_sam_can_build(tmp_path: Path) -> None:
+    source = tmp_path / "template.yaml"
+    source.write_text(BUILT_TEMPLATE, encoding="utf-8")
+    output = tmp_path / "out" / "zip.json"
+    assert artifacts.main(["zip-template", str(source), str(output)]) == 0
+    written = json.loads(output.read_text(encoding="utf-8"))
+    assert "ImageFunction" not in written["Resources"]
+    assert written["Globals"]["Function"]["Layers"] == [{"Ref": "SharedLayer"}]
+    assert os.path.getsize(output) > 0

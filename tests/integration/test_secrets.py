@@ -1,0 +1,66 @@
+"""Connection strings and the JWT key read from Secrets Manager / SSM (moto server)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from smartnote import aws as aws_clients
+from smartnote.config import Settings, resolve_secrets
+from smartnote.local.services import AwsService
+
+
+def _settings(aws: AwsService, **values: str) -> Settings:
+    return Settings(aws_endpoint_url=aws.url, **values)  # type: ignore[arg-type]
+
+
+def _secrets_manager_arn(aws: AwsService, value: str) -> str:
+    client = aws_clients.client("secretsmanager", _settings(aws))
+    return str(client.create_secret(Name=f"smoke-{uuid.uuid4().hex}", SecretString=value)["ARN"])
+
+
+def _ssm_arn(aws: AwsService, value: str) -> str:
+    name = f"/smartnote/test/{uuid.uuid4().hex}"
+    client = aws_clients.client("ssm", _settings(aws))
+    client.put_parameter(Name=name, Value=value, Type="SecureString")
+    return f"arn:aws:ssm:us-east-1:123456789012:parameter{name}"
+
+
+def test_connection_strings_come_from_secrets_manager_and_ssm(aws: AwsService) -> None:
+    mongo = "mongodb+srv://app:p%40ss@cluster0.example.mongodb.net/?retryWrites=true"
+    sql = "postgresql+pg8000://app:secret@proxy.example:5432/smartnote"
+    settings = resolve_secrets(
+        _settings(
+            aws,
+            mongodb_uri_secret_arn=_secrets_manager_arn(aws, mongo),
+            database_url_secret_arn=_ssm_arn(aws, sql),
+        )
+    )
+    assert settings.mongodb_uri == mongo
+    assert settings.database_url == sql
+
+
+def test_without_arns_the_plain_values_stay(aws: AwsService) -> None:
+    settings = _settings(aws, mongodb_uri="mongodb://db:27017", database_url="sqlite:///x.db")
+    assert resolve_secrets(settings) is settings
+
+
+def test_jwt_key_from_an_ssm_parameter(aws: AwsService) -> None:
+    key = uuid.uuid4().hex * 2
+    settings = _settings(aws, jwt_secret_arn=_ssm_arn(aws, key))
+    assert aws_clients.jwt_secret(settings) == key
+
+
+@pytest.mark.parametrize(
+    "arn", ["not-an-arn", "arn:aws:s3:::bucket/key", "arn:aws:secretsmanager:too-short"]
+)
+def test_other_arns_are_refused_before_any_call(aws: AwsService, arn: str) -> None:
+    with pytest.raises(ValueError, match="not a Secrets Manager or SSM parameter ARN"):
+        resolve_secrets(_settings(aws, mongodb_uri_secret_arn=arn))
+
+
+def test_a_missing_secret_fails_loudly(aws: AwsService) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:smartnote-missing-AbCdEf"
+    with pytest.raises(Exception, match="ResourceNotFound"):
+        resolve_secrets(_settings(aws, database_url_secret_arn=arn))
