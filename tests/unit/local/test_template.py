@@ -51,6 +51,7 @@ def test_all_functions_with_their_routes(template: Template) -> None:
         ApiRoute("/notes/{note_id}", "ANY"),
         ApiRoute("/notes/{note_id}/restore", "ANY"),
         ApiRoute("/tags", "GET"),
+        ApiRoute("/tags", "OPTIONS"),
     ]
     assert template.functions["auth"].api_routes == [ApiRoute("/auth/{proxy+}", "ANY")]
     assert template.functions["users"].api_routes == [ApiRoute("/users/{proxy+}", "ANY")]
@@ -209,7 +210,7 @@ def test_real_template_routing(template: Template) -> None:
     assert target("DELETE", "/notes/abc/trash") is None
     assert target("GET", "/tags") == ("notes", "/tags", {})
     assert target("POST", "/tags") is None
-    assert allowed_methods(routes, "/tags") == ["GET"]
+    assert allowed_methods(routes, "/tags") == ["GET", "OPTIONS"]
     assert target("POST", "/auth/token") == ("auth", "/auth/{proxy+}", {"proxy": "token"})
     assert target("GET", "/docs") == ("docs", "/docs", {})
     assert target("GET", "/docs/oauth2-redirect") == ("docs", "/docs/oauth2-redirect", {})
@@ -291,3 +292,28 @@ def test_every_zip_function_has_the_runtime_and_the_shared_layer(template: Templ
             continue
         assert properties.get("Runtime") == "python3.12", resource.logical_id
         assert {"Ref": "SharedLayer"} in properties.get("Layers", []), resource.logical_id
+
+
+# Routes a browser reaches without credentials: simple GETs that need no CORS preflight.
+PUBLIC_PATHS = {
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/static/{proxy+}",
+    "/health",
+}
+
+
+def test_every_authenticated_api_path_accepts_the_cors_preflight(template: Template) -> None:
+    # API Gateway answers 403 to an OPTIONS it has no method for, which breaks every browser
+    # call that carries Authorization: each such path must send OPTIONS to its function.
+    methods: dict[str, set[str]] = {}
+    for _, route in template.routes:
+        methods.setdefault(route.path, set()).add(route.method)
+    missing = [
+        path
+        for path, declared in methods.items()
+        if path not in PUBLIC_PATHS and not declared & {"ANY", "OPTIONS"}
+    ]
+    assert missing == []
