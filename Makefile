@@ -8,7 +8,7 @@ FN ?=
 EVENT ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run invoke test lint clean clean-data
+.PHONY: help install run invoke test lint bench load clean clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -39,6 +39,16 @@ test: $(VENV)/.installed ## Run the tests
 lint: $(VENV)/.installed ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared/
+
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed ## Benchmarks side by side: table, bench/results/latest.json + plots
+	$(BIN)/python -m bench.run
+
+load: $(VENV)/.bench-installed ## Locust load test: gateway vs uvicorn, loadtests/results/
+	$(BIN)/python -m loadtests.run
 
 clean: ## Remove caches and build output (keeps .venv and the local data in .local/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam build dist shared/build
