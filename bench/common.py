@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +33,24 @@ CHEAP_ARGON2 = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST_KIB": "1024"}
 
 def template() -> Template:
     return load_template(ROOT / "template.yaml")
+
+
+@contextlib.contextmanager
+def secantus_process() -> Iterator[str]:
+    """SecantusDB in a child process (bench/mongo_server.py); yields its URI."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "bench.mongo_server"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            yield child.stdout.readline().strip()
+        finally:
+            child.stdin.close()
+            child.wait(30)
 
 
 @contextlib.contextmanager

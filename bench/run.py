@@ -1,6 +1,7 @@
 """`make bench`: every case side by side in one run; a table, results/latest.json and plots.
 
 Sizes and repeats are bounded for a shared 2-core machine; BENCH_QUICK=1 shrinks them.
+BENCH_CASES=warm,coldstart re-runs only those cases and keeps the others from latest.json.
 """
 
 from __future__ import annotations
@@ -134,15 +135,22 @@ def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
     started = time.time()
-    results: dict[str, Any] = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "python": sys.version.split()[0],
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-    }
-    results["warm"] = warm.run(300 if quick else 2000)
-    results["coldstart"] = coldstart.run(2 if quick else 5)
-    results["scaling"] = scaling.run([1000, 5000] if quick else sizes, 3 if quick else 5)
+    cases = os.environ.get("BENCH_CASES", "warm,coldstart,scaling").split(",")
+    previous = RESULTS / "latest.json"
+    results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    results.update(
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        python=sys.version.split()[0],
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        cases_run=cases,
+    )
+    if "warm" in cases:
+        results["warm"] = warm.run(300 if quick else 2000)
+    if "coldstart" in cases:
+        results["coldstart"] = coldstart.run(2 if quick else 5)
+    if "scaling" in cases:
+        results["scaling"] = scaling.run([1000, 5000] if quick else sizes, 3 if quick else 5)
     results["duration_s"] = round(time.time() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     text = report(results)

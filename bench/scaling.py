@@ -34,14 +34,10 @@ RARE_EVERY = 100  # the word "zephyr" in 1 % of the notes
 def mongo_server(name: str) -> Iterator[str]:
     """A running candidate server (in memory), yielding its URI."""
     if name == "secantusdb":
-        from smartnote.local.services import MongoService
+        from bench.common import secantus_process
 
-        service = MongoService(":memory:")
-        service.start()
-        try:
-            yield service.url
-        finally:
-            service.stop()
+        with secantus_process() as uri:
+            yield uri
         return
     if name == "nx-27017":
         from smartnote.local.services import free_port

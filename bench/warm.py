@@ -10,7 +10,16 @@ from pymongo import MongoClient
 from sqlalchemy import Engine, event
 
 from bench import hello_app
-from bench.common import DbTimer, api_event, local_stack, register, summary, template, timed
+from bench.common import (
+    DbTimer,
+    api_event,
+    local_stack,
+    register,
+    secantus_process,
+    summary,
+    template,
+    timed,
+)
 from smartnote.db import mongo
 from smartnote.local.events import LambdaContext
 from smartnote.local.gateway import _init_container, _load_module
@@ -28,7 +37,7 @@ def run(iterations: int = 2000, reuse_invocations: int = 100) -> dict[str, Any]:
     timer = DbTimer()
     sql_connects = [0]
     event.listen(Engine, "connect", lambda *_: sql_connects.__setitem__(0, sql_connects[0] + 1))
-    with local_stack() as (gateway, env):
+    with secantus_process() as mongo_uri, local_stack(mongo_uri) as (gateway, env):
         user = register(gateway.url, "warm@example.com")
         with httpx.Client(base_url=gateway.url) as api:
             note = api.post(
