@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from smartnote.local.gateway import _load_module
@@ -22,6 +24,9 @@ def dispatcher(template: Template) -> ASGIApp:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
+            # Every request here shares one loop; SQL runs on its default executor (min(32,
+            # CPUs + 4) threads), fewer than the requests that may wait on the SQL pool.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(64))
             message = await receive()
             while message["type"] != "lifespan.shutdown":
                 await send({"type": message["type"] + ".complete"})
