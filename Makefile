@@ -12,8 +12,8 @@ DEPLOY_BIN = $(DEPLOY_VENV)/bin
 ENV ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help install run invoke test security lint deploy-tools deploy-check build deploy \
-	localstack-up localstack-deploy localstack-down clean clean-data
+.PHONY: help install run invoke test security lint bench load deploy-tools deploy-check build \
+	deploy localstack-up localstack-deploy localstack-down clean clean-data
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -82,6 +82,16 @@ localstack-deploy: $(DEPLOY_VENV)/.installed ## Build and deploy the stack into 
 
 localstack-down: ## Stop LocalStack, MongoDB and Postgres and drop their data
 	docker compose -f localstack/docker-compose.yml down -v
+
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed ## Benchmarks side by side: table, bench/results/latest.json + plots
+	$(BIN)/python -m bench.run
+
+load: $(VENV)/.bench-installed ## Locust load test: gateway vs uvicorn, loadtests/results/
+	$(BIN)/python -m loadtests.run
 
 clean: ## Remove caches and build output (keeps .venv and the local data in .local/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam build dist shared/build

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -14,6 +14,7 @@ from smartnote import aws
 from smartnote.auth import AuthService, Principal
 from smartnote.aws import jwt_secret
 from smartnote.clock import utcnow
+from smartnote.concurrency import run_blocking
 from smartnote.config import Settings, get_settings
 from smartnote.db import mongo
 from smartnote.db.sql import session_factory
@@ -26,10 +27,18 @@ from smartnote.repositories.users import UsersRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from smartnote.security import PasswordHasher, TokenService
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+# Every dependency is `async def`, blocking work goes through `run_blocking`: a plain `def`
+# dependency would cost a thread hop each, and a new thread per invocation (concurrency.py).
 
 
-def get_s3_client(settings: SettingsDep) -> Any:
+async def current_settings() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]
+
+
+async def get_s3_client(settings: SettingsDep) -> Any:
     """The container's S3 client (boto3 is imported on first use only)."""
     return aws.client("s3", settings)
 
@@ -40,27 +49,33 @@ S3Client = Annotated[Any, Depends(get_s3_client)]
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 
-def get_sql_session(settings: SettingsDep) -> Iterator[Session]:
+async def get_sql_session(settings: SettingsDep) -> AsyncIterator[Session]:
     """One transaction per request, committed unless the request failed unexpectedly.
 
     A client error (4xx) is a decided outcome, and what the request wrote to reach it must
     stand: the failed login that feeds the throttle, the session revoked for refresh-token
     reuse. Anything else (a crash, a 5xx) rolls the whole request back.
     """
-    with session_factory(settings.database_url)() as session:
-        try:
-            yield session
-        except AppError as exc:
-            if exc.status_code < 500:
-                session.commit()
-            else:
-                session.rollback()
-            raise
-        except BaseException:
-            session.rollback()
-            raise
-        else:
+    session = session_factory(settings.database_url)()  # connects on first use, not here
+    try:
+        yield session
+    except AppError as exc:
+        await run_blocking(_end, session, commit=exc.status_code < 500)
+        raise
+    except BaseException:
+        await run_blocking(_end, session, commit=False)
+        raise
+    else:
+        await run_blocking(_end, session, commit=True)
+
+
+def _end(session: Session, *, commit: bool) -> None:
+    """Commit or roll back, then close: one trip off the loop."""
+    with session:
+        if commit:
             session.commit()
+        else:
+            session.rollback()
 
 
 SqlSession = Annotated[Session, Depends(get_sql_session)]
@@ -73,7 +88,7 @@ async def get_mongo_database(settings: SettingsDep) -> AsyncDatabase[mongo.Docum
 MongoDatabase = Annotated[AsyncDatabase[mongo.Document], Depends(get_mongo_database)]
 
 
-def get_notes_repository(database: MongoDatabase) -> NotesRepository:
+async def get_notes_repository(database: MongoDatabase) -> NotesRepository:
     return NotesRepository(database[notes_repo.COLLECTION])
 
 
@@ -84,7 +99,8 @@ def get_token_service(settings: SettingsDep) -> TokenService:
     return TokenService(settings, jwt_secret(settings))
 
 
-def get_auth_service(settings: SettingsDep, session: SqlSession) -> AuthService:
+async def get_auth_service(settings: SettingsDep, session: SqlSession) -> AuthService:
+    # Construction only; the JWT key is read from Secrets Manager once per container (cached).
     return AuthService(
         settings,
         UsersRepository(session),
@@ -98,7 +114,7 @@ def get_auth_service(settings: SettingsDep, session: SqlSession) -> AuthService:
 Auth = Annotated[AuthService, Depends(get_auth_service)]
 
 
-def get_write_limiter(settings: SettingsDep, session: SqlSession) -> WriteLimiter:
+async def get_write_limiter(settings: SettingsDep, session: SqlSession) -> WriteLimiter:
     return WriteLimiter(session, settings.write_rate_limit, settings.write_rate_window_seconds)
 
 
@@ -106,7 +122,7 @@ def get_write_limiter(settings: SettingsDep, session: SqlSession) -> WriteLimite
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_principal(
+async def get_principal(
     auth: Auth,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     request: Request,
@@ -119,8 +135,13 @@ def get_principal(
     """
     if not token:
         raise Unauthorized("Not authenticated")
+    return await run_blocking(_authenticate, auth, limiter, token, request.method)
+
+
+def _authenticate(auth: AuthService, limiter: WriteLimiter, token: str, method: str) -> Principal:
+    """The blocking part of `get_principal`, in one trip off the loop."""
     principal = auth.authenticate(token)
-    if request.method not in SAFE_METHODS:
+    if method not in SAFE_METHODS:
         limiter.hit(principal.user.id, utcnow())
     return principal
 
@@ -128,7 +149,7 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -8,17 +8,24 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from jose import JWTError, jwt
-from passlib.context import CryptContext
 
 from smartnote.clock import utcnow
 from smartnote.config import Settings
 from smartnote.errors import Unauthorized
 
+if TYPE_CHECKING:
+    from passlib.context import CryptContext
+
 
 @lru_cache(maxsize=4)
 def _password_context(time_cost: int, memory_cost: int, parallelism: int) -> CryptContext:
+    # Imported here: only the routes that hash or verify pay for passlib + argon2 (~30 ms of
+    # cold start); every function builds a PasswordHasher, the notes function never uses it.
+    from passlib.context import CryptContext  # noqa: PLC0415
+
     return CryptContext(
         schemes=["argon2"],
         argon2__time_cost=time_cost,
@@ -31,9 +38,15 @@ class PasswordHasher:
     """Argon2 through the passlib API (the maintained `libpass` distribution)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._context = _password_context(
-            settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+        self._cost = (
+            settings.argon2_time_cost,
+            settings.argon2_memory_cost_kib,
+            settings.argon2_parallelism,
         )
+
+    @property
+    def _context(self) -> CryptContext:
+        return _password_context(*self._cost)
 
     def hash(self, password: str) -> str:
         return str(self._context.hash(password))

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from smartnote.app import create_app
 from smartnote.config import get_settings
 from smartnote.db.sql import dispose_engines
+from smartnote.deps import current_settings
 
 
 def _env_value(value: Any) -> str:
@@ -44,6 +45,6 @@ def cold_container(*routers: APIRouter, **settings: Any) -> Iterator[TestClient]
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
-    app.dependency_overrides[get_settings] = lambda: overridden
+    app.dependency_overrides[current_settings] = lambda: overridden
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

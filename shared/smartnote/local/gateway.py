@@ -90,6 +90,13 @@ def _load_module(fn: FunctionSpec) -> ModuleType:
     return module
 
 
+class _HttpServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: forty load-test users ramping up at once got
+    # connection resets on their first request.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FunctionRuntime:
     """The warm containers of one function: a pool of threads, each with its own event loop."""
 
@@ -165,7 +172,7 @@ class Gateway:
         self.stage = stage
         self._runtimes: dict[str, FunctionRuntime] = {}
         self._runtimes_lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _HttpServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -255,8 +262,7 @@ class Gateway:
         """Bind (OSError when the port is taken) and serve in a background thread."""
         if self._server is not None:
             raise RuntimeError("gateway already started")
-        server = ThreadingHTTPServer((self.host, self.port), _make_handler_class(self))
-        server.daemon_threads = True
+        server = _HttpServer((self.host, self.port), _make_handler_class(self))
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)

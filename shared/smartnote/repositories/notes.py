@@ -41,17 +41,20 @@ OLD_TRASH_INDEX = "trashed_at"
 STALE_UPLOADS_INDEX = "attachment_status"
 BY_ID = "_id_"  # the same for the jobs' writes to notes they found, `_id` plus conditions
 
-# Equality prefix (owner, trashed, archived) then the sort keys: a page is one index range.
+# Equality prefix then the sort keys: a page is one index range read in order (no SORT
+# stage, no skip). Without tags the prefix is (owner, trashed, archived); with tags the
+# first tag is one more equality (`$all` on the others is checked on the fetched note).
+_STATE = [("owner_id", ASCENDING), ("trashed", ASCENDING), ("archived", ASCENDING)]
+_TAGGED = [
+    ("owner_id", ASCENDING),
+    ("tags", ASCENDING),
+    ("trashed", ASCENDING),
+    ("archived", ASCENDING),
+]
 INDEXES = [
-    IndexModel(
-        [("owner_id", ASCENDING), ("trashed", ASCENDING), ("archived", ASCENDING), *spec],
-        name=f"owner_state_{name}",
-    )
-    for name, spec in SORTS.items()
-] + [
-    IndexModel([("owner_id", ASCENDING), ("tags", ASCENDING)], name="owner_tags"),
-    IndexModel([("owner_id", ASCENDING), ("terms", ASCENDING)], name="owner_terms"),
-    IndexModel([("owner_id", ASCENDING), ("updated_at", ASCENDING)], name="owner_updated"),
+    IndexModel([*_STATE, *spec], name=f"owner_state_{name}") for name, spec in SORTS.items()
+] + [IndexModel([*_TAGGED, *spec], name=f"owner_tags_{name}") for name, spec in SORTS.items()]
+INDEXES += [
     # The scheduled jobs' scans: each reads one index range of what is due or expired.
     IndexModel([("reminder_due_at", ASCENDING)], name=DUE_REMINDERS_INDEX),
     IndexModel([("trashed", ASCENDING), ("trashed_at", ASCENDING)], name=OLD_TRASH_INDEX),
@@ -60,6 +63,12 @@ INDEXES = [
         name=STALE_UPLOADS_INDEX,
     ),
 ]
+# No index on `terms` (the biggest one: every word of every note) nor on updated_at alone: a
+# word prefix is a range, which cannot give the sort order, so `q` reads the state index in
+# order and checks the words on each note; a sync reads the state index too (_ANY_STATE).
+# Both states, written as points: MongoDB then reads each (trashed, archived) range in sort
+# order and merges them (SORT_MERGE) instead of sorting; every note has both fields.
+_ANY_STATE = {"$in": [False, True]}
 
 # What a client sees of a stored note; search terms, sort keys and job state stay inside.
 PUBLIC_PROJECTION = {
@@ -126,10 +135,8 @@ class NoteQuery:
         query: Document = {"owner_id": owner_id}
         # A sync (`updated_since`) sees trashed and archived notes unless asked otherwise.
         syncing = self.updated_since is not None
-        if self.trashed is not None or not syncing:
-            query["trashed"] = bool(self.trashed)
-        if self.archived is not None or not syncing:
-            query["archived"] = bool(self.archived)
+        query["trashed"] = _ANY_STATE if self.trashed is None and syncing else bool(self.trashed)
+        query["archived"] = _ANY_STATE if self.archived is None and syncing else bool(self.archived)
         if self.updated_since is not None:
             query["updated_at"] = {"$gte": self.updated_since}
         if self.pinned is not None:
@@ -139,6 +146,10 @@ class NoteQuery:
         if self.q is not None:
             query.update(terms_filter(self.q))
         return query
+
+    def index_name(self) -> str:
+        """The one index that answers this query in its sort order."""
+        return f"owner_{'tags' if self.tags else 'state'}_{self.sort}"
 
     def fingerprint(self) -> str:
         return fingerprint(
@@ -150,6 +161,27 @@ class NoteQuery:
             self.updated_since,
             self.sort,
         )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Exactly what `NotesRepository.page` sends: filter, sort and the index it must use."""
+
+    filter: Document
+    sort: list[tuple[str, int]]
+    hint: str
+
+
+def list_query(owner_id: str, query: NoteQuery, cursor: str | None) -> ListQuery:
+    """The find of one page. The index is named (hinted) so that a query with a selective-
+    looking filter (`q`'s terms) is still read in sort order and stops at the page size,
+    instead of fetching every match and sorting it in memory."""
+    spec = SORTS[query.sort]
+    mongo_filter = query.to_filter(owner_id)
+    if cursor is not None:
+        values = decode_cursor(cursor, query.fingerprint(), len(spec))
+        mongo_filter = {"$and": [mongo_filter, _after(spec, values)]}
+    return ListQuery(mongo_filter, spec, query.index_name())
 
 
 def _after(spec: list[tuple[str, int]], values: list[Any]) -> Document:
@@ -196,21 +228,21 @@ class NotesRepository:
     async def page(
         self, owner_id: str, query: NoteQuery, limit: int, cursor: str | None
     ) -> tuple[list[Document], str | None]:
-        spec = SORTS[query.sort]
-        bound_to = query.fingerprint()
-        mongo_filter = query.to_filter(owner_id)
-        if cursor is not None:
-            values = decode_cursor(cursor, bound_to, len(spec))
-            mongo_filter = {"$and": [mongo_filter, _after(spec, values)]}
+        find = list_query(owner_id, query, cursor)
+        spec = find.sort
         projection = {key: 0 for key in PUBLIC_PROJECTION if key != "title_key"}
         found = (
-            await self._notes.find(mongo_filter, projection).sort(spec).limit(limit + 1).to_list()
+            await self._notes.find(find.filter, projection)
+            .sort(spec)
+            .hint(find.hint)
+            .limit(limit + 1)
+            .to_list()
         )
         page = found[:limit]
         next_cursor = None
         if len(found) > limit:
             last = page[-1]
-            next_cursor = encode_cursor([last[key] for key, _ in spec], bound_to)
+            next_cursor = encode_cursor([last[key] for key, _ in spec], query.fingerprint())
         for note in page:
             note.pop("title_key", None)
         return page, next_cursor

@@ -72,3 +72,28 @@ def test_handler_without_token_is_401_with_error_shape(gateway: Gateway) -> None
     result = gateway.invoke("notes", load_event("notes"))
     assert result["statusCode"] == 401
     assert json.loads(result["body"])["error"]["code"] == "unauthorized"
+
+
+def test_warm_invocations_start_no_threads(
+    gateway: Gateway, template: Template, user: ApiUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm invocations reuse the container's threads (a new thread each cost ~1.5 ms)."""
+    import threading
+
+    container = FunctionRuntime(template.function("notes"), pool_size=1)
+    try:
+        for _ in range(2):  # cold: the clients and the loop's executor threads start here
+            assert container.invoke(load_event("notes", user.access_token))["statusCode"] == 200
+        started: list[str] = []
+        original_start = threading.Thread.start
+
+        def counting_start(thread: threading.Thread) -> None:
+            started.append(thread.name)
+            original_start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", counting_start)
+        for _ in range(5):
+            assert container.invoke(load_event("notes", user.access_token))["statusCode"] == 200
+        assert started == []
+    finally:
+        container.shutdown()

@@ -226,3 +226,17 @@ def test_invoke_runs_the_handler_in_its_pool(gateway: Gateway) -> None:
     assert json.loads(result["body"])["name"] == "direct"
     with pytest.raises(RuntimeError, match="kaboom"):
         gateway.invoke("BoomFunction", build_rest_event("GET", "/boom/x", [], resource="/boom"))
+
+
+def test_listens_with_a_backlog_for_bursts_of_clients(gateway: Gateway) -> None:
+    """A burst of new connections (a load test ramping up) must queue, not be reset."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ss") is None:
+        pytest.skip("needs `ss` (iproute2) to read the listen backlog")
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{gateway.port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # For a listening socket, ss shows the backlog as Send-Q (the third column).
+    assert int(out[2]) >= 128, out

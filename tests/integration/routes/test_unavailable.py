@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from smartnote.app import create_app
 from smartnote.config import get_settings
+from smartnote.deps import current_settings
 from smartnote.local.services import free_port
 from smartnote.routes import auth, health, notes
 from tests.conftest import ApiUser, assert_error
@@ -20,7 +21,7 @@ def mongo_down(stack_env: None) -> Iterator[TestClient]:
     dead = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"
     settings = get_settings().model_copy(update={"mongodb_uri": dead, "mongodb_timeout_ms": 300})
     app = create_app(auth.router, notes.router, health.router)
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[current_settings] = lambda: settings
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 

@@ -1,0 +1,198 @@
+"""Case (b): cold start of each API function in fresh processes, vs the naive import set.
+
+Parent: `run()` starts one local stack, then spawns `python -m bench.coldstart <target>` per
+sample (targets interleaved so machine noise hits all alike). Child: imports the target,
+reports import time, RSS after import, the heavy packages it pulled in and (for functions)
+the first invocation's time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ["auth", "users", "notes", "docs"]
+REFERENCE = "reference"
+NO_PYC = "notes without .pyc"
+REFERENCE_IMPORTS = [
+    "fastapi",
+    "mangum",
+    "pymongo",
+    "sqlalchemy",
+    "pg8000",
+    "jose",
+    "passlib",
+    "boto3",
+]
+WATCH = [
+    "boto3",
+    "botocore",
+    "numpy",
+    "cv2",
+    "PIL",
+    "alembic",
+    "yaml",
+    "moto",
+    "passlib",
+    "argon2",
+    "jose",
+    "cryptography",
+    "sqlalchemy",
+    "pg8000",
+    "pymongo",
+    "email_validator",
+    "multipart",
+    "httpx",
+    "anyio",
+    "starlette",
+    "fastapi",
+    "pydantic",
+    "mangum",
+]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def _child(target: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    if target == REFERENCE:
+        for name in REFERENCE_IMPORTS:
+            __import__(name)
+        handler = None
+    else:
+        sys.path.insert(0, str(ROOT / "functions" / target))
+        import app  # type: ignore[import-not-found]
+
+        handler = app.handler
+    import_s = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "import_ms": round(import_s * 1000, 1),
+        "rss_after_import_mb": _rss_mb(),
+        "imports": sorted(m for m in WATCH if m in sys.modules),
+    }
+    if handler is not None:
+        from bench.common import api_event
+        from smartnote.local.events import LambdaContext
+
+        token = os.environ.get("BENCH_TOKEN")
+        event = {
+            "auth": api_event(
+                "GET", "/auth/sessions", token, "/auth/{proxy+}", {"proxy": "sessions"}
+            ),
+            "users": api_event("GET", "/users/me", token, "/users/{proxy+}", {"proxy": "me"}),
+            "notes": api_event("GET", "/notes", token, "/notes"),
+            "docs": api_event("GET", "/openapi.json", None, "/openapi.json"),
+        }[target]
+        context = LambdaContext(function_name=target, memory_limit_in_mb=512, timeout_seconds=15)
+        start = time.perf_counter()
+        response = handler(event, context)
+        result["first_invocation_ms"] = round((time.perf_counter() - start) * 1000, 1)
+        result["first_status"] = response["statusCode"]
+        result["rss_after_first_invocation_mb"] = _rss_mb()
+    return result
+
+
+def _spawn(target: str, env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.coldstart", target],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def import_tree(target: str, env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
+    """The heaviest top-level packages by cumulative import time (python -X importtime)."""
+    code = (
+        f"import sys; sys.path.insert(0, 'functions/{target}'); import app"
+        if target != REFERENCE
+        else "; ".join(f"import {m}" for m in REFERENCE_IMPORTS)
+    )
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    # Inclusive time of each top-level package (where it was first imported, nesting included).
+    packages: dict[str, float] = {}
+    skip = {"app", "site", "encodings", "io", "zipimport", "_signal", "_frozen_importlib_external"}
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or line.count("|") != 2:
+            continue
+        _, cumulative, name = line[len("import time:") :].split("|")
+        package = name.strip()
+        if cumulative.strip().isdigit() and "." not in package and package not in skip:
+            packages[package] = max(packages.get(package, 0.0), int(cumulative) / 1000)
+    return sorted(((k, round(v, 1)) for k, v in packages.items()), key=lambda kv: -kv[1])[:top]
+
+
+def run(samples: int = 5) -> dict[str, Any]:
+    from bench.common import local_stack, register, secantus_process
+
+    with secantus_process() as mongo_uri, local_stack(mongo_uri) as (gateway, stack_env):
+        user = register(gateway.url, "cold@example.com")
+        env = {**os.environ, **stack_env, "BENCH_TOKEN": user.token, "PYTHONPATH": str(ROOT)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # any value, even "0", turns writing off
+        for target in [REFERENCE, *FUNCTIONS]:  # compile .pyc once, like a built artifact
+            _spawn(target, env)
+        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in [REFERENCE, *FUNCTIONS]}
+        runs[NO_PYC] = []
+        for _ in range(samples):
+            for target, results in runs.items():
+                if target == NO_PYC:  # an artifact without bytecode: everything compiles
+                    with tempfile.TemporaryDirectory() as empty:
+                        bare = {**env, "PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}
+                        results.append(_spawn("notes", bare))
+                else:
+                    results.append(_spawn(target, env))
+        trees = {t: import_tree(t, env) for t in runs if t != NO_PYC}
+    ref_ms = statistics.median(r["import_ms"] for r in runs[REFERENCE])
+    table: dict[str, Any] = {}
+    for target, results in runs.items():
+        row: dict[str, Any] = {
+            "import_ms": statistics.median(r["import_ms"] for r in results),
+            "rss_after_import_mb": statistics.median(r["rss_after_import_mb"] for r in results),
+            "imports": results[-1]["imports"],
+            "heaviest_imports_ms": trees.get(target, []),
+        }
+        if target != REFERENCE:
+            row["first_invocation_ms"] = statistics.median(
+                r["first_invocation_ms"] for r in results
+            )
+            row["first_status"] = results[-1]["first_status"]
+            row["rss_after_first_invocation_mb"] = statistics.median(
+                r["rss_after_first_invocation_mb"] for r in results
+            )
+            row["import_vs_reference"] = round(row["import_ms"] / ref_ms, 2)
+        table[target] = row
+    return {
+        "samples": samples,
+        "reference_imports": REFERENCE_IMPORTS,
+        "targets": table,
+        "target_ratio": 0.6,
+        "target_rss_mb": 60,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(sys.argv[1])))

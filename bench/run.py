@@ -1,0 +1,167 @@
+"""`make bench`: every case side by side in one run; a table, results/latest.json and plots.
+
+Sizes and repeats are bounded for a shared 2-core machine; BENCH_QUICK=1 shrinks them.
+BENCH_CASES=warm,coldstart re-runs only those cases and keeps the others from latest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, scaling, warm
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def report(results: dict[str, Any]) -> str:
+    w, r = results["warm"]["warm"], results["warm"]["reuse"]
+    out = ["(a) warm GET /notes/{id} through the notes handler vs bare Mangum+FastAPI (ms)"]
+    out.append(
+        _table(
+            [
+                [name, w[key]["median_ms"], w[key]["p95_ms"]]
+                for name, key in [
+                    ("notes total", "notes_get_total"),
+                    ("notes DB (Mongo+SQL)", "notes_get_db"),
+                    ("notes own (total-DB)", "notes_get_own"),
+                    ("bare hello", "bare_hello"),
+                ]
+            ]
+            + [
+                [
+                    "ratio own/bare (target <= 1.5)",
+                    w["ratio_own_vs_bare_median"],
+                    w["ratio_own_vs_bare_p95"],
+                ]
+            ],
+            ["case", "median", "p95"],
+        )
+    )
+    out.append(f"\n(c) connection reuse over {r['invocations']} warm invocations")
+    out.append(_table([[k, v] for k, v in r.items() if k != "invocations"], ["what", "value"]))
+    c = results["coldstart"]["targets"]
+    out.append(f"\n(b) cold start, fresh processes (median of {results['coldstart']['samples']})")
+    out.append(
+        _table(
+            [
+                [
+                    t,
+                    v["import_ms"],
+                    v.get("import_vs_reference", "1.00"),
+                    v["rss_after_import_mb"],
+                    v.get("first_invocation_ms", "-"),
+                    v.get("rss_after_first_invocation_mb", "-"),
+                ]
+                for t, v in c.items()
+            ],
+            ["target", "import ms", "vs ref (<=0.6)", "RSS MB (<=60)", "1st call ms", "RSS after"],
+        )
+    )
+    out.append("\n(d) scaling: GET /notes through the handler, median ms total / own")
+    rows = []
+    for server, sizes in results["scaling"].items():
+        if "error" in sizes:
+            rows.append([server, "-", "failed: " + sizes["error"][:90], "", "", "", ""])
+            continue
+        for size, data in sizes.items():
+            if not isinstance(data, dict):
+                continue
+            rows.append(
+                [
+                    server,
+                    size,
+                    *[
+                        f"{q['total']['median_ms']:.1f} / {q['own']['median_ms']:.1f}"
+                        for q in data["queries"].values()
+                    ],
+                ]
+            )
+    shapes = ["first_page", "deep_page", "tag_filter", "q_common", "q_rare"]
+    out.append(_table(rows, ["server", "notes", *shapes]))
+    return "\n".join(out)
+
+
+def plots(results: dict[str, Any], raw: dict[str, list[float]] | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if raw is not None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.hist([raw["notes_own"], raw["bare"]], bins=60, label=["notes own", "bare hello"])
+        ax.set_xlabel("ms per warm invocation")
+        ax.legend()
+        fig.savefig(RESULTS / "warm.png", dpi=80)
+        plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for server, sizes in results["scaling"].items():
+        if "error" in sizes:
+            continue
+        points = sorted((int(s), d) for s, d in sizes.items() if isinstance(d, dict))
+        for shape in points[0][1]["queries"]:
+            xs = [n for n, _ in points]
+            for ax, part in zip(axes, ["total", "own"], strict=True):
+                ax.plot(
+                    xs,
+                    [d["queries"][shape][part]["median_ms"] for _, d in points],
+                    marker="o",
+                    label=f"{server} {shape}",
+                )
+    for ax, part in zip(axes, ["total", "own (total - DB)"], strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("notes of the user")
+        ax.set_ylabel(f"median ms, {part}")
+    axes[0].legend(fontsize=6)
+    fig.savefig(RESULTS / "scaling.png", dpi=80)
+    plt.close(fig)
+
+
+def main() -> int:
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
+    started = time.time()
+    cases = os.environ.get("BENCH_CASES", "warm,coldstart,scaling").split(",")
+    previous = RESULTS / "latest.json"
+    results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    results.update(
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        python=sys.version.split()[0],
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        cases_run=cases,
+    )
+    if "warm" in cases:
+        results["warm"] = warm.run(300 if quick else 2000)
+    if "coldstart" in cases:
+        results["coldstart"] = coldstart.run(2 if quick else 5)
+    if "scaling" in cases:
+        results["scaling"] = scaling.run([1000, 5000] if quick else sizes, 3 if quick else 5)
+    results["duration_s"] = round(time.time() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    text = report(results)
+    print(text)
+    (RESULTS / "latest.txt").write_text(text + "\n")
+    raw = results["warm"].pop("raw", None)  # per-sample data: plots only, not committed
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
+    plots(results, raw)
+    print(f"\nwrote {RESULTS}/latest.json, latest.txt, warm.png, scaling.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

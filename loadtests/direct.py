@@ -1,0 +1,40 @@
+"""The ceiling: the same function apps served directly by uvicorn, routed by path prefix."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from smartnote.local.gateway import _load_module
+from smartnote.local.template import Template
+
+ASGIApp = Any
+
+
+def dispatcher(template: Template) -> ASGIApp:
+    """One ASGI app sending /auth, /users, /notes + /tags and the rest to their function's app."""
+    apps = {name: _load_module(template.function(name)).app for name in template.functions}
+    routes = [
+        ("/auth", apps["auth"]),
+        ("/users", apps["users"]),
+        ("/notes", apps["notes"]),
+        ("/tags", apps["notes"]),
+    ]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            # Every request here shares one loop; SQL runs on its default executor (min(32,
+            # CPUs + 4) threads), fewer than the requests that may wait on the SQL pool.
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(64))
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                await send({"type": message["type"] + ".complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        path = scope.get("path", "")
+        target = next((a for prefix, a in routes if path.startswith(prefix)), apps["docs"])
+        await target(scope, receive, send)
+
+    return app
