@@ -11,9 +11,9 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Response, UploadFile, status
-from starlette.concurrency import run_in_threadpool
 
 from smartnote import filetypes, storage
+from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
 from smartnote.deps import CurrentPrincipal, Notes, S3Client, SettingsDep
 from smartnote.domain import attachments as domain
@@ -134,7 +134,7 @@ async def upload_attachment(
     filename = (file.filename or "image").strip()[:255] or "image"
     owner_id = principal.user.id
     document = await _create(notes, owner_id, note_id, filename, content_type, len(data))
-    await run_in_threadpool(
+    await run_blocking(
         s3.put_object,
         Bucket=settings.uploads_bucket,
         Key=document["key"],
@@ -191,7 +191,7 @@ async def edit_attachment(
     await notes.update(owner_id, note_id, change)
     # The request object under uploads/ triggers the image function, on AWS and locally alike.
     request = {"operations": derived["operations"]}
-    await run_in_threadpool(
+    await run_blocking(
         s3.put_object,
         Bucket=settings.uploads_bucket,
         Key=storage.edit_request_key(owner_id, note_id, attachment_id, derived["id"]),
@@ -215,6 +215,6 @@ async def delete_attachment(
     domain.find(await notes.get(owner_id, note_id), attachment_id)
     # Objects first: if this fails the record remains and the call can be repeated.
     prefixes = storage.attachment_prefixes(owner_id, note_id, attachment_id)
-    await run_in_threadpool(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+    await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
     await notes.update(owner_id, note_id, domain.remove(attachment_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

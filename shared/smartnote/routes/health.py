@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
 
 from smartnote import aws
+from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
 from smartnote.db import mongo
 from smartnote.db.sql import get_engine
@@ -37,12 +37,12 @@ async def _sql(settings: Settings) -> None:
         with get_engine(settings.database_url).connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    await run_in_threadpool(ping)
+    await run_blocking(ping)
 
 
 async def _storage(settings: Settings) -> None:
     s3 = aws.client("s3", settings)
-    await run_in_threadpool(s3.head_bucket, Bucket=settings.uploads_bucket)
+    await run_blocking(s3.head_bucket, Bucket=settings.uploads_bucket)
 
 
 CHECKS: dict[str, Callable[[Settings], Awaitable[None]]] = {

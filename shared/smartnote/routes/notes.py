@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from pydantic import AwareDatetime
-from starlette.concurrency import run_in_threadpool
 
 from smartnote import storage
+from smartnote.concurrency import run_blocking
 from smartnote.deps import CurrentPrincipal, Notes, S3Client, SettingsDep
 from smartnote.domain import notes as domain
 from smartnote.etags import etag, expected_version, matches_none
@@ -153,7 +153,7 @@ async def delete_note(
         await notes.get(owner_id, note_id)  # 404 first
         # Objects before the note: if this fails, the note remains and the call can be repeated.
         prefixes = storage.note_prefixes(owner_id, note_id)
-        await run_in_threadpool(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+        await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
         await notes.delete(owner_id, note_id)
     else:
         await notes.update(principal.user.id, note_id, domain.trash)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from smartnote import aws, storage
+from smartnote.concurrency import run_blocking
 from smartnote.deps import Auth, CurrentPrincipal, Notes, SettingsDep, SqlSession
 from smartnote.errors import Unauthorized
 from smartnote.models.common import error_responses
@@ -54,11 +54,11 @@ async def delete_me(
     S3 objects and notes go first and the user row last, in the request's SQL transaction: if
     anything fails midway, the account still exists and the same call can simply be repeated.
     """
-    if not await run_in_threadpool(auth.check_password, principal.user, body.password):
+    if not await run_blocking(auth.check_password, principal.user, body.password):
         raise Unauthorized("Password is incorrect")
     s3 = aws.client("s3", settings)
     prefixes = storage.owner_prefixes(principal.user.id)
-    await run_in_threadpool(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+    await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
     await notes.delete_all_of_owner(principal.user.id)
-    await run_in_threadpool(UsersRepository(session).delete, principal.user.id)
+    await run_blocking(UsersRepository(session).delete, principal.user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
