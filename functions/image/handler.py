@@ -6,7 +6,7 @@ from smartnote import aws
 from smartnote.config import get_settings
 from smartnote.db import mongo
 from smartnote.jobs.images import ImageJob
-from smartnote.lambda_runtime import run_in_container_loop
+from smartnote.lambda_runtime import MeteredHandler, run_in_container_loop
 from smartnote.logs import configure_logging
 from smartnote.repositories import notes
 
@@ -29,5 +29,8 @@ async def _handle(event: dict[str, Any]) -> list[dict[str, Any]]:
     return await job.handle(event)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"results": run_in_container_loop(_handle(event))}
+
+
+handler = MeteredHandler(_invoke)

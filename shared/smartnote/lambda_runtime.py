@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from smartnote.clock import utcnow
 from smartnote.config import Settings, get_settings
 from smartnote.logs import configure_logging, request_id_var
+from smartnote.metrics import ColdStartMetric
 from smartnote.models.events import ScheduledEvent
 
 if TYPE_CHECKING:  # the scheduled and image functions never load FastAPI or Mangum
@@ -27,15 +28,29 @@ if TYPE_CHECKING:  # the scheduled and image functions never load FastAPI or Man
 
 Clock = Callable[[], datetime]
 Job = Callable[[Settings, Clock], Coroutine[Any, Any, dict[str, int]]]
+EntryPoint = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 T = TypeVar("T")
 
 
-def lambda_handler(app: FastAPI) -> Mangum:
+class MeteredHandler:
+    """A Lambda entry point that counts its container's cold start (EMF), then runs `handler`."""
+
+    def __init__(self, handler: EntryPoint) -> None:
+        self.handler = handler
+        self.cold_start = ColdStartMetric()
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.cold_start.record(context)
+        return self.handler(event, context)
+
+
+def lambda_handler(app: FastAPI) -> MeteredHandler:
     """The Lambda entry point for `app` (API Gateway REST and HTTP events)."""
     from mangum import Mangum  # noqa: PLC0415 - only the HTTP functions pay for it
 
-    return Mangum(app, lifespan="off", api_gateway_base_path="/")
+    mangum: Mangum = Mangum(app, lifespan="off", api_gateway_base_path="/")
+    return MeteredHandler(mangum)
 
 
 def container_loop() -> asyncio.AbstractEventLoop:
@@ -70,8 +85,10 @@ class ScheduledHandler:
     def __init__(self, job: Job, clock: Clock = utcnow) -> None:
         self.job = job
         self.clock = clock
+        self.cold_start = ColdStartMetric()
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.cold_start.record(context)
         configure_logging()
         scheduled = ScheduledEvent.model_validate(event)
         token = request_id_var.set(getattr(context, "aws_request_id", None) or scheduled.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,30 @@ def test_warm_invocations_start_no_threads(
         assert started == []
     finally:
         container.shutdown()
+
+
+def test_a_container_reports_one_cold_start_metric(
+    gateway: Gateway,
+    template: Template,
+    user: ApiUser,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The notes function writes one ColdStart EMF record per container, none when warm."""
+    # A module of its own, as a new Lambda container imports the function afresh.
+    monkeypatch.delitem(sys.modules, "smartnote_fn_notes", raising=False)
+    capsys.readouterr()
+    container = FunctionRuntime(template.function("notes"), pool_size=1)
+    try:
+        for _ in range(3):
+            assert container.invoke(load_event("notes", user.access_token))["statusCode"] == 200
+    finally:
+        container.shutdown()
+    records = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+    ]
+    assert len(records) == 1
+    assert records[0]["ColdStart"] == 1
+    assert records[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "ColdStart"
