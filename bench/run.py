@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, scaling, warm
+from bench import coldstart, memory, scaling, warm
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -92,6 +92,14 @@ def report(results: dict[str, Any]) -> str:
             )
     shapes = ["first_page", "deep_page", "tag_filter", "q_common", "q_rare"]
     out.append(_table(rows, ["server", "notes", *shapes]))
+    if "memory" in results:
+        m = results["memory"]
+        out.append(
+            f"\n(f) Lambda memory: modelled ms of each CPU path per size (1 vCPU at "
+            f"{m['full_vcpu_mb']} MB; argon2 hash {m['argon2_hash_ms']} ms, "
+            f"{m['argon2_memory_mib']} MiB)"
+        )
+        out.append(_table(memory.report_rows(m), memory.REPORT_HEADER))
     return "\n".join(out)
 
 
@@ -135,7 +143,7 @@ def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
     started = time.time()
-    cases = os.environ.get("BENCH_CASES", "warm,coldstart,scaling").split(",")
+    cases = os.environ.get("BENCH_CASES", "warm,coldstart,scaling,memory").split(",")
     previous = RESULTS / "latest.json"
     results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
     results.update(
@@ -151,6 +159,8 @@ def main() -> int:
         results["coldstart"] = coldstart.run(2 if quick else 5)
     if "scaling" in cases:
         results["scaling"] = scaling.run([1000, 5000] if quick else sizes, 3 if quick else 5)
+    if "memory" in cases:  # from the warm and cold-start results, so after them
+        results["memory"] = memory.run(results)
     results["duration_s"] = round(time.time() - started, 1)
     RESULTS.mkdir(exist_ok=True)
     text = report(results)

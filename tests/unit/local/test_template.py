@@ -45,7 +45,8 @@ def test_all_functions_with_their_routes(template: Template) -> None:
     assert notes.module_path == REPO / "functions" / "notes" / "app.py"
     assert notes.handler_attr == "handler"
     assert notes.timeout == 15
-    assert notes.memory_size == 512
+    assert notes.memory_size == 1024  # its own, over the Globals' 512
+    assert template.functions["users"].memory_size == 512  # the Globals'
     assert notes.api_routes == [
         ApiRoute("/notes", "ANY"),
         ApiRoute("/notes/{note_id}", "ANY"),
