@@ -49,6 +49,10 @@ def test_register_same_email_any_case_is_409(api: httpx.Client, user: ApiUser) -
             "timezone",
         ),
         (
+            {"email": "a@example.com", "password": "tulip-orbit-7-canyon", "timezone": "Europe"},
+            "timezone",
+        ),
+        (
             {"email": "a@example.com", "password": "tulip-orbit-7-canyon", "is_admin": True},
             "is_admin",
         ),

@@ -40,6 +40,7 @@ def test_patch_me_changes_only_what_is_sent(api: httpx.Client, user: ApiUser) ->
     "body",
     [
         {"timezone": "Not/AZone"},
+        {"timezone": "Europe"},  # a folder of the tz database, not a zone
         {"timezone": None},
         {"email_reminders": "yes"},
         {"email_reminders": None},
