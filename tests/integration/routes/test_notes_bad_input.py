@@ -159,3 +159,13 @@ def test_request_id_is_echoed_or_generated(api: httpx.Client, user: ApiUser) -> 
     unsafe = api.get("/notes", headers={**user.headers, "X-Request-ID": "bad id\twith spaces"})
     assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
     assert len(api.get("/notes", headers=user.headers).headers["x-request-id"]) >= 16
+
+
+@pytest.mark.parametrize("if_match", ['"' + "9" * 5000 + '"', '"99999999999999999999999"', "W/x"])
+def test_if_match_that_names_no_version_is_412_and_keeps_the_note(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], if_match: str
+) -> None:
+    url = f"/notes/{note['id']}"
+    headers = {**user.headers, "If-Match": if_match}
+    assert_error(api.patch(url, json={"title": "x"}, headers=headers), 412, "precondition_failed")
+    assert api.get(url, headers=user.headers).json() == note
