@@ -93,6 +93,16 @@ def test_unknown_user_and_wrong_password_answer_the_same(api: httpx.Client, user
     assert wrong.headers["www-authenticate"] == unknown.headers["www-authenticate"] == "Bearer"
 
 
+def test_overlong_usernames_are_unknown_users_and_throttled_like_others(api: httpx.Client) -> None:
+    # Longer than any email column: recorded as a failure all the same (401, then 429).
+    username = "x" * 1000 + "@example.com"
+    for _ in range(5):
+        response = api.post("/auth/token", data={"username": username, "password": "wrong-pass"})
+        assert_error(response, 401, "unauthorized")
+    throttled = api.post("/auth/token", data={"username": username, "password": "wrong-pass"})
+    assert_error(throttled, 429, "rate_limited")
+
+
 def test_repeated_failures_are_throttled_with_retry_after(api: httpx.Client, user: ApiUser) -> None:
     for _ in range(5):
         response = api.post(
