@@ -35,7 +35,13 @@ def _valid_timezone(name: str) -> str:
 TimeZoneName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_valid_timezone)
 ]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# No control characters: a name is one line of text (and PostgreSQL text cannot hold NUL).
+DisplayName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 NewPassword = Annotated[
     str, Field(max_length=MAX_PASSWORD_LENGTH), AfterValidator(check_password_strength)
 ]

@@ -12,9 +12,9 @@ from smartnote.db.tables import EMAIL_LENGTH, LoginFailure
 
 
 def _email_key(email: str) -> str:
-    """A longer username (no account has one) counts under its first EMAIL_LENGTH characters,
-    instead of failing the insert on PostgreSQL (a 503 that invited retries)."""
-    return email[:EMAIL_LENGTH]
+    """The username as PostgreSQL can hold it: a longer one (no account has one) counts under
+    its first EMAIL_LENGTH characters, NUL as U+FFFD. Else the insert fails: a 503."""
+    return email[:EMAIL_LENGTH].replace("\x00", "\ufffd")
 
 
 class LoginFailuresRepository:
