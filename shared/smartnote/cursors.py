@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from smartnote.errors import ValidationFailed
@@ -44,7 +44,7 @@ def _decode_value(item: Any) -> Scalar:
         parsed = datetime.fromisoformat(raw)
         if parsed.tzinfo is None:
             raise _invalid("malformed cursor date")
-        return parsed
+        return parsed.astimezone(UTC)  # OverflowError for a forged one beyond year 9999 in UTC
     if raw is not None and not isinstance(raw, bool | int | str):
         raise _invalid("malformed cursor value")
     return raw
@@ -71,5 +71,5 @@ def decode_cursor(cursor: str, bound_to: str, arity: int) -> list[Scalar]:
         raise _invalid("malformed cursor")
     try:
         return [_decode_value(item) for item in keys]
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise _invalid("malformed cursor") from exc

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from smartnote.errors import PreconditionFailed
+
+# A version is a small ASCII integer: longer digit strings are no version of ours (and past
+# 4300 digits int() refuses them, which was a 500).
+_VERSION = re.compile(r'"([0-9]{1,18})"')
 
 
 def etag(version: int) -> str:
@@ -19,9 +25,8 @@ def expected_version(if_match: str | None) -> int | None:
         return None
     tags = _tags(if_match)
     for tag in tags:
-        inner = tag.strip('"')
-        if tag.startswith('"') and tag.endswith('"') and inner.isdigit():
-            return int(inner)
+        if version := _VERSION.fullmatch(tag):
+            return int(version.group(1))
     raise PreconditionFailed("If-Match does not name a version of this note")
 
 

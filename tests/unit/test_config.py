@@ -1,4 +1,6 @@
-"""Settings: production refuses the default JWT secret."""
+"""Settings: production refuses the default JWT secret; every setting is documented."""
+
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -35,3 +37,9 @@ def test_ocr_languages_are_tesseract_codes(languages: str) -> None:
 def test_ocr_languages_refuse_anything_else(languages: str) -> None:
     with pytest.raises(ValidationError):
         Settings(ocr_languages=languages)
+
+
+def test_every_setting_is_in_the_configuration_reference() -> None:
+    reference = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`{name.upper()}`" not in reference]
+    assert missing == [], f"add to docs/configuration.md: {missing}"

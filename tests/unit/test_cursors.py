@@ -24,6 +24,7 @@ def test_round_trip_keeps_types() -> None:
         base64.urlsafe_b64encode(b'{"k": [["v", {"$gt": 1}]], "b": "B"}').decode(),
         base64.urlsafe_b64encode(b'{"k": [["d", "yesterday"]], "b": "B"}').decode(),
         base64.urlsafe_b64encode(b'{"k": [["d", "2026-01-01T00:00:00"]], "b": "B"}').decode(),
+        base64.urlsafe_b64encode(b'{"k": [["d", "9999-12-31T23:59:59-14:00"]], "b": "B"}').decode(),
         "x" * 2000,
     ],
 )

@@ -17,7 +17,9 @@ def test_expected_version(header: str | None, version: int | None) -> None:
     assert expected_version(header) == version
 
 
-@pytest.mark.parametrize("header", ["3", '"abc"', "", '"-1"'])
+@pytest.mark.parametrize(
+    "header", ["3", '"abc"', "", '"-1"', '"' + "1" * 5000 + '"', '"\u00b2"', '"\u0663"']
+)
 def test_malformed_if_match_never_matches(header: str) -> None:
     with pytest.raises(PreconditionFailed):
         expected_version(header)

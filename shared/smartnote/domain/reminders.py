@@ -24,7 +24,7 @@ def owner_zone(name: str | None) -> ZoneInfo:
     """The owner's IANA time zone; UTC when unknown (a zone dropped from tzdata, say)."""
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tz folder, as "Europe"
         return ZoneInfo("UTC")
 
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from smartnote.images.decode import Image, ImageRejected
-from smartnote.models.attachments import Operation
+from smartnote.models.attachments import MAX_PIXELS, Operation
 
 JPEG_QUALITY = 85
 _ROTATIONS = {
@@ -57,11 +57,18 @@ def enhance(image: Image) -> Image:
     )
 
 
-def _resize(image: Image, width: int | None, height: int | None) -> Image:
+def _resize(image: Image, width: int | None, height: int | None, index: int) -> Image:
     current_h, current_w = image.shape[:2]
     scales = [s for s in (width and width / current_w, height and height / current_h) if s]
     scale = min(scales)
     size = (max(1, round(current_w * scale)), max(1, round(current_h * scale)))
+    # Enlarging is allowed, but never past what an upload may be: a 1x1 image resized to
+    # 20000x20000 would take 1.2 GB before anything could refuse it.
+    if size[0] * size[1] > MAX_PIXELS:
+        raise ImageRejected(
+            f"Operation {index + 1} (resize) would make a {size[0]}x{size[1]} image;"
+            f" at most {MAX_PIXELS // 1_000_000} megapixels are accepted"
+        )
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     return cv2.resize(image, size, interpolation=interpolation)
 
@@ -82,7 +89,7 @@ def apply_operations(image: Image, operations: Sequence[Operation], fmt: str) ->
                 operation.x : operation.x + operation.width,
             ].copy()
         elif operation.op == "resize":
-            image = _resize(image, operation.width, operation.height)
+            image = _resize(image, operation.width, operation.height, index)
         elif operation.op == "grayscale":
             if image.ndim == 3:
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -100,17 +100,15 @@ async def send_due_reminders(
                     "lease running out; %d reminders left for the next run", counts.released
                 )
                 return counts
-            await _handle(
-                note,
-                by_id.get(note["owner_id"]),
-                notes,
-                mailer,
-                settings,
-                clock,
-                claim,
-                now,
-                counts,
-            )
+            try:
+                await _handle(
+                    note, by_id.get(note["owner_id"]), notes, mailer, settings, clock, claim, counts
+                )
+            except Exception:  # whatever failed (the send, a bad stored time), nothing is lost
+                # and the other reminders of the batch still go out.
+                logger.exception("the reminder of note %s failed; retried next run", note["_id"])
+                await notes.release_reminder(note["_id"], claim, now)
+                counts.failed += 1
 
 
 async def _handle(
@@ -121,7 +119,6 @@ async def _handle(
     settings: Settings,
     clock: Clock,
     claim: str,
-    run_started: datetime,
     counts: ReminderCounts,
 ) -> None:
     reminder = note["reminder"]
@@ -141,13 +138,7 @@ async def _handle(
         occurrence=reminder["at"],
         zone=zone,
     )
-    try:
-        mailer.send(email)
-    except Exception:  # whatever failed, the reminder must not be lost
-        logger.exception("sending the reminder of note %s failed; retried next run", note["_id"])
-        await notes.release_reminder(note["_id"], claim, run_started)
-        counts.failed += 1
-        return
+    mailer.send(email)
     now = clock()
     if not await notes.finish_reminder(
         note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=True), now

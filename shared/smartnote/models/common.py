@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _within_supported_range(moment: datetime) -> datetime:
+    # Outside this range a time can leave Python's (year 1 at +01:00 is year 0 in UTC) or
+    # BSON's range once converted to UTC or to an owner's zone: a 500, or a reminder that
+    # crashes every reminders run.
+    try:
+        supported = EARLIEST_TIME <= moment.astimezone(UTC) < LATEST_TIME
+    except OverflowError:
+        supported = False
+    if not supported:
+        raise ValueError("the time must be from 1970-01-01 to 2999-12-31 (UTC)")
+    return moment
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_within_supported_range)]
+"""A client-sent time: ISO 8601 with an offset, from 1970 to 2999."""
 
 
 class ErrorBody(BaseModel):

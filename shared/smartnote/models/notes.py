@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     Field,
     StrictBool,
@@ -16,7 +15,7 @@ from pydantic import (
 )
 
 from smartnote.models.attachments import AttachmentSummary
-from smartnote.models.common import InputModel
+from smartnote.models.common import InputModel, Timestamp
 
 MAX_TITLE = 200
 MAX_CONTENT = 100_000
@@ -49,7 +48,7 @@ Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_t
 
 
 class ReminderIn(InputModel):
-    at: AwareDatetime = Field(description="When to remind, ISO 8601 with an offset.")
+    at: Timestamp = Field(description="When to remind, ISO 8601 with an offset (1970 to 2999).")
     repeat: Repeat = "none"
 
 

@@ -25,7 +25,9 @@ MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything; this only caps the work pe
 def _valid_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # A folder of the tz database ("Europe") escapes as IsADirectoryError when the zone comes
+    # from the tzdata package (CPython 3.10 to 3.13 alike): it is an unknown zone too.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"unknown time zone {name!r}; use an IANA name like Europe/Paris") from exc
     return name
 
@@ -33,7 +35,13 @@ def _valid_timezone(name: str) -> str:
 TimeZoneName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_valid_timezone)
 ]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# No control characters: a name is one line of text (and PostgreSQL text cannot hold NUL).
+DisplayName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 NewPassword = Annotated[
     str, Field(max_length=MAX_PASSWORD_LENGTH), AfterValidator(check_password_strength)
 ]

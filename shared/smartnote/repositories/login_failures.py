@@ -8,7 +8,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from smartnote.db.tables import LoginFailure
+from smartnote.db.tables import EMAIL_LENGTH, LoginFailure
+
+
+def _email_key(email: str) -> str:
+    """The username as PostgreSQL can hold it: a longer one (no account has one) counts under
+    its first EMAIL_LENGTH characters, NUL as U+FFFD. Else the insert fails: a 503."""
+    return email[:EMAIL_LENGTH].replace("\x00", "\ufffd")
 
 
 class LoginFailuresRepository:
@@ -16,7 +22,9 @@ class LoginFailuresRepository:
         self._db = session
 
     def record(self, email: str, client_ip: str, at: datetime) -> None:
-        self._db.add(LoginFailure(email=email, client_ip=client_ip[:64], attempted_at=at))
+        self._db.add(
+            LoginFailure(email=_email_key(email), client_ip=client_ip[:64], attempted_at=at)
+        )
         self._db.flush()
 
     def recent(
@@ -24,7 +32,7 @@ class LoginFailuresRepository:
     ) -> tuple[int, datetime | None]:
         """How many failures since `since` for the email or the client, and the oldest one."""
         condition = (
-            LoginFailure.email == email
+            LoginFailure.email == _email_key(email)
             if email is not None
             else (LoginFailure.client_ip == client_ip)
         )
@@ -36,7 +44,7 @@ class LoginFailuresRepository:
         return int(count), oldest
 
     def clear(self, email: str) -> None:
-        self._db.execute(delete(LoginFailure).where(LoginFailure.email == email))
+        self._db.execute(delete(LoginFailure).where(LoginFailure.email == _email_key(email)))
 
     def delete_older_than(self, before: datetime) -> int:
         result = self._db.execute(delete(LoginFailure).where(LoginFailure.attempted_at < before))

@@ -84,6 +84,8 @@ class SessionsRepository:
         return auth_session if auth_session and self._is_live(auth_session, utcnow()) else None
 
     def get_live(self, session_id: str) -> AuthSession | None:
+        if not _is_uuid(session_id):  # no session's id (and PostgreSQL refuses a NUL in one)
+            return None
         auth_session = self._db.get(AuthSession, session_id)
         return auth_session if auth_session and self._is_live(auth_session, utcnow()) else None
 
@@ -126,3 +128,10 @@ class SessionsRepository:
     @staticmethod
     def _is_live(auth_session: AuthSession, now: datetime) -> bool:
         return auth_session.revoked_at is None and auth_session.expires_at > now
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -49,6 +49,8 @@ class UsersRepository:
         return user
 
     def by_email(self, email: str) -> User | None:
+        if "\x00" in email:  # in no email; PostgreSQL would refuse the query
+            return None
         return self._session.scalar(select(User).where(User.email == normalise_email(email)))
 
     def by_id(self, user_id: str) -> User | None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from smartnote import storage
 from smartnote.concurrency import run_blocking
 from smartnote.deps import CurrentPrincipal, Notes, S3Client, SettingsDep
 from smartnote.domain import notes as domain
 from smartnote.etags import etag, expected_version, matches_none
-from smartnote.models.common import Page, error_responses
+from smartnote.models.common import Page, Timestamp, error_responses
 from smartnote.models.notes import Note, NoteCreate, NotePatch, SortKey, Tag, TagCount
 from smartnote.repositories.notes import NoteQuery
 
@@ -63,7 +62,7 @@ async def list_notes(
     archived: Annotated[bool | None, Query(description="Default false")] = None,
     trashed: Annotated[bool | None, Query(description="Default false")] = None,
     updated_since: Annotated[
-        AwareDatetime | None, Query(description="Changes since (includes trashed and archived)")
+        Timestamp | None, Query(description="Changes since (includes trashed and archived)")
     ] = None,
     sort: SortKey = "updated_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

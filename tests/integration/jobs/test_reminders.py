@@ -218,6 +218,35 @@ def test_a_failed_send_is_retried_by_the_next_run(
     assert reminder_of(api, user, note_id)["last_sent_at"] is not None
 
 
+def test_a_reminder_that_cannot_be_handled_does_not_hold_up_the_others(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    west = register_and_login(api, timezone="America/New_York")
+    broken = create_note(api, west, utc(2030, 5, 1, 8, 0))
+    # As the API stored it before client times were bounded: year 1, which New York's clock
+    # cannot show (OverflowError); being the earliest, every run claims it first.
+    year_one = utc(1, 1, 1)
+    notes_collection.update_one(
+        {"_id": broken}, {"$set": {"reminder.at": year_one, "reminder_due_at": year_one}}
+    )
+    fine = create_note(api, user, utc(2030, 5, 1, 9, 0))
+    reminders.clock.set(utc(2030, 5, 1, 9, 1))
+    try:
+        with pytest.raises(RuntimeError, match="not sent"):
+            reminders.run()  # Lambda and the alarm see it ...
+        assert len(emails_to(aws, user.email)) == 1  # ... and the others still went out
+        assert reminder_of(api, user, fine)["last_sent_at"] is not None
+        kept = notes_collection.find_one({"_id": broken})
+        assert kept is not None and kept["reminder_due_at"] == year_one  # released, not lost
+        assert kept.get("reminder_claim") is None
+    finally:
+        notes_collection.delete_one({"_id": broken})  # due in every later run of this database
+
+
 def test_a_reminder_claimed_by_another_run_is_left_alone_until_its_lease_ends(
     api: httpx.Client,
     user: ApiUser,

@@ -49,10 +49,22 @@ def test_register_same_email_any_case_is_409(api: httpx.Client, user: ApiUser) -
             "timezone",
         ),
         (
+            {"email": "a@example.com", "password": "tulip-orbit-7-canyon", "timezone": "Europe"},
+            "timezone",
+        ),
+        (
             {"email": "a@example.com", "password": "tulip-orbit-7-canyon", "is_admin": True},
             "is_admin",
         ),
         ({"email": ["a@example.com"], "password": "tulip-orbit-7-canyon"}, "email"),
+        (
+            {
+                "email": "a@example.com",
+                "password": "tulip-orbit-7-canyon",
+                "display_name": "a\u0000",
+            },
+            "display_name",
+        ),
     ],
 )
 def test_register_refuses_bad_input(api: httpx.Client, body: dict[str, object], field: str) -> None:
@@ -87,6 +99,21 @@ def test_unknown_user_and_wrong_password_answer_the_same(api: httpx.Client, user
     assert_error(unknown, 401, "unauthorized")
     assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
     assert wrong.headers["www-authenticate"] == unknown.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "username", ["x" * 1000 + "@example.com", "nul\u0000@example.com"], ids=["overlong", "nul"]
+)
+def test_usernames_sql_cannot_hold_are_unknown_users_throttled_like_others(
+    api: httpx.Client, username: str
+) -> None:
+    # Longer than the email column, or with a NUL (PostgreSQL text refuses it): a failure
+    # recorded all the same (401, then 429), not a 503.
+    for _ in range(5):
+        response = api.post("/auth/token", data={"username": username, "password": "wrong-pass"})
+        assert_error(response, 401, "unauthorized")
+    throttled = api.post("/auth/token", data={"username": username, "password": "wrong-pass"})
+    assert_error(throttled, 429, "rate_limited")
 
 
 def test_repeated_failures_are_throttled_with_retry_after(api: httpx.Client, user: ApiUser) -> None:
@@ -173,6 +200,7 @@ def test_revoking_another_users_or_unknown_session_is_404(
     theirs = api.get("/auth/sessions", headers=other_user.headers).json()[0]["id"]
     assert_error(api.delete(f"/auth/sessions/{theirs}", headers=user.headers), 404, "not_found")
     assert_error(api.delete("/auth/sessions/no-such-session", headers=user.headers), 404)
+    assert_error(api.delete("/auth/sessions/a%00b", headers=user.headers), 404)
     # Still alive for its owner.
     assert api.get("/users/me", headers=other_user.headers).status_code == 200
 

@@ -39,6 +39,13 @@ BAD_BODIES: list[tuple[object, str]] = [
     ({"reminder": {"at": "tomorrow"}}, "reminder"),
     ({"reminder": {"at": "2026-12-01T09:00:00"}}, "reminder"),
     ({"reminder": {"at": "2026-12-01T09:00:00Z", "repeat": "yearly"}}, "reminder"),
+    # Times that leave the datetime range in UTC or in an owner's zone (were 500s, and a
+    # stored year-1 reminder crashed every reminders run).
+    ({"reminder": {"at": "0001-01-01T00:30:00+01:00"}}, "reminder"),
+    ({"reminder": {"at": "9999-12-31T23:59:59-14:00"}}, "reminder"),
+    ({"reminder": {"at": "0001-01-01T00:00:00Z", "repeat": "monthly"}}, "reminder"),
+    ({"reminder": {"at": "1969-12-31T23:59:59Z"}}, "reminder"),
+    ({"reminder": {"at": "3000-01-01T00:00:00Z"}}, "reminder"),
     (
         {"reminder": {"at": "2026-12-01T09:00:00Z", "last_sent_at": "2026-12-01T09:00:00Z"}},
         "reminder",
@@ -127,6 +134,8 @@ def test_bad_or_unknown_ids_are_404(api: httpx.Client, user: ApiUser, note_id: s
         "archived=2",
         "updated_since=yesterday",
         "updated_since=2026-01-01T00:00:00",
+        "updated_since=0001-01-01T00:00:00%2B14:00",
+        "updated_since=9999-12-31T23:59:59-14:00",
         "cursor=%%%",
         "cursor=eyJrIjogW119",
         "q=" + "x" * 201,
@@ -150,3 +159,13 @@ def test_request_id_is_echoed_or_generated(api: httpx.Client, user: ApiUser) -> 
     unsafe = api.get("/notes", headers={**user.headers, "X-Request-ID": "bad id\twith spaces"})
     assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
     assert len(api.get("/notes", headers=user.headers).headers["x-request-id"]) >= 16
+
+
+@pytest.mark.parametrize("if_match", ['"' + "9" * 5000 + '"', '"99999999999999999999999"', "W/x"])
+def test_if_match_that_names_no_version_is_412_and_keeps_the_note(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], if_match: str
+) -> None:
+    url = f"/notes/{note['id']}"
+    headers = {**user.headers, "If-Match": if_match}
+    assert_error(api.patch(url, json={"title": "x"}, headers=headers), 412, "precondition_failed")
+    assert api.get(url, headers=user.headers).json() == note

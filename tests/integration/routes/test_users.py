@@ -40,10 +40,13 @@ def test_patch_me_changes_only_what_is_sent(api: httpx.Client, user: ApiUser) ->
     "body",
     [
         {"timezone": "Not/AZone"},
+        {"timezone": "Europe"},  # a folder of the tz database, not a zone
         {"timezone": None},
         {"email_reminders": "yes"},
         {"email_reminders": None},
         {"display_name": "x" * 101},
+        {"display_name": "a\u0000b"},  # PostgreSQL text cannot hold NUL
+        {"display_name": "two\nlines"},
         {"email": "hijack@example.com"},
         {"id": "another-id"},
         {"password_hash": "x"},

@@ -94,5 +94,6 @@ def test_fired_repeat_keeps_its_anchor_and_skipped_ones_are_not_sent() -> None:
 
 def test_unknown_zone_falls_back_to_utc() -> None:
     assert owner_zone("Mars/Olympus_Mons").key == "UTC"
+    assert owner_zone("Europe").key == "UTC"  # a folder of the tz database
     assert owner_zone(None).key == "UTC"
     assert owner_zone("Asia/Tokyo").key == "Asia/Tokyo"

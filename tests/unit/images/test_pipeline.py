@@ -107,6 +107,22 @@ def test_crop_outside_after_resize_is_rejected() -> None:
         pipeline.apply_edits(encode(np.zeros((100, 200, 3), np.uint8)), request.operations)
 
 
+@pytest.mark.parametrize(
+    ("size", "resize"),
+    [((1, 1), {"width": 20_000, "height": 20_000}), ((2, 20_000), {"width": 20_000})],
+    ids=["both-edges", "one-edge-of-a-strip"],
+)
+def test_resize_past_the_pixel_limit_is_rejected(
+    size: tuple[int, int], resize: dict[str, int]
+) -> None:
+    request = EditRequest.model_validate(
+        {"operations": [{"op": "grayscale"}, {"op": "resize", **resize}]}
+    )
+    image = encode(np.zeros((size[1], size[0], 3), np.uint8), ".png")
+    with pytest.raises(pipeline.ImageRejected, match=r"Operation 2 \(resize\) would make a"):
+        pipeline.apply_edits(image, request.operations)
+
+
 def test_auto_enhance_raises_contrast() -> None:
     flat = np.full((200, 200, 3), 120, np.uint8)
     flat[50:150, 50:150] = 135

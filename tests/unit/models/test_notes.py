@@ -45,3 +45,17 @@ def test_patch_keeps_only_sent_fields() -> None:
 def test_patch_refuses_null_for_non_nullable_fields(field: str) -> None:
     with pytest.raises(ValidationError, match="cannot be null"):
         NotePatch.model_validate({field: None})
+
+
+@pytest.mark.parametrize("at", ["1970-01-01T01:00:00+01:00", "2999-12-31T23:59:59Z"])
+def test_reminders_from_1970_to_2999_are_accepted(at: str) -> None:
+    reminder = NoteCreate.model_validate({"reminder": {"at": at}}).reminder
+    assert reminder is not None and reminder.at.isoformat() == at.replace("Z", "+00:00")
+
+
+@pytest.mark.parametrize(
+    "at", ["0001-01-01T00:30:00+01:00", "1969-12-31T23:59:59Z", "3000-01-01T00:00:00Z"]
+)
+def test_reminders_outside_1970_to_2999_are_refused(at: str) -> None:
+    with pytest.raises(ValidationError, match="from 1970-01-01 to 2999-12-31"):
+        NoteCreate.model_validate({"reminder": {"at": at}})
