@@ -192,8 +192,8 @@ class ApiUser:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-def register_and_login(api: httpx.Client, **profile: Any) -> ApiUser:
-    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+def register_and_login(api: httpx.Client, *, email: str | None = None, **profile: Any) -> ApiUser:
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
     password = f"tulip-orbit-{uuid.uuid4().hex[:8]}"
     created = api.post("/auth/register", json={"email": email, "password": password, **profile})
     assert created.status_code == 201, created.text

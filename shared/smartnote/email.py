@@ -21,10 +21,32 @@ class Email:
     html: str
 
 
+class Undeliverable(Exception):
+    """The provider can never send this email (its address); retrying would not help."""
+
+
 class Mailer(Protocol):
     def send(self, email: Email) -> str:
-        """Send `email`; returns the provider's message id, raises when it was not accepted."""
+        """Send `email`; returns the provider's message id, raises when it was not accepted
+        (`Undeliverable` when no retry can succeed)."""
         ...
+
+
+def ses_address(address: str) -> str | None:
+    """`address` as SES v1 takes it: 7-bit ASCII with the domain in Punycode.
+
+    SES supports no SMTPUTF8 (RFC 6531), so a local part (before the @) that is not ASCII
+    cannot be sent to at all: None.
+    """
+    import idna  # noqa: PLC0415 - only the reminders function sends email
+
+    local, _, domain = address.rpartition("@")
+    if not local or not local.isascii() or not domain:
+        return None
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return None
 
 
 class SesMailer:
@@ -38,14 +60,24 @@ class SesMailer:
         def part(data: str) -> dict[str, str]:
             return {"Data": data, "Charset": "UTF-8"}
 
-        response = self._ses.send_email(
-            Source=self._sender,
-            Destination={"ToAddresses": [email.to]},
-            Message={
-                "Subject": part(email.subject),
-                "Body": {"Text": part(email.text), "Html": part(email.html)},
-            },
-        )
+        to = ses_address(email.to)
+        if to is None:
+            raise Undeliverable("SES cannot send to an address whose local part is not ASCII")
+        try:
+            response = self._ses.send_email(
+                Source=self._sender,
+                Destination={"ToAddresses": [to]},
+                Message={
+                    "Subject": part(email.subject),
+                    "Body": {"Text": part(email.text), "Html": part(email.html)},
+                },
+            )
+        except Exception as exc:
+            # botocore's ClientError, read by shape so this module does not import botocore.
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code == "InvalidParameterValue":  # SES refuses the address itself
+                raise Undeliverable(f"SES refused the recipient: {code}") from exc
+            raise
         return str(response["MessageId"])
 
 

@@ -5,7 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from smartnote.email import local_time, reminder_email, snippet
+import pytest
+
+from smartnote.email import local_time, reminder_email, ses_address, snippet
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("ada@example.com", "ada@example.com"),
+        ("ada@exämple.com", "ada@xn--exmple-cua.com"),  # the domain in Punycode
+        ("ada@ÉXAMPLE.com", "ada@xn--xample-9ua.com"),  # UTS 46 maps case first
+        ("jürgen@example.com", None),  # no SMTPUTF8 in SES: a non-ASCII local part
+        ("no-at-sign", None),
+        ("ada@", None),
+        ("ada@bad..domain", None),
+    ],
+)
+def test_ses_address_is_ascii_or_none(address: str, expected: str | None) -> None:
+    assert ses_address(address) == expected
 
 
 def test_local_time_names_the_zone_abbreviation() -> None:

@@ -20,7 +20,7 @@ from smartnote import aws
 from smartnote.config import Settings
 from smartnote.db.sql import session_factory
 from smartnote.domain.reminders import fired, owner_zone
-from smartnote.email import Mailer, SesMailer, reminder_email
+from smartnote.email import Mailer, SesMailer, Undeliverable, reminder_email
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.users import UsersRepository
 
@@ -49,6 +49,7 @@ class ReminderCounts:
     claimed: int = 0
     sent: int = 0
     skipped: int = 0  # emails off or owner gone: the reminder moves on without an email
+    undeliverable: int = 0  # the address can never be sent to: moves on without an email
     failed: int = 0  # released for the next run
     released: int = 0  # not attempted: the lease was running out
 
@@ -138,13 +139,21 @@ async def _handle(
         occurrence=reminder["at"],
         zone=zone,
     )
-    mailer.send(email)
+    try:
+        mailer.send(email)
+        sent = True
+    except Undeliverable as exc:  # a retry cannot help, and would hold the reminder forever
+        logger.warning("the reminder of note %s cannot be emailed: %s", note["_id"], exc)
+        sent = False
     now = clock()
     if not await notes.finish_reminder(
-        note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=True), now
+        note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=sent), now
     ):
         logger.info("note %s changed while its reminder was sent", note["_id"])
-    counts.sent += 1
+    if sent:
+        counts.sent += 1
+    else:
+        counts.undeliverable += 1
 
 
 async def run(settings: Settings, clock: Clock) -> dict[str, int]:

@@ -247,6 +247,28 @@ def test_a_reminder_that_cannot_be_handled_does_not_hold_up_the_others(
         notes_collection.delete_one({"_id": broken})  # due in every later run of this database
 
 
+def test_an_address_ses_cannot_take_moves_on_without_failing_the_run(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """SES has no SMTPUTF8: a non-ASCII local part can never be sent to. Retrying it would fail
+    every run forever; it is skipped like emails-off, and an IDN domain goes as Punycode."""
+    tag = os.urandom(4).hex()
+    unicode_local = register_and_login(api, email=f"jürgen-{tag}@example.com")
+    unicode_domain = register_and_login(api, email=f"ada-{tag}@exämple.com")
+    daily = create_note(api, unicode_local, utc(2030, 7, 1, 9, 0), repeat="daily")
+    idn = create_note(api, unicode_domain, utc(2030, 7, 1, 9, 0))
+    fine = create_note(api, user, utc(2030, 7, 1, 9, 0))
+    reminders.clock.set(utc(2030, 7, 1, 9, 1))
+    counts = reminders.run()  # no exception: nothing is left to retry
+    assert counts["undeliverable"] == 1
+    assert parse(reminder_of(api, unicode_local, daily)["at"]) == utc(2030, 7, 2, 9, 0)
+    assert reminder_of(api, unicode_local, daily)["last_sent_at"] is None
+    assert len(emails_to(aws, f"ada-{tag}@xn--exmple-cua.com")) == 1
+    assert reminder_of(api, unicode_domain, idn)["last_sent_at"] is not None
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, fine)["last_sent_at"] is not None
+
+
 def test_a_reminder_claimed_by_another_run_is_left_alone_until_its_lease_ends(
     api: httpx.Client,
     user: ApiUser,
