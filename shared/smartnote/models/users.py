@@ -22,8 +22,16 @@ from smartnote.passwords import check_password_strength
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything; this only caps the work per request
 
 
+# Files of a system's zoneinfo folder that ZoneInfo opens but that are no IANA zone names:
+# the server's own zone, the POSIX rules template, and the posix/ and right/ mirror folders.
+_NOT_ZONE_NAMES = frozenset({"localtime", "posixrules"})
+_NOT_ZONE_FOLDERS = frozenset({"posix", "right"})
+
+
 def _valid_timezone(name: str) -> str:
     try:
+        if name in _NOT_ZONE_NAMES or name.split("/", 1)[0] in _NOT_ZONE_FOLDERS:
+            raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
     # A folder of the tz database ("Europe") escapes as IsADirectoryError when the zone comes
     # from the tzdata package (CPython 3.10 to 3.13 alike): it is an unknown zone too.

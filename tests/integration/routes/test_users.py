@@ -41,6 +41,9 @@ def test_patch_me_changes_only_what_is_sent(api: httpx.Client, user: ApiUser) ->
     [
         {"timezone": "Not/AZone"},
         {"timezone": "Europe"},  # a folder of the tz database, not a zone
+        {"timezone": "localtime"},  # the server's own zone file, not an IANA name
+        {"timezone": "posixrules"},
+        {"timezone": "posix/Europe/Paris"},  # a system mirror folder of the zones
         {"timezone": None},
         {"email_reminders": "yes"},
         {"email_reminders": None},
