@@ -40,6 +40,17 @@ class Unauthorized(AppError):
         super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
+class Forbidden(AppError):
+    """Authenticated, but the confirmation the action needs (a password) was wrong.
+
+    Not a 401: the caller's token is fine, and a client must not log out over a typo.
+    """
+
+    status_code = 403
+    code = "forbidden"
+    message = "Forbidden"
+
+
 class NotFound(AppError):
     status_code = 404
     code = "not_found"

@@ -7,14 +7,17 @@ from fastapi import APIRouter, Response, status
 from smartnote import aws, storage
 from smartnote.concurrency import run_blocking
 from smartnote.deps import Auth, CurrentPrincipal, Notes, SettingsDep, SqlSession
-from smartnote.errors import Unauthorized
+from smartnote.errors import Forbidden
 from smartnote.models.common import error_responses
 from smartnote.models.users import AccountDeletion, PasswordChange, UserOut, UserUpdate
 from smartnote.repositories.users import UsersRepository
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-UNAUTHORIZED = error_responses((401, "Not authenticated or wrong password"))
+UNAUTHORIZED = error_responses((401, "Not authenticated"))
+WRONG_PASSWORD = error_responses(
+    (401, "Not authenticated"), (403, "The password given to confirm is incorrect")
+)
 
 
 @router.get("/me", responses=UNAUTHORIZED)
@@ -31,16 +34,16 @@ def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlSession
     return UserOut.model_validate(user, from_attributes=True)
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=WRONG_PASSWORD)
 def change_password(body: PasswordChange, principal: CurrentPrincipal, auth: Auth) -> Response:
     """Change the password; every other session ends."""
     if not auth.check_password(principal.user, body.current_password):
-        raise Unauthorized("Current password is incorrect")
+        raise Forbidden("Current password is incorrect")
     auth.change_password(principal, body.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=WRONG_PASSWORD)
 async def delete_me(
     body: AccountDeletion,
     principal: CurrentPrincipal,
@@ -55,7 +58,7 @@ async def delete_me(
     anything fails midway, the account still exists and the same call can simply be repeated.
     """
     if not await run_blocking(auth.check_password, principal.user, body.password):
-        raise Unauthorized("Password is incorrect")
+        raise Forbidden("Password is incorrect")
     s3 = aws.client("s3", settings)
     prefixes = storage.owner_prefixes(principal.user.id)
     await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)

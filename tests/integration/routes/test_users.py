@@ -89,7 +89,9 @@ def test_password_change_needs_the_current_password(api: httpx.Client, user: Api
         json={"current_password": "not-my-password", "new_password": "brand-new-secret-42"},
         headers=user.headers,
     )
-    assert_error(response, 401)
+    # 403, not 401: the token is fine, and a client must not take a typo for a lost session.
+    assert_error(response, 403)
+    assert "www-authenticate" not in response.headers
     weak = api.post(
         "/users/me/password",
         json={"current_password": user.password, "new_password": "short"},
@@ -113,7 +115,7 @@ def test_delete_account_removes_user_notes_and_sessions(
     wrong = api.request(
         "DELETE", "/users/me", json={"password": "wrong-password-1"}, headers=user.headers
     )
-    assert_error(wrong, 401)
+    assert_error(wrong, 403)
     assert api.get("/users/me", headers=user.headers).status_code == 200
 
     response = api.request(
