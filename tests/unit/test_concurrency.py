@@ -1,0 +1,55 @@
+"""The container's blocking-call pool: every thread starts up front, none while serving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from concurrent.futures import wait
+
+from smartnote.concurrency import CONTAINER_THREADS, prestarted_pool, run_blocking
+
+
+def _threads(prefix: str) -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith(prefix))
+
+
+def test_prestarted_pool_runs_all_its_threads_before_any_call() -> None:
+    pool = prestarted_pool(3, name="probe-pool")
+    try:
+        started = _threads("probe-pool")
+        assert len(started) == 3
+        # A burst of calls, each submitted while earlier ones may still be finishing: the
+        # situation in which a lazily growing pool starts more threads.
+        futures = [pool.submit(threading.get_ident) for _ in range(300)]
+        wait(futures)
+        assert _threads("probe-pool") == started
+        assert {f.result() for f in futures} <= {t.ident for t in threading.enumerate()}
+    finally:
+        pool.shutdown()
+    assert _threads("probe-pool") == []
+
+
+REQUEST = contextvars.ContextVar("request", default="none")
+
+
+def test_run_blocking_uses_the_loops_own_pool_and_keeps_context() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def two_calls() -> list[tuple[str, str]]:
+            REQUEST.set("req-1")  # as the middleware sets the request id
+            return [
+                await run_blocking(lambda: (threading.current_thread().name, REQUEST.get()))
+                for _ in "ab"
+            ]
+
+        calls = loop.run_until_complete(two_calls())
+        assert all(name.startswith("container") for name, _ in calls)
+        assert [request for _, request in calls] == ["req-1", "req-1"]
+        pool_threads = {
+            t.name for t in threading.enumerate() if t.name.startswith("container")
+        }
+        assert len(pool_threads) >= CONTAINER_THREADS
+    finally:
+        loop.close()  # shuts the loop's pool down with it
