@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ["auth", "users", "notes", "docs"]
+FUNCTIONS = ["auth", "users", "notes", "attachments", "docs"]
 REFERENCE = "reference"
 NO_PYC = "notes without .pyc"
 REFERENCE_IMPORTS = [
@@ -87,12 +87,20 @@ def _child(target: str) -> dict[str, Any]:
         from smartnote.local.events import LambdaContext
 
         token = os.environ.get("BENCH_TOKEN")
+        note = os.environ.get("BENCH_NOTE_ID", "")
         event = {
             "auth": api_event(
                 "GET", "/auth/sessions", token, "/auth/{proxy+}", {"proxy": "sessions"}
             ),
             "users": api_event("GET", "/users/me", token, "/users/{proxy+}", {"proxy": "me"}),
             "notes": api_event("GET", "/notes", token, "/notes"),
+            "attachments": api_event(
+                "GET",
+                f"/notes/{note}/attachments",
+                token,
+                "/notes/{note_id}/attachments",
+                {"note_id": note},
+            ),
             "docs": api_event("GET", "/openapi.json", None, "/openapi.json"),
         }[target]
         context = LambdaContext(function_name=target, memory_limit_in_mb=512, timeout_seconds=15)
@@ -147,11 +155,23 @@ def import_tree(target: str, env: dict[str, str], top: int = 12) -> list[tuple[s
 
 
 def run(samples: int = 5) -> dict[str, Any]:
+    import httpx
+
     from bench.common import local_stack, register, secantus_process
 
     with secantus_process() as mongo_uri, local_stack(mongo_uri) as (gateway, stack_env):
         user = register(gateway.url, "cold@example.com")
-        env = {**os.environ, **stack_env, "BENCH_TOKEN": user.token, "PYTHONPATH": str(ROOT)}
+        note = httpx.post(
+            f"{gateway.url}/notes", json={"title": "cold"}, headers=user.headers, timeout=30
+        )
+        note.raise_for_status()
+        env = {
+            **os.environ,
+            **stack_env,
+            "BENCH_TOKEN": user.token,
+            "BENCH_NOTE_ID": note.json()["id"],
+            "PYTHONPATH": str(ROOT),
+        }
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # any value, even "0", turns writing off
         for target in [REFERENCE, *FUNCTIONS]:  # compile .pyc once, like a built artifact
             _spawn(target, env)
