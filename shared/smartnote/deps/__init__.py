@@ -25,8 +25,8 @@ SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 async def get_s3_client(settings: SettingsDep) -> Any:
-    """The container's S3 client (boto3 is imported on first use only)."""
-    return aws.client("s3", settings)
+    """The container's S3 client, built (and boto3 imported) when a route first calls it."""
+    return aws.LazyClient("s3", settings)
 
 
 S3Client = Annotated[Any, Depends(get_s3_client)]
