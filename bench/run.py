@@ -62,13 +62,24 @@ def report(results: dict[str, Any]) -> str:
                     t,
                     v["import_ms"],
                     v.get("import_vs_reference", "1.00"),
+                    v.get("import_cpu_ms", "-"),
+                    v.get("import_cpu_vs_reference", "1.00"),
                     v["rss_after_import_mb"],
                     v.get("first_invocation_ms", "-"),
                     v.get("rss_after_first_invocation_mb", "-"),
                 ]
                 for t, v in c.items()
             ],
-            ["target", "import ms", "vs ref (<=0.6)", "RSS MB (<=60)", "1st call ms", "RSS after"],
+            [
+                "target",
+                "import ms",
+                "vs ref (<=0.6)",
+                "CPU ms",
+                "CPU vs ref",
+                "RSS MB (<=60)",
+                "1st call ms",
+                "RSS after",
+            ],
         )
     )
     out.append("\n(d) scaling: GET /notes through the handler, median ms total / own")

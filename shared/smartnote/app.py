@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smartnote import __version__
 from smartnote.config import get_settings
-from smartnote.errors import AppError, ServiceUnavailable
+from smartnote.errors import AppError, ServiceUnavailable, is_unavailable
 from smartnote.logs import configure_logging
 from smartnote.middleware import EdgeMiddleware
 from smartnote.models.common import ErrorResponse
@@ -126,10 +123,23 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
 
-async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    logger.warning("backing service unavailable on %s: %s", request.url.path, type(exc).__name__)
-    unavailable = ServiceUnavailable()
-    return error_response(503, unavailable.code, unavailable.message, headers=unavailable.headers)
+async def _unavailable_as_503(request: Request) -> AsyncIterator[None]:
+    """A driver error from the route or its dependencies becomes `ServiceUnavailable`.
+
+    A dependency rather than exception handlers keyed by the drivers' classes: those would
+    import every driver into every function (the drivers declare their errors instead, see
+    `errors.unavailable_on`). Function scope: it wraps the route and its dependencies and ends
+    before the response is sent, so the 503 can still be answered.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        logger.warning(
+            "backing service unavailable on %s: %s", request.url.path, type(exc).__name__
+        )
+        raise ServiceUnavailable() from exc
 
 
 def _with_edge_errors_documented(app: FastAPI) -> None:
@@ -160,6 +170,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         responses=COMMON_RESPONSES,
+        dependencies=[Depends(_unavailable_as_503, scope="function")],
     )
     for router in routers:
         app.include_router(router)
@@ -167,15 +178,6 @@ def create_app(
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for unavailable in (
-        ConnectionFailure,
-        ServerSelectionTimeoutError,
-        AutoReconnect,
-        OperationalError,
-        PoolTimeout,
-        DBAPIError,
-    ):
-        app.add_exception_handler(unavailable, _unavailable)
     if settings.cors_allow_origins:
         # Named origins only (Settings refuses `*`), so credentials may be allowed.
         app.add_middleware(

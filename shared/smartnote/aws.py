@@ -21,6 +21,18 @@ def _client(service: str, region: str, endpoint_url: str | None) -> Any:
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
 
 
+class LazyClient:
+    """Stands for `client(service, settings)` and builds it on first use, so that a request
+    which turns out not to need it (no attachment to sign, a 404) never loads boto3."""
+
+    def __init__(self, service: str, settings: Settings) -> None:
+        self._service = service
+        self._settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(client(self._service, self._settings), name)
+
+
 def arn_service(arn: str) -> str:
     """The service part of an ARN (`arn:aws:ssm:...` -> "ssm"); "" when it is no ARN."""
     parts = arn.split(":", 5)

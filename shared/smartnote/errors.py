@@ -104,3 +104,19 @@ class ServiceUnavailable(AppError):
 
     def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+# Driver errors that mean "a backing service is unreachable" (503 with Retry-After). Each db
+# module declares its own driver's, so the app maps them without importing any driver: a
+# function that never loads PyMongo or SQLAlchemy cannot raise their errors either.
+_unavailable: list[type[Exception]] = []
+
+
+def unavailable_on(*errors: type[Exception]) -> None:
+    """Declare driver exceptions that answer 503 (called by `smartnote.db` at import)."""
+    _unavailable.extend(error for error in errors if error not in _unavailable)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is a declared driver error (service unreachable, timed out, dropped)."""
+    return isinstance(exc, tuple(_unavailable))

@@ -15,8 +15,13 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+from smartnote.errors import unavailable_on
 
 Document = dict[str, Any]
+
+unavailable_on(ConnectionFailure, ServerSelectionTimeoutError, AutoReconnect)
 
 
 @dataclass

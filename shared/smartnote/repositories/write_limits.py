@@ -8,10 +8,11 @@ second pooled connection, which concurrent requests could exhaust).
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from smartnote.db.tables import WriteCounter
@@ -28,11 +29,8 @@ class WriteLimiter:
         """Count one write of `user_id`; over the limit it is refused with 429 + Retry-After."""
         epoch = int(now.timestamp())
         window_start = epoch - epoch % self._window
-        # Both dialects spell the atomic upsert the same way (INSERT ... ON CONFLICT).
-        dialect = self._db.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
-            insert(WriteCounter)
+            _dialect_insert(self._db.get_bind().dialect.name)(WriteCounter)
             .values(user_id=user_id, window_start=window_start, count=1)
             .on_conflict_do_update(
                 index_elements=[WriteCounter.user_id, WriteCounter.window_start],
@@ -61,3 +59,13 @@ class WriteLimiter:
             )
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The `insert` with ON CONFLICT of the engine's dialect (both spell the upsert alike).
+
+    Imported here: the engine has already loaded its own dialect, and importing both at
+    start would load every Postgres driver module (asyncpg, psycopg...) into each function.
+    """
+    package = "postgresql" if dialect == "postgresql" else "sqlite"
+    return importlib.import_module(f"sqlalchemy.dialects.{package}").insert

@@ -15,7 +15,9 @@ from fastapi import APIRouter, File, Response, UploadFile, status
 from smartnote import filetypes, storage
 from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
-from smartnote.deps import CurrentPrincipal, Notes, S3Client, SettingsDep
+from smartnote.deps import S3Client, SettingsDep
+from smartnote.deps.mongo import Notes
+from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import attachments as domain
 from smartnote.errors import PayloadTooLarge, UnsupportedMediaType
 from smartnote.models.attachments import (

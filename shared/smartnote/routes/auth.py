@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from smartnote.deps import Auth, ClientIp, CurrentPrincipal
+from smartnote.deps import ClientIp
+from smartnote.deps.sql import Auth, CurrentPrincipal
 from smartnote.models.common import error_responses
 from smartnote.models.users import (
     LogoutRequest,

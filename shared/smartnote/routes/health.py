@@ -1,4 +1,8 @@
-"""`/health`: is every backing service reachable?"""
+"""`/health`: is every backing service reachable?
+
+Each check imports its driver when it runs: the docs function, which serves this route,
+starts without PyMongo, SQLAlchemy or boto3.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,10 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from smartnote import aws
 from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
-from smartnote.db import mongo
-from smartnote.db.sql import get_engine
 from smartnote.deps import SettingsDep
 
 router = APIRouter(tags=["service"])
@@ -28,11 +29,17 @@ class Health(BaseModel):
 
 
 async def _mongo(settings: Settings) -> None:
+    from smartnote.db import mongo  # noqa: PLC0415
+
     client = mongo.get_client(settings.mongodb_uri, settings.mongodb_timeout_ms)
     await client.admin.command("ping")
 
 
 async def _sql(settings: Settings) -> None:
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from smartnote.db.sql import get_engine  # noqa: PLC0415
+
     def ping() -> None:
         with get_engine(settings.database_url).connect() as connection:
             connection.execute(text("SELECT 1"))

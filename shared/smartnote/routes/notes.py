@@ -8,7 +8,9 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from smartnote import storage
 from smartnote.concurrency import run_blocking
-from smartnote.deps import CurrentPrincipal, Notes, S3Client, SettingsDep
+from smartnote.deps import S3Client, SettingsDep
+from smartnote.deps.mongo import Notes
+from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
 from smartnote.etags import etag, expected_version, matches_none
 from smartnote.models.common import Page, Timestamp, error_responses

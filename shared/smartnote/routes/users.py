@@ -6,7 +6,8 @@ from fastapi import APIRouter, Response, status
 
 from smartnote import aws, storage
 from smartnote.concurrency import run_blocking
-from smartnote.deps import Auth, CurrentPrincipal, Notes, SettingsDep, SqlSession
+from smartnote.deps import SettingsDep
+from smartnote.deps.sql import Auth, CurrentPrincipal, SqlSession
 from smartnote.errors import Forbidden
 from smartnote.models.common import error_responses
 from smartnote.models.users import AccountDeletion, PasswordChange, UserOut, UserUpdate
@@ -48,7 +49,6 @@ async def delete_me(
     body: AccountDeletion,
     principal: CurrentPrincipal,
     auth: Auth,
-    notes: Notes,
     session: SqlSession,
     settings: SettingsDep,
 ) -> Response:
@@ -62,6 +62,10 @@ async def delete_me(
     s3 = aws.client("s3", settings)
     prefixes = storage.owner_prefixes(principal.user.id)
     await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+    # Only account deletion needs MongoDB: the users function loads PyMongo here, not at start.
+    from smartnote.deps.mongo import notes_repository  # noqa: PLC0415
+
+    notes = await notes_repository(settings)
     await notes.delete_all_of_owner(principal.user.id)
     await run_blocking(UsersRepository(session).delete, principal.user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

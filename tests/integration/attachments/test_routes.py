@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smartnote import aws
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import upload, upload_key
 from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
@@ -385,3 +386,14 @@ def test_account_deletion_removes_attachment_objects(
     assert response.status_code == 204
     for root in ("uploads/", "derived/"):
         assert s3.list_objects_v2(Bucket=bucket, Prefix=f"{root}{user.id}/")["KeyCount"] == 0
+
+
+def test_requests_that_sign_nothing_build_no_s3_client(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    # The S3 client (boto3 import + build, the bulk of a cold first call) comes on first use.
+    aws._client.cache_clear()
+    assert api.get(f"/notes/{note['id']}/attachments", headers=user.headers).json() == []
+    missing = api.get(f"/notes/{note['id']}/attachments/nope", headers=user.headers)
+    assert_error(missing, 404, "not_found")
+    assert aws._client.cache_info().currsize == 0

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
+import py_compile
+import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from deploy import artifacts
-from deploy.artifacts import UNZIPPED_LIMIT_BYTES, built_functions, size_reports, zip_only
+from deploy.artifacts import (
+    RUNTIME_CACHE_TAG,
+    UNZIPPED_LIMIT_BYTES,
+    built_functions,
+    missing_bytecode,
+    size_reports,
+    zip_only,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+TAG = sys.implementation.cache_tag  # the tests compile with this interpreter
 
 BUILT_TEMPLATE = """
 Globals:
@@ -122,3 +136,39 @@ def test_zip_template_command_writes_json_sam_can_build(tmp_path: Path) -> None:
     assert "ImageFunction" not in written["Resources"]
     assert written["Globals"]["Function"]["Layers"] == [{"Ref": "SharedLayer"}]
     assert os.path.getsize(output) > 0
+
+
+def _compiled_tree(root: Path, mode: py_compile.PycInvalidationMode) -> Path:
+    for name in ("fn/app.py", "layer/python/pkg/__init__.py", "layer/python/pkg/mod.py"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("VALUE = 1\n", encoding="utf-8")
+    compileall.compile_dir(root, quiet=1, invalidation_mode=mode)
+    return root
+
+
+def test_bytecode_check_passes_on_an_unchecked_hash_build(tmp_path: Path) -> None:
+    build = _compiled_tree(tmp_path, py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    assert missing_bytecode(build, TAG) == []
+    assert artifacts.main(["bytecode", str(build), "--cache-tag", TAG]) == 0
+
+
+def test_bytecode_check_names_modules_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build = _compiled_tree(tmp_path, py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    (build / "fn/extra.py").write_text("X = 2\n", encoding="utf-8")  # added after compiling
+    assert missing_bytecode(build, TAG) == [build / "fn/extra.py"]
+    assert artifacts.main(["bytecode", str(build), "--cache-tag", TAG]) == 1
+    assert "fn/extra.py" in capsys.readouterr().err
+
+
+def test_timestamp_bytecode_does_not_count(tmp_path: Path) -> None:
+    # Zip extraction may change file times, which would invalidate timestamp .pyc files.
+    build = _compiled_tree(tmp_path, py_compile.PycInvalidationMode.TIMESTAMP)
+    assert len(missing_bytecode(build, TAG)) == 3
+
+
+def test_the_runtime_tag_is_the_templates_runtime() -> None:
+    template = (ROOT / "template.yaml").read_text(encoding="utf-8")
+    versions = set(re.findall(r"Runtime: python3\.(\d+)", template))
+    assert {f"cpython-3{v}" for v in versions} == {RUNTIME_CACHE_TAG}

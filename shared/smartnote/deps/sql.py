@@ -1,49 +1,26 @@
-"""Every FastAPI dependency, as `Annotated` aliases so that route signatures read plainly."""
+"""Dependencies on the SQL database: the request's session, the auth service and the caller."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from pymongo.asynchronous.database import AsyncDatabase
 from sqlalchemy.orm import Session
 
-from smartnote import aws
 from smartnote.auth import AuthService, Principal
 from smartnote.aws import jwt_secret
 from smartnote.clock import utcnow
 from smartnote.concurrency import run_blocking
-from smartnote.config import Settings, get_settings
-from smartnote.db import mongo
 from smartnote.db.sql import session_factory
+from smartnote.deps import SettingsDep
 from smartnote.errors import AppError, Unauthorized
-from smartnote.repositories import notes as notes_repo
 from smartnote.repositories.login_failures import LoginFailuresRepository
-from smartnote.repositories.notes import NotesRepository
 from smartnote.repositories.sessions import SessionsRepository
 from smartnote.repositories.users import UsersRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from smartnote.security import PasswordHasher, TokenService
-
-# Every dependency is `async def`, blocking work goes through `run_blocking`: a plain `def`
-# dependency would cost a thread hop each, and a new thread per invocation (concurrency.py).
-
-
-async def current_settings() -> Settings:
-    return get_settings()
-
-
-SettingsDep = Annotated[Settings, Depends(current_settings)]
-
-
-async def get_s3_client(settings: SettingsDep) -> Any:
-    """The container's S3 client (boto3 is imported on first use only)."""
-    return aws.client("s3", settings)
-
-
-S3Client = Annotated[Any, Depends(get_s3_client)]
 
 # Relative tokenUrl: Swagger UI resolves it against the document's URL, stage included.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
@@ -79,20 +56,6 @@ def _end(session: Session, *, commit: bool) -> None:
 
 
 SqlSession = Annotated[Session, Depends(get_sql_session)]
-
-
-async def get_mongo_database(settings: SettingsDep) -> AsyncDatabase[mongo.Document]:
-    return await notes_repo.notes_database(settings)
-
-
-MongoDatabase = Annotated[AsyncDatabase[mongo.Document], Depends(get_mongo_database)]
-
-
-async def get_notes_repository(database: MongoDatabase) -> NotesRepository:
-    return NotesRepository(database[notes_repo.COLLECTION])
-
-
-Notes = Annotated[NotesRepository, Depends(get_notes_repository)]
 
 
 def get_token_service(settings: SettingsDep) -> TokenService:
@@ -147,10 +110,3 @@ def _authenticate(auth: AuthService, limiter: WriteLimiter, token: str, method: 
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
-
-
-async def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-ClientIp = Annotated[str, Depends(client_ip)]
