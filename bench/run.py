@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, images, scaling, warm
+from bench import coldstart, images, scaling, scaling_report, warm
 from bench.common import table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,27 +65,7 @@ def report(results: dict[str, Any]) -> str:
             ["target", "import ms", "vs ref (<=0.6)", "RSS MB (<=60)", "1st call ms", "RSS after"],
         )
     )
-    out.append("\n(d) scaling: GET /notes through the handler, median ms total / own")
-    rows = []
-    for server, sizes in results["scaling"].items():
-        if "error" in sizes:
-            rows.append([server, "-", "failed: " + sizes["error"][:90], "", "", "", ""])
-            continue
-        for size, data in sizes.items():
-            if not isinstance(data, dict):
-                continue
-            rows.append(
-                [
-                    server,
-                    size,
-                    *[
-                        f"{q['total']['median_ms']:.1f} / {q['own']['median_ms']:.1f}"
-                        for q in data["queries"].values()
-                    ],
-                ]
-            )
-    shapes = ["first_page", "deep_page", "tag_filter", "q_common", "q_rare"]
-    out.append(table(rows, ["server", "notes", *shapes]))
+    out.append(scaling_report.report(results["scaling"]))
     if "images" in results:
         out.append(images.report(results["images"]))
     return "\n".join(out)
@@ -104,27 +84,7 @@ def plots(results: dict[str, Any], raw: dict[str, list[float]] | None) -> None:
         ax.legend()
         fig.savefig(RESULTS / "warm.png", dpi=80)
         plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for server, sizes in results["scaling"].items():
-        if "error" in sizes:
-            continue
-        points = sorted((int(s), d) for s, d in sizes.items() if isinstance(d, dict))
-        for shape in points[0][1]["queries"]:
-            xs = [n for n, _ in points]
-            for ax, part in zip(axes, ["total", "own"], strict=True):
-                ax.plot(
-                    xs,
-                    [d["queries"][shape][part]["median_ms"] for _, d in points],
-                    marker="o",
-                    label=f"{server} {shape}",
-                )
-    for ax, part in zip(axes, ["total", "own (total - DB)"], strict=True):
-        ax.set_xscale("log")
-        ax.set_xlabel("notes of the user")
-        ax.set_ylabel(f"median ms, {part}")
-    axes[0].legend(fontsize=6)
-    fig.savefig(RESULTS / "scaling.png", dpi=80)
-    plt.close(fig)
+    scaling_report.plot(results["scaling"], plt, RESULTS / "scaling.png")
     if "images" in results:
         images.plot(results["images"], plt, RESULTS / "images.png")
 
