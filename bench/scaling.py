@@ -33,7 +33,13 @@ RARE_EVERY = 100  # the word "zephyr" in 1 % of the notes
 # A server whose next size would take longer than this (projected linearly from the size
 # before: seeding + queries) skips it, and says so, to keep `make bench` bounded.
 BUDGET_S = float(os.environ.get("BENCH_SERVER_BUDGET_S", "600"))
+SEED_BATCH = 200
+SLOW_CALL_S = 2.0
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class OverBudget(RuntimeError):
+    """This size would take longer than BUDGET_S; the message says how it was judged."""
 
 
 class ServerUnsupported(RuntimeError):
@@ -95,16 +101,25 @@ def check_indexes(uri: str) -> None:
 
 
 def seed(uri: str, database: str, owner_id: str, count: int) -> float:
-    """Insert `count` notes in the repository's shape, under its indexes; seconds."""
+    """Insert `count` notes in the repository's shape, under its indexes; seconds.
+    OverBudget when that takes longer than BUDGET_S."""
     from smartnote.repositories.notes import COLLECTION, INDEXES
 
     start = time.perf_counter()
-    with MongoClient(uri, tz_aware=True) as client:
+    # Small batches and a patient monitor: a single-threaded server (mongoeco) answers no
+    # heartbeat while it inserts, and PyMongo cancels the insert when one times out.
+    with MongoClient(uri, tz_aware=True, connectTimeoutMS=120_000) as client:
         notes = client[database][COLLECTION]
         notes.create_indexes(INDEXES)
-        for first in range(0, count, 1000):
-            batch = [note_document(owner_id, i) for i in range(first, min(count, first + 1000))]
-            notes.insert_many(batch, ordered=False)
+        for first in range(0, count, SEED_BATCH):
+            numbers = range(first, min(count, first + SEED_BATCH))
+            notes.insert_many([note_document(owner_id, i) for i in numbers], ordered=False)
+            elapsed = time.perf_counter() - start
+            if elapsed > BUDGET_S and numbers[-1] + 1 < count:
+                raise OverBudget(
+                    f"seeding stopped after {numbers[-1] + 1} of {count} notes in"
+                    f" {elapsed:.0f} s > budget {BUDGET_S:.0f} s"
+                )
     return time.perf_counter() - start
 
 
@@ -138,9 +153,10 @@ def query_shapes(cursor: str) -> dict[str, dict[str, str]]:
 
 
 def time_queries(
-    token: str, shapes: dict[str, dict[str, str]], rounds: int, timer: DbTimer
+    token: str, shapes: dict[str, dict[str, str]], repeats: int, timer: DbTimer
 ) -> dict[str, Any]:
-    """Each shape through the notes handler (in a container thread): total, DB and own ms."""
+    """Each shape through the notes handler (in a container thread): total, DB and own ms.
+    A shape whose warm-up call took over SLOW_CALL_S gets at most 2 timed calls."""
     from bench.common import api_event, summary, template, timed
     from smartnote.local.events import LambdaContext
     from smartnote.local.gateway import _load_module
@@ -151,13 +167,15 @@ def time_queries(
     for shape, params in shapes.items():
         path = "/notes" + (f"?{urlencode(params)}" if params else "")
         event = api_event("GET", path, token, "/notes")
+        started = time.perf_counter()
         response = handler(event, context)  # warm-up, also checks it answers
+        warm_up = time.perf_counter() - started
         if response["statusCode"] != 200:
             raise ServerUnsupported(
                 f"GET {path} answered {response['statusCode']}: {response['body'][:200]}"
             )
         totals, dbs = [], []
-        for _ in range(rounds):
+        for _ in range(repeats if warm_up < SLOW_CALL_S else min(repeats, 2)):
             total, db = timed(partial(handler, event, context), timer)
             totals.append(total)
             dbs.append(db)
@@ -181,25 +199,31 @@ def measure(server: str, sizes: list[int], repeats: int) -> dict[str, Any]:
         check_indexes(uri)
         with local_stack(mongodb_uri=uri) as (gateway, _env):
             database = os.environ.get("MONGODB_DB", "smartnote")
-            projected = 0.0
+            stop: str | None = None  # why the remaining sizes are skipped
             for index, size in enumerate(sizes):
-                if projected > BUDGET_S:
-                    results[str(size)] = {
-                        "skipped": f"projected {projected:.0f} s from {sizes[index - 1]} notes"
-                        f" (linear) > budget {BUDGET_S:.0f} s"
-                    }
+                if stop is not None:
+                    results[str(size)] = {"skipped": stop}
                     continue
-                started = time.perf_counter()
                 user = register(gateway.url, f"scale{size}@example.com")
-                seed_s = seed(uri, database, user.id, size)
+                try:
+                    seed_s = seed(uri, database, user.id, size)
+                except OverBudget as exc:
+                    stop = f"{exc} (at {size})"
+                    results[str(size)] = {"skipped": stop}
+                    continue
                 shapes = query_shapes(deep_cursor(uri, database, user.id, size))
-                # Big sizes take seconds per query on the embedded servers: fewer repeats.
-                rounds = repeats if size < 50_000 else min(repeats, 2)
+                started = time.perf_counter()
                 with ThreadPoolExecutor(1, initializer=_init_container, initargs=([],)) as pool:
-                    queries = pool.submit(time_queries, user.token, shapes, rounds, timer).result()
+                    queries = pool.submit(time_queries, user.token, shapes, repeats, timer).result()
                 results[str(size)] = {"seed_s": round(seed_s, 1), "queries": queries}
                 if index + 1 < len(sizes):
-                    projected = (time.perf_counter() - started) * sizes[index + 1] / size
+                    grow = sizes[index + 1] / size
+                    projected = (seed_s + time.perf_counter() - started) * grow
+                    if projected > BUDGET_S:
+                        stop = (
+                            f"projected {projected:.0f} s (linear, from {size} notes)"
+                            f" > budget {BUDGET_S:.0f} s"
+                        )
     return results
 
 
@@ -219,13 +243,20 @@ def run(sizes: list[int], repeats: int, servers: list[str] = CANDIDATES) -> dict
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         if proc.returncode != 0:
-            lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
-            out[server] = {"error": lines[-1][:1000]}
+            out[server] = {"error": crash_summary(proc.stderr, proc.returncode)}
             continue
         out[server] = json.loads(proc.stdout.strip().splitlines()[-1])
         out[server]["wall_s"] = round(time.perf_counter() - started, 1)
     out.update({name: {"excluded": reason} for name, reason in EXCLUDED.items()})
     return out
+
+
+def crash_summary(stderr: str, returncode: int) -> str:
+    """The exception and the last line of ours it passed through, from a traceback."""
+    lines = stderr.strip().splitlines() or [f"exit code {returncode}"]
+    ours = [line.strip() for line in lines if f'"{ROOT}/bench/' in line]
+    where = f" ({ours[-1].replace(str(ROOT) + '/', '')})" if ours else ""
+    return lines[-1][:600] + where
 
 
 def main(server: str, sizes: list[int], repeats: int) -> dict[str, Any]:

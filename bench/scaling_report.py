@@ -35,10 +35,25 @@ def report(result: dict[str, Any]) -> str:
             ]
             rows.append([server, size, *[f"{t:.1f} / {o:.1f}" for t, o in medians]])
     out.append(table(rows, ["server", "notes", *SHAPES]))
+    out.extend(disagreements(result))
     if reasons:
         out.append("not measured:")
         out.extend(reasons)
     return "\n".join(out)
+
+
+def disagreements(result: dict[str, Any]) -> list[str]:
+    """Lines for each size and shape where the servers returned different numbers of notes."""
+    items: dict[tuple[int, str], dict[str, int]] = {}
+    for server, sizes in result.items():
+        for size, data in _sizes(sizes):
+            for shape, query in data.get("queries", {}).items():
+                items.setdefault((size, shape), {})[server] = query["items"]
+    return [
+        f"  items differ at {size} notes, {shape}: {counts}"
+        for (size, shape), counts in items.items()
+        if len(set(counts.values())) > 1
+    ]
 
 
 def plot(result: dict[str, Any], plt: Any, path: Path) -> None:
