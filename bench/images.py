@@ -224,9 +224,8 @@ def report(result: dict[str, Any]) -> str:
 def plot(result: dict[str, Any], plt: Any, path: Path) -> None:
     fig, (thumbs, pages) = plt.subplots(1, 2, figsize=(11, 4))
     t = result["thumbnail"]
-    thumbs.bar([n for n, _ in _THUMBNAILERS], [t[k]["median_ms"] for _, k in _THUMBNAILERS])
+    thumbs.bar([k for _, k in _THUMBNAILERS], [t[k]["median_ms"] for _, k in _THUMBNAILERS])
     thumbs.set_ylabel("median ms, 12 MP JPEG -> 512 px")
-    thumbs.tick_params(axis="x", labelsize=7)
     names = list(result["ocr"]["pages"])
     for offset, who in ((-0.2, "ours"), (0.2, "plain")):
         pages.bar(
