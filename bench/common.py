@@ -36,21 +36,26 @@ def template() -> Template:
 
 
 @contextlib.contextmanager
-def secantus_process() -> Iterator[str]:
-    """SecantusDB in a child process (bench/mongo_server.py); yields its URI."""
+def server_process(argv: list[str]) -> Iterator[str]:
+    """A database server in a child process that prints its URI and serves until its stdin
+    closes (bench/mongo_server.py, bench/mongoeco_server.py); yields the URI."""
     with subprocess.Popen(
-        [sys.executable, "-m", "bench.mongo_server"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+        argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as child:
         assert child.stdin is not None and child.stdout is not None
         try:
-            yield child.stdout.readline().strip()
+            uri = child.stdout.readline().strip()
+            if not uri:
+                raise RuntimeError(f"{' '.join(argv)} exited without serving")
+            yield uri
         finally:
             child.stdin.close()
             child.wait(30)
+
+
+def secantus_process() -> contextlib.AbstractContextManager[str]:
+    """SecantusDB in a child process (bench/mongo_server.py); yields its URI."""
+    return server_process([sys.executable, "-m", "bench.mongo_server"])
 
 
 @contextlib.contextmanager
@@ -169,3 +174,12 @@ def summary(samples: list[float]) -> dict[str, float]:
         "mean_ms": round(statistics.fmean(ordered) * 1000, 3),
         "n": len(ordered),
     }
+
+
+def table(rows: list[list[Any]], header: list[str]) -> str:
+    """Columns padded to their widest cell, a dashed line under the header."""
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

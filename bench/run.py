@@ -1,7 +1,8 @@
 """`make bench`: every case side by side in one run; a table, results/latest.json and plots.
 
 Sizes and repeats are bounded for a shared 2-core machine; BENCH_QUICK=1 shrinks them.
-BENCH_CASES=warm,coldstart re-runs only those cases and keeps the others from latest.json.
+BENCH_CASES=warm,coldstart re-runs only those cases and keeps the others from latest.json
+(cases: warm, coldstart, scaling, images).
 """
 
 from __future__ import annotations
@@ -14,24 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, memory, scaling, warm
+from bench import coldstart, images, memory, scaling, scaling_report, warm
+from bench.common import table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _table(rows: list[list[Any]], header: list[str]) -> str:
-    cells = [header, *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def report(results: dict[str, Any]) -> str:
     w, r = results["warm"]["warm"], results["warm"]["reuse"]
     out = ["(a) warm GET /notes/{id} through the notes handler vs bare Mangum+FastAPI (ms)"]
     out.append(
-        _table(
+        table(
             [
                 [name, w[key]["median_ms"], w[key]["p95_ms"]]
                 for name, key in [
@@ -52,11 +46,11 @@ def report(results: dict[str, Any]) -> str:
         )
     )
     out.append(f"\n(c) connection reuse over {r['invocations']} warm invocations")
-    out.append(_table([[k, v] for k, v in r.items() if k != "invocations"], ["what", "value"]))
+    out.append(table([[k, v] for k, v in r.items() if k != "invocations"], ["what", "value"]))
     c = results["coldstart"]["targets"]
     out.append(f"\n(b) cold start, fresh processes (median of {results['coldstart']['samples']})")
     out.append(
-        _table(
+        table(
             [
                 [
                     t,
@@ -82,27 +76,9 @@ def report(results: dict[str, Any]) -> str:
             ],
         )
     )
-    out.append("\n(d) scaling: GET /notes through the handler, median ms total / own")
-    rows = []
-    for server, sizes in results["scaling"].items():
-        if "error" in sizes:
-            rows.append([server, "-", "failed: " + sizes["error"][:90], "", "", "", ""])
-            continue
-        for size, data in sizes.items():
-            if not isinstance(data, dict):
-                continue
-            rows.append(
-                [
-                    server,
-                    size,
-                    *[
-                        f"{q['total']['median_ms']:.1f} / {q['own']['median_ms']:.1f}"
-                        for q in data["queries"].values()
-                    ],
-                ]
-            )
-    shapes = ["first_page", "deep_page", "tag_filter", "q_common", "q_rare"]
-    out.append(_table(rows, ["server", "notes", *shapes]))
+    out.append(scaling_report.report(results["scaling"]))
+    if "images" in results:
+        out.append(images.report(results["images"]))
     if "memory" in results:
         m = results["memory"]
         out.append(
@@ -110,7 +86,7 @@ def report(results: dict[str, Any]) -> str:
             f"{m['full_vcpu_mb']} MB; argon2 hash {m['argon2_hash_ms']} ms, "
             f"{m['argon2_memory_mib']} MiB)"
         )
-        out.append(_table(memory.report_rows(m), memory.REPORT_HEADER))
+        out.append(table(memory.report_rows(m), memory.REPORT_HEADER))
     return "\n".join(out)
 
 
@@ -127,34 +103,16 @@ def plots(results: dict[str, Any], raw: dict[str, list[float]] | None) -> None:
         ax.legend()
         fig.savefig(RESULTS / "warm.png", dpi=80)
         plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for server, sizes in results["scaling"].items():
-        if "error" in sizes:
-            continue
-        points = sorted((int(s), d) for s, d in sizes.items() if isinstance(d, dict))
-        for shape in points[0][1]["queries"]:
-            xs = [n for n, _ in points]
-            for ax, part in zip(axes, ["total", "own"], strict=True):
-                ax.plot(
-                    xs,
-                    [d["queries"][shape][part]["median_ms"] for _, d in points],
-                    marker="o",
-                    label=f"{server} {shape}",
-                )
-    for ax, part in zip(axes, ["total", "own (total - DB)"], strict=True):
-        ax.set_xscale("log")
-        ax.set_xlabel("notes of the user")
-        ax.set_ylabel(f"median ms, {part}")
-    axes[0].legend(fontsize=6)
-    fig.savefig(RESULTS / "scaling.png", dpi=80)
-    plt.close(fig)
+    scaling_report.plot(results["scaling"], plt, RESULTS / "scaling.png")
+    if "images" in results:
+        images.plot(results["images"], plt, RESULTS / "images.png")
 
 
 def main() -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,10000,100000").split(",")]
     started = time.time()
-    cases = os.environ.get("BENCH_CASES", "warm,coldstart,scaling,memory").split(",")
+    cases = os.environ.get("BENCH_CASES", "warm,coldstart,scaling,images,memory").split(",")
     previous = RESULTS / "latest.json"
     results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
     results.update(
@@ -170,7 +128,9 @@ def main() -> int:
         results["coldstart"] = coldstart.run(2 if quick else 5)
     if "scaling" in cases:
         results["scaling"] = scaling.run([1000, 5000] if quick else sizes, 3 if quick else 5)
-    if "memory" in cases:  # from the warm and cold-start results, so after them
+    if "images" in cases:
+        results["images"] = images.run(1 if quick else 5)
+    if "memory" in cases:  # from the other cases' results, so last
         results["memory"] = memory.run(results)
     results["duration_s"] = round(time.time() - started, 1)
     RESULTS.mkdir(exist_ok=True)
@@ -180,7 +140,7 @@ def main() -> int:
     raw = results["warm"].pop("raw", None)  # per-sample data: plots only, not committed
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
     plots(results, raw)
-    print(f"\nwrote {RESULTS}/latest.json, latest.txt, warm.png, scaling.png")
+    print(f"\nwrote {RESULTS}/latest.json, latest.txt, warm.png, scaling.png, images.png")
     return 0
 
 

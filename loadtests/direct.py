@@ -14,7 +14,12 @@ ASGIApp = Any
 
 def dispatcher(template: Template) -> ASGIApp:
     """One ASGI app sending /auth, /users, /notes + /tags and the rest to their function's app."""
-    apps = {name: _load_module(template.function(name)).app for name in template.functions}
+    # Only the functions behind the API: the event-driven ones (image, jobs) have no ASGI app.
+    apps = {
+        name: _load_module(spec).app
+        for name in template.functions
+        if (spec := template.function(name)).api_routes
+    }
     routes = [
         ("/auth", apps["auth"]),
         ("/users", apps["users"]),
