@@ -94,11 +94,10 @@ class AuthService:
     def authenticate(self, access_token: str) -> Principal:
         """The caller of an access token; its user and session must still exist."""
         claims = self._tokens.decode_access_token(access_token)
-        user = self._users.by_id(claims.user_id)
-        auth_session = self._sessions.get_live(claims.session_id)
-        if user is None or auth_session is None or auth_session.user_id != user.id:
+        user = self._sessions.live_user(claims.session_id, claims.user_id)
+        if user is None:
             raise Unauthorized("Invalid or expired access token")
-        return Principal(user=user, session_id=auth_session.id)
+        return Principal(user=user, session_id=claims.session_id)
 
     def check_password(self, user: User, password: str) -> bool:
         return self._hasher.verify(password, user.password_hash)

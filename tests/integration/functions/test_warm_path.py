@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine, event
 
 from smartnote.local.events import build_rest_event
 from smartnote.local.gateway import FunctionRuntime, Gateway
@@ -75,3 +76,23 @@ def test_warm_get_makes_one_trip_off_the_loop(
     for _ in range(WARM_INVOCATIONS):
         assert warm_container.invoke(request)["statusCode"] == 200
     assert len(hops) == WARM_INVOCATIONS, hops
+
+
+def test_warm_get_authenticates_with_one_sql_statement(
+    warm_container: FunctionRuntime, user: ApiUser, note_id: str
+) -> None:
+    """User and live session come back from one statement (a round trip each, on RDS)."""
+    request = get_note_event(note_id, user.access_token)
+    _invoke_warm(warm_container, request)
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        for _ in range(WARM_INVOCATIONS):
+            assert warm_container.invoke(request)["statusCode"] == 200
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert len(statements) == WARM_INVOCATIONS, statements
