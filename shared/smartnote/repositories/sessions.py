@@ -14,7 +14,6 @@ from smartnote.clock import utcnow
 from smartnote.db.tables import AuthSession, RefreshToken, User
 from smartnote.security import hash_token, new_refresh_token
 
-
 # Every authenticated request runs this, so it is built once: building a statement and its
 # cache key cost more than running it (~470 -> ~200 us per lookup on SQLite, bench notes).
 _LIVE_SESSION_USER = (
