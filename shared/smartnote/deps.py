@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from pymongo.asynchronous.database import AsyncDatabase
 from sqlalchemy.orm import Session
 
 from smartnote import aws
@@ -16,7 +15,6 @@ from smartnote.aws import jwt_secret
 from smartnote.clock import utcnow
 from smartnote.concurrency import run_blocking
 from smartnote.config import Settings, get_settings
-from smartnote.db import mongo
 from smartnote.db.sql import session_factory
 from smartnote.errors import AppError, Unauthorized
 from smartnote.repositories import notes as notes_repo
@@ -94,15 +92,8 @@ def _end(session: Session, *, commit: bool) -> None:
 SqlSession = Annotated[Session, Depends(get_sql_session)]
 
 
-async def get_mongo_database(settings: SettingsDep) -> AsyncDatabase[mongo.Document]:
-    return await notes_repo.notes_database(settings)
-
-
-MongoDatabase = Annotated[AsyncDatabase[mongo.Document], Depends(get_mongo_database)]
-
-
-async def get_notes_repository(database: MongoDatabase) -> NotesRepository:
-    return NotesRepository(database[notes_repo.COLLECTION])
+async def get_notes_repository(settings: SettingsDep) -> NotesRepository:
+    return await notes_repo.notes_repository(settings)
 
 
 Notes = Annotated[NotesRepository, Depends(get_notes_repository)]
@@ -136,10 +127,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_principal(
-    auth: Auth,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     request: Request,
-    limiter: Annotated[WriteLimiter, Depends(get_write_limiter)],
+    settings: SettingsDep,
     session: SqlSession,
 ) -> Principal:
     """The authenticated caller, or a 401 with `WWW-Authenticate: Bearer`.
@@ -149,6 +139,10 @@ async def get_principal(
     """
     if not token:
         raise Unauthorized("Not authenticated")
+    # Built by plain calls, not as dependencies: every node of FastAPI's graph costs each
+    # request its resolution, and every authenticated request comes through here.
+    auth = await get_auth_service(settings, session)
+    limiter = await get_write_limiter(settings, session)
     return await run_blocking(_authenticate, auth, limiter, session, token, request.method)
 
 
