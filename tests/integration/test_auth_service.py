@@ -14,7 +14,7 @@ from smartnote.clock import utcnow
 from smartnote.config import Settings
 from smartnote.db.sql import session_factory
 from smartnote.db.tables import AuthSession
-from smartnote.errors import TooManyRequests, Unauthorized
+from smartnote.errors import NotFound, TooManyRequests, Unauthorized
 from smartnote.models.users import UserRegister
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import SessionsRepository
@@ -109,8 +109,24 @@ def _delete_user(db: Session, user_id: str, session_id: str) -> None:
 
 def test_authenticate_accepts_a_live_session_of_the_tokens_user(session: Session) -> None:
     user_id, session_id = _new_session(session)
+    session.expunge_all()
     principal = service(session).authenticate(_token(user_id, session_id))
     assert (principal.user.id, principal.session_id) == (user_id, session_id)
+    assert principal.user.timezone == "UTC" and principal.user.created_at.tzinfo is not None
+    # A plain record: loading ORM objects would cost every request more than the query.
+    assert len(session.identity_map) == 0
+    session.rollback()
+
+
+def test_changing_the_password_of_a_user_deleted_meanwhile_is_not_found(
+    session: Session,
+) -> None:
+    user_id, session_id = _new_session(session)
+    auth = service(session)
+    principal = auth.authenticate(_token(user_id, session_id))
+    UsersRepository(session).delete(user_id)
+    with pytest.raises(NotFound):
+        auth.change_password(principal, "tulip-orbit-8-canyon")
     session.rollback()
 
 

@@ -27,7 +27,7 @@ def read_me(principal: CurrentPrincipal) -> UserOut:
 def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlSession) -> UserOut:
     """Change display name, time zone (IANA name) or email reminders."""
     changes = body.model_dump(include=body.model_fields_set)
-    user = UsersRepository(session).update(principal.user, changes)
+    user = UsersRepository(session).update(principal.user.id, changes)
     return UserOut.model_validate(user, from_attributes=True)
 
 
