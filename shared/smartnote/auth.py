@@ -12,7 +12,7 @@ from smartnote.errors import NotFound, TooManyRequests, Unauthorized
 from smartnote.models.users import TokenPair, UserRegister
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import RefreshRejected, SessionsRepository
-from smartnote.repositories.users import UsersRepository, normalise_email
+from smartnote.repositories.users import UserRecord, UsersRepository, normalise_email
 from smartnote.security import PasswordHasher, TokenService
 
 # One message for unknown user and wrong password: no account enumeration.
@@ -21,9 +21,9 @@ BAD_CREDENTIALS = "Incorrect email or password"
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: a user and the session their access token belongs to."""
+    """The caller: a user (as read when authenticating) and their token's session."""
 
-    user: User
+    user: UserRecord
     session_id: str
 
 
@@ -62,7 +62,7 @@ class AuthService:
             raise Unauthorized(BAD_CREDENTIALS)
         self._failures.clear(email)
         if self._hasher.needs_rehash(user.password_hash):
-            self._users.update(user, {"password_hash": self._hasher.hash(password)})
+            self._users.update(user.id, {"password_hash": self._hasher.hash(password)})
         issued = self._sessions.start(user.id, user_agent, self._refresh_ttl)
         return self._pair(user.id, issued.session.id, issued.token)
 
@@ -94,17 +94,16 @@ class AuthService:
     def authenticate(self, access_token: str) -> Principal:
         """The caller of an access token; its user and session must still exist."""
         claims = self._tokens.decode_access_token(access_token)
-        user = self._users.by_id(claims.user_id)
-        auth_session = self._sessions.get_live(claims.session_id)
-        if user is None or auth_session is None or auth_session.user_id != user.id:
+        user = self._sessions.live_user(claims.session_id, claims.user_id)
+        if user is None:
             raise Unauthorized("Invalid or expired access token")
-        return Principal(user=user, session_id=auth_session.id)
+        return Principal(user=user, session_id=claims.session_id)
 
-    def check_password(self, user: User, password: str) -> bool:
+    def check_password(self, user: UserRecord, password: str) -> bool:
         return self._hasher.verify(password, user.password_hash)
 
     def change_password(self, principal: Principal, new_password: str) -> None:
-        self._users.update(principal.user, {"password_hash": self._hasher.hash(new_password)})
+        self._users.update(principal.user.id, {"password_hash": self._hasher.hash(new_password)})
         self._sessions.revoke_all_except(
             principal.user.id, principal.session_id, "password_changed"
         )

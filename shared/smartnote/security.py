@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from jose import JWTError, jwt
+from jose import JWTError, jwk, jwt
+from jose.backends.base import Key
 
 from smartnote.clock import utcnow
 from smartnote.config import Settings
@@ -77,12 +78,19 @@ class AccessClaims:
     expires_at: datetime
 
 
+@lru_cache(maxsize=4)
+def _verification_key(secret: str, algorithm: str) -> Key:
+    """The key object of `secret`, built once per container (jose builds one per token)."""
+    return jwk.construct(secret, algorithm)
+
+
 class TokenService:
     """Issues and checks access JWTs; the algorithm is pinned, never read from a token."""
 
     def __init__(self, settings: Settings, secret: str) -> None:
         self._secret = secret
         self._algorithm = settings.jwt_algorithm
+        self._key = _verification_key(secret, settings.jwt_algorithm)
         self._issuer = settings.jwt_issuer
         self.access_ttl = timedelta(seconds=settings.access_token_ttl_seconds)
 
@@ -103,7 +111,7 @@ class TokenService:
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                self._key,
                 algorithms=[self._algorithm],
                 issuer=self._issuer,
                 options={"require_exp": True, "require_sub": True, "require_iat": True},

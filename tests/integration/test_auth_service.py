@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
 from smartnote.auth import AuthService
+from smartnote.clock import utcnow
 from smartnote.config import Settings
 from smartnote.db.sql import session_factory
-from smartnote.errors import TooManyRequests, Unauthorized
+from smartnote.db.tables import AuthSession
+from smartnote.errors import NotFound, TooManyRequests, Unauthorized
 from smartnote.models.users import UserRegister
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import SessionsRepository
@@ -25,6 +28,9 @@ def session(sql_url: str) -> Iterator[Session]:
         yield db
 
 
+TOKEN_SECRET = "s" * 40
+
+
 def service(db: Session, **overrides: object) -> AuthService:
     settings = Settings(argon2_time_cost=1, argon2_memory_cost_kib=1024, **overrides)  # type: ignore[arg-type]
     return AuthService(
@@ -33,7 +39,7 @@ def service(db: Session, **overrides: object) -> AuthService:
         SessionsRepository(db),
         LoginFailuresRepository(db),
         PasswordHasher(settings),
-        TokenService(settings, "s" * 40),
+        TokenService(settings, TOKEN_SECRET),
     )
 
 
@@ -71,4 +77,75 @@ def test_success_clears_the_account_failures(session: Session) -> None:
         with pytest.raises(Unauthorized):
             auth.login(email, "wrong-password-1", "192.0.2.10", None)
     auth.login(email, "tulip-orbit-7-canyon", "192.0.2.10", None)
+    session.rollback()
+
+
+def _new_session(db: Session) -> tuple[str, str]:
+    """(user id, session id) of a freshly registered user's new session."""
+    email = f"a-{uuid.uuid4().hex}@example.com"
+    user = UsersRepository(db).create(email, "not-a-real-hash", None, "UTC")
+    issued = SessionsRepository(db).start(user.id, None, timedelta(days=1))
+    db.commit()
+    return user.id, issued.session.id
+
+
+def _token(user_id: str, session_id: str) -> str:
+    return TokenService(Settings(), TOKEN_SECRET).create_access_token(user_id, session_id)
+
+
+def _revoke(db: Session, user_id: str, session_id: str) -> None:
+    SessionsRepository(db).revoke(session_id, "logout")
+
+
+def _expire(db: Session, user_id: str, session_id: str) -> None:
+    auth_session = db.get(AuthSession, session_id)
+    assert auth_session is not None
+    auth_session.expires_at = utcnow() - timedelta(seconds=1)
+
+
+def _delete_user(db: Session, user_id: str, session_id: str) -> None:
+    UsersRepository(db).delete(user_id)
+
+
+def test_authenticate_accepts_a_live_session_of_the_tokens_user(session: Session) -> None:
+    user_id, session_id = _new_session(session)
+    session.expunge_all()
+    principal = service(session).authenticate(_token(user_id, session_id))
+    assert (principal.user.id, principal.session_id) == (user_id, session_id)
+    assert principal.user.timezone == "UTC" and principal.user.created_at.tzinfo is not None
+    # A plain record: loading ORM objects would cost every request more than the query.
+    assert len(session.identity_map) == 0
+    session.rollback()
+
+
+def test_changing_the_password_of_a_user_deleted_meanwhile_is_not_found(
+    session: Session,
+) -> None:
+    user_id, session_id = _new_session(session)
+    auth = service(session)
+    principal = auth.authenticate(_token(user_id, session_id))
+    UsersRepository(session).delete(user_id)
+    with pytest.raises(NotFound):
+        auth.change_password(principal, "tulip-orbit-8-canyon")
+    session.rollback()
+
+
+@pytest.mark.parametrize("end", [_revoke, _expire, _delete_user])
+def test_authenticate_refuses_an_ended_session_or_a_deleted_user(
+    session: Session, end: Callable[[Session, str, str], None]
+) -> None:
+    user_id, session_id = _new_session(session)
+    token = _token(user_id, session_id)
+    end(session, user_id, session_id)
+    session.commit()
+    with pytest.raises(Unauthorized):
+        service(session).authenticate(token)
+    session.rollback()
+
+
+def test_authenticate_refuses_a_token_naming_another_users_session(session: Session) -> None:
+    user_id, _ = _new_session(session)
+    _, others_session_id = _new_session(session)
+    with pytest.raises(Unauthorized):
+        service(session).authenticate(_token(user_id, others_session_id))
     session.rollback()

@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from jose import jwt
+from jose import jwk, jwt
 
 from smartnote.config import Settings
 from smartnote.errors import Unauthorized
@@ -78,6 +78,24 @@ def test_forged_tokens_are_refused(tokens: TokenService, forge) -> None:  # type
     forged = forge(tokens.create_access_token("user-1", "session-1"))
     with pytest.raises(Unauthorized):
         tokens.decode_access_token(forged)
+
+
+def test_the_key_is_built_once_not_per_token(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request builds a TokenService; none of them rebuilds the key object."""
+    token = TokenService(settings, SECRET).create_access_token("user-1", "session-1")
+    built: list[str] = []
+    original = jwk.construct
+
+    def counting_construct(key_data: object, algorithm: str | None = None) -> object:
+        built.append(str(algorithm))
+        return original(key_data, algorithm)
+
+    monkeypatch.setattr(jwk, "construct", counting_construct)
+    for _ in range(3):
+        assert TokenService(settings, SECRET).decode_access_token(token).user_id == "user-1"
+    assert len(built) <= 1, built
 
 
 def test_password_hashes_are_argon2_and_verify(settings: Settings) -> None:

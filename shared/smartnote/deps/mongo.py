@@ -6,19 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from smartnote.config import Settings
 from smartnote.deps import SettingsDep
-from smartnote.repositories import notes as notes_repo
-from smartnote.repositories.notes import NotesRepository
-
-
-async def notes_repository(settings: Settings) -> NotesRepository:
-    """The notes repository on this container's client (indexes ensured on first use)."""
-    database = await notes_repo.notes_database(settings)
-    return NotesRepository(database[notes_repo.COLLECTION])
+from smartnote.repositories.notes import NotesRepository, notes_repository
 
 
 async def get_notes_repository(settings: SettingsDep) -> NotesRepository:
+    """The notes repository on this container's client (indexes ensured on first use)."""
     return await notes_repository(settings)
 
 

@@ -37,13 +37,26 @@ async def get_sql_session(settings: SettingsDep) -> AsyncIterator[Session]:
     try:
         yield session
     except AppError as exc:
-        await run_blocking(_end, session, commit=exc.status_code < 500)
+        await _finish(session, commit=exc.status_code < 500)
         raise
     except BaseException:
-        await run_blocking(_end, session, commit=False)
+        await _finish(session, commit=False)
         raise
     else:
-        await run_blocking(_end, session, commit=True)
+        await _finish(session, commit=True)
+
+
+async def _finish(session: Session, *, commit: bool) -> None:
+    """End the request's transaction, if one is open.
+
+    With none open (the session was not used, or its work already ended, see
+    `_authenticate`) it holds no connection: closing it sends nothing, so it needs no trip
+    off the loop.
+    """
+    if session.in_transaction():
+        await run_blocking(_end, session, commit=commit)
+    else:
+        session.close()
 
 
 def _end(session: Session, *, commit: bool) -> None:
@@ -86,10 +99,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_principal(
-    auth: Auth,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     request: Request,
-    limiter: Annotated[WriteLimiter, Depends(get_write_limiter)],
+    settings: SettingsDep,
+    session: SqlSession,
 ) -> Principal:
     """The authenticated caller, or a 401 with `WWW-Authenticate: Bearer`.
 
@@ -98,13 +111,26 @@ async def get_principal(
     """
     if not token:
         raise Unauthorized("Not authenticated")
-    return await run_blocking(_authenticate, auth, limiter, token, request.method)
+    # Built by plain calls, not as dependencies: every node of FastAPI's graph costs each
+    # request its resolution, and every authenticated request comes through here.
+    auth = await get_auth_service(settings, session)
+    limiter = await get_write_limiter(settings, session)
+    return await run_blocking(_authenticate, auth, limiter, session, token, request.method)
 
 
-def _authenticate(auth: AuthService, limiter: WriteLimiter, token: str, method: str) -> Principal:
-    """The blocking part of `get_principal`, in one trip off the loop."""
+def _authenticate(
+    auth: AuthService, limiter: WriteLimiter, session: Session, token: str, method: str
+) -> Principal:
+    """The blocking part of `get_principal`, in one trip off the loop.
+
+    A safe method wrote nothing here, so its read-only transaction ends now, in this same
+    trip: a route that needs no more SQL (all of /notes) then ends the request without one.
+    A route that does use the session starts a new transaction, ended as usual.
+    """
     principal = auth.authenticate(token)
-    if method not in SAFE_METHODS:
+    if method in SAFE_METHODS:
+        session.commit()
+    else:
         limiter.hit(principal.user.id, utcnow())
     return principal
 

@@ -96,7 +96,7 @@ async def notes_database(settings: Settings) -> AsyncDatabase[Document]:
 
 
 async def notes_repository(settings: Settings) -> NotesRepository:
-    """The notes repository outside a request (the scheduled jobs)."""
+    """The notes repository on this container's client (routes and scheduled jobs)."""
     return NotesRepository((await notes_database(settings))[COLLECTION])
 
 

@@ -7,12 +7,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from smartnote.clock import utcnow
-from smartnote.db.tables import AuthSession, RefreshToken
+from smartnote.db.tables import AuthSession, RefreshToken, User
+from smartnote.repositories.users import UserRecord
 from smartnote.security import hash_token, new_refresh_token
+
+# Every authenticated request runs this, so it is built once (building a statement and its
+# cache key cost more than running it) and on the tables, not the ORM classes (loading ORM
+# objects costs more again): ~470 -> ~200 -> ~130 us per lookup on SQLite, bench notes.
+_USERS, _SESSIONS = User.__table__, AuthSession.__table__
+_LIVE_SESSION_USER = (
+    select(_USERS)
+    .join(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id)
+    .where(
+        _SESSIONS.c.id == bindparam("session_id"),
+        _USERS.c.id == bindparam("user_id"),
+        _SESSIONS.c.revoked_at.is_(None),
+        _SESSIONS.c.expires_at > bindparam("now"),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,12 @@ class SessionsRepository:
             return None
         auth_session = self._db.get(AuthSession, session_id)
         return auth_session if auth_session and self._is_live(auth_session, utcnow()) else None
+
+    def live_user(self, session_id: str, user_id: str) -> UserRecord | None:
+        """The user of a live session of theirs, in one statement; None if either is gone."""
+        params = {"session_id": session_id, "user_id": user_id, "now": utcnow()}
+        row = self._db.connection().execute(_LIVE_SESSION_USER, params).first()
+        return UserRecord.from_row(row._mapping) if row is not None else None
 
     def list_live(self, user_id: str) -> Sequence[AuthSession]:
         now = utcnow()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -12,12 +14,30 @@ from sqlalchemy.orm import Session
 
 from smartnote.clock import utcnow
 from smartnote.db.tables import User
-from smartnote.errors import Conflict
+from smartnote.errors import Conflict, NotFound
 
 
 def normalise_email(email: str) -> str:
     """Emails are unique case-insensitively: store and look them up lower-cased."""
     return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A `users` row as read, detached from any session (the authenticated caller)."""
+
+    id: str
+    email: str
+    password_hash: str
+    display_name: str | None
+    timezone: str
+    email_reminders: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> UserRecord:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 class UsersRepository:
@@ -63,7 +83,11 @@ class UsersRepository:
         found = self._session.scalars(select(User).where(User.id.in_(set(user_ids))))
         return {user.id: user for user in found}
 
-    def update(self, user: User, changes: dict[str, Any]) -> User:
+    def update(self, user_id: str, changes: dict[str, Any]) -> User:
+        """Change a user's fields, read in this transaction (404 if deleted meanwhile)."""
+        user = self.by_id(user_id)
+        if user is None:
+            raise NotFound("User not found")
         for name, value in changes.items():
             setattr(user, name, value)
         user.updated_at = utcnow()

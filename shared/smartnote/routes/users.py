@@ -31,7 +31,7 @@ def read_me(principal: CurrentPrincipal) -> UserOut:
 def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlSession) -> UserOut:
     """Change display name, time zone (IANA name) or email reminders."""
     changes = body.model_dump(include=body.model_fields_set)
-    user = UsersRepository(session).update(principal.user, changes)
+    user = UsersRepository(session).update(principal.user.id, changes)
     return UserOut.model_validate(user, from_attributes=True)
 
 
@@ -63,7 +63,7 @@ async def delete_me(
     prefixes = storage.owner_prefixes(principal.user.id)
     await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
     # Only account deletion needs MongoDB: the users function loads PyMongo here, not at start.
-    from smartnote.deps.mongo import notes_repository  # noqa: PLC0415
+    from smartnote.repositories.notes import notes_repository  # noqa: PLC0415
 
     notes = await notes_repository(settings)
     await notes.delete_all_of_owner(principal.user.id)
