@@ -18,11 +18,15 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pymongo.uri_parser import parse_uri
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from smartnote import storage
 from smartnote.app import create_app
 from smartnote.config import get_settings
+from smartnote.db.tables import User
 from smartnote.local.services import AwsService, free_port
 from smartnote.logs import JsonFormatter
 from smartnote.routes import auth, notes, users
@@ -114,6 +118,35 @@ def test_sql_lost_mid_request_changes_nothing(
             )
             assert_unavailable(response)
     assert api.get("/users/me", headers=user.headers).json()["display_name"] != "lost"
+
+
+def test_a_commit_that_fails_is_a_503_and_changes_nothing(
+    api: httpx.Client, user: ApiUser, stack_env: None
+) -> None:
+    """The request's transaction ends before its answer: a COMMIT lost after the route wrote
+    (the connection drops at that moment) cannot hide behind a 200."""
+    wrote_user: list[bool] = []
+
+    def note_user_write(session: Session, _: object) -> None:
+        wrote_user.extend(isinstance(o, User) for o in session.dirty)
+
+    def lost_at_commit(session: Session) -> None:
+        if any(wrote_user):  # the route's own change, not the write counter's commit
+            raise OperationalError("COMMIT", {}, ConnectionError("connection lost"))
+
+    with cold_container(users.router) as container:
+        event.listen(Session, "after_flush", note_user_write)
+        event.listen(Session, "before_commit", lost_at_commit)
+        try:
+            response = container.patch(
+                "/users/me", json={"display_name": "never saved"}, headers=user.headers
+            )
+        finally:
+            event.remove(Session, "after_flush", note_user_write)
+            event.remove(Session, "before_commit", lost_at_commit)
+    assert any(wrote_user)  # the fault really hit the route's commit
+    assert_unavailable(response)
+    assert api.get("/users/me", headers=user.headers).json()["display_name"] != "never saved"
 
 
 def test_parallel_patches_with_the_same_if_match_have_one_winner(
