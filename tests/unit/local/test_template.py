@@ -318,3 +318,29 @@ def test_every_authenticated_api_path_accepts_the_cors_preflight(template: Templ
         if path not in PUBLIC_PATHS and not declared & {"ANY", "OPTIONS"}
     ]
     assert missing == []
+
+
+def test_every_scheduled_or_s3_triggered_function_parks_its_failures(template: Template) -> None:
+    """Async deliveries (schedules, S3) are retried, then land in a queue the alarms watch:
+    a scheduled run that raises is never silently dropped."""
+    resources = template.raw["Resources"]
+    async_kinds = {"Schedule", "ScheduleV2", "S3"}
+    checked = []
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        events = resource["Properties"].get("Events", {}).values()
+        kinds = {event["Type"] for event in events} & async_kinds
+        if not kinds:
+            continue
+        invoke = resource["Properties"]["EventInvokeConfig"]
+        assert invoke["MaximumRetryAttempts"] == 2, name
+        failure = invoke["DestinationConfig"]["OnFailure"]
+        assert failure["Type"] == "SQS", name
+        queue = failure["Destination"]["Fn::GetAtt"][0]
+        assert resources[queue]["Type"] == "AWS::SQS::Queue", name
+        for event in events:
+            if event["Type"] in {"Schedule", "ScheduleV2"}:  # EventBridge's own delivery
+                assert event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] == queue
+        checked.append(name)
+    assert sorted(checked) == ["CleanupFunction", "ImageFunction", "RemindersFunction"]
