@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from smartnote.concurrency import equip
 from smartnote.local.gateway import _load_module
 from smartnote.local.template import Template
 
@@ -29,9 +29,10 @@ def dispatcher(template: Template) -> ASGIApp:
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            # Every request here shares one loop; SQL runs on its default executor (min(32,
-            # CPUs + 4) threads), fewer than the requests that may wait on the SQL pool.
-            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(64))
+            # Every request here shares one loop, where a Lambda container has one request
+            # at a time: its blocking SQL needs as many threads as requests may wait on SQL
+            # (with 4, those waiting on SQLite's lock starved the commit that would free it).
+            equip(asyncio.get_running_loop(), workers=64)
             message = await receive()
             while message["type"] != "lifespan.shutdown":
                 await send({"type": message["type"] + ".complete"})

@@ -42,17 +42,18 @@ def prestarted_pool(workers: int, name: str = "container") -> ThreadPoolExecutor
     return pool
 
 
-def _equip(loop: asyncio.AbstractEventLoop) -> None:
-    """Give `loop` its container pool as default executor (closed with the loop)."""
+def equip(loop: asyncio.AbstractEventLoop, workers: int = CONTAINER_THREADS) -> None:
+    """Give `loop` a pool of `workers` threads as default executor (closed with the loop),
+    unless it has one: a server that runs many requests on one loop equips it with more."""
     if loop not in _equipped:
-        loop.set_default_executor(prestarted_pool(CONTAINER_THREADS))
+        loop.set_default_executor(prestarted_pool(workers))
         _equipped.add(loop)
 
 
 async def run_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(*args, **kwargs)` on the running loop's executor, with the caller's context vars."""
     loop = asyncio.get_running_loop()
-    _equip(loop)
+    equip(loop)
     context = contextvars.copy_context()  # keeps the request id in log lines
     call = functools.partial(context.run, fn, *args, **kwargs)
     return await loop.run_in_executor(None, call)

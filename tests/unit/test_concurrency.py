@@ -7,7 +7,7 @@ import contextvars
 import threading
 from concurrent.futures import wait
 
-from smartnote.concurrency import CONTAINER_THREADS, prestarted_pool, run_blocking
+from smartnote.concurrency import CONTAINER_THREADS, equip, prestarted_pool, run_blocking
 
 
 def _threads(prefix: str) -> list[str]:
@@ -47,9 +47,25 @@ def test_run_blocking_uses_the_loops_own_pool_and_keeps_context() -> None:
         calls = loop.run_until_complete(two_calls())
         assert all(name.startswith("container") for name, _ in calls)
         assert [request for _, request in calls] == ["req-1", "req-1"]
-        pool_threads = {
-            t.name for t in threading.enumerate() if t.name.startswith("container")
-        }
+        pool_threads = {t.name for t in threading.enumerate() if t.name.startswith("container")}
         assert len(pool_threads) >= CONTAINER_THREADS
     finally:
         loop.close()  # shuts the loop's pool down with it
+
+
+def test_a_loop_equipped_with_a_bigger_pool_keeps_it() -> None:
+    """A server running many requests on one loop (loadtests/direct.py) sizes its pool: that
+    many blocking calls can wait on each other at once (with the default pool they would
+    starve, as requests waiting on SQLite's lock starved the commit that frees it)."""
+    workers = CONTAINER_THREADS + 3
+    loop = asyncio.new_event_loop()
+    try:
+        equip(loop, workers=workers)
+        barrier = threading.Barrier(workers, timeout=10)
+
+        async def all_at_once() -> list[int]:
+            return list(await asyncio.gather(*(run_blocking(barrier.wait) for _ in range(workers))))
+
+        assert sorted(loop.run_until_complete(all_at_once())) == list(range(workers))
+    finally:
+        loop.close()
