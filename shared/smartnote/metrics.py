@@ -49,9 +49,10 @@ class ColdStartMetric:
         if self._written:
             return
         self._written = True
-        name = getattr(context, "function_name", None) or os.environ.get(
-            "AWS_LAMBDA_FUNCTION_NAME", "unknown"
-        )
+        on_lambda = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        if not on_lambda:  # the local stack: no CloudWatch reads stdout, keep its console clean
+            return
+        name = getattr(context, "function_name", None) or on_lambda
         stream = self._stream or sys.stdout
         record = cold_start_record(name, int(time.time() * 1000))
         stream.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -30,7 +30,12 @@ def test_record_is_embedded_metric_format(monkeypatch: pytest.MonkeyPatch) -> No
     )
 
 
-def test_written_once_per_container() -> None:
+@pytest.fixture
+def on_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn-from-env")  # set by the Lambda runtime
+
+
+def test_written_once_per_container(on_lambda: None) -> None:
     stream = io.StringIO()
     metric = ColdStartMetric(stream)
     context = SimpleNamespace(function_name="auth-fn")
@@ -41,7 +46,16 @@ def test_written_once_per_container() -> None:
     assert json.loads(lines[0])["function_name"] == "auth-fn"
 
 
-def test_metered_handler_reports_then_answers(capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_written_outside_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    stream = io.StringIO()
+    ColdStartMetric(stream).record(SimpleNamespace(function_name="fn"))
+    assert stream.getvalue() == ""
+
+
+def test_metered_handler_reports_then_answers(
+    capsys: pytest.CaptureFixture[str], on_lambda: None
+) -> None:
     calls: list[str] = []
 
     def inner(event: dict[str, object], context: object) -> dict[str, object]:

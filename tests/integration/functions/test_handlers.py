@@ -110,6 +110,7 @@ def test_a_container_reports_one_cold_start_metric(
     """The notes function writes one ColdStart EMF record per container, none when warm."""
     # A module of its own, as a new Lambda container imports the function afresh.
     monkeypatch.delitem(sys.modules, "smartnote_fn_notes", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "NotesFunction")  # as on Lambda
     capsys.readouterr()
     container = FunctionRuntime(template.function("notes"), pool_size=1)
     try:
