@@ -49,6 +49,17 @@ def at_size(cpu_ms: float, memory_mb: int) -> float:
     return round(cpu_ms * FULL_VCPU_MB / min(memory_mb, FULL_VCPU_MB), 1)
 
 
+def _entry(rss_mb: float | None, paths: dict[str, float]) -> dict[str, Any]:
+    """One function's CPU paths, as measured and as modelled at each size."""
+    return {
+        "rss_mb": rss_mb,
+        "cpu_ms": {path: round(ms, 1) for path, ms in paths.items()},
+        "modelled_ms": {
+            path: {str(size): at_size(ms, size) for size in SIZES_MB} for path, ms in paths.items()
+        },
+    }
+
+
 def run(results: dict[str, Any]) -> dict[str, Any]:
     hash_ms = argon2_hash_ms()
     warm_own = results.get("warm", {}).get("warm", {}).get("notes_get_own", {}).get("median_ms")
@@ -58,32 +69,19 @@ def run(results: dict[str, Any]) -> dict[str, Any]:
         measured = targets.get(name)
         if measured is None or "first_invocation_ms" not in measured:
             continue
-        cold_ms = measured["import_ms"] + measured["first_invocation_ms"]
-        paths = {"cold start (import + 1st call)": cold_ms}
+        paths = {
+            "cold start (import + 1st call)": measured["import_ms"]
+            + measured["first_invocation_ms"]
+        }
         if name == "notes" and warm_own is not None:
             paths["warm GET /notes/{id} (own CPU)"] = warm_own
         if name in HASHING:
             paths["password hash"] = hash_ms
-        functions[name] = {
-            "rss_mb": measured.get("rss_after_first_invocation_mb"),
-            "cpu_ms": {path: round(ms, 1) for path, ms in paths.items()},
-            "modelled_ms": {
-                path: {str(size): at_size(ms, size) for size in SIZES_MB}
-                for path, ms in paths.items()
-            },
-        }
+        functions[name] = _entry(measured.get("rss_after_first_invocation_mb"), paths)
     pages = results.get("images", {}).get("ocr", {}).get("pages", {})
     if pages:  # the image function: one photographed page, processed and read
         ocr_ms = max(page["ours"]["median_ms"] for page in pages.values())
-        functions["image"] = {
-            "rss_mb": None,
-            "cpu_ms": {"OCR of one page (slowest sample page)": round(ocr_ms, 1)},
-            "modelled_ms": {
-                "OCR of one page (slowest sample page)": {
-                    str(size): at_size(ocr_ms, size) for size in SIZES_MB
-                }
-            },
-        }
+        functions["image"] = _entry(None, {"OCR of one page (slowest sample page)": ocr_ms})
     return {
         "argon2_hash_ms": hash_ms,
         "argon2_memory_mib": _defaults().argon2_memory_cost_kib // 1024,
