@@ -14,7 +14,8 @@ import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from smartnote import aws
 from smartnote.config import Settings
@@ -122,38 +123,38 @@ async def _handle(
     claim: str,
     counts: ReminderCounts,
 ) -> None:
+    """Email one claimed reminder if its owner can get it, then move it on either way."""
     reminder = note["reminder"]
     zone = owner_zone(owner.timezone if owner else None)
+    outcome = _deliver(note, owner, zone, mailer, settings)
+    now = clock()
+    if not await notes.finish_reminder(
+        note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=outcome == "sent"), now
+    ):
+        logger.info("note %s changed while its reminder was handled", note["_id"])
+    setattr(counts, outcome, getattr(counts, outcome) + 1)
+
+
+def _deliver(
+    note: dict[str, Any], owner: Owner | None, zone: ZoneInfo, mailer: Mailer, settings: Settings
+) -> Literal["sent", "skipped", "undeliverable"]:
+    """Send the reminder's email; raises when a retry may succeed (the run releases it)."""
     if owner is None or not owner.email_reminders:
-        now = clock()
-        await notes.finish_reminder(
-            note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=False), now
-        )
-        counts.skipped += 1
-        return
+        return "skipped"
     email = reminder_email(
         to=owner.email,
         title=note.get("title", ""),
         content=note.get("content", ""),
         note_url=f"{settings.app_base_url.rstrip('/')}/notes/{note['_id']}",
-        occurrence=reminder["at"],
+        occurrence=note["reminder"]["at"],
         zone=zone,
     )
     try:
         mailer.send(email)
-        sent = True
     except Undeliverable as exc:  # a retry cannot help, and would hold the reminder forever
         logger.warning("the reminder of note %s cannot be emailed: %s", note["_id"], exc)
-        sent = False
-    now = clock()
-    if not await notes.finish_reminder(
-        note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=sent), now
-    ):
-        logger.info("note %s changed while its reminder was sent", note["_id"])
-    if sent:
-        counts.sent += 1
-    else:
-        counts.undeliverable += 1
+        return "undeliverable"
+    return "sent"
 
 
 async def run(settings: Settings, clock: Clock) -> dict[str, int]:
