@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -117,24 +117,32 @@ def api_event(
 
 
 class DbTimer(monitoring.CommandListener):
-    """Time spent in Mongo commands and SQL statements, per thread (the API's own cost = rest)."""
+    """Time spent in Mongo commands and SQL statements by the call being timed (the API's
+    own cost = the rest).
+
+    The tally lives in a context variable, not a thread-local: the invocation's tasks and the
+    blocking calls it sends to pool threads (which run in a copy of its context) all add to
+    the tally of the `reset` that started it.
+    """
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._tally: contextvars.ContextVar[list[float]] = contextvars.ContextVar("db_seconds")
         self._sql_started: dict[int, float] = {}
         monitoring.register(self)  # only clients created after this report to it
         event.listen(Engine, "before_cursor_execute", self._sql_before)
         event.listen(Engine, "after_cursor_execute", self._sql_after)
 
     def reset(self) -> None:
-        self._local.seconds = 0.0
+        self._tally.set([0.0])
 
     @property
     def seconds(self) -> float:
-        return float(getattr(self._local, "seconds", 0.0))
+        return self._tally.get([0.0])[0]
 
     def _add(self, seconds: float) -> None:
-        self._local.seconds = self.seconds + seconds
+        tally = self._tally.get(None)
+        if tally is not None:
+            tally[0] += seconds
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         pass

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from smartnote.clock import utcnow
+from smartnote.concurrency import loop_to_itself
 from smartnote.config import Settings, get_settings
 from smartnote.logs import configure_logging, request_id_var
 from smartnote.metrics import ColdStartMetric
@@ -42,7 +43,8 @@ class MeteredHandler:
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.cold_start.record(context)
-        return self.handler(event, context)
+        with loop_to_itself():  # Lambda runs one invocation per container at a time
+            return self.handler(event, context)
 
 
 def lambda_handler(app: FastAPI) -> MeteredHandler:

@@ -7,7 +7,14 @@ import contextvars
 import threading
 from concurrent.futures import wait
 
-from smartnote.concurrency import CONTAINER_THREADS, equip, prestarted_pool, run_blocking
+from smartnote.concurrency import (
+    CONTAINER_THREADS,
+    equip,
+    loop_to_itself,
+    prestarted_pool,
+    run_blocking,
+    run_short,
+)
 
 
 def _threads(prefix: str) -> list[str]:
@@ -68,4 +75,27 @@ def test_a_loop_equipped_with_a_bigger_pool_keeps_it() -> None:
 
         assert sorted(loop.run_until_complete(all_at_once())) == list(range(workers))
     finally:
+        loop.close()
+
+
+def test_run_short_is_inline_only_while_the_invocation_has_the_loop_to_itself() -> None:
+    """In a Lambda invocation a short blocking call skips the trip to a pool thread; where a
+    loop serves many requests, it still leaves the loop free."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+
+        async def where() -> tuple[str, str]:
+            REQUEST.set("req-2")
+            return await run_short(lambda: (threading.current_thread().name, REQUEST.get()))
+
+        here = threading.current_thread().name
+        with loop_to_itself():
+            alone = loop.run_until_complete(where())
+        shared = loop.run_until_complete(where())
+        assert alone == (here, "req-2")
+        assert shared[0] != here and shared[0].startswith("container")
+        assert shared[1] == "req-2"
+    finally:
+        asyncio.set_event_loop(None)
         loop.close()

@@ -3,8 +3,9 @@
 Split by what each one loads, so that a function imports only the drivers its routes use:
 this module needs neither database, `deps.sql` loads SQLAlchemy and the auth service (every
 authenticated route), `deps.mongo` loads PyMongo (the notes repository).
-Every dependency is `async def`, blocking work goes through `run_blocking`: a plain `def`
-dependency would cost a thread hop each, and a new thread per invocation (concurrency.py).
+Every dependency is `async def`, blocking work goes through `run_blocking` (or `run_short`,
+inline during a Lambda invocation): a plain `def` dependency would cost a thread hop each,
+and a new thread per invocation (concurrency.py).
 """
 
 from __future__ import annotations

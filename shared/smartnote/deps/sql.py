@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from smartnote.auth import AuthService, Principal
 from smartnote.aws import jwt_secret
 from smartnote.clock import utcnow
-from smartnote.concurrency import run_blocking
+from smartnote.concurrency import run_short
 from smartnote.db.sql import session_factory
 from smartnote.deps import SettingsDep
 from smartnote.errors import AppError, Unauthorized
@@ -51,16 +51,16 @@ async def _finish(session: Session, *, commit: bool) -> None:
 
     With none open (the session was not used, or its work already ended, see
     `_authenticate`) it holds no connection: closing it sends nothing, so it needs no trip
-    off the loop.
+    off the loop (`run_short`).
     """
     if session.in_transaction():
-        await run_blocking(_end, session, commit=commit)
+        await run_short(_end, session, commit=commit)
     else:
         session.close()
 
 
 def _end(session: Session, *, commit: bool) -> None:
-    """Commit or roll back, then close: one trip off the loop."""
+    """Commit or roll back, then close: one blocking call."""
     with session:
         if commit:
             session.commit()
@@ -117,13 +117,13 @@ async def get_principal(
     # request its resolution, and every authenticated request comes through here.
     auth = await get_auth_service(settings, session)
     limiter = await get_write_limiter(settings, session)
-    return await run_blocking(_authenticate, auth, limiter, session, token, request.method)
+    return await run_short(_authenticate, auth, limiter, session, token, request.method)
 
 
 def _authenticate(
     auth: AuthService, limiter: WriteLimiter, session: Session, token: str, method: str
 ) -> Principal:
-    """The blocking part of `get_principal`, in one trip off the loop.
+    """The blocking part of `get_principal`, in one blocking call.
 
     A safe method wrote nothing here, so its read-only transaction ends now, in this same
     trip: a route that needs no more SQL (all of /notes) then ends the request without one.

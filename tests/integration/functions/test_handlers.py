@@ -12,7 +12,9 @@ import pytest
 from smartnote.db import mongo
 from smartnote.local.gateway import FunctionRuntime, Gateway
 from smartnote.local.template import Template
+from smartnote.routes import notes
 from tests.conftest import ApiUser
+from tests.security.containers import cold_container
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -98,6 +100,36 @@ def test_warm_invocations_start_no_threads(
         assert started == []
     finally:
         container.shutdown()
+
+
+def test_an_invocation_runs_its_sql_on_the_container_thread(
+    gateway: Gateway, template: Template, user: ApiUser
+) -> None:
+    """A Lambda invocation has its loop to itself: the caller's SQL check runs inline, with
+    no hop to a pool thread (~0.24 ms of a warm GET); the app served by uvicorn or the test
+    client, where one loop serves many requests, still sends it to the pool."""
+    import threading
+
+    from sqlalchemy import Engine, event
+
+    sql_threads: list[str] = []
+
+    def record(*_: object) -> None:
+        sql_threads.append(threading.current_thread().name)
+
+    container = FunctionRuntime(template.function("notes"), pool_size=1)
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        assert container.invoke(load_event("notes", user.access_token))["statusCode"] == 200
+        in_lambda, sql_threads[:] = list(sql_threads), []
+        with cold_container(notes.router) as client:
+            assert client.get("/notes", headers=user.headers).status_code == 200
+        in_server = list(sql_threads)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+        container.shutdown()
+    assert in_lambda and all(name.startswith("lambda-notes") for name in in_lambda)
+    assert in_server and all(name.startswith("container") for name in in_server)
 
 
 def test_a_container_reports_one_cold_start_metric(
