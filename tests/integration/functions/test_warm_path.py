@@ -55,13 +55,14 @@ def _invoke_warm(container: FunctionRuntime, request: dict[str, Any]) -> None:
         assert container.invoke(request)["statusCode"] == 200
 
 
-def test_warm_get_makes_one_trip_off_the_loop(
+def test_warm_get_makes_no_trip_off_the_loop(
     warm_container: FunctionRuntime,
     user: ApiUser,
     note_id: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Authentication and the end of its read-only transaction share one executor hop."""
+    """A Lambda invocation has the loop to itself: authentication and the end of its read-only
+    transaction run inline (`run_short`), with no executor hop (~0.24 ms each, bench warm)."""
     request = get_note_event(note_id, user.access_token)
     _invoke_warm(warm_container, request)
     hops: list[Any] = []
@@ -75,7 +76,7 @@ def test_warm_get_makes_one_trip_off_the_loop(
     monkeypatch.setattr(ThreadPoolExecutor, "submit", counting_submit)
     for _ in range(WARM_INVOCATIONS):
         assert warm_container.invoke(request)["statusCode"] == 200
-    assert len(hops) == WARM_INVOCATIONS, hops
+    assert hops == []
 
 
 def test_warm_get_authenticates_with_one_sql_statement(
