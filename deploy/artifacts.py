@@ -157,6 +157,25 @@ def missing_bytecode(build_dir: Path, cache_tag: str = RUNTIME_CACHE_TAG) -> lis
     return missing
 
 
+DOCS_FUNCTION = "DocsFunction"
+PREBUILT_OPENAPI = "openapi.json"  # smartnote.openapi.PREBUILT_NAME, written by deploy/build.sh
+
+
+def prebuilt_openapi_problem(build_dir: Path) -> str | None:
+    """Why the docs function's prebuilt OpenAPI document is missing or unusable, or None."""
+    path = build_dir / DOCS_FUNCTION / PREBUILT_OPENAPI
+    if not path.is_file():
+        return f"{path} is missing: deploy/build.sh writes it after sam build"
+    try:
+        document = json.loads(path.read_bytes())
+    except ValueError as exc:
+        return f"{path} is not JSON: {exc}"
+    paths = document.get("paths") if isinstance(document, dict) else None
+    if not str(document.get("openapi", "")).startswith("3.") or not paths:
+        return f"{path} is not an OpenAPI 3 document with paths"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.artifacts", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     bytecode_cmd = commands.add_parser("bytecode", help="every module has its runtime .pyc")
     bytecode_cmd.add_argument("build_dir", type=Path)
     bytecode_cmd.add_argument("--cache-tag", default=RUNTIME_CACHE_TAG)
+    openapi_cmd = commands.add_parser("openapi", help="the docs function has its OpenAPI file")
+    openapi_cmd.add_argument("build_dir", type=Path)
     args = parser.parse_args(argv)
     if args.command == "zip-template":
         template, images = zip_only(load_yaml(args.template.read_text(encoding="utf-8")))
@@ -178,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "bytecode":
         return _check_bytecode(args.build_dir, args.cache_tag)
+    if args.command == "openapi":
+        problem = prebuilt_openapi_problem(args.build_dir)
+        print(
+            f"error: {problem}" if problem else "openapi: the docs function has its document",
+            file=sys.stderr if problem else sys.stdout,
+        )
+        return 1 if problem else 0
     reports = size_reports(built_functions(args.build_dir))
     print(format_sizes(reports))
     if not reports:

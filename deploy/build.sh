@@ -17,6 +17,13 @@ for arg in "$@"; do
   case $arg in --build-dir=*) build_dir=${arg#--build-dir=} ;; esac
 done
 PATH="$(dirname "$python312"):$PATH" "$sam" build "$@"
+# The docs function serves the merged OpenAPI document of every function: written here from
+# the built layer, so a new docs container does not import every router (and driver) to build
+# it on its first request (~0.5 s; smartnote/openapi.py).
+if [ -d "$build_dir/DocsFunction" ]; then
+  PYTHONPATH="$build_dir/SharedLayer/python" "$python312" -S -m smartnote.openapi \
+    "$build_dir/DocsFunction/openapi.json"
+fi
 # Lambda's code folder is read-only, so without .pyc every cold start compiles every module;
 # unchecked-hash .pyc are used whatever the file times in the zip say.
 "$python312" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$build_dir" >/dev/null

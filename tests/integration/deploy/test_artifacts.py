@@ -18,6 +18,7 @@ from deploy.artifacts import (
     UNZIPPED_LIMIT_BYTES,
     built_functions,
     missing_bytecode,
+    prebuilt_openapi_problem,
     size_reports,
     zip_only,
 )
@@ -172,3 +173,18 @@ def test_the_runtime_tag_is_the_templates_runtime() -> None:
     template = (ROOT / "template.yaml").read_text(encoding="utf-8")
     versions = set(re.findall(r"Runtime: python3\.(\d+)", template))
     assert {f"cpython-3{v}" for v in versions} == {RUNTIME_CACHE_TAG}
+
+
+def test_openapi_check_wants_the_docs_functions_prebuilt_document(tmp_path: Path) -> None:
+    docs = tmp_path / "DocsFunction"
+    docs.mkdir()
+    assert "missing" in str(prebuilt_openapi_problem(tmp_path))
+    assert artifacts.main(["openapi", str(tmp_path)]) == 1
+    (docs / "openapi.json").write_text("{not json", encoding="utf-8")
+    assert "not JSON" in str(prebuilt_openapi_problem(tmp_path))
+    (docs / "openapi.json").write_text('{"openapi": "3.1.0", "paths": {}}', encoding="utf-8")
+    assert "paths" in str(prebuilt_openapi_problem(tmp_path))
+    document = {"openapi": "3.1.0", "paths": {"/notes": {"get": {}}}}
+    (docs / "openapi.json").write_text(json.dumps(document), encoding="utf-8")
+    assert prebuilt_openapi_problem(tmp_path) is None
+    assert artifacts.main(["openapi", str(tmp_path)]) == 0
