@@ -7,11 +7,10 @@ from datetime import timedelta
 
 from smartnote.clock import utcnow
 from smartnote.config import Settings
-from smartnote.db.tables import AuthSession, User
 from smartnote.errors import NotFound, TooManyRequests, Unauthorized
 from smartnote.models.users import TokenPair, UserRegister
 from smartnote.repositories.login_failures import LoginFailuresRepository
-from smartnote.repositories.sessions import RefreshRejected, SessionsRepository
+from smartnote.repositories.sessions import RefreshRejected, SessionRecord, SessionsRepository
 from smartnote.repositories.users import UserRecord, UsersRepository, normalise_email
 from smartnote.security import PasswordHasher, TokenService
 
@@ -44,7 +43,7 @@ class AuthService:
         self._hasher = hasher
         self._tokens = tokens
 
-    def register(self, body: UserRegister) -> User:
+    def register(self, body: UserRegister) -> UserRecord:
         return self._users.create(
             email=body.email,
             password_hash=self._hasher.hash(body.password),
@@ -82,8 +81,8 @@ class AuthService:
                 session_id = found.id
         self._sessions.revoke(session_id, reason="logout")
 
-    def live_sessions(self, principal: Principal) -> list[AuthSession]:
-        return list(self._sessions.list_live(principal.user.id))
+    def live_sessions(self, principal: Principal) -> list[SessionRecord]:
+        return self._sessions.list_live(principal.user.id)
 
     def revoke_session(self, principal: Principal, session_id: str) -> None:
         found = self._sessions.get_live(session_id)

@@ -18,15 +18,13 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pymongo.uri_parser import parse_uri
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from smartnote import storage
 from smartnote.app import create_app
 from smartnote.config import get_settings
-from smartnote.db.tables import User
 from smartnote.local.services import AwsService, free_port
 from smartnote.logs import JsonFormatter
 from smartnote.routes import auth, notes, users
@@ -125,26 +123,27 @@ def test_a_commit_that_fails_is_a_503_and_changes_nothing(
 ) -> None:
     """The request's transaction ends before its answer: a COMMIT lost after the route wrote
     (the connection drops at that moment) cannot hide behind a 200."""
-    wrote_user: list[bool] = []
+    wrote_user: list[str] = []
 
-    def note_user_write(session: Session, _: object) -> None:
-        wrote_user.extend(isinstance(o, User) for o in session.dirty)
+    def note_user_write(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE USERS"):
+            wrote_user.append(statement)
 
-    def lost_at_commit(session: Session) -> None:
-        if any(wrote_user):  # the route's own change, not the write counter's commit
+    def lost_at_commit(_conn: Connection) -> None:
+        if wrote_user:  # the route's own change, not the write counter's commit
             raise OperationalError("COMMIT", {}, ConnectionError("connection lost"))
 
     with cold_container(users.router) as container:
-        event.listen(Session, "after_flush", note_user_write)
-        event.listen(Session, "before_commit", lost_at_commit)
+        event.listen(Engine, "before_cursor_execute", note_user_write)
+        event.listen(Engine, "commit", lost_at_commit)
         try:
             response = container.patch(
                 "/users/me", json={"display_name": "never saved"}, headers=user.headers
             )
         finally:
-            event.remove(Session, "after_flush", note_user_write)
-            event.remove(Session, "before_commit", lost_at_commit)
-    assert any(wrote_user)  # the fault really hit the route's commit
+            event.remove(Engine, "before_cursor_execute", note_user_write)
+            event.remove(Engine, "commit", lost_at_commit)
+    assert wrote_user  # the fault really hit the route's commit
     assert_unavailable(response)
     assert api.get("/users/me", headers=user.headers).json()["display_name"] != "never saved"
 

@@ -1,83 +1,94 @@
-"""SQL tables: users, their sessions (refresh-token families), login failures, write counters."""
+"""SQL tables: users, their sessions (refresh-token families), login failures, write counters.
+
+SQLAlchemy Core tables (no ORM: see smartnote.db.sql); the migrations must build exactly
+these (tests/integration/db/test_migrations.py compares them).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 from smartnote.db.sql import UTCDateTime
 
 EMAIL_LENGTH = 320  # the columns that hold an email
 
+metadata = MetaData()
 
-class Base(DeclarativeBase):
-    pass
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(EMAIL_LENGTH), unique=True, nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("display_name", String(100)),
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("email_reminders", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
 
+# A login: one refresh-token family. Revoking it ends every token of the family.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "user_id",
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("user_agent", String(512)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("revoked_at", UTCDateTime()),
+    Column("revoked_reason", String(32)),
+)
 
-class User(Base):
-    __tablename__ = "users"
+# A refresh token, stored only as its hash; `spent_at` set once it was exchanged.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "session_id",
+        ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("token_hash", String(64), unique=True, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("spent_at", UTCDateTime()),
+)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    display_name: Mapped[str | None] = mapped_column(String(100))
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    email_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+# A failed login, kept for a window to throttle guessing per account and per client.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(EMAIL_LENGTH), nullable=False),
+    Column("client_ip", String(64), nullable=False),
+    Column("attempted_at", UTCDateTime(), nullable=False),
+    Index("ix_login_failures_email_at", "email", "attempted_at"),
+    Index("ix_login_failures_client_at", "client_ip", "attempted_at"),
+)
 
-
-class AuthSession(Base):
-    """A login: one refresh-token family. Revoking it ends every token of the family."""
-
-    __tablename__ = "sessions"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    user_agent: Mapped[str | None] = mapped_column(String(512))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    revoked_reason: Mapped[str | None] = mapped_column(String(32))
-
-
-class RefreshToken(Base):
-    """A refresh token, stored only as its hash; `spent_at` set once it was exchanged."""
-
-    __tablename__ = "refresh_tokens"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class LoginFailure(Base):
-    """A failed login, kept for a window to throttle guessing per account and per client."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_email_at", "email", "attempted_at"),
-        Index("ix_login_failures_client_at", "client_ip", "attempted_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    email: Mapped[str] = mapped_column(String(EMAIL_LENGTH))
-    client_ip: Mapped[str] = mapped_column(String(64))
-    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class WriteCounter(Base):
-    """Writes of one user in one fixed window (epoch seconds // window length)."""
-
-    __tablename__ = "write_counters"
-
-    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
-    count: Mapped[int] = mapped_column(Integer)
+# Writes of one user in one fixed window (epoch seconds // window length).
+write_counters = Table(
+    "write_counters",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, index=True),
+    Column("count", Integer, nullable=False),
+)

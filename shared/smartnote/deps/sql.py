@@ -7,13 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.orm import Session
 
 from smartnote.auth import AuthService, Principal
 from smartnote.aws import jwt_secret
 from smartnote.clock import utcnow
 from smartnote.concurrency import run_short
-from smartnote.db.sql import session_factory
+from smartnote.db.sql import Session, session_factory
 from smartnote.deps import SettingsDep
 from smartnote.errors import AppError, Unauthorized
 from smartnote.repositories.login_failures import LoginFailuresRepository

@@ -15,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from smartnote import aws, storage
 from smartnote.config import Settings
-from smartnote.db.sql import session_factory
+from smartnote.db.sql import Session, session_factory
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.sessions import SessionsRepository

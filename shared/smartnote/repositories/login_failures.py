@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, insert, select
 
-from smartnote.db.tables import EMAIL_LENGTH, LoginFailure
+from smartnote.db.sql import Session
+from smartnote.db.tables import EMAIL_LENGTH, login_failures
 
 
 def _email_key(email: str) -> str:
@@ -22,33 +22,36 @@ class LoginFailuresRepository:
         self._db = session
 
     def record(self, email: str, client_ip: str, at: datetime) -> None:
-        self._db.add(
-            LoginFailure(email=_email_key(email), client_ip=client_ip[:64], attempted_at=at)
+        self._db.execute(
+            insert(login_failures).values(
+                email=_email_key(email), client_ip=client_ip[:64], attempted_at=at
+            )
         )
-        self._db.flush()
 
     def recent(
         self, *, email: str | None = None, client_ip: str | None = None, since: datetime
     ) -> tuple[int, datetime | None]:
         """How many failures since `since` for the email or the client, and the oldest one."""
         condition = (
-            LoginFailure.email == _email_key(email)
+            login_failures.c.email == _email_key(email)
             if email is not None
-            else (LoginFailure.client_ip == client_ip)
+            else (login_failures.c.client_ip == client_ip)
         )
         count, oldest = self._db.execute(
-            select(func.count(), func.min(LoginFailure.attempted_at)).where(
-                condition, LoginFailure.attempted_at >= since
+            select(func.count(), func.min(login_failures.c.attempted_at)).where(
+                condition, login_failures.c.attempted_at >= since
             )
         ).one()
         return int(count), oldest
 
     def clear(self, email: str) -> None:
-        self._db.execute(delete(LoginFailure).where(LoginFailure.email == _email_key(email)))
+        self._db.execute(delete(login_failures).where(login_failures.c.email == _email_key(email)))
 
     def delete_older_than(self, before: datetime) -> int:
-        result = self._db.execute(delete(LoginFailure).where(LoginFailure.attempted_at < before))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        result = self._db.execute(
+            delete(login_failures).where(login_failures.c.attempted_at < before)
+        )
+        return int(result.rowcount)
 
     @staticmethod
     def window_start(now: datetime, window_seconds: int) -> datetime:

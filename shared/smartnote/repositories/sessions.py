@@ -3,37 +3,53 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, delete, insert, select, update
 
 from smartnote.clock import utcnow
-from smartnote.db.tables import AuthSession, RefreshToken, User
+from smartnote.db.sql import Session
+from smartnote.db.tables import refresh_tokens, sessions, users
 from smartnote.repositories.users import UserRecord
 from smartnote.security import hash_token, new_refresh_token
 
 # Every authenticated request runs this, so it is built once (building a statement and its
-# cache key cost more than running it) and on the tables, not the ORM classes (loading ORM
-# objects costs more again): ~470 -> ~200 -> ~130 us per lookup on SQLite, bench notes.
-_USERS, _SESSIONS = User.__table__, AuthSession.__table__
+# cache key cost more than running it): ~470 -> ~200 -> ~130 us per lookup on SQLite, bench
+# notes.
 _LIVE_SESSION_USER = (
-    select(_USERS)
-    .join(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id)
+    select(users)
+    .join(sessions, sessions.c.user_id == users.c.id)
     .where(
-        _SESSIONS.c.id == bindparam("session_id"),
-        _USERS.c.id == bindparam("user_id"),
-        _SESSIONS.c.revoked_at.is_(None),
-        _SESSIONS.c.expires_at > bindparam("now"),
+        sessions.c.id == bindparam("session_id"),
+        users.c.id == bindparam("user_id"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > bindparam("now"),
     )
 )
 
 
 @dataclass(frozen=True)
+class SessionRecord:
+    """A `sessions` row as read (a login: one refresh-token family)."""
+
+    id: str
+    user_id: str
+    user_agent: str | None
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
+
+
+@dataclass(frozen=True)
 class IssuedRefresh:
-    session: AuthSession
+    session: SessionRecord
     token: str
 
 
@@ -47,7 +63,7 @@ class SessionsRepository:
 
     def start(self, user_id: str, user_agent: str | None, ttl: timedelta) -> IssuedRefresh:
         now = utcnow()
-        auth_session = AuthSession(
+        auth_session = SessionRecord(
             id=str(uuid.uuid4()),
             user_id=user_id,
             user_agent=(user_agent or "")[:512] or None,
@@ -55,101 +71,109 @@ class SessionsRepository:
             last_used_at=now,
             expires_at=now + ttl,
         )
-        self._db.add(auth_session)
-        self._db.flush()
+        self._db.execute(insert(sessions).values(**asdict(auth_session)))
         return IssuedRefresh(auth_session, self._issue(auth_session.id, now))
 
     def _issue(self, session_id: str, now: datetime) -> str:
         token = new_refresh_token()
-        self._db.add(
-            RefreshToken(session_id=session_id, token_hash=hash_token(token), created_at=now)
+        self._db.execute(
+            insert(refresh_tokens).values(
+                session_id=session_id, token_hash=hash_token(token), created_at=now
+            )
         )
-        self._db.flush()
         return token
 
     def rotate(self, token: str) -> IssuedRefresh:
         """Spend `token` and issue its successor; a spent token revokes its whole session."""
         now = utcnow()
-        stored = self._db.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
-        )
+        stored = self._db.execute(
+            select(refresh_tokens.c.id, refresh_tokens.c.session_id).where(
+                refresh_tokens.c.token_hash == hash_token(token)
+            )
+        ).first()
         if stored is None:
             raise RefreshRejected("unknown refresh token")
-        auth_session = self._db.get(AuthSession, stored.session_id)
-        if auth_session is None or not self._is_live(auth_session, now):
+        auth_session = self._by_id(stored.session_id)
+        if auth_session is None or not auth_session.is_live(now):
             raise RefreshRejected("session ended")
         # The conditional UPDATE makes "spend" atomic: of two racing refreshes, one wins.
         spent = self._db.execute(
-            update(RefreshToken)
-            .where(RefreshToken.id == stored.id, RefreshToken.spent_at.is_(None))
+            update(refresh_tokens)
+            .where(refresh_tokens.c.id == stored.id, refresh_tokens.c.spent_at.is_(None))
             .values(spent_at=now)
         )
-        if spent.rowcount != 1:  # type: ignore[attr-defined]
+        if spent.rowcount != 1:
             self.revoke(auth_session.id, reason="reuse")
             raise RefreshRejected("refresh token reused")
-        auth_session.last_used_at = now
+        self._db.execute(
+            update(sessions).where(sessions.c.id == auth_session.id).values(last_used_at=now)
+        )
+        auth_session = replace(auth_session, last_used_at=now)
         return IssuedRefresh(auth_session, self._issue(auth_session.id, now))
 
-    def find_live_by_token(self, token: str) -> AuthSession | None:
-        stored = self._db.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
+    def find_live_by_token(self, token: str) -> SessionRecord | None:
+        found = self._one(
+            select(sessions)
+            .join(refresh_tokens, refresh_tokens.c.session_id == sessions.c.id)
+            .where(refresh_tokens.c.token_hash == hash_token(token))
         )
-        if stored is None:
-            return None
-        auth_session = self._db.get(AuthSession, stored.session_id)
-        return auth_session if auth_session and self._is_live(auth_session, utcnow()) else None
+        return found if found and found.is_live(utcnow()) else None
 
-    def get_live(self, session_id: str) -> AuthSession | None:
+    def get_live(self, session_id: str) -> SessionRecord | None:
         if not _is_uuid(session_id):  # no session's id (and PostgreSQL refuses a NUL in one)
             return None
-        auth_session = self._db.get(AuthSession, session_id)
-        return auth_session if auth_session and self._is_live(auth_session, utcnow()) else None
+        found = self._by_id(session_id)
+        return found if found and found.is_live(utcnow()) else None
 
     def live_user(self, session_id: str, user_id: str) -> UserRecord | None:
         """The user of a live session of theirs, in one statement; None if either is gone."""
         params = {"session_id": session_id, "user_id": user_id, "now": utcnow()}
-        row = self._db.connection().execute(_LIVE_SESSION_USER, params).first()
+        row = self._db.execute(_LIVE_SESSION_USER, params).first()
         return UserRecord.from_row(row._mapping) if row is not None else None
 
-    def list_live(self, user_id: str) -> Sequence[AuthSession]:
+    def list_live(self, user_id: str) -> list[SessionRecord]:
         now = utcnow()
-        return self._db.scalars(
-            select(AuthSession)
+        rows = self._db.execute(
+            select(sessions)
             .where(
-                AuthSession.user_id == user_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
             )
-            .order_by(AuthSession.created_at.desc(), AuthSession.id)
-        ).all()
+            .order_by(sessions.c.created_at.desc(), sessions.c.id)
+        )
+        return [SessionRecord(**row._mapping) for row in rows]
 
     def revoke(self, session_id: str, reason: str) -> None:
         self._db.execute(
-            update(AuthSession)
-            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
             .values(revoked_at=utcnow(), revoked_reason=reason)
         )
 
     def revoke_all_except(self, user_id: str, keep_session_id: str | None, reason: str) -> None:
-        statement = update(AuthSession).where(
-            AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+        statement = update(sessions).where(
+            sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)
         )
         if keep_session_id is not None:
-            statement = statement.where(AuthSession.id != keep_session_id)
+            statement = statement.where(sessions.c.id != keep_session_id)
         self._db.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason))
 
     def delete_ended(self, before: datetime) -> int:
         """Remove sessions that expired or were revoked before `before` (cleanup job)."""
         result = self._db.execute(
-            delete(AuthSession).where(
-                (AuthSession.expires_at < before) | (AuthSession.revoked_at < before)
+            delete(sessions).where(
+                (sessions.c.expires_at < before) | (sessions.c.revoked_at < before)
             )
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
-    @staticmethod
-    def _is_live(auth_session: AuthSession, now: datetime) -> bool:
-        return auth_session.revoked_at is None and auth_session.expires_at > now
+    def _by_id(self, session_id: str) -> SessionRecord | None:
+        return self._one(select(sessions).where(sessions.c.id == session_id))
+
+    def _one(self, statement: Select[Any]) -> SessionRecord | None:
+        row = self._db.execute(statement).first()
+        return SessionRecord(**row._mapping) if row is not None else None
 
 
 def _is_uuid(value: str) -> bool:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from smartnote.clock import utcnow
-from smartnote.db.tables import User
+from smartnote.db.sql import Session
+from smartnote.db.tables import users
 from smartnote.errors import Conflict, NotFound
 
 
@@ -24,7 +24,7 @@ def normalise_email(email: str) -> str:
 
 @dataclass(frozen=True)
 class UserRecord:
-    """A `users` row as read, detached from any session (the authenticated caller)."""
+    """A `users` row as read."""
 
     id: str
     email: str
@@ -46,9 +46,9 @@ class UsersRepository:
 
     def create(
         self, email: str, password_hash: str, display_name: str | None, timezone: str
-    ) -> User:
+    ) -> UserRecord:
         now = utcnow()
-        user = User(
+        user = UserRecord(
             id=str(uuid.uuid4()),
             email=normalise_email(email),
             password_hash=password_hash,
@@ -63,36 +63,41 @@ class UsersRepository:
         try:
             # A savepoint: losing a concurrent registration race must not poison the transaction.
             with self._session.begin_nested():
-                self._session.add(user)
+                self._session.execute(insert(users).values(**asdict(user)))
         except IntegrityError as exc:
             raise Conflict("An account with this email already exists") from exc
         return user
 
-    def by_email(self, email: str) -> User | None:
+    def by_email(self, email: str) -> UserRecord | None:
         if "\x00" in email:  # in no email; PostgreSQL would refuse the query
             return None
-        return self._session.scalar(select(User).where(User.email == normalise_email(email)))
+        return self._one(select(users).where(users.c.email == normalise_email(email)))
 
-    def by_id(self, user_id: str) -> User | None:
-        return self._session.get(User, user_id)
+    def by_id(self, user_id: str) -> UserRecord | None:
+        return self._one(select(users).where(users.c.id == user_id))
 
-    def by_ids(self, user_ids: Collection[str]) -> dict[str, User]:
+    def by_ids(self, user_ids: Collection[str]) -> dict[str, UserRecord]:
         """Many users in one query (the reminder job loads the owners of a batch at once)."""
         if not user_ids:
             return {}
-        found = self._session.scalars(select(User).where(User.id.in_(set(user_ids))))
-        return {user.id: user for user in found}
+        found = self._session.execute(select(users).where(users.c.id.in_(set(user_ids))))
+        return {row.id: UserRecord.from_row(row._mapping) for row in found}
 
-    def update(self, user_id: str, changes: dict[str, Any]) -> User:
-        """Change a user's fields, read in this transaction (404 if deleted meanwhile)."""
-        user = self.by_id(user_id)
-        if user is None:
+    def update(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
+        """Change a user's fields in this transaction (404 if deleted meanwhile)."""
+        changed = self._session.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(**changes, updated_at=utcnow())
+            .returning(*users.c)
+        ).first()
+        if changed is None:
             raise NotFound("User not found")
-        for name, value in changes.items():
-            setattr(user, name, value)
-        user.updated_at = utcnow()
-        self._session.flush()
-        return user
+        return UserRecord.from_row(changed._mapping)
 
     def delete(self, user_id: str) -> None:
-        self._session.execute(delete(User).where(User.id == user_id))
+        self._session.execute(delete(users).where(users.c.id == user_id))
+
+    def _one(self, statement: Select[Any]) -> UserRecord | None:
+        row = self._session.execute(statement).first()
+        return UserRecord.from_row(row._mapping) if row is not None else None

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.orm import Session
 
-from smartnote.db.tables import WriteCounter
+from smartnote.db.sql import Session
+from smartnote.db.tables import write_counters
 from smartnote.errors import TooManyRequests
 
 
@@ -30,19 +30,20 @@ class WriteLimiter:
         epoch = int(now.timestamp())
         window_start = epoch - epoch % self._window
         statement = (
-            _dialect_insert(self._db.get_bind().dialect.name)(WriteCounter)
+            _dialect_insert(self._db.dialect_name)(write_counters)
             .values(user_id=user_id, window_start=window_start, count=1)
             .on_conflict_do_update(
-                index_elements=[WriteCounter.user_id, WriteCounter.window_start],
-                set_={"count": WriteCounter.count + 1},
+                index_elements=[write_counters.c.user_id, write_counters.c.window_start],
+                set_={"count": write_counters.c.count + 1},
             )
-            .returning(WriteCounter.count)
+            .returning(write_counters.c.count)
         )
         count = int(self._db.execute(statement).scalar_one())
         if count == 1:  # first write of a window: the user's older windows are done
             self._db.execute(
-                delete(WriteCounter).where(
-                    WriteCounter.user_id == user_id, WriteCounter.window_start < window_start
+                delete(write_counters).where(
+                    write_counters.c.user_id == user_id,
+                    write_counters.c.window_start < window_start,
                 )
             )
         self._db.commit()
@@ -54,11 +55,11 @@ class WriteLimiter:
     def delete_before(self, before: datetime) -> int:
         """Drop the counters of windows that ended before `before` (cleanup job)."""
         result = self._db.execute(
-            delete(WriteCounter).where(
-                WriteCounter.window_start < int(before.timestamp()) - self._window
+            delete(write_counters).where(
+                write_counters.c.window_start < int(before.timestamp()) - self._window
             )
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
 
 def _dialect_insert(dialect: str) -> Any:

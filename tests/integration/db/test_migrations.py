@@ -8,13 +8,13 @@ from sqlalchemy import inspect
 
 from smartnote.db.migrate import upgrade_to_head
 from smartnote.db.sql import get_engine
-from smartnote.db.tables import Base
+from smartnote.db.tables import metadata
 
 
 def test_migrated_schema_matches_the_models(sql_url: str) -> None:
     engine = get_engine(sql_url)
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
     assert {"users", "sessions", "refresh_tokens", "login_failures"} <= set(
         inspect(engine).get_table_names()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from smartnote.db.sql import session_factory
-from smartnote.db.tables import WriteCounter
+from smartnote.db.tables import write_counters
 from smartnote.errors import TooManyRequests
 from smartnote.repositories.write_limits import WriteLimiter
 
@@ -39,6 +39,8 @@ def test_users_are_counted_apart_and_old_windows_dropped(sql_url: str) -> None:
     limiter(sql_url).hit(first, START + timedelta(minutes=5))
     with session_factory(sql_url)() as db:
         rows = db.scalar(
-            select(func.count()).select_from(WriteCounter).where(WriteCounter.user_id == first)
+            select(func.count())
+            .select_from(write_counters)
+            .where(write_counters.c.user_id == first)
         )
     assert rows == 1

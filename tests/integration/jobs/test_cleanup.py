@@ -14,8 +14,8 @@ from sqlalchemy import select
 from smartnote import storage
 from smartnote.clock import utcnow
 from smartnote.config import get_settings
+from smartnote.db import tables
 from smartnote.db.sql import session_factory
-from smartnote.db.tables import AuthSession, LoginFailure, WriteCounter
 from smartnote.local.services import AwsService
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import SessionsRepository
@@ -171,12 +171,16 @@ def test_ended_sessions_and_old_login_failures_go(
     assert result["sessions"] >= 2 and result["login_failures"] >= 1
     with session_factory(settings.database_url)() as session:
         remaining = set(
-            session.scalars(select(AuthSession.id).where(AuthSession.user_id == user.id))
+            session.scalars(
+                select(tables.sessions.c.id).where(tables.sessions.c.user_id == user.id)
+            )
         )
         assert expired not in remaining and revoked not in remaining
         assert live in remaining
         ips = session.scalars(
-            select(LoginFailure.client_ip).where(LoginFailure.email == user.email)
+            select(tables.login_failures.c.client_ip).where(
+                tables.login_failures.c.email == user.email
+            )
         )
         assert list(ips) == ["192.0.2.2"]  # still inside the throttle window
 
@@ -216,7 +220,9 @@ def test_write_counters_of_ended_windows_go(user: ApiUser, cleanup: ScheduledFun
     def counters() -> int:
         with session_factory(settings.database_url)() as session:
             return len(
-                session.scalars(select(WriteCounter).where(WriteCounter.user_id == user.id)).all()
+                session.execute(
+                    select(tables.write_counters).where(tables.write_counters.c.user_id == user.id)
+                ).all()
             )
 
     cleanup.clock.set(now)

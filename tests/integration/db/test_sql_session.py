@@ -1,0 +1,68 @@
+"""smartnote.db.sql.Session, the request's unit of SQL work, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import Connection, Engine, Insert, event, func, select
+from sqlalchemy.exc import OperationalError
+
+from smartnote.clock import utcnow
+from smartnote.db.sql import get_engine, session_factory
+from smartnote.db.tables import login_failures
+
+
+def _failures_of(sql_url: str, email: str) -> int:
+    with get_engine(sql_url).connect() as connection:
+        count = connection.scalar(select(func.count()).where(login_failures.c.email == email))
+    return int(count or 0)
+
+
+def _write(email: str) -> Insert:
+    return login_failures.insert().values(email=email, client_ip="192.0.2.9", attempted_at=utcnow())
+
+
+def _lose_commit(_conn: Connection) -> None:
+    raise OperationalError("COMMIT", {}, ConnectionError("connection lost"))
+
+
+def test_nothing_is_checked_out_until_the_first_statement(sql_url: str) -> None:
+    engine = get_engine(sql_url)
+    before = engine.pool.checkedout()
+    with session_factory(sql_url)() as session:
+        assert engine.pool.checkedout() == before and not session.in_transaction()
+        session.execute(select(1))
+        assert engine.pool.checkedout() == before + 1 and session.in_transaction()
+    assert engine.pool.checkedout() == before
+
+
+def test_commit_saves_and_close_without_commit_rolls_back(sql_url: str) -> None:
+    kept, dropped = f"kept-{uuid.uuid4().hex}", f"dropped-{uuid.uuid4().hex}"
+    with session_factory(sql_url)() as session:
+        session.execute(_write(kept))
+        session.commit()
+        assert not session.in_transaction()
+        session.execute(_write(dropped))
+    assert (_failures_of(sql_url, kept), _failures_of(sql_url, dropped)) == (1, 0)
+
+
+def test_a_failed_commit_leaves_no_write_for_the_next_user_of_the_connection(
+    sql_url: str,
+) -> None:
+    """A connection whose COMMIT failed is dropped, not pooled: pooled, the next request's
+    COMMIT on it would save the failed request's writes."""
+    lost, next_request = f"lost-{uuid.uuid4().hex}", f"next-{uuid.uuid4().hex}"
+    with session_factory(sql_url)() as session:
+        session.execute(_write(lost))
+        event.listen(Engine, "commit", _lose_commit)
+        try:
+            with pytest.raises(OperationalError):
+                session.commit()
+        finally:
+            event.remove(Engine, "commit", _lose_commit)
+        assert not session.in_transaction()
+    with session_factory(sql_url)() as session:  # the pool's next connection
+        session.execute(_write(next_request))
+        session.commit()
+    assert (_failures_of(sql_url, lost), _failures_of(sql_url, next_request)) == (0, 1)
