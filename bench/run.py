@@ -60,6 +60,7 @@ def report(results: dict[str, Any]) -> str:
                     v.get("import_cpu_vs_reference", "1.00"),
                     v["rss_after_import_mb"],
                     v.get("first_invocation_ms", "-"),
+                    v.get("cold_start_ms", "-"),
                     v.get("rss_after_first_invocation_mb", "-"),
                 ]
                 for t, v in c.items()
@@ -72,6 +73,7 @@ def report(results: dict[str, Any]) -> str:
                 "CPU vs ref",
                 "RSS MB (<=60)",
                 "1st call ms",
+                "import+1st ms",
                 "RSS after",
             ],
         )

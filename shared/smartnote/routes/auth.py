@@ -1,4 +1,10 @@
-"""`/auth`: OAuth2 password flow, refresh-token rotation, logout and sessions."""
+"""`/auth`: OAuth2 password flow, refresh-token rotation, logout and sessions.
+
+The routes are `async def` and hand their blocking work over explicitly: password hashing to
+the loop's pool (`run_blocking`), short SQL inline in a Lambda invocation (`run_short`). A
+plain `def` route runs on one of anyio's threads, which Mangum's new root task per invocation
+started afresh each time (~0.7 ms of a warm invocation, GET /users/me 1.38 -> 0.73 ms).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from smartnote.concurrency import run_blocking, run_short
 from smartnote.deps import ClientIp
 from smartnote.deps.sql import Auth, CurrentPrincipal
 from smartnote.models.common import error_responses
@@ -29,41 +36,45 @@ UNAUTHORIZED = error_responses((401, "Not authenticated"))
     status_code=status.HTTP_201_CREATED,
     responses=error_responses((409, "Email already registered")),
 )
-def register(body: UserRegister, auth: Auth) -> UserOut:
+async def register(body: UserRegister, auth: Auth) -> UserOut:
     """Create an account (password: at least 10 characters, not a common one)."""
-    return UserOut.model_validate(auth.register(body), from_attributes=True)
+    user = await run_blocking(auth.register, body)
+    return UserOut.model_validate(user, from_attributes=True)
 
 
 @router.post(
     "/token",
     responses={**UNAUTHORIZED, **error_responses((429, "Too many failed logins"))},
 )
-def token(
+async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     auth: Auth,
     ip: ClientIp,
     user_agent: Annotated[str | None, Header()] = None,
 ) -> TokenPair:
     """Log in with `username` (your email) and `password`: an access and a refresh token."""
-    return auth.login(form.username, form.password, ip, user_agent)
+    return await run_blocking(auth.login, form.username, form.password, ip, user_agent)
 
 
 @router.post("/refresh", responses=UNAUTHORIZED)
-def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
+async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
     """Exchange a refresh token for a new pair; the old one is spent (reuse ends the session)."""
-    return auth.refresh(body.refresh_token)
+    return await run_short(auth.refresh, body.refresh_token)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
-def logout(principal: CurrentPrincipal, auth: Auth, body: LogoutRequest | None = None) -> Response:
+async def logout(
+    principal: CurrentPrincipal, auth: Auth, body: LogoutRequest | None = None
+) -> Response:
     """End a session: the one of `refresh_token` if given, else the caller's."""
-    auth.logout(principal, body.refresh_token if body else None)
+    await run_short(auth.logout, principal, body.refresh_token if body else None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/sessions", responses=UNAUTHORIZED)
-def list_sessions(principal: CurrentPrincipal, auth: Auth) -> list[SessionOut]:
+async def list_sessions(principal: CurrentPrincipal, auth: Auth) -> list[SessionOut]:
     """The caller's live sessions."""
+    live = await run_short(auth.live_sessions, principal)
     return [
         SessionOut(
             id=s.id,
@@ -72,7 +83,7 @@ def list_sessions(principal: CurrentPrincipal, auth: Auth) -> list[SessionOut]:
             user_agent=s.user_agent,
             current=s.id == principal.session_id,
         )
-        for s in auth.live_sessions(principal)
+        for s in live
     ]
 
 
@@ -81,7 +92,7 @@ def list_sessions(principal: CurrentPrincipal, auth: Auth) -> list[SessionOut]:
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**UNAUTHORIZED, **error_responses((404, "No such session"))},
 )
-def revoke_session(session_id: str, principal: CurrentPrincipal, auth: Auth) -> Response:
+async def revoke_session(session_id: str, principal: CurrentPrincipal, auth: Auth) -> Response:
     """End one of the caller's sessions: its refresh token stops working."""
-    auth.revoke_session(principal, session_id)
+    await run_short(auth.revoke_session, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

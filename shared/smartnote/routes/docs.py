@@ -136,7 +136,7 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/openapi.json")
-    def openapi_json(request: Request) -> JSONResponse:
+    async def openapi_json(request: Request) -> JSONResponse:
         document = openapi()
         root = _root_path(request)
         if root:
@@ -145,14 +145,14 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
         return JSONResponse(document)
 
     @router.get("/docs")
-    def swagger_ui(request: Request) -> HTMLResponse:
+    async def swagger_ui(request: Request) -> HTMLResponse:
         root = _root_path(request)
         # Absolute, because Swagger UI opens it in a popup window for redirect flows.
         origin = f"{request.url.scheme}://{request.url.netloc}"
         return HTMLResponse(_swagger_html(root, f"{origin}{root}/docs/oauth2-redirect"))
 
     @router.get("/docs/oauth2-redirect")
-    def swagger_ui_oauth2_redirect(request: Request) -> HTMLResponse:
+    async def swagger_ui_oauth2_redirect(request: Request) -> HTMLResponse:
         page = (STATIC_DIR / "swagger-ui" / "oauth2-redirect.html").read_text("utf-8")
         # The vendored page loads its script relatively, which from /docs/ would
         # resolve to /docs/oauth2-redirect.js; point it at the static copy instead.
@@ -160,7 +160,7 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
         return HTMLResponse(page.replace('src="oauth2-redirect.js"', f'src="{src}"'))
 
     @router.get("/redoc")
-    def redoc(request: Request) -> HTMLResponse:
+    async def redoc(request: Request) -> HTMLResponse:
         # ReDoc's sidebar always loads its logo from cdn.redoc.ly; keep images local
         # so the page makes no outside request (the logo just does not show).
         return HTMLResponse(
@@ -169,7 +169,7 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
         )
 
     @router.get("/static/{path:path}")
-    def static(path: str) -> FileResponse:
+    async def static(path: str) -> FileResponse:
         file = _static_file(path)
         return FileResponse(
             file,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from smartnote import aws, storage
-from smartnote.concurrency import run_blocking
+from smartnote.concurrency import run_blocking, run_short
 from smartnote.deps import SettingsDep
 from smartnote.deps.sql import Auth, CurrentPrincipal, SqlSession
 from smartnote.errors import Forbidden
@@ -22,25 +22,27 @@ WRONG_PASSWORD = error_responses(
 
 
 @router.get("/me", responses=UNAUTHORIZED)
-def read_me(principal: CurrentPrincipal) -> UserOut:
+async def read_me(principal: CurrentPrincipal) -> UserOut:
     """The caller's profile."""
     return UserOut.model_validate(principal.user, from_attributes=True)
 
 
 @router.patch("/me", responses=UNAUTHORIZED)
-def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlSession) -> UserOut:
+async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlSession) -> UserOut:
     """Change display name, time zone (IANA name) or email reminders."""
     changes = body.model_dump(include=body.model_fields_set)
-    user = UsersRepository(session).update(principal.user.id, changes)
+    user = await run_short(UsersRepository(session).update, principal.user.id, changes)
     return UserOut.model_validate(user, from_attributes=True)
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=WRONG_PASSWORD)
-def change_password(body: PasswordChange, principal: CurrentPrincipal, auth: Auth) -> Response:
+async def change_password(
+    body: PasswordChange, principal: CurrentPrincipal, auth: Auth
+) -> Response:
     """Change the password; every other session ends."""
-    if not auth.check_password(principal.user, body.current_password):
+    if not await run_blocking(auth.check_password, principal.user, body.current_password):
         raise Forbidden("Current password is incorrect")
-    auth.change_password(principal, body.new_password)
+    await run_blocking(auth.change_password, principal, body.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -67,5 +69,5 @@ async def delete_me(
 
     notes = await notes_repository(settings)
     await notes.delete_all_of_owner(principal.user.id)
-    await run_blocking(UsersRepository(session).delete, principal.user.id)
+    await run_short(UsersRepository(session).delete, principal.user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
