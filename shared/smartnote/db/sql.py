@@ -69,7 +69,8 @@ class Session:
         return self._connected().scalars(statement)
 
     def begin(self) -> RootTransaction:
-        """Begin explicitly: as a context manager it commits, or rolls back on an error."""
+        """Begin explicitly: as a context manager it commits, or rolls back on an error (a
+        COMMIT that fails included, unlike a plain `Connection.commit`, see `_end`)."""
         return self._connected().begin()
 
     def begin_nested(self) -> NestedTransaction:

@@ -66,3 +66,30 @@ def test_a_failed_commit_leaves_no_write_for_the_next_user_of_the_connection(
         session.execute(_write(next_request))
         session.commit()
     assert (_failures_of(sql_url, lost), _failures_of(sql_url, next_request)) == (0, 1)
+
+
+def test_a_block_commits_at_its_end_and_rolls_back_on_an_error(sql_url: str) -> None:
+    kept, dropped = f"kept-{uuid.uuid4().hex}", f"dropped-{uuid.uuid4().hex}"
+    with session_factory(sql_url)() as session:
+        with session.begin():
+            session.execute(_write(kept))
+        with pytest.raises(ValueError), session.begin():
+            session.execute(_write(dropped))
+            raise ValueError("the job failed midway")
+    assert (_failures_of(sql_url, kept), _failures_of(sql_url, dropped)) == (1, 0)
+
+
+def test_a_block_whose_commit_fails_leaves_nothing_behind(sql_url: str) -> None:
+    """The scheduled jobs end their SQL work with a block: SQLAlchemy's block rolls back a
+    COMMIT that failed (a plain `Connection.commit` does not, hence `Session._end`)."""
+    lost, next_job = f"lost-{uuid.uuid4().hex}", f"next-{uuid.uuid4().hex}"
+    with session_factory(sql_url)() as session:
+        event.listen(Engine, "commit", _lose_commit)
+        try:
+            with pytest.raises(OperationalError), session.begin():
+                session.execute(_write(lost))
+        finally:
+            event.remove(Engine, "commit", _lose_commit)
+    with session_factory(sql_url)() as session, session.begin():
+        session.execute(_write(next_job))
+    assert (_failures_of(sql_url, lost), _failures_of(sql_url, next_job)) == (0, 1)
