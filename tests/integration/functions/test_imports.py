@@ -1,9 +1,10 @@
 """Each API function imports only what it uses: checked in a fresh interpreter per function.
 
 Cold start is import time; `make bench` measures it, this keeps heavy modules from creeping
-back in: the drivers a function loads at start are pinned exactly (PyMongo ~100 ms,
-SQLAlchemy ~130 ms, jose + cryptography ~50 ms), boto3 (~100 ms), passlib + argon2 (~30 ms)
-and alembic are loaded on first use only, and OpenCV/numpy never.
+back in: the drivers a function loads at start are pinned exactly (PyMongo ~45 ms,
+SQLAlchemy Core ~85 ms and never its ORM, another ~40 ms; jose + cryptography ~20 ms, in
+`-X importtime` terms), boto3 (~100 ms), passlib + argon2 (~30 ms) and alembic are loaded on
+first use only, and OpenCV/numpy never.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def test_function_imports_only_what_it_uses(function: str) -> None:
     assert packages & DRIVERS == LOADS[function]
     # The engine loads its own dialect on first use; the write limiter must not load them all.
     assert "sqlalchemy.dialects.postgresql" not in imported
+    assert "sqlalchemy.orm" not in imported  # SQLAlchemy Core only (smartnote.db.sql)
 
 
 def test_every_api_function_is_checked() -> None:
