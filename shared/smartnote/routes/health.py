@@ -7,6 +7,7 @@ starts without PyMongo, SQLAlchemy or boto3.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
@@ -18,6 +19,7 @@ from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
 from smartnote.deps import SettingsDep
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["service"])
 CHECK_TIMEOUT_SECONDS = 3.0
 
@@ -59,10 +61,11 @@ CHECKS: dict[str, Callable[[Settings], Awaitable[None]]] = {
 }
 
 
-async def _run(check: Callable[[Settings], Awaitable[None]], settings: Settings) -> str:
+async def _run(name: str, settings: Settings) -> str:
     try:
-        await asyncio.wait_for(check(settings), CHECK_TIMEOUT_SECONDS)
-    except Exception:  # noqa: BLE001 - any failure is "unavailable"; details stay in our logs
+        await asyncio.wait_for(CHECKS[name](settings), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any failure is "unavailable"; details in our logs
+        logger.warning("health check %s failed: %s: %s", name, type(exc).__name__, exc)
         return "unavailable"
     return "ok"
 
@@ -74,7 +77,7 @@ async def _run(check: Callable[[Settings], Awaitable[None]], settings: Settings)
 )
 async def health(settings: SettingsDep) -> JSONResponse:
     """Service status with one check per backing service; 503 names the failing one."""
-    results = await asyncio.gather(*(_run(check, settings) for check in CHECKS.values()))
+    results = await asyncio.gather(*(_run(name, settings) for name in CHECKS))
     checks = dict(zip(CHECKS, results, strict=True))
     healthy = all(result == "ok" for result in checks.values())
     body = Health(
