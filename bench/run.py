@@ -33,6 +33,7 @@ def report(results: dict[str, Any]) -> str:
                     ("notes DB (Mongo+SQL)", "notes_get_db"),
                     ("notes own (total-DB)", "notes_get_own"),
                     ("bare hello", "bare_hello"),
+                    ("users GET /users/me total", "users_get_me_total"),
                 ]
             ]
             + [

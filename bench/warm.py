@@ -54,6 +54,9 @@ def run(iterations: int = 2000, reuse_invocations: int = 100) -> dict[str, Any]:
             {"proxy": note["id"]},
         )
         list_notes = api_event("GET", "/notes", user.token, "/notes")
+        # The users function's warm read: all SQL, no Mongo (its routes are async as well).
+        read_me = api_event("GET", "/users/me", user.token, "/users/{proxy+}", {"proxy": "me"})
+        users_spec = template().function("users")
         hello = api_event(
             "GET", f"/notes/{note['id']}", None, "/notes/{proxy+}", {"proxy": note["id"]}
         )
@@ -61,16 +64,19 @@ def run(iterations: int = 2000, reuse_invocations: int = 100) -> dict[str, Any]:
 
         def container() -> dict[str, Any]:
             notes_handler = _load_module(spec).handler
-            for _ in range(50):  # warm both (first-use clients, caches, code paths)
+            users_handler = _load_module(users_spec).handler
+            for _ in range(50):  # warm all (first-use clients, caches, code paths)
                 assert notes_handler(get_note, context)["statusCode"] == 200
+                assert users_handler(read_me, context)["statusCode"] == 200
                 assert hello_app.handler(hello, context)["statusCode"] == 200
-            notes_total, notes_own, notes_db, bare = [], [], [], []
-            for _ in range(iterations):  # interleaved: both see the same machine noise
+            notes_total, notes_own, notes_db, bare, users_total = [], [], [], [], []
+            for _ in range(iterations):  # interleaved: all see the same machine noise
                 total, db = timed(lambda: notes_handler(get_note, context), timer)
                 notes_total.append(total)
                 notes_db.append(db)
                 notes_own.append(total - db)
                 bare.append(timed(lambda: hello_app.handler(hello, context))[0])
+                users_total.append(timed(lambda: users_handler(read_me, context))[0])
 
             # (c) a fresh container: its first invocation connects, the next 99 must not.
             return {
@@ -78,6 +84,7 @@ def run(iterations: int = 2000, reuse_invocations: int = 100) -> dict[str, Any]:
                 "notes_own": notes_own,
                 "notes_db": notes_db,
                 "bare": bare,
+                "users_total": users_total,
             }
 
         with ThreadPoolExecutor(1, initializer=_init_container, initargs=([],)) as pool:
@@ -120,6 +127,7 @@ def run(iterations: int = 2000, reuse_invocations: int = 100) -> dict[str, Any]:
             "notes_get_db": summary(samples["notes_db"]),
             "notes_get_own": own,
             "bare_hello": bare,
+            "users_get_me_total": summary(samples["users_total"]),
             "ratio_own_vs_bare_median": round(own["median_ms"] / bare["median_ms"], 2),
             "ratio_own_vs_bare_p95": round(own["p95_ms"] / bare["p95_ms"], 2),
             "target_ratio": 1.5,
