@@ -49,8 +49,8 @@ async def _finish(session: Session, *, commit: bool) -> None:
     """End the request's transaction, if one is open.
 
     With none open (the session was not used, or its work already ended, see
-    `_authenticate`) it holds no connection: closing it sends nothing, so it needs no trip
-    off the loop (`run_short`).
+    `_authenticate`), closing it only hands its connection back to the pool, which sends
+    nothing to the database: it is done here, without `run_short`.
     """
     if session.in_transaction():
         await run_short(_end, session, commit=commit)
@@ -125,7 +125,7 @@ def _authenticate(
     """The blocking part of `get_principal`, in one blocking call.
 
     A safe method wrote nothing here, so its read-only transaction ends now, in this same
-    trip: a route that needs no more SQL (all of /notes) then ends the request without one.
+    call: a route that needs no more SQL (all of /notes) then ends the request without one.
     A route that does use the session starts a new transaction, ended as usual.
     """
     principal = auth.authenticate(token)
