@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -23,7 +23,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Dialect, NestedTransaction, ScalarResult
+from sqlalchemy.engine import Dialect, NestedTransaction
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.base import Executable
@@ -32,6 +32,8 @@ from sqlalchemy.types import TypeDecorator
 from smartnote.errors import unavailable_on
 
 unavailable_on(OperationalError, PoolTimeout, DBAPIError)
+
+R = TypeVar("R")
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -62,11 +64,19 @@ class Session:
     ) -> CursorResult[*tuple[Any, ...]]:
         return self._connected().execute(statement, parameters)
 
-    def scalar(self, statement: Executable) -> Any:
-        return self._connected().scalar(statement)
+    def first(
+        self,
+        statement: Executable,
+        record: Callable[..., R],
+        parameters: dict[str, Any] | None = None,
+    ) -> R | None:
+        """The first row as a `record` (a dataclass named like the columns), or None."""
+        row = self.execute(statement, parameters).first()
+        return record(**row._mapping) if row is not None else None
 
-    def scalars(self, statement: Executable) -> ScalarResult[Any]:
-        return self._connected().scalars(statement)
+    def all(self, statement: Executable, record: Callable[..., R]) -> list[R]:
+        """Every row as a `record`."""
+        return [record(**row._mapping) for row in self.execute(statement)]
 
     def begin(self) -> RootTransaction:
         """Begin explicitly: as a context manager it commits, or rolls back on an error (a

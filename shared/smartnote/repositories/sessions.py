@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from smartnote.clock import utcnow
 from smartnote.db.sql import Session
@@ -112,10 +111,11 @@ class SessionsRepository:
         return IssuedRefresh(auth_session, self._issue(auth_session.id, now))
 
     def find_live_by_token(self, token: str) -> SessionRecord | None:
-        found = self._one(
+        found = self._db.first(
             select(sessions)
             .join(refresh_tokens, refresh_tokens.c.session_id == sessions.c.id)
-            .where(refresh_tokens.c.token_hash == hash_token(token))
+            .where(refresh_tokens.c.token_hash == hash_token(token)),
+            SessionRecord,
         )
         return found if found and found.is_live(utcnow()) else None
 
@@ -128,21 +128,20 @@ class SessionsRepository:
     def live_user(self, session_id: str, user_id: str) -> UserRecord | None:
         """The user of a live session of theirs, in one statement; None if either is gone."""
         params = {"session_id": session_id, "user_id": user_id, "now": utcnow()}
-        row = self._db.execute(_LIVE_SESSION_USER, params).first()
-        return UserRecord.from_row(row._mapping) if row is not None else None
+        return self._db.first(_LIVE_SESSION_USER, UserRecord, params)
 
     def list_live(self, user_id: str) -> list[SessionRecord]:
         now = utcnow()
-        rows = self._db.execute(
+        return self._db.all(
             select(sessions)
             .where(
                 sessions.c.user_id == user_id,
                 sessions.c.revoked_at.is_(None),
                 sessions.c.expires_at > now,
             )
-            .order_by(sessions.c.created_at.desc(), sessions.c.id)
+            .order_by(sessions.c.created_at.desc(), sessions.c.id),
+            SessionRecord,
         )
-        return [SessionRecord(**row._mapping) for row in rows]
 
     def revoke(self, session_id: str, reason: str) -> None:
         self._db.execute(
@@ -169,11 +168,7 @@ class SessionsRepository:
         return int(result.rowcount)
 
     def _by_id(self, session_id: str) -> SessionRecord | None:
-        return self._one(select(sessions).where(sessions.c.id == session_id))
-
-    def _one(self, statement: Select[Any]) -> SessionRecord | None:
-        row = self._db.execute(statement).first()
-        return SessionRecord(**row._mapping) if row is not None else None
+        return self._db.first(select(sessions).where(sessions.c.id == session_id), SessionRecord)
 
 
 def _is_uuid(value: str) -> bool:

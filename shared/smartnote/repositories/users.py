@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from smartnote.clock import utcnow
@@ -34,10 +34,6 @@ class UserRecord:
     email_reminders: bool
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> UserRecord:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 class UsersRepository:
@@ -71,33 +67,32 @@ class UsersRepository:
     def by_email(self, email: str) -> UserRecord | None:
         if "\x00" in email:  # in no email; PostgreSQL would refuse the query
             return None
-        return self._one(select(users).where(users.c.email == normalise_email(email)))
+        return self._session.first(
+            select(users).where(users.c.email == normalise_email(email)), UserRecord
+        )
 
     def by_id(self, user_id: str) -> UserRecord | None:
-        return self._one(select(users).where(users.c.id == user_id))
+        return self._session.first(select(users).where(users.c.id == user_id), UserRecord)
 
     def by_ids(self, user_ids: Collection[str]) -> dict[str, UserRecord]:
         """Many users in one query (the reminder job loads the owners of a batch at once)."""
         if not user_ids:
             return {}
-        found = self._session.execute(select(users).where(users.c.id.in_(set(user_ids))))
-        return {row.id: UserRecord.from_row(row._mapping) for row in found}
+        found = self._session.all(select(users).where(users.c.id.in_(set(user_ids))), UserRecord)
+        return {user.id: user for user in found}
 
     def update(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
         """Change a user's fields in this transaction (404 if deleted meanwhile)."""
-        changed = self._session.execute(
+        changed = self._session.first(
             update(users)
             .where(users.c.id == user_id)
             .values(**changes, updated_at=utcnow())
-            .returning(*users.c)
-        ).first()
+            .returning(*users.c),
+            UserRecord,
+        )
         if changed is None:
             raise NotFound("User not found")
-        return UserRecord.from_row(changed._mapping)
+        return changed
 
     def delete(self, user_id: str) -> None:
         self._session.execute(delete(users).where(users.c.id == user_id))
-
-    def _one(self, statement: Select[Any]) -> UserRecord | None:
-        row = self._session.execute(statement).first()
-        return UserRecord.from_row(row._mapping) if row is not None else None

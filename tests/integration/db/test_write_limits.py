@@ -38,9 +38,9 @@ def test_users_are_counted_apart_and_old_windows_dropped(sql_url: str) -> None:
     limiter(sql_url).hit(second, START)  # not refused: per user
     limiter(sql_url).hit(first, START + timedelta(minutes=5))
     with session_factory(sql_url)() as db:
-        rows = db.scalar(
+        rows = db.execute(
             select(func.count())
             .select_from(write_counters)
             .where(write_counters.c.user_id == first)
-        )
+        ).scalar()
     assert rows == 1

@@ -171,17 +171,17 @@ def test_ended_sessions_and_old_login_failures_go(
     assert result["sessions"] >= 2 and result["login_failures"] >= 1
     with session_factory(settings.database_url)() as session:
         remaining = set(
-            session.scalars(
+            session.execute(
                 select(tables.sessions.c.id).where(tables.sessions.c.user_id == user.id)
-            )
+            ).scalars()
         )
         assert expired not in remaining and revoked not in remaining
         assert live in remaining
-        ips = session.scalars(
+        ips = session.execute(
             select(tables.login_failures.c.client_ip).where(
                 tables.login_failures.c.email == user.email
             )
-        )
+        ).scalars()
         assert list(ips) == ["192.0.2.2"]  # still inside the throttle window
 
 
