@@ -11,6 +11,7 @@ import numpy as np
 import pytesseract
 
 from smartnote.images.decode import Image
+from smartnote.images.transform import shrink, size_at
 
 logger = logging.getLogger("smartnote.images.ocr")
 
@@ -37,7 +38,7 @@ def _rescale(gray: Image) -> Image:
         return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     if longest > TARGET_MAX_LONG_EDGE:
         scale = TARGET_MAX_LONG_EDGE / longest
-        return cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return shrink(gray, size_at(gray, scale))
     return gray
 
 
