@@ -1,11 +1,12 @@
 """Case (e): the image pipeline against the obvious alternatives, in the same run.
 
-1. 12 MP JPEG -> 512 px thumbnail: ours (reduced-size JPEG decode + INTER_AREA) vs a naive
+1. 12 MP JPEG -> 512 px thumbnail: ours (reduced-size JPEG decode + `transform.fit`) vs a naive
    full `cv2.imdecode` + resize vs Pillow's `draft` + `thumbnail` (target: ours <= 0.8x Pillow).
 2. OCR per photographed page: ours (OpenCV pre-processing + Tesseract) vs plain Tesseract on
    the photo, both single-threaded (OMP_THREAD_LIMIT=1), with character accuracy (target:
    ours <= 1.2x plain in time, accuracy >= plain's).
-3. Plain Tesseract with its default OpenMP threads vs OMP_THREAD_LIMIT=1 (what the image
+3. Shrinking: `transform.fit` against OpenCV's direct INTER_AREA, time and PSNR.
+4. Plain Tesseract with its default OpenMP threads vs OMP_THREAD_LIMIT=1 (what the image
    function sets).
 
 The contenders of each comparison run in turns within every round, so load from elsewhere on
@@ -30,7 +31,7 @@ import pytesseract
 from PIL import Image
 
 from bench.common import summary, table
-from smartnote.images import ocr, pipeline
+from smartnote.images import ocr, pipeline, transform
 from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
 
 THUMBNAIL_TARGET = 0.8  # ours / Pillow
@@ -137,6 +138,38 @@ def ocr_pages(repeat: int) -> dict[str, Any]:
     }
 
 
+def _psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    mse = float(np.mean((image.astype(np.float64) - reference.astype(np.float64)) ** 2))
+    return round(10 * float(np.log10(255**2 / mse)), 1) if mse else float("inf")
+
+
+def resizes(repeat: int) -> dict[str, Any]:
+    """`transform.fit` (whole-number-block area averaging) vs OpenCV's direct INTER_AREA:
+    the web copy of a 12 MP photo and the thumbnail of its 1/4-scale decode."""
+    data = twelve_megapixel_jpeg()
+    full = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    quarter = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)
+    out: dict[str, Any] = {}
+    for name, image, edge in (("4000 -> 2048", full, 2048), ("1000 -> 512", quarter, 512)):
+        size = transform.size_at(image, edge / max(image.shape[:2]))
+        times = side_by_side(
+            {
+                "ours": lambda image=image, edge=edge: transform.fit(image, edge),
+                "inter_area": lambda image=image, size=size: cv2.resize(
+                    image, size, interpolation=cv2.INTER_AREA
+                ),
+            },
+            repeat,
+        )
+        reference = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        out[name] = {
+            **times,
+            "ratio": _ratio(times["ours"], times["inter_area"]),
+            "psnr_db": _psnr(transform.fit(image, edge), reference),
+        }
+    return out
+
+
 @contextlib.contextmanager
 def omp_threads(limit: str | None) -> Iterator[None]:
     """OMP_THREAD_LIMIT for the Tesseract processes started inside (None: its default)."""
@@ -173,6 +206,7 @@ def run(repeat: int) -> dict[str, Any]:
         return {
             "repeat": repeat,
             "thumbnail": thumbnails(max(5, repeat * 3)),
+            "resize": resizes(max(5, repeat * 3)),
             "ocr": ocr_pages(repeat),
             "omp": omp_comparison(max(2, repeat // 2)),
         }
@@ -191,6 +225,12 @@ def report(result: dict[str, Any]) -> str:
     rows = [[name, t[key]["median_ms"], t[key]["p95_ms"]] for name, key in _THUMBNAILERS]
     rows.append([f"ratio ours/Pillow (target <= {t['target']})", t["ratio_ours_vs_pillow"], ""])
     out.append(table(rows, ["thumbnailer", "median", "p95"]))
+    out.append("\nShrinking by area averaging (transform.fit vs cv2 INTER_AREA), median ms")
+    rows = [
+        [name, r["ours"]["median_ms"], r["inter_area"]["median_ms"], r["ratio"], r["psnr_db"]]
+        for name, r in result["resize"].items()
+    ]
+    out.append(table(rows, ["resize", "ours", "INTER_AREA", "ratio", "PSNR dB vs it"]))
     out.append("\nOCR per 1400x1000 photographed page, single-threaded Tesseract, median ms")
     rows = [
         [
