@@ -7,6 +7,9 @@ with its layers and fails above Lambda's limit.
 `python -m deploy.artifacts bytecode .aws-sam/build` fails unless every module of the build has
 its unchecked-hash .pyc for the runtime (deploy/build.sh compiles them): without them each
 cold start compiles every module it imports (3-5x the import time, bench/coldstart.py).
+`python -m deploy.artifacts openapi .aws-sam/build` fails unless the docs function has the
+OpenAPI document deploy/build.sh writes; `python -m deploy.artifacts lean .aws-sam/build` fails
+if a zip function or its layers ship a package none of them needs (UNWANTED_PACKAGES).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +179,27 @@ def prebuilt_openapi_problem(build_dir: Path) -> str | None:
     return None
 
 
+# Packages no zip function may ship, and why: each costs every cold start import time and
+# memory, and none is needed by the API (bench/README.md, cold start).
+UNWANTED_PACKAGES = {
+    "cryptography": "jose checks our HMAC tokens with the standard library's hmac",
+    "cv2": "OpenCV belongs to the image function's container image only",
+    "numpy": "numpy belongs to the image function's container image only",
+    "PIL": "no API function decodes images",
+}
+
+
+def unwanted_packages(build_dir: Path) -> list[str]:
+    """One line per zip function folder or layer of the build that holds an unwanted package."""
+    found = []
+    folders = {path for fn in built_functions(build_dir) for path in fn.python_paths}
+    for folder in sorted(folders):
+        for package, reason in UNWANTED_PACKAGES.items():
+            if (folder / package).is_dir() or (folder / f"{package}.py").is_file():
+                found.append(f"{folder.relative_to(build_dir)}/{package}: {reason}")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.artifacts", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -189,24 +213,30 @@ def main(argv: list[str] | None = None) -> int:
     bytecode_cmd.add_argument("--cache-tag", default=RUNTIME_CACHE_TAG)
     openapi_cmd = commands.add_parser("openapi", help="the docs function has its OpenAPI file")
     openapi_cmd.add_argument("build_dir", type=Path)
+    lean_cmd = commands.add_parser("lean", help="no zip function ships an unwanted package")
+    lean_cmd.add_argument("build_dir", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "zip-template":
-        template, images = zip_only(load_yaml(args.template.read_text(encoding="utf-8")))
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
-        for logical_id in images:
-            print(f"{logical_id}: PackageType Image - validated, not built (needs Docker)")
-        return 0
-    if args.command == "bytecode":
-        return _check_bytecode(args.build_dir, args.cache_tag)
-    if args.command == "openapi":
-        problem = prebuilt_openapi_problem(args.build_dir)
-        print(
-            f"error: {problem}" if problem else "openapi: the docs function has its document",
-            file=sys.stderr if problem else sys.stdout,
-        )
-        return 1 if problem else 0
-    reports = size_reports(built_functions(args.build_dir))
+    run: dict[str, Callable[[argparse.Namespace], int]] = {
+        "zip-template": _write_zip_template,
+        "sizes": lambda a: _check_sizes(a.build_dir),
+        "bytecode": lambda a: _check_bytecode(a.build_dir, a.cache_tag),
+        "openapi": lambda a: _check_openapi(a.build_dir),
+        "lean": lambda a: _check_lean(a.build_dir),
+    }
+    return run[args.command](args)
+
+
+def _write_zip_template(args: argparse.Namespace) -> int:
+    template, images = zip_only(load_yaml(args.template.read_text(encoding="utf-8")))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
+    for logical_id in images:
+        print(f"{logical_id}: PackageType Image - validated, not built (needs Docker)")
+    return 0
+
+
+def _check_sizes(build_dir: Path) -> int:
+    reports = size_reports(built_functions(build_dir))
     print(format_sizes(reports))
     if not reports:
         print("error: no zip functions in the build", file=sys.stderr)
@@ -217,6 +247,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: over Lambda's 250 MB unzipped limit: {names}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_openapi(build_dir: Path) -> int:
+    problem = prebuilt_openapi_problem(build_dir)
+    print(
+        f"error: {problem}" if problem else "openapi: the docs function has its document",
+        file=sys.stderr if problem else sys.stdout,
+    )
+    return 1 if problem else 0
+
+
+def _check_lean(build_dir: Path) -> int:
+    found = unwanted_packages(build_dir)
+    for line in found:
+        print(f"error: {line}", file=sys.stderr)
+    if not found:
+        print(f"lean: no zip function under {build_dir} ships {', '.join(UNWANTED_PACKAGES)}")
+    return 1 if found else 0
 
 
 def _check_bytecode(build_dir: Path, cache_tag: str) -> int:

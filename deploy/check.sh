@@ -53,6 +53,7 @@ step "2/3 build: unzipped sizes"
 "$DEV_PYTHON" -m deploy.artifacts sizes "$BUILD_DIR"
 "$DEV_PYTHON" -m deploy.artifacts bytecode "$BUILD_DIR"
 "$DEV_PYTHON" -m deploy.artifacts openapi "$BUILD_DIR"
+"$DEV_PYTHON" -m deploy.artifacts lean "$BUILD_DIR"
 
 step "3/3 smoke test of the built artifacts"
 # The python3.12 runtime provides boto3 (/var/runtime); the layer does not ship it.

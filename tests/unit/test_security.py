@@ -2,6 +2,8 @@
 
 import base64
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -114,3 +116,51 @@ def test_refresh_tokens_are_random_and_stored_hashed() -> None:
     first, second = new_refresh_token(), new_refresh_token()
     assert first != second and len(first) >= 40
     assert hash_token(first) != first and len(hash_token(first)) == 64
+
+
+# jose signs HMAC tokens with the standard library when cryptography is not installed: the
+# case of every Lambda function (the layer does not ship it, deploy/artifacts.py checks).
+# Here cryptography is installed (moto needs it), so the child hides it from the import system.
+_WITHOUT_CRYPTOGRAPHY = """
+import json, sys
+sys.modules["cryptography"] = None  # `import cryptography` now raises ImportError
+from jose import jwk
+from smartnote.config import Settings
+from smartnote.security import TokenService
+tokens = TokenService(Settings(), sys.argv[1])
+claims = tokens.decode_access_token(sys.argv[2])
+print(json.dumps({
+    "backend": jwk.get_key("HS256").__module__,
+    "decoded": [claims.user_id, claims.session_id],
+    "issued": tokens.create_access_token("user-2", "session-2"),
+    "crypto_loaded": any(name.startswith("cryptography.") for name in sys.modules),
+}))
+"""
+
+
+def test_tokens_work_alike_without_the_cryptography_backend(tokens: TokenService) -> None:
+    issued_here = tokens.create_access_token("user-1", "session-1")
+    child = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_CRYPTOGRAPHY, SECRET, issued_here],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    result = json.loads(child.stdout.splitlines()[-1])
+    assert result["backend"] == "jose.backends.native"
+    assert not result["crypto_loaded"]
+    # Either side checks the other's tokens: a rollout mixing both is invisible to clients.
+    assert result["decoded"] == ["user-1", "session-1"]
+    claims = tokens.decode_access_token(result["issued"])
+    assert (claims.user_id, claims.session_id) == ("user-2", "session-2")
+    # ...and the stdlib backend refuses what it must: a token under another secret.
+    forged = TokenService(Settings(), "another-secret-of-at-least-32-characters!")
+    refused = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_CRYPTOGRAPHY, SECRET, forged.create_access_token("u", "s")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr

@@ -7,6 +7,7 @@ import json
 import os
 import py_compile
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from deploy.artifacts import (
     missing_bytecode,
     prebuilt_openapi_problem,
     size_reports,
+    unwanted_packages,
     zip_only,
 )
 
@@ -188,3 +190,45 @@ def test_openapi_check_wants_the_docs_functions_prebuilt_document(tmp_path: Path
     (docs / "openapi.json").write_text(json.dumps(document), encoding="utf-8")
     assert prebuilt_openapi_problem(tmp_path) is None
     assert artifacts.main(["openapi", str(tmp_path)]) == 0
+
+
+def test_lean_check_names_each_unwanted_package_and_why(build_dir: Path) -> None:
+    assert unwanted_packages(build_dir) == []
+    assert artifacts.main(["lean", str(build_dir)]) == 0
+    _file(build_dir / "SharedLayer/python/cryptography/__init__.py", 10)
+    _file(build_dir / "ApiFunction/numpy/__init__.py", 10)
+    _file(build_dir / "ApiFunction/cryptography_helpers.py", 10)  # a name that only starts alike
+    found = unwanted_packages(build_dir)
+    assert found == [
+        "ApiFunction/numpy: numpy belongs to the image function's container image only",
+        "SharedLayer/python/cryptography: jose checks our HMAC tokens with the standard"
+        " library's hmac",
+    ]
+    assert artifacts.main(["lean", str(build_dir)]) == 1
+
+
+def test_the_shared_requirements_do_not_bring_an_unwanted_package() -> None:
+    """What the layer installs, resolved by pip without installing (the real build is checked
+    by `make deploy-check`)."""
+    report = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--report",
+            "-",
+            "-r",
+            str(ROOT / "shared" / "requirements.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.stdout)["install"]}
+    assert "python-jose" in names
+    assert names & {"cryptography", "opencv-python-headless", "numpy", "pillow"} == set()

@@ -2,9 +2,9 @@
 
 Cold start is import time; `make bench` measures it, this keeps heavy modules from creeping
 back in: the drivers a function loads at start are pinned exactly (PyMongo ~45 ms,
-SQLAlchemy Core ~85 ms and never its ORM, another ~40 ms; jose + cryptography ~20 ms, in
-`-X importtime` terms), boto3 (~100 ms), passlib + argon2 (~30 ms) and alembic are loaded on
-first use only, and OpenCV/numpy never.
+SQLAlchemy Core ~85 ms and never its ORM, another ~40 ms, in `-X importtime` terms; jose),
+boto3 (~100 ms), passlib + argon2 (~30 ms) and alembic are loaded on first use only, and
+OpenCV/numpy never.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ NEVER = {"numpy", "cv2", "PIL", "boto3", "botocore", "alembic", "moto", "yaml", 
 # The drivers each function loads at start: only those its routes need on every request.
 # users loads PyMongo in account deletion only; docs loads everything on the first
 # /openapi.json or /health, never at start.
-DRIVERS = {"pymongo", "sqlalchemy", "pg8000", "jose", "cryptography", "passlib", "argon2"}
+# (jose also loads cryptography where it is installed, as here for moto; the functions' layer
+# does not ship it: deploy.artifacts `lean` and tests/unit/test_security.py.)
+DRIVERS = {"pymongo", "sqlalchemy", "pg8000", "jose", "passlib", "argon2"}
 LOADS = {
-    "auth": {"sqlalchemy", "jose", "cryptography"},
-    "users": {"sqlalchemy", "jose", "cryptography"},
-    "notes": {"pymongo", "sqlalchemy", "jose", "cryptography"},
-    "attachments": {"pymongo", "sqlalchemy", "jose", "cryptography"},
+    "auth": {"sqlalchemy", "jose"},
+    "users": {"sqlalchemy", "jose"},
+    "notes": {"pymongo", "sqlalchemy", "jose"},
+    "attachments": {"pymongo", "sqlalchemy", "jose"},
     "docs": set(),
 }
 
