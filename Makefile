@@ -94,7 +94,7 @@ load: $(VENV)/.bench-installed ## Locust load test: gateway vs uvicorn, loadtest
 	$(BIN)/python -m loadtests.run
 
 clean: ## Remove caches and build output (keeps .venv and the local data in .local/)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam build dist shared/build
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .aws-sam build dist shared/build .bench-layer
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print \
 		| xargs rm -rf
 

@@ -1,7 +1,9 @@
 """Case (b): cold start of each API function in fresh processes, vs the naive import set.
 
-Parent: `run()` starts one local stack, then spawns `python -m bench.coldstart <target>` per
-sample (targets interleaved so machine noise hits all alike). Child: imports the target,
+Parent: `run()` starts one local stack, then spawns `python -S -m bench.coldstart <target>` per
+sample (targets interleaved so machine noise hits all alike), on the functions' runtime as
+Lambda lays it out: the shared layer's packages and boto3, no venv (bench/layer.py). The
+reference imports come from the same folders. Child: imports the target,
 reports import time, RSS after import, the heavy packages it pulled in and (for functions)
 the first invocation's time.
 """
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +95,7 @@ def _child(target: str) -> dict[str, Any]:
         "imports": sorted(m for m in WATCH if m in sys.modules),
     }
     if handler is not None:
-        from bench.common import api_event
+        from bench.events import api_event
         from smartnote.local.events import LambdaContext
 
         token = os.environ.get("BENCH_TOKEN")
@@ -131,7 +135,7 @@ def _built_docs_function(folder: Path) -> Path:
 
 def _spawn(target: str, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.coldstart", target],
+        [sys.executable, "-S", "-m", "bench.coldstart", target],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -142,15 +146,37 @@ def _spawn(target: str, env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def _import_code(target: str) -> str:
+    if target == REFERENCE:
+        return "; ".join(f"import {m}" for m in REFERENCE_IMPORTS)
+    return f"import sys; sys.path.insert(0, 'functions/{target}'); import app"
+
+
+def import_instructions(target: str, env: dict[str, str]) -> int | None:
+    """Instructions the import executes, counted by valgrind's callgrind: unlike its time, the
+    same in every run whatever else the machine is doing. None without valgrind, or with
+    BENCH_INSTRUCTIONS=0 (about 30 s per target under callgrind)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None or os.environ.get("BENCH_INSTRUCTIONS") == "0":
+        return None
+    callgrind = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    out = subprocess.run(
+        [*callgrind, sys.executable, "-S", "-c", _import_code(target)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
+    collected = re.search(r"Collected : (\d+)", out.stderr)
+    return int(collected.group(1)) if collected else None
+
+
 def import_tree(target: str, env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
     """The heaviest top-level packages by cumulative import time (python -X importtime)."""
-    code = (
-        f"import sys; sys.path.insert(0, 'functions/{target}'); import app"
-        if target != REFERENCE
-        else "; ".join(f"import {m}" for m in REFERENCE_IMPORTS)
-    )
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
+        [sys.executable, "-S", "-X", "importtime", "-c", _import_code(target)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -175,6 +201,7 @@ def run(samples: int = 5) -> dict[str, Any]:
     import httpx
 
     from bench.common import local_stack, register, secantus_process
+    from bench.layer import runtime_pythonpath
 
     with (
         secantus_process() as mongo_uri,
@@ -191,7 +218,8 @@ def run(samples: int = 5) -> dict[str, Any]:
             **stack_env,
             "BENCH_TOKEN": user.token,
             "BENCH_NOTE_ID": note.json()["id"],
-            "PYTHONPATH": str(ROOT),
+            # The function's runtime as Lambda has it, not the development venv (bench/layer.py).
+            "PYTHONPATH": runtime_pythonpath(),
         }
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # any value, even "0", turns writing off
         docs_env = {**env, "BENCH_FUNCTION_DIR": str(_built_docs_function(Path(built_docs)))}
@@ -212,6 +240,9 @@ def run(samples: int = 5) -> dict[str, Any]:
                 else:
                     results.append(_spawn(target, env))
         trees = {t: import_tree(t, env) for t in runs if t not in (NO_PYC, DOCS_BUILT)}
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            counted = list(pool.map(lambda t: import_instructions(t, env), trees))
+        instructions = dict(zip(trees, counted, strict=True))
     ref_ms = statistics.median(r["import_ms"] for r in runs[REFERENCE])
     ref_cpu_ms = statistics.median(r["import_cpu_ms"] for r in runs[REFERENCE])
     table: dict[str, Any] = {}
@@ -222,6 +253,7 @@ def run(samples: int = 5) -> dict[str, Any]:
             "rss_after_import_mb": statistics.median(r["rss_after_import_mb"] for r in results),
             "imports": results[-1]["imports"],
             "heaviest_imports_ms": trees.get(target, []),
+            "import_instructions": instructions.get(target),
         }
         if target != REFERENCE:
             row["first_invocation_ms"] = statistics.median(
@@ -237,6 +269,10 @@ def run(samples: int = 5) -> dict[str, Any]:
             )
             row["import_vs_reference"] = round(row["import_ms"] / ref_ms, 2)
             row["import_cpu_vs_reference"] = round(row["import_cpu_ms"] / ref_cpu_ms, 2)
+            if row["import_instructions"] and instructions.get(REFERENCE):
+                row["instructions_vs_reference"] = round(
+                    row["import_instructions"] / instructions[REFERENCE], 3
+                )
         table[target] = row
     return {
         "samples": samples,

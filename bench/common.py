@@ -20,7 +20,6 @@ from pymongo import monitoring
 from sqlalchemy import Engine, event
 
 from smartnote.config import get_settings
-from smartnote.local.events import build_rest_event
 from smartnote.local.gateway import Gateway
 from smartnote.local.stack import apply_environ, ephemeral_services
 from smartnote.local.template import Template, load_template
@@ -98,22 +97,6 @@ def register(base_url: str, email: str) -> BenchUser:
         access = token.json()["access_token"]
         me = api.get("/users/me", headers={"Authorization": f"Bearer {access}"}).json()
     return BenchUser(me["id"], access)
-
-
-def api_event(
-    method: str,
-    path: str,
-    token: str | None,
-    resource: str,
-    path_parameters: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A REST v1 proxy event as API Gateway sends it (the same builder the gateway uses)."""
-    headers = [("Host", "127.0.0.1"), ("Accept", "application/json")]
-    if token:
-        headers.append(("Authorization", f"Bearer {token}"))
-    return build_rest_event(
-        method, path, headers, resource=resource, path_parameters=path_parameters
-    )
 
 
 class DbTimer(monitoring.CommandListener):

@@ -157,7 +157,8 @@ def time_queries(
 ) -> dict[str, Any]:
     """Each shape through the notes handler (in a container thread): total, DB and own ms.
     A shape whose warm-up call took over SLOW_CALL_S gets at most 2 timed calls."""
-    from bench.common import api_event, summary, template, timed
+    from bench.common import summary, template, timed
+    from bench.events import api_event
     from smartnote.local.events import LambdaContext
     from smartnote.local.gateway import _load_module
 

@@ -12,7 +12,6 @@ from sqlalchemy import Engine, event
 from bench import hello_app
 from bench.common import (
     DbTimer,
-    api_event,
     local_stack,
     register,
     secantus_process,
@@ -20,6 +19,7 @@ from bench.common import (
     template,
     timed,
 )
+from bench.events import api_event
 from smartnote.db import mongo
 from smartnote.local.events import LambdaContext
 from smartnote.local.gateway import _init_container, _load_module
