@@ -54,6 +54,12 @@ def get_client(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             appname="smartnote",
+            # A container's loop runs only during an invocation. The streaming monitor's
+            # heartbeat (a hello the server answers up to 10 s later) then outlives a freeze,
+            # fails on resume and clears the pool, cancelling the operations in flight (a 503
+            # from a healthy server). Polling tolerates the freeze. PyMongo picks it itself on
+            # AWS Lambda (by its environment), not in the local gateway or tests.
+            serverMonitoringMode="poll",
         )
         clients[uri] = client
         _created_for.append(uri)
