@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from smartnote.images import transform
+from smartnote.models.attachments import EditRequest
 from tests.utils.images import photographed_page
 
 
@@ -59,3 +60,8 @@ def test_fit_and_resize_shrink_to_the_exact_size(photo: np.ndarray) -> None:
     assert transform.fit(tall, 512).shape == (512, 366, 3)
     strip = np.zeros((3, 4000, 3), np.uint8)
     assert transform.fit(strip, 512).shape == (1, 512, 3)
+    request = EditRequest.model_validate({"operations": [{"op": "resize", "width": 600}]})
+    resized, _ = transform.apply_operations(photo, request.operations, "jpeg")
+    assert resized.shape == (429, 600, 3)
+    reference = cv2.resize(photo, (600, 429), interpolation=cv2.INTER_AREA)
+    assert _psnr(resized, reference) > 50
