@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -133,16 +134,24 @@ def _built_docs_function(folder: Path) -> Path:
     return folder
 
 
-def _spawn(target: str, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-S", "-m", "bench.coldstart", target],
+def _python(
+    env: dict[str, str], *args: str, under: Sequence[str] = (), timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """A `python -S` child (no site-packages: only `env`'s PYTHONPATH, the functions' runtime)
+    with `args`, run `under` a tool if given; its output captured, failure raised."""
+    return subprocess.run(
+        [*under, sys.executable, "-S", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def _spawn(target: str, env: dict[str, str]) -> dict[str, Any]:
+    out = _python(env, "-m", "bench.coldstart", target)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -160,30 +169,14 @@ def import_instructions(target: str, env: dict[str, str]) -> int | None:
     if valgrind is None or os.environ.get("BENCH_INSTRUCTIONS") == "0":
         return None
     callgrind = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-    out = subprocess.run(
-        [*callgrind, sys.executable, "-S", "-c", _import_code(target)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=900,
-    )
+    out = _python(env, "-c", _import_code(target), under=callgrind, timeout=900)
     collected = re.search(r"Collected : (\d+)", out.stderr)
     return int(collected.group(1)) if collected else None
 
 
 def import_tree(target: str, env: dict[str, str], top: int = 12) -> list[tuple[str, float]]:
     """The heaviest top-level packages by cumulative import time (python -X importtime)."""
-    out = subprocess.run(
-        [sys.executable, "-S", "-X", "importtime", "-c", _import_code(target)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    out = _python(env, "-X", "importtime", "-c", _import_code(target))
     # Inclusive time of each top-level package (where it was first imported, nesting included).
     packages: dict[str, float] = {}
     skip = {"app", "site", "encodings", "io", "zipimport", "_signal", "_frozen_importlib_external"}
