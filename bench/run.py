@@ -46,6 +46,29 @@ def report(results: dict[str, Any]) -> str:
             ["case", "median", "p95"],
         )
     )
+    if "what_if" in w:
+        out.append(
+            "\nwhere the own time goes: the same GET with parts left out (what-ifs, not shipped)"
+        )
+        out.append(
+            table(
+                [
+                    ["as shipped", w["notes_get_own"]["median_ms"], w["ratio_own_vs_bare_median"]],
+                    *(
+                        [
+                            label,
+                            w["what_if"][key]["median_ms"],
+                            w["what_if"][key]["ratio_vs_bare_median"],
+                        ]
+                        for label, key in [
+                            ("token trusted, no SQL check", "trusted_token"),
+                            ("no database call at all", "no_database"),
+                        ]
+                    ),
+                ],
+                ["notes own", "median", "vs bare"],
+            )
+        )
     out.append(f"\n(c) connection reuse over {r['invocations']} warm invocations")
     out.append(table([[k, v] for k, v in r.items() if k != "invocations"], ["what", "value"]))
     c = results["coldstart"]["targets"]
