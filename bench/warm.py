@@ -46,9 +46,11 @@ def _what_if(variant: str, principal: Principal, note: dict[str, Any]) -> Iterat
     async def stored(self: NotesRepository, owner_id: str, note_id: str) -> dict[str, Any]:
         return dict(note)
 
+    if variant not in WHAT_IFS:
+        raise ValueError(f"unknown what-if {variant!r}")
     with ExitStack() as stack:
-        if variant in WHAT_IFS:
-            stack.enter_context(mock.patch.object(AuthService, "authenticate", trusting))
+        # Both skip the SQL session check; "no_database" also answers without the Mongo read.
+        stack.enter_context(mock.patch.object(AuthService, "authenticate", trusting))
         if variant == "no_database":
             stack.enter_context(mock.patch.object(NotesRepository, "get", stored))
         yield
