@@ -60,10 +60,7 @@ def report(results: dict[str, Any]) -> str:
                             w["what_if"][key]["median_ms"],
                             w["what_if"][key]["ratio_vs_bare_median"],
                         ]
-                        for label, key in [
-                            ("token trusted, no SQL check", "trusted_token"),
-                            ("no database call at all", "no_database"),
-                        ]
+                        for key, label in warm.WHAT_IFS.items()
                     ),
                 ],
                 ["notes own", "median", "vs bare"],

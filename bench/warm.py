@@ -34,7 +34,10 @@ from smartnote.repositories.notes import NotesRepository
 # "trusted token": the caller's session is not checked in SQL (the access token is trusted
 # until it expires), "no database": neither that check nor the Mongo read (the note is the one
 # the first call read). Both are measured interleaved with the real handler.
-WHAT_IFS = ("trusted_token", "no_database")
+WHAT_IFS = {
+    "trusted_token": "token trusted, no SQL check",
+    "no_database": "no database call at all",
+}
 
 
 @contextmanager
