@@ -13,17 +13,25 @@ Document = dict[str, Any]
 Change = Callable[[Document], Document]
 
 
-def reminder_document(reminder: ReminderIn | dict[str, Any] | None) -> Document | None:
-    """A reminder as stored; setting one anew forgets when the last one was sent."""
+def reminder_document(
+    reminder: ReminderIn | dict[str, Any] | None, stored: Document | None = None
+) -> Document | None:
+    """A reminder as stored. The one already `stored`, sent back with the same `at` and
+    `repeat` (a client saving the whole note), keeps its state: when it fired, was last sent
+    and its monthly anchor. A changed `at` or `repeat` is a new reminder, with none of it."""
     if reminder is None:
         return None
     data = reminder if isinstance(reminder, dict) else reminder.model_dump()
-    return {"at": to_stored_time(data["at"]), "repeat": data["repeat"], "last_sent_at": None}
+    at, repeat = to_stored_time(data["at"]), data["repeat"]
+    if stored and stored.get("at") == at and stored.get("repeat") == repeat:
+        return dict(stored)
+    return {"at": at, "repeat": repeat, "last_sent_at": None}
 
 
-def new_note_fields(body: NoteCreate) -> Document:
+def new_note_fields(body: NoteCreate, stored_reminder: Document | None = None) -> Document:
+    """The editable fields of a new note, or of a note replaced (with its stored reminder)."""
     fields = body.editable_fields()
-    fields["reminder"] = reminder_document(body.reminder)
+    fields["reminder"] = reminder_document(body.reminder, stored_reminder)
     return fields
 
 
@@ -39,7 +47,7 @@ def patch(body: NotePatch) -> Change:
         _refuse_trashed(current)
         fields = body.editable_fields()
         if "reminder" in fields:
-            fields["reminder"] = reminder_document(body.reminder)
+            fields["reminder"] = reminder_document(body.reminder, current.get("reminder"))
         return fields
 
     return change
@@ -50,7 +58,7 @@ def replace(body: NoteCreate) -> Change:
 
     def change(current: Document) -> Document:
         _refuse_trashed(current)
-        return new_note_fields(body)
+        return new_note_fields(body, current.get("reminder"))
 
     return change
 

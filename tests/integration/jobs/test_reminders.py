@@ -359,3 +359,79 @@ def test_a_warm_container_keeps_its_mongo_client(
         assert mongo.clients_created() - before == 1
     finally:
         container.shutdown()
+
+
+def put_back(api: httpx.Client, user: ApiUser, note_id: str, **changes: Any) -> dict[str, Any]:
+    """What a client's save does: read the note and PUT every editable field back, the
+    reminder as read (`at`, `repeat`) unless `changes` say otherwise."""
+    got = api.get(f"/notes/{note_id}", headers=user.headers)
+    note = got.json()
+    editable = ("title", "content", "tags", "pinned", "archived", "color")
+    body = {key: note[key] for key in editable}
+    body["reminder"] = {"at": note["reminder"]["at"], "repeat": note["reminder"]["repeat"]}
+    body.update(changes)
+    headers = {**user.headers, "If-Match": got.headers["etag"]}
+    saved = api.put(f"/notes/{note_id}", json=body, headers=headers)
+    assert saved.status_code == 200, saved.text
+    result: dict[str, Any] = saved.json()
+    return result
+
+
+def test_saving_a_note_with_its_sent_reminder_unchanged_sends_nothing_again(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2036, 4, 1, 9, 0), title="Pay rent")
+    reminders.clock.set(utc(2036, 4, 1, 9, 1))
+    reminders.run()
+    sent_at = reminder_of(api, user, note_id)["last_sent_at"]
+    assert sent_at is not None
+
+    saved = put_back(api, user, note_id, title="Pay rent (edited)")
+    assert saved["reminder"]["last_sent_at"] == sent_at
+    same = {"at": saved["reminder"]["at"], "repeat": "none"}
+    patched = api.patch(f"/notes/{note_id}", json={"reminder": same}, headers=user.headers)
+    assert patched.json()["reminder"]["last_sent_at"] == sent_at
+
+    reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Pay rent"]
+
+
+def test_saving_a_note_keeps_the_month_end_schedule_of_its_reminder(
+    api: httpx.Client, user: ApiUser, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2036, 1, 31, 10, 0), repeat="monthly")
+    reminders.clock.set(utc(2036, 1, 31, 10, 1))
+    reminders.run()
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 2, 29, 10, 0)
+
+    put_back(api, user, note_id, title="Rent")  # the clamped 29 Feb sent back as it was
+
+    reminders.clock.set(utc(2036, 2, 29, 10, 1))
+    reminders.run()
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 3, 31, 10, 0)
+
+
+def test_a_reminder_moved_or_repeated_differently_is_a_new_one(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2036, 5, 1, 9, 0), title="Call Bob")
+    reminders.clock.set(utc(2036, 5, 1, 9, 1))
+    reminders.run()
+
+    moved = put_back(api, user, note_id, reminder={"at": "2036-05-02T09:00:00Z"})
+    assert moved["reminder"]["last_sent_at"] is None
+    reminders.clock.set(utc(2036, 5, 2, 9, 1))
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 2
+
+    # Same time, now repeating: due again at once (the one-off is done, the daily is not).
+    repeated = api.patch(
+        f"/notes/{note_id}",
+        json={"reminder": {"at": "2036-05-02T09:00:00Z", "repeat": "daily"}},
+        headers=user.headers,
+    )
+    assert repeated.json()["reminder"]["last_sent_at"] is None
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 3
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 5, 3, 9, 0)
