@@ -52,6 +52,29 @@ def test_the_template_translates_and_lints_clean(tmp_path: Path) -> None:
     )
 
 
+def test_schedules_are_named_per_stack(tmp_path: Path) -> None:
+    """Schedule and rule names are unique per account and region (per group for EventBridge
+    Scheduler): a name SAM fixes, like `CleanupFunctionDaily` for a ScheduleV2 without
+    `OmitName`, makes a second stack (dev and prod side by side) fail to create."""
+    translated = _run(
+        TOOLS / "python", "-m", "deploy.translate", "template.yaml", tmp_path / "cfn.json"
+    )
+    assert translated.returncode == 0, translated.stderr
+    resources = json.loads((tmp_path / "cfn.json").read_text())["Resources"]
+    schedules = {
+        logical_id: resource["Properties"].get("Name")
+        for logical_id, resource in resources.items()
+        if resource["Type"] in {"AWS::Scheduler::Schedule", "AWS::Events::Rule"}
+    }
+    assert "CleanupFunctionDaily" in schedules
+    fixed = {
+        logical_id: name
+        for logical_id, name in schedules.items()
+        if name is not None and "AWS::StackName" not in json.dumps(name)
+    }
+    assert fixed == {}
+
+
 def test_a_reference_to_a_missing_resource_is_caught(tmp_path: Path) -> None:
     text = (ROOT / "template.yaml").read_text(encoding="utf-8")
     broken = tmp_path / "template.yaml"

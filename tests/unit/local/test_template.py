@@ -344,3 +344,16 @@ def test_every_scheduled_or_s3_triggered_function_parks_its_failures(template: T
                 assert event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] == queue
         checked.append(name)
     assert sorted(checked) == ["CleanupFunction", "ImageFunction", "RemindersFunction"]
+
+
+def test_every_scheduler_schedule_is_named_per_stack(template: Template) -> None:
+    """SAM names a ScheduleV2 `<Function><Event>` unless it has `OmitName: true` or a `Name`;
+    names are unique per schedule group, so such a fixed name allows one stack per account
+    and region (tests/integration/deploy/test_translate.py checks what SAM generates)."""
+    checked = []
+    for fn in template.functions.values():
+        for event in fn.events_of_type("ScheduleV2"):
+            name = event.properties.get("Name")
+            assert event.properties.get("OmitName") is True or "AWS::StackName" in str(name)
+            checked.append(f"{fn.logical_id}{event.name}")
+    assert checked == ["CleanupFunctionDaily"]
