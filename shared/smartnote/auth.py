@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from smartnote.clock import utcnow
 from smartnote.config import Settings
-from smartnote.errors import NotFound, TooManyRequests, Unauthorized
+from smartnote.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from smartnote.models.users import TokenPair, UserRegister
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import RefreshRejected, SessionRecord, SessionsRepository
@@ -54,12 +54,10 @@ class AuthService:
     def login(self, email: str, password: str, client_ip: str, user_agent: str | None) -> TokenPair:
         """Exchange credentials for tokens; repeated failures answer 429 before any check."""
         email = normalise_email(email)
-        self._refuse_if_throttled(email, client_ip)
         user = self._users.by_email(email)
-        if not self._hasher.verify(password, user.password_hash if user else None) or user is None:
-            self._failures.record(email, client_ip, utcnow())
+        password_hash = user.password_hash if user else None
+        if not self._verify_throttled(email, client_ip, password, password_hash) or user is None:
             raise Unauthorized(BAD_CREDENTIALS)
-        self._failures.clear(email)
         if self._hasher.needs_rehash(user.password_hash):
             self._users.update(user.id, {"password_hash": self._hasher.hash(password)})
         issued = self._sessions.start(user.id, user_agent, self._refresh_ttl)
@@ -98,8 +96,13 @@ class AuthService:
             raise Unauthorized("Invalid or expired access token")
         return Principal(user=user, session_id=claims.session_id)
 
-    def check_password(self, user: UserRecord, password: str) -> bool:
-        return self._hasher.verify(password, user.password_hash)
+    def confirm_password(self, principal: Principal, password: str, client_ip: str) -> None:
+        """The caller's password, confirming a change of password or the account's deletion:
+        403 when wrong, throttled like a login (429), so that a stolen access token cannot be
+        used to guess it."""
+        user = principal.user
+        if not self._verify_throttled(user.email, client_ip, password, user.password_hash):
+            raise Forbidden("The password is incorrect")
 
     def change_password(self, principal: Principal, new_password: str) -> None:
         self._users.update(principal.user.id, {"password_hash": self._hasher.hash(new_password)})
@@ -118,9 +121,29 @@ class AuthService:
             refresh_token=refresh_token,
         )
 
-    def _refuse_if_throttled(self, email: str, client_ip: str) -> None:
-        window = self._settings.login_failure_window_seconds
+    def _verify_throttled(
+        self, email: str, client_ip: str, password: str, password_hash: str | None
+    ) -> bool:
+        """Check a password under the failed-login limits (per account, per client).
+
+        The attempt is recorded as a failure and committed *before* the check, then counted
+        with every attempt of the window: of any number of guesses at once, from as many
+        containers, at most the limit get their password checked (counting first and
+        recording after let each of them pass). A right password clears the failures.
+        """
         now = utcnow()
+        self._refuse_if_throttled(email, client_ip, now)  # over already: record nothing more
+        self._failures.record_now(email, client_ip, now)
+        self._refuse_if_throttled(email, client_ip, now, counting_this_attempt=True)
+        if not self._hasher.verify(password, password_hash):
+            return False
+        self._failures.clear(email)
+        return True
+
+    def _refuse_if_throttled(
+        self, email: str, client_ip: str, now: datetime, *, counting_this_attempt: bool = False
+    ) -> None:
+        window = self._settings.login_failure_window_seconds
         since = now - timedelta(seconds=window)
         for count, oldest, limit in (
             (
@@ -132,7 +155,7 @@ class AuthService:
                 self._settings.login_max_failures_per_client,
             ),
         ):
-            if count >= limit and oldest is not None:
+            if count >= limit + counting_this_attempt and oldest is not None:
                 retry_after = int((oldest + timedelta(seconds=window) - now).total_seconds()) + 1
                 raise TooManyRequests(
                     "Too many failed logins; try again later", retry_after=retry_after

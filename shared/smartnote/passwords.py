@@ -6,6 +6,8 @@ from functools import lru_cache
 from importlib import resources
 
 MIN_PASSWORD_LENGTH = 10
+# No password we accept is longer: argon2 hashes anything, this caps the work per request.
+MAX_PASSWORD_LENGTH = 1024
 
 
 @lru_cache(maxsize=1)

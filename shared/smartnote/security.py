@@ -16,6 +16,7 @@ from jose.backends.base import Key
 from smartnote.clock import utcnow
 from smartnote.config import Settings
 from smartnote.errors import Unauthorized
+from smartnote.passwords import MAX_PASSWORD_LENGTH
 
 if TYPE_CHECKING:
     from passlib.context import CryptContext
@@ -53,9 +54,14 @@ class PasswordHasher:
         return str(self._context.hash(password))
 
     def verify(self, password: str, password_hash: str | None) -> bool:
-        """Check a password; with no hash (unknown user) it still spends the same time."""
-        if password_hash is None:
-            self._context.verify(password, self._dummy_hash())
+        """Check a password; with no hash (unknown user) it still spends the same time.
+
+        A password longer than any we accept matches no account: it is checked against the
+        dummy hash too (passlib raises on more than 4096 characters, which was a 500 on the
+        login form, whose fields have no length limit).
+        """
+        if password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
+            self._context.verify(password[:MAX_PASSWORD_LENGTH], self._dummy_hash())
             return False
         return bool(self._context.verify(password, password_hash))
 

@@ -21,6 +21,13 @@ from sqlalchemy import (
 from smartnote.db.sql import UTCDateTime
 
 EMAIL_LENGTH = 320  # the columns that hold an email
+USER_AGENT_LENGTH = 512
+
+
+def storable(text: str, length: int) -> str:
+    """`text` as every backend holds it in a `String(length)` column: cut to `length`, NUL as
+    U+FFFD (PostgreSQL text cannot hold NUL; the insert would fail, and a client see a 5xx)."""
+    return text[:length].replace("\x00", "\ufffd")
 
 metadata = MetaData()
 
@@ -48,7 +55,7 @@ sessions = Table(
         nullable=False,
         index=True,
     ),
-    Column("user_agent", String(512)),
+    Column("user_agent", String(USER_AGENT_LENGTH)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_used_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),

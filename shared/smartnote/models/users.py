@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     EmailStr,
     Field,
     StrictBool,
@@ -17,10 +18,7 @@ from pydantic import (
 )
 
 from smartnote.models.common import InputModel
-from smartnote.passwords import check_password_strength
-
-MAX_PASSWORD_LENGTH = 1024  # argon2 hashes anything; this only caps the work per request
-
+from smartnote.passwords import MAX_PASSWORD_LENGTH, check_password_strength
 
 # Files of a system's zoneinfo folder that ZoneInfo opens but that are no IANA zone names:
 # the server's own zone, the POSIX rules template, and the posix/ and right/ mirror folders.
@@ -50,6 +48,17 @@ DisplayName = Annotated[
         strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"
     ),
 ]
+
+
+def _address_alone(value: object) -> object:
+    """EmailStr also takes `Name <address>` and keeps the address: refused here instead, as
+    an account's email is an address (and what the client sent must be what it logs in with)."""
+    if isinstance(value, str) and ("<" in value or ">" in value):
+        raise ValueError("give the email address alone, without a name or angle brackets")
+    return value
+
+
+AccountEmail = Annotated[EmailStr, BeforeValidator(_address_alone)]
 NewPassword = Annotated[
     str, Field(max_length=MAX_PASSWORD_LENGTH), AfterValidator(check_password_strength)
 ]
@@ -57,7 +66,7 @@ AnyPassword = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
 class UserRegister(InputModel):
-    email: EmailStr
+    email: AccountEmail
     password: NewPassword = Field(description="At least 10 characters, not a common password.")
     display_name: DisplayName | None = None
     timezone: TimeZoneName = "UTC"

@@ -8,25 +8,28 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, select
 
 from smartnote.db.sql import Session
-from smartnote.db.tables import EMAIL_LENGTH, login_failures
+from smartnote.db.tables import EMAIL_LENGTH, login_failures, storable
 
 
 def _email_key(email: str) -> str:
-    """The username as PostgreSQL can hold it: a longer one (no account has one) counts under
-    its first EMAIL_LENGTH characters, NUL as U+FFFD. Else the insert fails: a 503."""
-    return email[:EMAIL_LENGTH].replace("\x00", "\ufffd")
+    """The username as the column holds it: a longer one (no account has one) counts under
+    its first EMAIL_LENGTH characters."""
+    return storable(email, EMAIL_LENGTH)
 
 
 class LoginFailuresRepository:
     def __init__(self, session: Session) -> None:
         self._db = session
 
-    def record(self, email: str, client_ip: str, at: datetime) -> None:
+    def record_now(self, email: str, client_ip: str, at: datetime) -> None:
+        """Record a failure and commit it at once (with the request's work so far), so that
+        concurrent logins in other containers count it before checking their password."""
         self._db.execute(
             insert(login_failures).values(
-                email=_email_key(email), client_ip=client_ip[:64], attempted_at=at
+                email=_email_key(email), client_ip=storable(client_ip, 64), attempted_at=at
             )
         )
+        self._db.commit()
 
     def recent(
         self, *, email: str | None = None, client_ip: str | None = None, since: datetime

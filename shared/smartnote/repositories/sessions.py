@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 
 from smartnote.clock import utcnow
 from smartnote.db.sql import Session
-from smartnote.db.tables import refresh_tokens, sessions, users
+from smartnote.db.tables import USER_AGENT_LENGTH, refresh_tokens, sessions, storable, users
 from smartnote.repositories.users import UserRecord
 from smartnote.security import hash_token, new_refresh_token
 
@@ -65,7 +65,7 @@ class SessionsRepository:
         auth_session = SessionRecord(
             id=str(uuid.uuid4()),
             user_id=user_id,
-            user_agent=(user_agent or "")[:512] or None,
+            user_agent=storable(user_agent or "", USER_AGENT_LENGTH) or None,
             created_at=now,
             last_used_at=now,
             expires_at=now + ttl,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
@@ -18,8 +19,21 @@ from smartnote.errors import Conflict, NotFound
 
 
 def normalise_email(email: str) -> str:
-    """Emails are unique case-insensitively: store and look them up lower-cased."""
-    return email.strip().lower()
+    """The form an email is stored and looked up in, unique case-insensitively: the address
+    as registration's validation (EmailStr) normalises it, lower-cased.
+
+    The login form is not validated, so the same normalisation is applied here: else an
+    address registered as `u@xn--bcher-kva.example` (stored `u@bücher.example`) or with
+    full-width letters could not log in as typed. What is no valid address (a typo) is only
+    trimmed and lower-cased; it matches no account.
+    """
+    # Imported here: FastAPI has it loaded already; the scheduled jobs never normalise.
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
+    email = email.strip()
+    with contextlib.suppress(EmailNotValidError):
+        email = validate_email(email, check_deliverability=False).normalized
+    return email.lower()
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Response, status
 
 from smartnote import aws, storage
 from smartnote.concurrency import run_blocking, run_short
-from smartnote.deps import SettingsDep
+from smartnote.deps import ClientIp, SettingsDep
 from smartnote.deps.sql import Auth, CurrentPrincipal, SqlSession
-from smartnote.errors import Forbidden
 from smartnote.models.common import error_responses
 from smartnote.models.users import AccountDeletion, PasswordChange, UserOut, UserUpdate
 from smartnote.repositories.users import UsersRepository
@@ -17,7 +16,9 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 UNAUTHORIZED = error_responses((401, "Not authenticated"))
 WRONG_PASSWORD = error_responses(
-    (401, "Not authenticated"), (403, "The password given to confirm is incorrect")
+    (401, "Not authenticated"),
+    (403, "The password given to confirm is incorrect"),
+    (429, "Too many wrong passwords (counted with failed logins)"),
 )
 
 
@@ -37,11 +38,10 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlS
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=WRONG_PASSWORD)
 async def change_password(
-    body: PasswordChange, principal: CurrentPrincipal, auth: Auth
+    body: PasswordChange, principal: CurrentPrincipal, auth: Auth, ip: ClientIp
 ) -> Response:
     """Change the password; every other session ends."""
-    if not await run_blocking(auth.check_password, principal.user, body.current_password):
-        raise Forbidden("Current password is incorrect")
+    await run_blocking(auth.confirm_password, principal, body.current_password, ip)
     await run_blocking(auth.change_password, principal, body.new_password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -53,14 +53,14 @@ async def delete_me(
     auth: Auth,
     session: SqlSession,
     settings: SettingsDep,
+    ip: ClientIp,
 ) -> Response:
     """Delete the account with its notes, attachments and sessions (confirm with the password).
 
     S3 objects and notes go first and the user row last, in the request's SQL transaction: if
     anything fails midway, the account still exists and the same call can simply be repeated.
     """
-    if not await run_blocking(auth.check_password, principal.user, body.password):
-        raise Forbidden("Password is incorrect")
+    await run_blocking(auth.confirm_password, principal, body.password, ip)
     s3 = aws.client("s3", settings)
     prefixes = storage.owner_prefixes(principal.user.id)
     await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)

@@ -161,9 +161,10 @@ def test_ended_sessions_and_old_login_failures_go(
         revoked = sessions.start(user.id, "revoked", timedelta(days=1)).session.id
         sessions.revoke(revoked, reason="logout")
         live = sessions.start(user.id, "live", timedelta(days=1)).session.id
+    with session_factory(settings.database_url)() as session:
         failures = LoginFailuresRepository(session)
-        failures.record(user.email, "192.0.2.1", now - timedelta(hours=1))
-        failures.record(user.email, "192.0.2.2", now)
+        failures.record_now(user.email, "192.0.2.1", now - timedelta(hours=1))
+        failures.record_now(user.email, "192.0.2.2", now)
     window = timedelta(seconds=settings.login_failure_window_seconds)
 
     cleanup.clock.set(now + window / 2)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import uuid
 
 import httpx
 import pytest
@@ -57,6 +59,8 @@ def test_register_same_email_any_case_is_409(api: httpx.Client, user: ApiUser) -
             "is_admin",
         ),
         ({"email": ["a@example.com"], "password": "tulip-orbit-7-canyon"}, "email"),
+        # EmailStr would keep only the address of a mailbox with a display name
+        ({"email": "Someone <a@example.com>", "password": "tulip-orbit-7-canyon"}, "email"),
         (
             {
                 "email": "a@example.com",
@@ -114,6 +118,54 @@ def test_usernames_sql_cannot_hold_are_unknown_users_throttled_like_others(
         assert_error(response, 401, "unauthorized")
     throttled = api.post("/auth/token", data={"username": username, "password": "wrong-pass"})
     assert_error(throttled, 429, "rate_limited")
+
+
+@pytest.mark.parametrize(
+    "domain", ["xn--bcher-kva.example", "\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com"]
+)
+def test_login_takes_the_email_exactly_as_registered(api: httpx.Client, domain: str) -> None:
+    # Registration stores the address normalised (Unicode domain, full-width letters folded):
+    # logging in with the string the user registered with must find that account.
+    user = register_and_login(api, email=f"u-{uuid.uuid4().hex[:8]}@{domain}")
+    assert user.access_token
+
+
+@pytest.mark.parametrize("username", ["user", "nobody"])
+def test_a_password_longer_than_any_accepted_is_a_failed_login(
+    api: httpx.Client, user: ApiUser, username: str
+) -> None:
+    # passlib refuses passwords over 4096 characters: that was a 500.
+    email = user.email if username == "user" else "nobody-" + user.email
+    for length in (1025, 4096, 4097, 5000, 100_000):  # five failures, then throttled
+        response = api.post("/auth/token", data={"username": email, "password": "p" * length})
+        assert_error(response, 401, "unauthorized")
+    assert_error(api.post("/auth/token", data={"username": email, "password": "p" * 5000}), 429)
+
+
+def test_concurrent_wrong_logins_check_no_more_passwords_than_the_limit(
+    api_base_url: str, user: ApiUser
+) -> None:
+    # All at once, across the gateway's containers: counting the failures before the check
+    # and recording them after let 7 of 24 through; each attempt is now recorded first.
+    attempts = 24
+    start = threading.Barrier(attempts)
+    statuses: list[int] = []
+
+    def guess(number: int) -> None:
+        with httpx.Client(base_url=api_base_url, timeout=60) as client:
+            start.wait()
+            response = client.post(
+                "/auth/token", data={"username": user.email, "password": f"wrong-{number:04d}"}
+            )
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(set(statuses)) == [401, 429]
+    assert statuses.count(401) <= 5  # login_max_failures_per_account
 
 
 def test_repeated_failures_are_throttled_with_retry_after(api: httpx.Client, user: ApiUser) -> None:

@@ -106,6 +106,29 @@ def test_password_change_needs_the_current_password(api: httpx.Client, user: Api
     )
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [("POST", "/users/me/password", "current_password"), ("DELETE", "/users/me", "password")],
+)
+def test_password_confirmation_is_throttled_like_a_login(
+    api: httpx.Client, user: ApiUser, method: str, path: str, field: str
+) -> None:
+    # A stolen access token must not allow guessing the password (then taking the account).
+    def confirm(password: str) -> httpx.Response:
+        body = {field: password, "new_password": "brand-new-secret-42"}
+        if method == "DELETE":
+            body = {field: password}
+        return api.request(method, path, json=body, headers=user.headers)
+
+    for attempt in range(5):
+        assert_error(confirm(f"wrong-guess-{attempt}"), 403, "forbidden")
+    throttled = assert_error(confirm(user.password), 429, "rate_limited")
+    assert throttled["message"]
+    assert api.get("/users/me", headers=user.headers).status_code == 200  # nothing changed
+    login = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    assert_error(login, 429, "rate_limited")  # the same account counter as the login's
+
+
 def test_delete_account_removes_user_notes_and_sessions(
     api: httpx.Client, user: ApiUser, other_user: ApiUser
 ) -> None:
