@@ -22,13 +22,15 @@ from pydantic import ValidationError
 from smartnote import storage
 from smartnote.domain import attachments as domain
 from smartnote.errors import NotFound
-from smartnote.images import pipeline
+from smartnote.images import pipeline, transform
 from smartnote.models.attachments import MAX_UPLOAD_BYTES, EditRequest
 from smartnote.repositories.notes import NotesRepository
 
 logger = logging.getLogger("smartnote.jobs.images")
 
 Document = dict[str, Any]
+THUMBNAIL = "thumbnail.jpg"
+WEB = "web.jpg"
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,9 @@ class ImageJob:
         note = await self._update(parsed, domain.claim(parsed.attachment_id, obj.version, token))
         attachment = _find(note, parsed.attachment_id)
         if attachment is None:
-            # Deleted (or never recorded): an upload that belongs to nothing is not kept.
-            self._discard(obj.bucket, [obj.key])
+            # Deleted (or never recorded): an upload that belongs to nothing is not kept, nor
+            # what an earlier run of it, interrupted before `finish`, wrote after the deletion.
+            self._discard(obj.bucket, [obj.key, *_original_outputs(parsed)])
             return "skipped (no such attachment)"
         if attachment.get("claim") != token:
             return "skipped (already processed or in progress)"
@@ -119,8 +122,9 @@ class ImageJob:
             raise
         saved = await self._update(parsed, domain.finish(parsed.attachment_id, token, result))
         if _find(saved, parsed.attachment_id) is None:
-            # Deleted while we worked: its objects were removed before ours were written.
-            self._discard(obj.bucket, [obj.key, result.get("thumbnail_key"), result.get("web_key")])
+            # Deleted while we worked. A deletion removes the record before the objects
+            # (routes), so ours may have been written after its objects were deleted.
+            self._discard(obj.bucket, [obj.key, *_original_outputs(parsed)])
             return "discarded (attachment deleted meanwhile)"
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
@@ -137,8 +141,8 @@ class ImageJob:
         except Exception:  # a decoder bug on hostile input must not loop retries
             logger.exception("processing %s failed", obj.key)
             return _failed("The image could not be processed", size=len(data))
-        thumbnail_key = self._put(obj.bucket, parsed, "thumbnail.jpg", processed.thumbnail)
-        web_key = self._put(obj.bucket, parsed, "web.jpg", processed.web)
+        thumbnail_key = self._put(obj.bucket, parsed, THUMBNAIL, processed.thumbnail)
+        web_key = self._put(obj.bucket, parsed, WEB, processed.web)
         return {
             "status": "ready",
             "error": None,
@@ -175,7 +179,7 @@ class ImageJob:
         attachment = _find(note, parsed.attachment_id)
         derived = _find_derived(attachment, edit_id)
         if attachment is None or derived is None:
-            self._discard(obj.bucket, [obj.key])
+            self._discard(obj.bucket, [obj.key, *_edit_outputs(parsed, edit_id)])
             return "skipped (no such attachment or edit)"
         if derived.get("claim") != token:
             return "skipped (already processed or in progress)"
@@ -188,7 +192,7 @@ class ImageJob:
             parsed, domain.finish_edit(parsed.attachment_id, edit_id, token, result)
         )
         if _find_derived(_find(saved, parsed.attachment_id), edit_id) is None:
-            self._discard(obj.bucket, [obj.key, result.get("key")])
+            self._discard(obj.bucket, [obj.key, *_edit_outputs(parsed, edit_id)])
             return "discarded (attachment or edit deleted meanwhile)"
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
@@ -213,7 +217,7 @@ class ImageJob:
         key = self._put(
             obj.bucket,
             parsed,
-            f"edits/{edit_id}.{rendered.format}",
+            _edit_output(edit_id, rendered.format),
             rendered.data,
             rendered.content_type,
         )
@@ -225,6 +229,28 @@ class ImageJob:
             "width": rendered.width,
             "height": rendered.height,
         }
+
+
+def _original_outputs(parsed: storage.UploadKey) -> list[str]:
+    """Every object processing an original writes."""
+    return [
+        storage.derived_key(parsed.owner_id, parsed.note_id, parsed.attachment_id, name)
+        for name in (THUMBNAIL, WEB)
+    ]
+
+
+def _edit_output(edit_id: str, fmt: str) -> str:
+    return f"edits/{edit_id}.{fmt}"
+
+
+def _edit_outputs(parsed: storage.UploadKey, edit_id: str) -> list[str]:
+    """Every object rendering the edit may write (its format is the edit's to choose)."""
+    return [
+        storage.derived_key(
+            parsed.owner_id, parsed.note_id, parsed.attachment_id, _edit_output(edit_id, fmt)
+        )
+        for fmt in transform.CONTENT_TYPES
+    ]
 
 
 def _failed(reason: str, **extra: Any) -> Document:

@@ -214,9 +214,10 @@ async def delete_attachment(
 ) -> Response:
     """Delete the attachment and all its S3 objects (original, thumbnail, copies, edits)."""
     owner_id = principal.user.id
-    domain.find(await notes.get(owner_id, note_id), attachment_id)
-    # Objects first: if this fails the record remains and the call can be repeated.
+    # The record first, its objects after: an image run that writes an output after the
+    # objects are gone finds the record gone too when it finishes, and deletes the output
+    # itself (jobs/images.py), so no interleaving leaves an object behind.
+    await notes.update(owner_id, note_id, domain.remove(attachment_id))
     prefixes = storage.attachment_prefixes(owner_id, note_id, attachment_id)
     await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
-    await notes.update(owner_id, note_id, domain.remove(attachment_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -157,3 +157,23 @@ def test_late_upload_of_a_deleted_attachment_is_removed(
     s3.put_object(Bucket=bucket, Key=key, Body=encode(np.zeros((20, 20, 3), np.uint8)))
     assert process(key)["results"][0]["outcome"] == "skipped (no such attachment)"
     assert s3.list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"] == 0
+
+
+def test_retry_of_a_run_cut_short_after_a_delete_removes_what_it_wrote(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    attachment = _announce(api, user, note["id"])
+    key = upload_key(user, note["id"], attachment["id"])
+    image = encode(np.zeros((20, 20, 3), np.uint8))
+    s3.put_object(Bucket=bucket, Key=key, Body=image)
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    assert api.delete(path, headers=user.headers).status_code == 204
+    # A run that had read the upload wrote its outputs after the API deleted the objects,
+    # then died before `finish` (timeout); Lambda's retry brings the same event again.
+    derived = f"derived/{user.id}/{note['id']}/{attachment['id']}/"
+    for name in ("thumbnail.jpg", "web.jpg"):
+        s3.put_object(Bucket=bucket, Key=derived + name, Body=image)
+    s3.put_object(Bucket=bucket, Key=key, Body=image)
+    assert process(key)["results"][0]["outcome"] == "skipped (no such attachment)"
+    for prefix in (key, derived):
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from smartnote import aws
+from smartnote import aws, storage
+from smartnote.images import pipeline
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import upload, upload_key
 from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
@@ -228,6 +230,55 @@ def test_permanent_note_delete_removes_attachment_objects(
         f"/notes/{note['id']}", params={"permanent": "true"}, headers=user.headers
     )
     assert response.status_code == 204
+    for root in ("uploads/", "derived/"):
+        prefix = f"{root}{user.id}/{note['id']}/"
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
+
+
+@pytest.mark.parametrize("deleted", ["attachment"])
+def test_outputs_written_while_a_delete_runs_are_not_left_behind(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    s3: Any,
+    bucket: str,
+    process: Process,
+    monkeypatch: pytest.MonkeyPatch,
+    deleted: str,
+) -> None:
+    """The image run writes its thumbnail and web copy after the API deleted the objects but
+    before the API's request is over: nothing may stay (no record points at it)."""
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
+    path = f"/notes/{note['id']}" + (
+        f"/attachments/{attachment['id']}" if deleted == "attachment" else "?permanent=true"
+    )
+    api_deleted_objects, image_done = threading.Event(), threading.Event()
+    real_delete_prefixes, real_process = storage.delete_prefixes, pipeline.process
+    answers: list[int] = []
+
+    def api_deleting(*args: Any, **kwargs: Any) -> int:
+        count = real_delete_prefixes(*args, **kwargs)
+        api_deleted_objects.set()
+        image_done.wait(30)  # the rest of the API's request comes after the image run
+        return count
+
+    def processing(*args: Any, **kwargs: Any) -> pipeline.Processed:
+        result = real_process(*args, **kwargs)
+        delete.start()
+        assert api_deleted_objects.wait(30)
+        return result  # outputs are written now, after the API's object deletion
+
+    delete = threading.Thread(
+        target=lambda: answers.append(api.delete(path, headers=user.headers).status_code)
+    )
+    monkeypatch.setattr(storage, "delete_prefixes", api_deleting)
+    monkeypatch.setattr(pipeline, "process", processing)
+    try:
+        process(upload_key(user, note["id"], attachment["id"]))
+    finally:
+        image_done.set()
+        delete.join(30)
+    assert answers == [204]
     for root in ("uploads/", "derived/"):
         prefix = f"{root}{user.id}/{note['id']}/"
         assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
