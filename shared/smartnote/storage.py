@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from smartnote.errors import unavailable_on
+
 UPLOADS = "uploads"
 DERIVED = "derived"
 _DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
@@ -35,6 +37,19 @@ def attachment_prefixes(owner_id: str, note_id: str, attachment_id: str) -> list
     return [f"{prefix}{attachment_id}/" for prefix in note_prefixes(owner_id, note_id)]
 
 
+class ObjectsNotDeleted(Exception):
+    """S3 refused to delete some objects; the deletion must be retried, not reported done."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        first = errors[0]
+        super().__init__(
+            f"{len(errors)} object(s) not deleted, first {first.get('Key')}: {first.get('Code')}"
+        )
+
+
+unavailable_on(ObjectsNotDeleted)  # a 503: the same call, repeated, finishes the deletion
+
+
 def delete_prefixes(s3: Any, bucket: str, prefixes: list[str]) -> int:
     """Delete every object under `prefixes` (idempotent); returns how many were deleted."""
     deleted = 0
@@ -44,7 +59,9 @@ def delete_prefixes(s3: Any, bucket: str, prefixes: list[str]) -> int:
             keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             for start in range(0, len(keys), _DELETE_BATCH):
                 batch = keys[start : start + _DELETE_BATCH]
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+                if answer.get("Errors"):  # DeleteObjects succeeds even when some keys failed
+                    raise ObjectsNotDeleted(answer["Errors"])
                 deleted += len(batch)
     return deleted
 

@@ -1,4 +1,5 @@
-"""SQL tables: users, their sessions (refresh-token families), login failures, write counters.
+"""SQL tables: users, their sessions (refresh-token families), login failures, write counters,
+deleted accounts.
 
 SQLAlchemy Core tables (no ORM: see smartnote.db.sql); the migrations must build exactly
 these (tests/integration/db/test_migrations.py compares them).
@@ -28,6 +29,7 @@ def storable(text: str, length: int) -> str:
     """`text` as every backend holds it in a `String(length)` column: cut to `length`, NUL as
     U+FFFD (PostgreSQL text cannot hold NUL; the insert would fail, and a client see a 5xx)."""
     return text[:length].replace("\x00", "\ufffd")
+
 
 metadata = MetaData()
 
@@ -98,4 +100,13 @@ write_counters = Table(
     Column("user_id", String(36), primary_key=True),
     Column("window_start", BigInteger, primary_key=True, index=True),
     Column("count", Integer, nullable=False),
+)
+
+# An account deleted recently: the cleanup job sweeps its notes and objects again, for what
+# requests already in flight (or upload URLs issued) before the deletion wrote after it.
+deleted_accounts = Table(
+    "deleted_accounts",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("deleted_at", UTCDateTime(), nullable=False, index=True),
 )

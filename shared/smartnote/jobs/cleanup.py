@@ -1,5 +1,5 @@
-"""Daily cleanup: purge old trash with its S3 objects, abandoned uploads, ended sessions and
-old login failures.
+"""Daily cleanup: purge old trash with its S3 objects, abandoned uploads, what was written for
+deleted accounts after their deletion, ended sessions and old login failures.
 
 Every deletion is conditional on what made it due (still trashed since before the cutoff,
 still pending since before the cutoff), so two runs at once, a retried run or a user
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from smartnote import aws, storage
 from smartnote.config import Settings
 from smartnote.db.sql import Session, session_factory
+from smartnote.repositories.deleted_accounts import DeletedAccountsRepository
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.sessions import SessionsRepository
@@ -35,6 +36,8 @@ class CleanupCounts:
     note_objects: int = 0
     attachments: int = 0
     attachment_objects: int = 0
+    deleted_account_notes: int = 0
+    deleted_account_objects: int = 0
     sessions: int = 0
     login_failures: int = 0
     write_counters: int = 0
@@ -76,6 +79,29 @@ async def drop_abandoned_uploads(
     return dropped, objects
 
 
+async def sweep_deleted_accounts(
+    notes: NotesRepository,
+    delete_objects: DeleteObjects,
+    open_session: Callable[[], Session],
+    keep_since: datetime,
+) -> tuple[int, int]:
+    """Notes and objects of recently deleted accounts, once more; returns (notes, objects).
+
+    Deleting an account removes its notes and objects first, but a request that authenticated
+    before, or an upload URL issued before, can still write after that. Every run sweeps each
+    tombstone, and forgets those deleted before `keep_since` once swept.
+    """
+    with open_session() as session:
+        owners = DeletedAccountsRepository(session).user_ids()
+    swept = objects = 0
+    for owner_id in owners:
+        swept += await notes.delete_all_of_owner(owner_id)
+        objects += delete_objects(storage.owner_prefixes(owner_id))
+    with open_session() as session, session.begin():
+        DeletedAccountsRepository(session).delete_older_than(keep_since)
+    return swept, objects
+
+
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
     """Sessions that expired or were revoked, failures outside the throttle window, and
     write counters of windows that are over."""
@@ -84,6 +110,13 @@ def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int,
     failures = LoginFailuresRepository(session).delete_older_than(window_start)
     limiter = WriteLimiter(session, settings.write_rate_limit, settings.write_rate_window_seconds)
     return sessions, failures, limiter.delete_before(now)
+
+
+def late_write_horizon(settings: Settings) -> timedelta:
+    """How long after an account's deletion something may still be written for it: an upload
+    URL issued just before lives `upload_url_ttl_seconds`, and the image function then works
+    on the upload; an hour covers that and any request in flight."""
+    return timedelta(seconds=settings.upload_url_ttl_seconds) + timedelta(hours=1)
 
 
 async def clean_up(
@@ -102,6 +135,9 @@ async def clean_up(
     upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
     counts.attachments, counts.attachment_objects = await drop_abandoned_uploads(
         notes, delete_objects, upload_cutoff, now, settings.cleanup_batch_size
+    )
+    counts.deleted_account_notes, counts.deleted_account_objects = await sweep_deleted_accounts(
+        notes, delete_objects, open_session, now - late_write_horizon(settings)
     )
     with open_session() as session, session.begin():
         counts.sessions, counts.login_failures, counts.write_counters = clean_sql(

@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from smartnote import aws, storage
+from smartnote.clock import utcnow
 from smartnote.concurrency import run_blocking, run_short
+from smartnote.db.sql import Session
 from smartnote.deps import ClientIp, SettingsDep
 from smartnote.deps.sql import Auth, CurrentPrincipal, SqlSession
 from smartnote.models.common import error_responses
 from smartnote.models.users import AccountDeletion, PasswordChange, UserOut, UserUpdate
+from smartnote.repositories.deleted_accounts import DeletedAccountsRepository
 from smartnote.repositories.users import UsersRepository
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -59,6 +62,8 @@ async def delete_me(
 
     S3 objects and notes go first and the user row last, in the request's SQL transaction: if
     anything fails midway, the account still exists and the same call can simply be repeated.
+    The row leaves a tombstone: a request that authenticated before, or an upload URL issued
+    before, can still write after the notes went, and the cleanup job sweeps that too.
     """
     await run_blocking(auth.confirm_password, principal, body.password, ip)
     s3 = aws.client("s3", settings)
@@ -69,5 +74,10 @@ async def delete_me(
 
     notes = await notes_repository(settings)
     await notes.delete_all_of_owner(principal.user.id)
-    await run_short(UsersRepository(session).delete, principal.user.id)
+    await run_short(_delete_user, session, principal.user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _delete_user(session: Session, user_id: str) -> None:
+    UsersRepository(session).delete(user_id)
+    DeletedAccountsRepository(session).record(user_id, utcnow())

@@ -233,3 +233,44 @@ def test_write_counters_of_ended_windows_go(user: ApiUser, cleanup: ScheduledFun
     result = cleanup.run()
     assert result["write_counters"] >= 1
     assert counters() == 0
+
+
+def test_what_lands_after_an_account_deletion_is_swept(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    # A request that authenticated before the deletion, or an upload URL issued before it,
+    # can still write once the account's notes and objects are gone: the tombstone the
+    # deletion leaves lets cleanup sweep those, then it is forgotten.
+    create_note(api, user)
+    deleted = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert deleted.status_code == 204, deleted.text
+    late_note = {"_id": uuid.uuid4().hex, "owner_id": user.id, "title": "late", "version": 1}
+    notes_collection.insert_one(late_note)
+    prefixes = storage.owner_prefixes(user.id)
+    put_objects(aws, [f"{prefixes[0]}late-note/late-attachment/"])
+
+    cleanup.clock.set(utcnow() + timedelta(minutes=5))
+    result = cleanup.run()
+    assert result["deleted_account_notes"] >= 1 and result["deleted_account_objects"] >= 1
+    assert notes_collection.count_documents({"owner_id": user.id}) == 0
+    assert keys(aws, prefixes) == []
+
+    # Within the horizon the tombstone stays (a later write is swept by the next run)...
+    notes_collection.insert_one({**late_note, "_id": uuid.uuid4().hex})
+    cleanup.run()
+    assert notes_collection.count_documents({"owner_id": user.id}) == 0
+
+    # ... and a run past it sweeps one last time, then forgets the account.
+    cleanup.clock.set(utcnow() + timedelta(days=1))
+    cleanup.run()
+    with session_factory(get_settings().database_url)() as session:
+        tombstones = session.execute(
+            select(tables.deleted_accounts).where(tables.deleted_accounts.c.user_id == user.id)
+        ).all()
+    assert tombstones == []
