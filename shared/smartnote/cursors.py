@@ -7,13 +7,16 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from smartnote.errors import ValidationFailed
 
 MAX_CURSOR_LENGTH = 1024
-Scalar = bool | int | str | datetime | None
+Scalar = bool | int | str | datetime
+# What a BSON int64 holds: a larger int is an OverflowError in the driver.
+_INT64 = range(-(2**63), 2**63)
 
 
 def _invalid(reason: str) -> ValidationFailed:
@@ -34,19 +37,33 @@ def _encode_value(value: Scalar) -> list[Any]:
     return ["v", value]
 
 
-def _decode_value(item: Any) -> Scalar:
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _decode_value(item: Any, kind: type[Scalar]) -> Scalar:
+    """The value of one sort key, refused unless it is exactly what that key holds: its type
+    (a bool is no int), an int64, text that is valid UTF-8 (a lone surrogate is not)."""
     if not (isinstance(item, list) and len(item) == 2 and item[0] in ("d", "v")):
         raise _invalid("malformed cursor value")
     tag, raw = item
-    if tag == "d":
-        if not isinstance(raw, str):
+    if kind is datetime:
+        if tag != "d" or not isinstance(raw, str):
             raise _invalid("malformed cursor date")
         parsed = datetime.fromisoformat(raw)
         if parsed.tzinfo is None:
             raise _invalid("malformed cursor date")
         return parsed.astimezone(UTC)  # OverflowError for a forged one beyond year 9999 in UTC
-    if raw is not None and not isinstance(raw, bool | int | str):
+    if tag != "v" or type(raw) is not kind:
         raise _invalid("malformed cursor value")
+    if isinstance(raw, str) and not _is_utf8(raw):
+        raise _invalid("cursor text is not valid UTF-8")
+    if kind is int and raw not in _INT64:
+        raise _invalid("cursor number out of range")
     return raw
 
 
@@ -55,8 +72,9 @@ def encode_cursor(values: list[Scalar], bound_to: str) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, bound_to: str, arity: int) -> list[Scalar]:
-    """The sort-key values in `cursor`; a 422 if it is malformed or made for another query."""
+def decode_cursor(cursor: str, bound_to: str, kinds: Sequence[type[Scalar]]) -> list[Scalar]:
+    """The sort-key values in `cursor`, one of each type in `kinds`; a 422 if it is malformed
+    or made for another query."""
     if len(cursor) > MAX_CURSOR_LENGTH:
         raise _invalid("cursor too long")
     try:
@@ -67,9 +85,9 @@ def decode_cursor(cursor: str, bound_to: str, arity: int) -> list[Scalar]:
     if not isinstance(payload, dict) or payload.get("b") != bound_to:
         raise _invalid("cursor belongs to another query (sort or filters changed)")
     keys = payload.get("k")
-    if not isinstance(keys, list) or len(keys) != arity:
+    if not isinstance(keys, list) or len(keys) != len(kinds):
         raise _invalid("malformed cursor")
     try:
-        return [_decode_value(item) for item in keys]
+        return [_decode_value(item, kind) for item, kind in zip(keys, kinds, strict=True)]
     except (ValueError, OverflowError) as exc:
         raise _invalid("malformed cursor") from exc

@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from smartnote.clock import utcnow
 from smartnote.config import Settings
-from smartnote.cursors import decode_cursor, encode_cursor, fingerprint
+from smartnote.cursors import Scalar, decode_cursor, encode_cursor, fingerprint
 from smartnote.db import mongo
 from smartnote.domain.reminders import due_at
 from smartnote.errors import Conflict, NotFound, PreconditionFailed
@@ -31,6 +31,14 @@ SORTS: Mapping[str, list[tuple[str, int]]] = {
     "updated_at": [("pinned", DESCENDING), ("updated_at", DESCENDING), ("_id", DESCENDING)],
     "created_at": [("pinned", DESCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
     "title": [("title_key", ASCENDING), ("_id", ASCENDING)],
+}
+# What each sort key holds: a cursor naming anything else is refused before it is a query.
+SORT_KEY_TYPES: Mapping[str, type[Scalar]] = {
+    "pinned": bool,
+    "updated_at": datetime,
+    "created_at": datetime,
+    "title_key": str,
+    "_id": str,
 }
 
 # The jobs name their index: SecantusDB's planner scans the collection when a filter has a
@@ -179,7 +187,8 @@ def list_query(owner_id: str, query: NoteQuery, cursor: str | None) -> ListQuery
     spec = SORTS[query.sort]
     mongo_filter = query.to_filter(owner_id)
     if cursor is not None:
-        values = decode_cursor(cursor, query.fingerprint(), len(spec))
+        kinds = [SORT_KEY_TYPES[key] for key, _ in spec]
+        values = decode_cursor(cursor, query.fingerprint(), kinds)
         mongo_filter = {"$and": [mongo_filter, _after(spec, values)]}
     return ListQuery(mongo_filter, spec, query.index_name())
 

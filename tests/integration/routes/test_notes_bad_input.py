@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import httpx
@@ -144,6 +146,40 @@ def test_bad_or_unknown_ids_are_404(api: httpx.Client, user: ApiUser, note_id: s
 )
 def test_bad_list_parameters_are_422(api: httpx.Client, user: ApiUser, query: str) -> None:
     assert_error(api.get(f"/notes?{query}", headers=user.headers), 422, "validation_error")
+
+
+def _with_keys(cursor: str, keys: list[Any]) -> str:
+    """`cursor` (same query binding) holding other sort-key values: what a client can forge."""
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return base64.urlsafe_b64encode(json.dumps({**payload, "k": keys}).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("position", "value"),
+    [
+        (0, 10**30),  # beyond int64: PyMongo's OverflowError was a 500
+        (0, 2**63),
+        (0, -(2**63) - 1),
+        (0, 1),  # pinned holds a bool
+        (0, None),
+        (2, "\ud800"),  # a lone surrogate: PyMongo's UnicodeEncodeError was a 500
+        (2, 7),
+        (1, "2026-01-01T00:00:00Z"),  # a date is tagged "d"
+    ],
+)
+def test_forged_cursor_values_are_422(
+    api: httpx.Client, user: ApiUser, position: int, value: object
+) -> None:
+    for i in range(2):
+        api.post("/notes", json={"title": f"n{i}"}, headers=user.headers)
+    cursor = api.get("/notes?limit=1", headers=user.headers).json()["next_cursor"]
+    keys = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["k"]
+    keys[position] = ["v", value]
+    response = api.get(
+        "/notes", params={"limit": 1, "cursor": _with_keys(cursor, keys)}, headers=user.headers
+    )
+    error = assert_error(response, 422, "validation_error")
+    assert error["details"][0]["loc"] == ["query", "cursor"]
 
 
 def test_unknown_route_and_method_use_the_error_shape(api: httpx.Client, user: ApiUser) -> None:
