@@ -218,6 +218,15 @@ def test_search_words_in_title_and_content(api: httpx.Client, user: ApiUser) -> 
     assert titles(api.get("/notes", params={"q": ".*"}, headers=user.headers)) == []
 
 
+def test_search_finds_every_word_of_a_long_note(api: httpx.Client, user: ApiUser) -> None:
+    # Words past a note's 5000th distinct one (and its tags, indexed after the content) were
+    # not found.
+    content = " ".join(f"w{i}" for i in range(12_000)) + " zeppelin"
+    create(api, user, title="long", content=content, tags=["tagword"])
+    for q in ("zeppelin", "tagword", "w11999", "long"):
+        assert titles(api.get("/notes", params={"q": q}, headers=user.headers)) == ["long"], q
+
+
 def test_search_does_not_treat_user_text_as_regex_or_operator(
     api: httpx.Client, user: ApiUser
 ) -> None:
