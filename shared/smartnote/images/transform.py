@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from smartnote.images.decode import Image, ImageRejected
-from smartnote.models.attachments import MAX_PIXELS, Operation
+from smartnote.models.attachments import MAX_PIXELS, Operation, Resize, scaled_size
 
 JPEG_QUALITY = 85
 _ROTATIONS = {
@@ -33,7 +33,7 @@ def fit(image: Image, long_edge: int) -> Image:
 def size_at(image: Image, scale: float) -> tuple[int, int]:
     """(width, height) of `image` scaled by `scale`, at least 1 x 1."""
     height, width = image.shape[:2]
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return scaled_size(width, height, scale)
 
 
 def shrink(image: Image, size: tuple[int, int]) -> Image:
@@ -82,10 +82,9 @@ def enhance(image: Image) -> Image:
     )
 
 
-def _resize(image: Image, width: int | None, height: int | None, index: int) -> Image:
+def _resize(image: Image, resize: Resize, index: int) -> Image:
     current_h, current_w = image.shape[:2]
-    scales = [s for s in (width and width / current_w, height and height / current_h) if s]
-    scale = min(scales)
+    scale = resize.scale_for(current_w, current_h)
     size = size_at(image, scale)
     # Enlarging is allowed, but never past what an upload may be: a 1x1 image resized to
     # 20000x20000 would take 1.2 GB before anything could refuse it.
@@ -115,7 +114,7 @@ def apply_operations(image: Image, operations: Sequence[Operation], fmt: str) ->
                 operation.x : operation.x + operation.width,
             ].copy()
         elif operation.op == "resize":
-            image = _resize(image, operation.width, operation.height, index)
+            image = _resize(image, operation, index)
         elif operation.op == "grayscale":
             if image.ndim == 3:
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

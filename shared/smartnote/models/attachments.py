@@ -101,6 +101,11 @@ class Crop(InputModel):
     height: Edge
 
 
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """(width, height) scaled by `scale`, at least 1 x 1: the rounding of every resize."""
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 class Resize(InputModel):
     """Fit inside width x height; one of them alone keeps the aspect ratio."""
 
@@ -113,6 +118,15 @@ class Resize(InputModel):
         if self.width is None and self.height is None:
             raise ValueError("resize needs width, height or both")
         return self
+
+    def scale_for(self, width: int, height: int) -> float:
+        """The factor this resize applies to a width x height image."""
+        sides = ((self.width, width), (self.height, height))
+        return min(target / current for target, current in sides if target)
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        """The size this resize makes of a width x height image (the processor's, exactly)."""
+        return scaled_size(width, height, self.scale_for(width, height))
 
 
 class Grayscale(InputModel):

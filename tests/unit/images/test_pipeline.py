@@ -123,6 +123,27 @@ def test_resize_past_the_pixel_limit_is_rejected(
         pipeline.apply_edits(image, request.operations)
 
 
+@pytest.mark.parametrize(
+    ("size", "resize"),
+    [
+        ((400, 300), {"width": 101}),
+        ((300, 400), {"height": 77}),
+        ((333, 777), {"width": 50, "height": 50}),
+        ((7, 3), {"width": 1000}),
+        ((5, 5000), {"width": 1}),
+    ],
+)
+def test_a_resize_makes_the_size_the_api_checks_edits_against(
+    size: tuple[int, int], resize: dict[str, int]
+) -> None:
+    request = EditRequest.model_validate({"operations": [{"op": "resize", **resize}]})
+    (operation,) = request.operations
+    assert operation.op == "resize"
+    image = encode(np.zeros((size[1], size[0], 3), np.uint8), ".png")
+    rendered = pipeline.apply_edits(image, request.operations)
+    assert (rendered.width, rendered.height) == operation.size_for(*size)
+
+
 def test_auto_enhance_raises_contrast() -> None:
     flat = np.full((200, 200, 3), 120, np.uint8)
     flat[50:150, 50:150] = 135
