@@ -1,37 +1,51 @@
-"""ETags of versioned resources: `"<version>"`, and the If-Match / If-None-Match rules."""
+"""ETags of versioned resources: `"<version>"`, and the If-Match / If-None-Match rules of
+RFC 9110 §13.1.1-2."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from smartnote.errors import PreconditionFailed
+# What If-Match asks of the current version of a resource that exists.
+Precondition = Callable[[int], bool]
 
-# A version is a small ASCII integer: longer digit strings are no version of ours (and past
-# 4300 digits int() refuses them, which was a 500).
-_VERSION = re.compile(r'"([0-9]{1,18})"')
+# One element of an entity-tag list: `[W/]"opaque"`, or an empty element (RFC 9110 §5.6.1).
+_ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([^"]*)")?[ \t]*(?:,|\Z)')
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _tags(header: str) -> list[str]:
-    return [part.strip().removeprefix("W/") for part in header.split(",") if part.strip()]
+def _entity_tags(header: str) -> list[tuple[bool, str]]:
+    """(weak, opaque tag) of each listed entity-tag; none when the list is malformed."""
+    tags = []
+    position = 0
+    while position < len(header):
+        element = _ELEMENT.match(header, position)
+        if element is None:
+            return []
+        if element.group(2) is not None:
+            tags.append((element.group(1) is not None, element.group(2)))
+        position = element.end()
+    return tags
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match demands (None: no condition); a malformed one can never match."""
+def precondition(if_match: str | None) -> Precondition | None:
+    """The condition an If-Match sets (None: none, when absent or `*`, which any existing
+    resource meets). Strong comparison: true when any listed strong entity-tag is the
+    current one; a weak or malformed tag never matches. Evaluate it only once the resource
+    is known to exist, so that a missing one answers 404 whatever the header says."""
     if if_match is None or if_match.strip() == "*":
         return None
-    tags = _tags(if_match)
-    for tag in tags:
-        if version := _VERSION.fullmatch(tag):
-            return int(version.group(1))
-    raise PreconditionFailed("If-Match does not name a version of this note")
+    strong = {tag for weak, tag in _entity_tags(if_match) if not weak}
+    return lambda version: str(version) in strong
 
 
 def matches_none(if_none_match: str | None, version: int) -> bool:
-    """True when If-None-Match names the current version (answer 304)."""
+    """True when If-None-Match names the current version (answer 304); weak comparison."""
     if if_none_match is None:
         return False
-    return if_none_match.strip() == "*" or etag(version) in _tags(if_none_match)
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag == str(version) for _, tag in _entity_tags(if_none_match))

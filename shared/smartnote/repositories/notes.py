@@ -121,7 +121,7 @@ def derived_fields(note: Mapping[str, Any]) -> Document:
     reminder is due (only notes with a pending reminder are in that index range)."""
     ocr_texts = [a.get("ocr_text") or "" for a in note.get("attachments", [])]
     return {
-        "terms": index_terms([note["title"], note["content"], *note["tags"], *ocr_texts]),
+        "terms": index_terms([note["title"], *note["tags"], *ocr_texts, note["content"]]),
         "title_key": note["title"].casefold(),
         "reminder_due_at": due_at(note),
     }
@@ -141,17 +141,19 @@ class NoteQuery:
 
     def to_filter(self, owner_id: str) -> Document:
         query: Document = {"owner_id": owner_id}
-        # A sync (`updated_since`) sees trashed and archived notes unless asked otherwise.
+        # A sync (`updated_since`) sees trashed and archived notes unless asked otherwise, and
+        # so does the trash view archived ones: cleanup purges them all the same.
         syncing = self.updated_since is not None
         query["trashed"] = _ANY_STATE if self.trashed is None and syncing else bool(self.trashed)
-        query["archived"] = _ANY_STATE if self.archived is None and syncing else bool(self.archived)
+        any_archived = self.archived is None and (syncing or bool(self.trashed))
+        query["archived"] = _ANY_STATE if any_archived else bool(self.archived)
         if self.updated_since is not None:
             query["updated_at"] = {"$gte": self.updated_since}
         if self.pinned is not None:
             query["pinned"] = self.pinned
         if self.tags:
             query["tags"] = {"$all": self.tags}
-        if self.q is not None:
+        if self.q and not self.q.isspace():  # an empty search is no filter
             query.update(terms_filter(self.q))
         return query
 
@@ -261,11 +263,12 @@ class NotesRepository:
         owner_id: str,
         note_id: str,
         change: Callable[[Document], Document],
-        expected_version: int | None = None,
+        precondition: Callable[[int], bool] | None = None,
     ) -> Document:
         """Apply `change` (current note -> fields to set) atomically against the version read.
 
-        With `expected_version` a mismatch is a 412; without, a concurrent write is retried.
+        `precondition` (If-Match) is checked on the version of a note that exists: false is a
+        412. With a precondition a concurrent write is a 412; without, it is retried.
         """
         if not is_note_id(note_id):
             raise NotFound("Note not found")
@@ -273,7 +276,7 @@ class NotesRepository:
             current = await self._notes.find_one({"_id": note_id, "owner_id": owner_id})
             if current is None:
                 raise NotFound("Note not found")
-            if expected_version is not None and current["version"] != expected_version:
+            if precondition is not None and not precondition(current["version"]):
                 raise PreconditionFailed()
             updates = change(current)
             if not updates:
@@ -289,7 +292,7 @@ class NotesRepository:
             )
             if saved is not None:
                 return saved
-            if expected_version is not None:
+            if precondition is not None:
                 raise PreconditionFailed()
         raise Conflict("The note is being changed concurrently; try again")
 
@@ -400,10 +403,19 @@ class NotesRepository:
 
     async def with_stale_pending_attachments(self, cutoff: datetime, limit: int) -> list[Document]:
         """Notes holding an attachment still `pending` since before `cutoff`."""
+        return await self._with_attachment(stale_pending_filter(cutoff), limit)
+
+    async def with_stuck_processing_attachments(
+        self, cutoff: datetime, limit: int
+    ) -> list[Document]:
+        """Notes holding an attachment `processing` since before `cutoff` (never finished)."""
+        return await self._with_attachment(stuck_processing_filter(cutoff), limit)
+
+    async def _with_attachment(self, element: Document, limit: int) -> list[Document]:
+        """Notes (`_id`, `owner_id`) holding an attachment that matches `element`, whose
+        status and creation time are a range of the attachments' index."""
         return (
-            await self._notes.find(
-                {"attachments": {"$elemMatch": stale_pending_filter(cutoff)}}, {"owner_id": 1}
-            )
+            await self._notes.find({"attachments": {"$elemMatch": element}}, {"owner_id": 1})
             .hint(STALE_UPLOADS_INDEX)
             .limit(limit)
             .to_list()
@@ -456,3 +468,13 @@ def old_trash_filter(cutoff: datetime) -> Document:
 def stale_pending_filter(cutoff: datetime) -> Document:
     """An attachment (array element) still `pending` since before `cutoff`."""
     return {"status": "pending", "created_at": {"$lt": cutoff}}
+
+
+def stuck_processing_filter(cutoff: datetime) -> Document:
+    """An attachment (array element) `processing` since before `cutoff` (created before it
+    too: the index range), as `domain.attachments.stuck_processing`."""
+    return {
+        "status": "processing",
+        "created_at": {"$lt": cutoff},
+        "processing_since": {"$lt": cutoff},
+    }

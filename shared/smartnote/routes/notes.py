@@ -12,7 +12,7 @@ from smartnote.deps import S3Client, SettingsDep
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
-from smartnote.etags import etag, expected_version, matches_none
+from smartnote.etags import etag, matches_none, precondition
 from smartnote.models.common import Page, Timestamp, error_responses
 from smartnote.models.notes import Note, NoteCreate, NotePatch, SortKey, Tag, TagCount
 from smartnote.repositories.notes import NoteQuery
@@ -20,9 +20,13 @@ from smartnote.repositories.notes import NoteQuery
 router = APIRouter(tags=["notes"])
 
 NOT_FOUND = error_responses((404, "No such note (or not yours)"))
-STALE = error_responses((412, "If-Match names an older version"))
+STALE = error_responses((412, "If-Match names no current version of the note"))
 IfMatch = Annotated[
-    str | None, Header(description='`"<version>"` from the ETag; a stale one answers 412.')
+    str | None,
+    Header(
+        description='`"<version>"` from the ETag, a list of them (any may be current) or `*`;'
+        " strong comparison: a stale, weak (`W/`) or malformed one answers 412."
+    ),
 ]
 
 
@@ -55,13 +59,23 @@ async def list_notes(
     principal: CurrentPrincipal,
     notes: Notes,
     q: Annotated[
-        str | None, Query(max_length=200, description="Words in title, content and attachment text")
+        str | None,
+        Query(
+            max_length=200,
+            description="Words in title, content, tags and attachment text (empty: no filter)",
+        ),
     ] = None,
     tag: Annotated[
         list[Tag] | None, Query(max_length=20, description="Repeatable; all must match")
     ] = None,
     pinned: bool | None = None,
-    archived: Annotated[bool | None, Query(description="Default false")] = None,
+    archived: Annotated[
+        bool | None,
+        Query(
+            description="Default false; with `trashed=true` or `updated_since`, archived and"
+            " unarchived notes alike (the trash shows every note that cleanup will purge)"
+        ),
+    ] = None,
     trashed: Annotated[bool | None, Query(description="Default false")] = None,
     updated_since: Annotated[
         Timestamp | None, Query(description="Changes since (includes trashed and archived)")
@@ -116,7 +130,7 @@ async def patch_note(
 ) -> Note:
     """Change some fields; unknown fields are refused (422)."""
     saved = await notes.update(
-        principal.user.id, note_id, domain.patch(body), expected_version(if_match)
+        principal.user.id, note_id, domain.patch(body), precondition(if_match)
     )
     return _with_etag(response, domain.to_note(saved))
 
@@ -132,7 +146,7 @@ async def replace_note(
 ) -> Note:
     """Replace every editable field (fields not sent get their defaults)."""
     saved = await notes.update(
-        principal.user.id, note_id, domain.replace(body), expected_version(if_match)
+        principal.user.id, note_id, domain.replace(body), precondition(if_match)
     )
     return _with_etag(response, domain.to_note(saved))
 
@@ -151,11 +165,10 @@ async def delete_note(
     """Move the note to the trash, or delete it and its attachments with `?permanent=true`."""
     if permanent:
         owner_id = principal.user.id
-        await notes.get(owner_id, note_id)  # 404 first
-        # Objects before the note: if this fails, the note remains and the call can be repeated.
+        # The note before its objects, as for one attachment (routes/attachments.py).
+        await notes.delete(owner_id, note_id)
         prefixes = storage.note_prefixes(owner_id, note_id)
         await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
-        await notes.delete(owner_id, note_id)
     else:
         await notes.update(principal.user.id, note_id, domain.trash)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

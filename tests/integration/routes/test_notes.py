@@ -110,6 +110,27 @@ def test_if_match_stale_is_412_and_changes_nothing(api: httpx.Client, user: ApiU
     assert (current["title"], current["version"]) == ("v2", 2)
 
 
+def test_if_match_holds_when_any_listed_etag_is_current(api: httpx.Client, user: ApiUser) -> None:
+    note = create(api, user, title="v1")
+    url = f"/notes/{note['id']}"
+    assert api.patch(url, json={"title": "v2"}, headers=user.headers).json()["version"] == 2
+    listed = api.patch(url, json={"title": "v3"}, headers={**user.headers, "If-Match": '"1", "2"'})
+    assert listed.status_code == 200, listed.text
+    assert listed.headers["etag"] == '"3"'
+    star = api.put(url, json={"title": "v4"}, headers={**user.headers, "If-Match": "*"})
+    assert star.status_code == 200 and star.json()["version"] == 4
+
+
+def test_weak_if_match_never_matches(api: httpx.Client, user: ApiUser) -> None:
+    note = create(api, user, title="v1")
+    url = f"/notes/{note['id']}"
+    for header in ('W/"1"', 'W/"1", W/"0"'):
+        headers = {**user.headers, "If-Match": header}
+        assert_error(api.patch(url, json={"title": "x"}, headers=headers), 412)
+        assert_error(api.put(url, json={"title": "x"}, headers=headers), 412)
+    assert api.get(url, headers=user.headers).json() == note
+
+
 def test_put_replaces_every_editable_field(api: httpx.Client, user: ApiUser) -> None:
     note = create(api, user, title="t", content="c", tags=["x"], pinned=True, color="red")
     response = api.put(f"/notes/{note['id']}", json={"title": "only title"}, headers=user.headers)
@@ -227,6 +248,13 @@ def test_search_finds_every_word_of_a_long_note(api: httpx.Client, user: ApiUser
         assert titles(api.get("/notes", params={"q": q}, headers=user.headers)) == ["long"], q
 
 
+@pytest.mark.parametrize("q", ["", " ", "\t \n"])
+def test_empty_search_is_no_filter(api: httpx.Client, user: ApiUser, q: str) -> None:
+    create(api, user, title="a")
+    create(api, user, title="b")
+    assert titles(api.get("/notes", params={"q": q}, headers=user.headers)) == ["b", "a"]
+
+
 def test_search_does_not_treat_user_text_as_regex_or_operator(
     api: httpx.Client, user: ApiUser
 ) -> None:
@@ -257,6 +285,20 @@ def test_archived_notes_are_listed_only_on_request(api: httpx.Client, user: ApiU
     create(api, user, title="old", archived=True)
     assert titles(api.get("/notes", headers=user.headers)) == ["live"]
     assert titles(api.get("/notes?archived=true", headers=user.headers)) == ["old"]
+
+
+def test_trash_lists_every_trashed_note_archived_or_not(api: httpx.Client, user: ApiUser) -> None:
+    # Cleanup purges every trashed note: the trash view must show the archived ones too.
+    for title, archived in (("archived", True), ("live", False)):
+        note = create(api, user, title=title, archived=archived)
+        assert api.delete(f"/notes/{note['id']}", headers=user.headers).status_code == 204
+    create(api, user, title="not trashed", archived=True)
+    trash = titles(api.get("/notes?trashed=true", headers=user.headers))
+    assert sorted(trash) == ["archived", "live"]
+    only = titles(api.get("/notes?trashed=true&archived=true", headers=user.headers))
+    assert only == ["archived"]
+    assert titles(api.get("/notes?trashed=true&archived=false", headers=user.headers)) == ["live"]
+    assert titles(api.get("/notes?archived=true", headers=user.headers)) == ["not trashed"]
 
 
 def test_updated_since_includes_trashed_and_archived(api: httpx.Client, user: ApiUser) -> None:

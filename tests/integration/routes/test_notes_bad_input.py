@@ -205,3 +205,17 @@ def test_if_match_that_names_no_version_is_412_and_keeps_the_note(
     headers = {**user.headers, "If-Match": if_match}
     assert_error(api.patch(url, json={"title": "x"}, headers=headers), 412, "precondition_failed")
     assert api.get(url, headers=user.headers).json() == note
+
+
+@pytest.mark.parametrize("if_match", ["garbage", '"1"', 'W/"1"', "*", '"1", "2"'])
+def test_if_match_on_a_missing_or_foreign_note_is_404(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser, if_match: str
+) -> None:
+    # The note's existence is decided first (404, not leaking it), the precondition after.
+    created = api.post("/notes", json={"title": "theirs"}, headers=other_user.headers)
+    theirs = created.json()
+    headers = {**user.headers, "If-Match": if_match}
+    for url in ("/notes/aaaaaaaaaaaaaaaaaaaaaaaa", f"/notes/{theirs['id']}"):
+        assert_error(api.patch(url, json={"title": "x"}, headers=headers), 404, "not_found")
+        assert_error(api.put(url, json={"title": "x"}, headers=headers), 404, "not_found")
+    assert api.get(f"/notes/{theirs['id']}", headers=other_user.headers).json() == theirs
