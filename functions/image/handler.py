@@ -5,7 +5,7 @@ from typing import Any
 from smartnote import aws
 from smartnote.config import get_settings
 from smartnote.db import mongo
-from smartnote.jobs.images import ImageJob
+from smartnote.jobs.images import ImageJob, Invocation
 from smartnote.lambda_runtime import MeteredHandler, run_in_container_loop
 from smartnote.logs import configure_logging
 from smartnote.repositories import notes
@@ -13,7 +13,7 @@ from smartnote.repositories import notes
 configure_logging()
 
 
-async def _handle(event: dict[str, Any]) -> list[dict[str, Any]]:
+async def _handle(event: dict[str, Any], invocation: Invocation) -> list[dict[str, Any]]:
     settings = get_settings()
     database = await mongo.get_database(
         settings.mongodb_uri,
@@ -26,11 +26,11 @@ async def _handle(event: dict[str, Any]) -> list[dict[str, Any]]:
         aws.client("s3", settings),
         settings.ocr_languages,
     )
-    return await job.handle(event)
+    return await job.handle(event, invocation)
 
 
 def _invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"results": run_in_container_loop(_handle(event))}
+    return {"results": run_in_container_loop(_handle(event, Invocation.of(context)))}
 
 
 handler = MeteredHandler(_invoke)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smartnote.clock import utcnow
 from smartnote.errors import Conflict, NotFound, ValidationFailed
-from smartnote.models.attachments import Attachment, DerivedImage, Operation
+from smartnote.models.attachments import MAX_PIXELS, Attachment, DerivedImage, Operation
 
 Document = dict[str, Any]
 Change = Callable[[Document], Document]
@@ -23,8 +23,11 @@ Change = Callable[[Document], Document]
 MAX_ATTACHMENTS_PER_NOTE = 50
 MAX_DERIVED_PER_ATTACHMENT = 20
 ORIGINAL = "original"  # the object name of every upload; the name a client sent is metadata
-# A delivery that claimed the work this long ago without finishing is presumed dead.
-STALE_CLAIM = timedelta(minutes=15)
+# A claim lasts as long as the invocation that took it can run (its deadline, passed in by
+# the image function) plus this: clocks of two containers and a write in flight at the
+# deadline differ by less. Without a known deadline, Lambda's longest timeout bounds it.
+CLAIM_MARGIN = timedelta(seconds=10)
+LONGEST_INVOCATION = timedelta(minutes=15)
 
 
 def new_attachment_id() -> str:
@@ -93,27 +96,39 @@ def remove(attachment_id: str) -> Change:
     return change
 
 
+def _refused(index: int, message: str, detail: str, kind: str) -> ValidationFailed:
+    location = ["body", "operations", index]
+    return ValidationFailed(message, details=[{"loc": location, "msg": detail, "type": kind}])
+
+
 def check_operations(attachment: Document, operations: list[Operation]) -> None:
-    """422 for a crop that leaves the image, where its size is known (the processor re-checks)."""
+    """422 for an edit the processor would refuse, where the image's size is known: the size
+    is followed through every operation as the processor computes it (which re-checks)."""
     width, height = attachment.get("width"), attachment.get("height")
+    if not (width and height):
+        return
     for index, operation in enumerate(operations):
-        if operation.op == "rotate" and operation.degrees % 180 and width and height:
+        step = f"operation {index + 1} ({operation.op})"
+        if operation.op == "rotate" and operation.degrees % 180:
             width, height = height, width
-        elif operation.op == "crop" and width and height:
+        elif operation.op == "crop":
             if operation.x + operation.width > width or operation.y + operation.height > height:
-                raise ValidationFailed(
-                    "The crop rectangle leaves the image",
-                    details=[
-                        {
-                            "loc": ["body", "operations", index],
-                            "msg": f"the image is {width}x{height} at this step",
-                            "type": "crop_out_of_bounds",
-                        }
-                    ],
+                raise _refused(
+                    index,
+                    f"The crop rectangle of {step} leaves the image",
+                    f"the image is {width}x{height} at this step",
+                    "crop_out_of_bounds",
                 )
             width, height = operation.width, operation.height
         elif operation.op == "resize":
-            width, height = None, None  # the result depends on rounding; the processor knows
+            width, height = operation.size_for(width, height)
+            if width * height > MAX_PIXELS:
+                raise _refused(
+                    index,
+                    f"The resize of {step} would make a {width}x{height} image",
+                    f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted",
+                    "too_many_pixels",
+                )
 
 
 def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, Document]:
@@ -148,31 +163,57 @@ def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, D
 # --- the processor's writes ------------------------------------------------------------------
 
 
-def _claimable(item: Document, source: str, now: datetime) -> bool:
-    """Whether this delivery of `source` should do the work (S3 delivers at least once)."""
+def _claimable(item: Document, source: str, token: str, now: datetime) -> bool:
+    """Whether this delivery of `source` should do the work (S3 delivers at least once).
+
+    A claim held by `token` itself was taken by an earlier attempt of this invocation: Lambda
+    retries with the same request id once that attempt is over (killed by its timeout or for
+    memory), so the retry takes it over at once. Another delivery waits for the claim's end.
+    """
     if item.get("source") != source:
         return True
     if item["status"] in ("ready", "failed"):
         return False  # done for this very object version: a duplicate delivery
-    since = item.get("processing_since")
-    return item["status"] != "processing" or since is None or now - since > STALE_CLAIM
+    if item["status"] != "processing" or item.get("claim") == token:
+        return True
+    return now > claim_end(item)
 
 
-def claim(attachment_id: str, source: str, token: str) -> Change:
-    """Mark the attachment `processing` by this delivery (`token`) unless already done."""
+def claim_end(item: Document) -> datetime:
+    """When a claim on `item` is over at the latest (its holder can no longer be running)."""
+    until: datetime | None = item.get("claimed_until")
+    if until is not None:
+        return until
+    since: datetime = item.get("processing_since") or datetime.min.replace(tzinfo=UTC)
+    return since + LONGEST_INVOCATION + CLAIM_MARGIN
+
+
+def _claimed(item: Document, source: str, token: str, deadline: datetime | None) -> None:
+    now = utcnow()
+    until = (deadline or now + LONGEST_INVOCATION) + CLAIM_MARGIN
+    item.update(
+        status="processing",
+        source=source,
+        claim=token,
+        processing_since=now,
+        claimed_until=until,
+        error=None,
+    )
+
+
+def claim(attachment_id: str, source: str, token: str, deadline: datetime | None = None) -> Change:
+    """Mark the attachment `processing` by this delivery (`token`, its invocation's request
+    id) until `deadline` (when the invocation is stopped), unless the work is done or held."""
 
     def change(note: Document) -> Document:
         try:
             attachment = find(note, attachment_id)
         except NotFound:
             return {}  # deleted meanwhile: nothing to do
-        now = utcnow()
-        if not _claimable(attachment, source, now):
+        if not _claimable(attachment, source, token, utcnow()):
             return {}
-        attachment.update(
-            status="processing", source=source, claim=token, processing_since=now, error=None
-        )
-        attachment["updated_at"] = now
+        _claimed(attachment, source, token, deadline)
+        attachment["updated_at"] = attachment["processing_since"]
         return _replace(note, attachment)
 
     return change
@@ -189,7 +230,7 @@ def finish(attachment_id: str, token: str, result: Document) -> Change:
         if attachment.get("claim") != token:
             return {}  # another delivery took over
         attachment.update(result)
-        attachment["processing_since"] = None
+        attachment.update(processing_since=None, claimed_until=None)
         attachment["updated_at"] = utcnow()
         return _replace(note, attachment)
 
@@ -199,6 +240,31 @@ def finish(attachment_id: str, token: str, result: Document) -> Change:
 def release(attachment_id: str, token: str) -> Change:
     """Give the claim back after a real failure, so that Lambda's retry can do the work."""
     return finish(attachment_id, token, {"status": "pending", "claim": None, "source": None})
+
+
+STUCK = "The image could not be processed in time; upload it again"
+
+
+def stuck_processing(attachment: Document, cutoff: datetime) -> bool:
+    """Whether the attachment's processing started before `cutoff` and never ended: every
+    attempt at it was killed (timeout, memory) and no retry is coming any more."""
+    since: datetime | None = attachment.get("processing_since")
+    return attachment.get("status") == "processing" and since is not None and since < cutoff
+
+
+def fail_stuck(cutoff: datetime) -> Change:
+    """Fail, with a reason, the note's attachments stuck in `processing` since before `cutoff`."""
+
+    def change(note: Document) -> Document:
+        now = utcnow()
+        attachments = [dict(a) for a in note.get("attachments") or []]
+        stuck = [a for a in attachments if stuck_processing(a, cutoff)]
+        for attachment in stuck:
+            attachment.update(status="failed", error=STUCK, claim=None, updated_at=now)
+            attachment.update(processing_since=None, claimed_until=None)
+        return {"attachments": attachments} if stuck else {}
+
+    return change
 
 
 def _update_derived(
@@ -220,14 +286,13 @@ def _update_derived(
     return change
 
 
-def claim_edit(attachment_id: str, derived_id: str, token: str) -> Change:
+def claim_edit(
+    attachment_id: str, derived_id: str, token: str, deadline: datetime | None = None
+) -> Change:
     def update(item: Document) -> bool:
-        now = utcnow()
-        if not _claimable(item, derived_id, now):
+        if not _claimable(item, derived_id, token, utcnow()):
             return False
-        item.update(
-            status="processing", source=derived_id, claim=token, processing_since=now, error=None
-        )
+        _claimed(item, derived_id, token, deadline)
         return True
 
     return _update_derived(attachment_id, derived_id, update)
@@ -238,7 +303,7 @@ def finish_edit(attachment_id: str, derived_id: str, token: str, result: Documen
         if item.get("claim") != token:
             return False
         item.update(result)
-        item["processing_since"] = None
+        item.update(processing_since=None, claimed_until=None)
         return True
 
     return _update_derived(attachment_id, derived_id, update)

@@ -10,6 +10,7 @@ after: a crash in between leaves unreachable objects, never a note without its f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,6 +19,8 @@ from datetime import datetime, timedelta
 from smartnote import aws, storage
 from smartnote.config import Settings
 from smartnote.db.sql import Session, session_factory
+from smartnote.domain import attachments
+from smartnote.errors import NotFound
 from smartnote.repositories.deleted_accounts import DeletedAccountsRepository
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository, notes_repository
@@ -36,6 +39,7 @@ class CleanupCounts:
     note_objects: int = 0
     attachments: int = 0
     attachment_objects: int = 0
+    stuck_attachments: int = 0  # notes whose attachments never finished processing: failed
     deleted_account_notes: int = 0
     deleted_account_objects: int = 0
     sessions: int = 0
@@ -102,6 +106,18 @@ async def sweep_deleted_accounts(
     return swept, objects
 
 
+async def fail_stuck_processing(notes: NotesRepository, cutoff: datetime, batch: int) -> int:
+    """Attachments left `processing` since before `cutoff` (every attempt killed): `failed`,
+    with a reason, so that every upload ends ready or failed; returns how many notes."""
+    failed = 0
+    while found := await notes.with_stuck_processing_attachments(cutoff, batch):
+        for note in found:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                await notes.update(note["owner_id"], note["_id"], attachments.fail_stuck(cutoff))
+                failed += 1
+    return failed
+
+
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
     """Sessions that expired or were revoked, failures outside the throttle window, and
     write counters of windows that are over."""
@@ -135,6 +151,9 @@ async def clean_up(
     upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
     counts.attachments, counts.attachment_objects = await drop_abandoned_uploads(
         notes, delete_objects, upload_cutoff, now, settings.cleanup_batch_size
+    )
+    counts.stuck_attachments = await fail_stuck_processing(
+        notes, upload_cutoff, settings.cleanup_batch_size
     )
     counts.deleted_account_notes, counts.deleted_account_objects = await sweep_deleted_accounts(
         notes, delete_objects, open_session, now - late_write_horizon(settings)

@@ -5,7 +5,10 @@ copied for the web and read (OCR); an edit request (`.../edits/{id}.json`) rende
 image. Bad input ends as `status: "failed"` with a reason and never raises; a real failure
 (S3 or MongoDB unavailable) raises, so Lambda retries the event and, after its retries,
 hands it to the on-failure destination. S3 delivers at least once: each delivery first claims
-the work for its object version (`domain.claim`), so a duplicate does nothing.
+the work for its object version (`domain.claim`), so a duplicate does nothing. A claim names
+the invocation (its request id, which Lambda keeps on its retries) and ends with the
+invocation's deadline: an attempt killed mid-work (timeout, memory) is taken over by its
+retry at once, and by any other delivery once its deadline is past.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
 from smartnote import storage
+from smartnote.clock import utcnow
 from smartnote.domain import attachments as domain
 from smartnote.errors import NotFound
 from smartnote.images import pipeline, transform
@@ -51,6 +56,23 @@ class S3Object:
         return cls(s3["bucket"]["name"], unquote_plus(obj["key"]), int(obj.get("size", 0)), version)
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """The Lambda invocation doing the work: its request id, the same on Lambda's retries of
+    it, and its deadline, when Lambda stops it (None: unknown)."""
+
+    request_id: str
+    deadline: datetime | None = None
+
+    @classmethod
+    def of(cls, context: Any) -> Invocation:
+        """The invocation of a Lambda `context`; a fresh id without one."""
+        request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        deadline = None if remaining is None else utcnow() + timedelta(milliseconds=remaining())
+        return cls(str(request_id), deadline)
+
+
 def created_objects(event: Document) -> list[S3Object]:
     """The created objects an S3 event names (none for S3's test event)."""
     if event.get("Event") == "s3:TestEvent":
@@ -71,23 +93,24 @@ class ImageJob:
         self._s3 = s3
         self._languages = languages
 
-    async def handle(self, event: Document) -> list[Document]:
+    async def handle(self, event: Document, invocation: Invocation | None = None) -> list[Document]:
         """Process every record; returns one outcome per record (for logs and tests)."""
+        invocation = invocation or Invocation.of(None)
         outcomes = []
         for obj in created_objects(event):
-            outcome = await self._handle_object(obj)
+            outcome = await self._handle_object(obj, invocation)
             logger.info("s3://%s/%s: %s", obj.bucket, obj.key, outcome)
             outcomes.append({"key": obj.key, "outcome": outcome})
         return outcomes
 
-    async def _handle_object(self, obj: S3Object) -> str:
+    async def _handle_object(self, obj: S3Object, invocation: Invocation) -> str:
         parsed = storage.parse_upload_key(obj.key)
         if parsed is None:
             return "ignored (not an upload key)"
         if parsed.edit_id is not None:
-            return await self._edit(obj, parsed, parsed.edit_id)
+            return await self._edit(obj, parsed, parsed.edit_id, invocation)
         if parsed.name == domain.ORIGINAL:
-            return await self._original(obj, parsed)
+            return await self._original(obj, parsed, invocation)
         return "ignored (unknown object)"
 
     async def _update(self, parsed: storage.UploadKey, change: domain.Change) -> Document | None:
@@ -104,9 +127,12 @@ class ImageJob:
         # Never more than the limit + 1 byte in memory, whatever the object's size.
         return bytes(response["Body"].read(MAX_UPLOAD_BYTES + 1))
 
-    async def _original(self, obj: S3Object, parsed: storage.UploadKey) -> str:
-        token = uuid.uuid4().hex
-        note = await self._update(parsed, domain.claim(parsed.attachment_id, obj.version, token))
+    async def _original(
+        self, obj: S3Object, parsed: storage.UploadKey, invocation: Invocation
+    ) -> str:
+        token = invocation.request_id
+        claim = domain.claim(parsed.attachment_id, obj.version, token, invocation.deadline)
+        note = await self._update(parsed, claim)
         attachment = _find(note, parsed.attachment_id)
         if attachment is None:
             # Deleted (or never recorded): an upload that belongs to nothing is not kept, nor
@@ -173,9 +199,12 @@ class ImageJob:
         self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
         return key
 
-    async def _edit(self, obj: S3Object, parsed: storage.UploadKey, edit_id: str) -> str:
-        token = uuid.uuid4().hex
-        note = await self._update(parsed, domain.claim_edit(parsed.attachment_id, edit_id, token))
+    async def _edit(
+        self, obj: S3Object, parsed: storage.UploadKey, edit_id: str, invocation: Invocation
+    ) -> str:
+        token = invocation.request_id
+        claim = domain.claim_edit(parsed.attachment_id, edit_id, token, invocation.deadline)
+        note = await self._update(parsed, claim)
         attachment = _find(note, parsed.attachment_id)
         derived = _find_derived(attachment, edit_id)
         if attachment is None or derived is None:

@@ -132,13 +132,18 @@ class FunctionRuntime:
     def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
         return self._get_handler()(event, context)
 
-    def invoke(self, event: dict[str, Any], timeout: float | None = None) -> Any:
-        """Run the handler in a free container; raises what the handler raised."""
+    def invoke(
+        self, event: dict[str, Any], timeout: float | None = None, request_id: str | None = None
+    ) -> Any:
+        """Run the handler in a free container; raises what the handler raised. A retry of
+        an asynchronous invocation passes the `request_id` of its first attempt, as Lambda."""
         context = LambdaContext(
             function_name=self.spec.logical_id,
             memory_limit_in_mb=self.spec.memory_size,
             timeout_seconds=float(self.spec.timeout),
         )
+        if request_id is not None:
+            context.aws_request_id = request_id
         return self._executor.submit(self._run, event, context).result(timeout=timeout)
 
     def shutdown(self) -> None:
@@ -187,9 +192,11 @@ class Gateway:
                 self._runtimes[spec.name] = FunctionRuntime(spec, self.pool_size)
             return self._runtimes[spec.name]
 
-    def invoke(self, function_name: str, event: dict[str, Any]) -> Any:
+    def invoke(
+        self, function_name: str, event: dict[str, Any], request_id: str | None = None
+    ) -> Any:
         """Invoke a function directly with any event, in its container pool."""
-        return self.runtime(function_name).invoke(event)
+        return self.runtime(function_name).invoke(event, request_id=request_id)
 
     def handle(
         self,

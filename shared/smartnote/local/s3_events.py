@@ -155,7 +155,8 @@ class S3EventDelivery:
         attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         event = aws_encoded_keys(json.loads(message["Body"]))
         try:
-            self._gateway.invoke(sub.function.name, event)
+            # Every attempt at one event is one invocation to Lambda: one request id.
+            self._gateway.invoke(sub.function.name, event, request_id=message["MessageId"])
         except Exception:
             logger.exception("%s failed on an S3 event (try %d)", sub.function.logical_id, attempt)
             if attempt < MAX_ATTEMPTS:

@@ -12,6 +12,7 @@ from smartnote.config import get_settings
 from smartnote.local.gateway import Gateway
 from smartnote.local.services import AwsService
 from tests.conftest import ApiUser
+from tests.integration.jobs.conftest import notes_collection  # noqa: F401 - a fixture here too
 
 
 @pytest.fixture

@@ -96,6 +96,18 @@ def test_ocr_text_is_searchable(
     assert api.get("/notes", params={"q": "zeppelin"}, headers=user.headers).json()["items"] == []
 
 
+def test_ocr_text_of_a_long_note_is_searchable(
+    api: httpx.Client, user: ApiUser, process: Process
+) -> None:
+    content = " ".join(f"w{i}" for i in range(12_000))  # past the 5000 words once indexed
+    note = api.post("/notes", json={"title": "long", "content": content}, headers=user.headers)
+    note_id = note.json()["id"]
+    attachment = upload(api, user, note_id, encode(photographed_page()))
+    assert process(upload_key(user, note_id, attachment["id"]))["results"][0]["outcome"] == "ready"
+    found = api.get("/notes", params={"q": "plumber kitchen"}, headers=user.headers).json()
+    assert [n["id"] for n in found["items"]] == [note_id]
+
+
 def test_duplicate_delivery_does_no_duplicate_work(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
 ) -> None:
@@ -235,7 +247,7 @@ def test_permanent_note_delete_removes_attachment_objects(
         assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
 
 
-@pytest.mark.parametrize("deleted", ["attachment"])
+@pytest.mark.parametrize("deleted", ["attachment", "note"])
 def test_outputs_written_while_a_delete_runs_are_not_left_behind(
     api: httpx.Client,
     user: ApiUser,
@@ -390,6 +402,12 @@ def test_concurrent_edits_each_get_their_result(
         [{"op": "resize"}],
         [{"op": "rotate", "degrees": 45}],
         [{"op": "convert", "format": "gif"}],
+        [
+            {"op": "resize", "width": 100},  # 100x75
+            {"op": "crop", "x": 0, "y": 0, "width": 100, "height": 76},
+        ],
+        [{"op": "resize", "width": 20_000}],  # 20000x15000: 300 megapixels
+        [{"op": "grayscale"}, {"op": "rotate", "degrees": 90}, {"op": "resize", "height": 7304}],
     ],
     ids=[
         "unknown-op",
@@ -400,6 +418,9 @@ def test_concurrent_edits_each_get_their_result(
         "resize-no-size",
         "rotate-45",
         "convert-gif",
+        "crop-outside-after-resize",
+        "resize-past-40-megapixels",
+        "resize-past-40-megapixels-after-rotate",
     ],
 )
 def test_bad_edits_are_422_and_queue_nothing(

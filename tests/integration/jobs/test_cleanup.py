@@ -150,6 +150,27 @@ def test_uploads_left_pending_for_a_day_go_with_their_objects(
     assert len(keys(aws, prefixes[ready["id"]])) == 2
 
 
+def test_uploads_whose_processing_never_finished_end_failed_with_a_reason(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    note_id = create_note(api, user)
+    start = datetime(2035, 2, 1, 12, 0, tzinfo=UTC)
+    # Claimed by an image run that was killed (timeout, memory), every retry too.
+    stuck = _attachment(start, "processing") | {"processing_since": start, "claim": "dead"}
+    recent = _attachment(start, "processing") | {"processing_since": start + timedelta(hours=2)}
+    notes_collection.update_one({"_id": note_id}, {"$set": {"attachments": [stuck, recent]}})
+
+    cleanup.clock.set(start + timedelta(hours=25))
+    assert cleanup.run()["stuck_attachments"] >= 1
+    stored = notes_collection.find_one({"_id": note_id})
+    assert stored is not None
+    failed, kept = stored["attachments"]
+    assert (failed["status"], failed["claim"]) == ("failed", None)
+    assert "upload it again" in failed["error"]
+    assert (kept["status"], kept["error"]) == ("processing", None)  # its retries may still come
+    assert cleanup.run()["stuck_attachments"] == 0
+
+
 def test_ended_sessions_and_old_login_failures_go(
     user: ApiUser, cleanup: ScheduledFunction
 ) -> None:

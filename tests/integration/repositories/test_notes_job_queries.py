@@ -19,6 +19,7 @@ from smartnote.repositories.notes import (
     due_reminders_filter,
     old_trash_filter,
     stale_pending_filter,
+    stuck_processing_filter,
 )
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -54,6 +55,14 @@ def notes(mongo_uri: str) -> Iterator[Collection[dict[str, Any]]]:
             for i in range(3)
         ]
         + [{"_id": f"trash-{i}", "trashed": True, "trashed_at": old} for i in range(2)]
+        + [
+            {
+                "_id": "stuck",
+                "attachments": [
+                    {"id": "s", "status": "processing", "created_at": old, "processing_since": old}
+                ],
+            }
+        ]
     )
     yield collection
     client.drop_database(database.name)
@@ -90,3 +99,8 @@ def test_old_trash_is_an_index_range(notes: Collection[dict[str, Any]]) -> None:
 def test_stale_uploads_are_an_index_range(notes: Collection[dict[str, Any]]) -> None:
     query = {"attachments": {"$elemMatch": stale_pending_filter(NOW - timedelta(days=1))}}
     assert _examined(notes, query, STALE_UPLOADS_INDEX) == ("attachment_status", 3)
+
+
+def test_stuck_processing_is_an_index_range(notes: Collection[dict[str, Any]]) -> None:
+    query = {"attachments": {"$elemMatch": stuck_processing_filter(NOW - timedelta(days=1))}}
+    assert _examined(notes, query, STALE_UPLOADS_INDEX) == ("attachment_status", 1)

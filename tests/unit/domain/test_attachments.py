@@ -36,11 +36,35 @@ def test_stale_claim_and_new_version_are_claimed_again() -> None:
         status="processing",
         source="etag:10",
         claim="dead",
-        processing_since=utcnow() - domain.STALE_CLAIM - timedelta(seconds=1),
+        processing_since=utcnow() - domain.LONGEST_INVOCATION - domain.CLAIM_MARGIN * 2,
     )
     assert domain.find(_apply(stale, domain.claim("a1", "etag:10", "t")), "a1")["claim"] == "t"
     ready = _note(status="ready", source="etag:10", claim="old")
     assert domain.claim("a1", "other:11", "t")(ready) != {}
+
+
+def test_a_claim_ends_with_its_invocation() -> None:
+    deadline = utcnow() + timedelta(seconds=120)  # the image function's timeout
+    note = _apply(_note(), domain.claim("a1", "v", "request-1", deadline))
+    assert domain.find(note, "a1")["claimed_until"] == deadline + domain.CLAIM_MARGIN
+    assert domain.claim("a1", "v", "request-2")(note) == {}  # a duplicate, while it may run
+    ended = _apply(note, lambda n: _with(n, claimed_until=utcnow() - timedelta(seconds=1)))
+    assert domain.find(_apply(ended, domain.claim("a1", "v", "r3")), "a1")["claim"] == "r3"
+    done = _apply(note, domain.finish("a1", "request-1", {"status": "ready"}))
+    assert domain.find(done, "a1")["claimed_until"] is None
+
+
+def test_lambdas_retry_of_a_killed_attempt_takes_its_claim_over_at_once() -> None:
+    deadline = utcnow() + timedelta(seconds=120)
+    killed = _apply(_note(), domain.claim("a1", "v", "request-1", deadline))
+    # Lambda retries with the attempt's request id, once the attempt is over.
+    assert domain.claim("a1", "v", "request-1", deadline)(killed) != {}
+    done = _apply(killed, domain.finish("a1", "request-1", {"status": "ready"}))
+    assert domain.claim("a1", "v", "request-1", deadline)(done) == {}  # done is done
+
+
+def _with(note: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"attachments": [{**note["attachments"][0], **fields}]}
 
 
 def test_finish_by_a_delivery_that_lost_its_claim_writes_nothing() -> None:
@@ -78,13 +102,55 @@ def test_crop_is_checked_against_the_size_after_rotations() -> None:
         domain.check_operations(
             attachment, _operations({"op": "crop", "x": 0, "y": 0, "width": 300, "height": 400})
         )
-    # After a resize the size is the processor's to know: not refused up front.
-    domain.check_operations(
-        attachment,
-        _operations(
-            {"op": "resize", "width": 10}, {"op": "crop", "x": 0, "y": 0, "width": 50, "height": 50}
+
+
+def test_crop_is_checked_against_the_size_after_a_resize() -> None:
+    attachment = {"width": 400, "height": 300}
+    # One side keeps the aspect ratio, rounded as the processor rounds: 300 * 101/400 = 75.75.
+    crop = {"op": "crop", "x": 0, "y": 0, "width": 101, "height": 76}
+    domain.check_operations(attachment, _operations({"op": "resize", "width": 101}, crop))
+    with pytest.raises(ValidationFailed) as caught:
+        domain.check_operations(
+            attachment, _operations({"op": "resize", "width": 101}, {**crop, "height": 77})
+        )
+    assert caught.value.details[0]["loc"] == ["body", "operations", 1]
+    assert caught.value.details[0]["msg"] == "the image is 101x76 at this step"
+    assert "operation 2 (crop)" in caught.value.message
+    # Both sides: fit inside the box.
+    box = {"op": "resize", "width": 100, "height": 100}
+    domain.check_operations(attachment, _operations(box, {**crop, "width": 100, "height": 75}))
+    with pytest.raises(ValidationFailed):
+        domain.check_operations(attachment, _operations(box, {**crop, "width": 100, "height": 76}))
+
+
+@pytest.mark.parametrize(
+    ("operations", "refused_at"),
+    [
+        ([{"op": "resize", "width": 7303}], None),  # 7303x5477: 39.99 megapixels
+        ([{"op": "resize", "width": 7304}], 0),  # 7304x5478: 40.01
+        ([{"op": "rotate", "degrees": 90}, {"op": "resize", "height": 7304}], 1),
+        ([{"op": "resize", "width": 100}, {"op": "resize", "width": 20_000}], 1),
+        (
+            [
+                {"op": "crop", "x": 0, "y": 0, "width": 4, "height": 3},
+                {"op": "resize", "width": 7304},
+            ],
+            1,
         ),
-    )
+    ],
+)
+def test_a_resize_past_the_pixel_limit_is_refused(
+    operations: list[dict[str, Any]], refused_at: int | None
+) -> None:
+    attachment = {"width": 400, "height": 300}
+    if refused_at is None:
+        domain.check_operations(attachment, _operations(*operations))
+        return
+    with pytest.raises(ValidationFailed) as caught:
+        domain.check_operations(attachment, _operations(*operations))
+    assert caught.value.details[0]["loc"] == ["body", "operations", refused_at]
+    assert caught.value.details[0]["type"] == "too_many_pixels"
+    assert f"operation {refused_at + 1} (resize)" in caught.value.message
 
 
 def test_edits_need_a_ready_image_and_a_live_note() -> None:
@@ -96,3 +162,13 @@ def test_edits_need_a_ready_image_and_a_live_note() -> None:
         change({**_note(status="ready"), "trashed": True})
     added = change(_note(status="ready"))
     assert domain.find(added, "a1")["derived"][0]["id"] == derived["id"]
+
+
+def test_only_processing_that_started_before_the_cutoff_is_failed() -> None:
+    cutoff = utcnow()
+    since = cutoff - timedelta(seconds=1)
+    stuck = _note(status="processing", claim="dead", processing_since=since)
+    failed = domain.find(_apply(stuck, domain.fail_stuck(cutoff)), "a1")
+    assert (failed["status"], failed["error"], failed["claim"]) == ("failed", domain.STUCK, None)
+    assert domain.fail_stuck(since)(stuck) == {}  # started at the cutoff: may still finish
+    assert domain.fail_stuck(cutoff)(_note(status="ready", processing_since=None)) == {}
