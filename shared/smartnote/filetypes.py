@@ -8,8 +8,9 @@ and the image function uses it to refuse decompression bombs *before* anything d
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
 MIME_TYPES = {
     "jpeg": "image/jpeg",
@@ -27,7 +28,8 @@ class ImageHeader:
     format: str
     width: int
     height: int
-    frames: int = 1  # > 1 only known for GIF (animated)
+    frames: int = 1  # > 1: animated (GIF, APNG, WebP) or multi-page (TIFF)
+    orientation: int = 1  # EXIF orientation, 1 (upright) to 8
 
     @property
     def pixels(self) -> int:
@@ -40,6 +42,18 @@ class ImageHeader:
 
 class NotAnImage(ValueError):
     """The bytes are not an image format we know, or its header is unreadable."""
+
+
+class UnsupportedImage(NotAnImage):
+    """A well-formed image whose header says we cannot process its pixels; the message says
+    why, in words for the user."""
+
+
+class _Read(NamedTuple):
+    width: int
+    height: int
+    frames: int = 1
+    orientation: int = 1
 
 
 _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
@@ -63,92 +77,172 @@ def read_header(data: bytes) -> ImageHeader:
     if fmt is None:
         raise NotAnImage("not an image (unknown file signature)")
     try:
-        width, height, frames = _READERS[fmt](data)
+        read = _READERS[fmt](data)
+    except UnsupportedImage:
+        raise
     except (struct.error, IndexError, ValueError) as exc:
         raise NotAnImage(f"the {fmt.upper()} header is damaged") from exc
-    if width <= 0 or height <= 0:
+    if read.width <= 0 or read.height <= 0:
         raise NotAnImage(f"the {fmt.upper()} header announces an empty image")
-    return ImageHeader(fmt, width, height, frames)
+    return ImageHeader(fmt, *read)
 
 
-def _png(data: bytes) -> tuple[int, int, int]:
+_TIFF_TYPES = {1: "B", 3: "H", 4: "I"}  # BYTE, SHORT, LONG: all that the tags we read use
+_ORIENTATION = 274
+
+
+def _ifd(tiff: bytes, offset: int, tags: Collection[int]) -> tuple[dict[int, int], int]:
+    """The first value of each of `tags` found in the IFD at `offset` of a TIFF structure
+    (a TIFF file, or an EXIF block), and the offset of the next IFD (0: none)."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    (count,) = struct.unpack_from(order + "H", tiff, offset)
+    values: dict[int, int] = {}
+    for entry in range(offset + 2, offset + 2 + count * 12, 12):
+        tag, kind, number = struct.unpack_from(order + "HHI", tiff, entry)
+        code = _TIFF_TYPES.get(kind)
+        if tag not in tags or tag in values or code is None:
+            continue  # of a tag given twice, libtiff reads the first
+        where = entry + 8
+        if number * struct.calcsize(code) > 4:  # the values are elsewhere, at this offset
+            (where,) = struct.unpack_from(order + "I", tiff, where)
+        (values[tag],) = struct.unpack_from(order + code, tiff, where)
+    (next_offset,) = struct.unpack_from(order + "I", tiff, offset + 2 + count * 12)
+    return values, next_offset
+
+
+def _exif_orientation(exif: bytes) -> int:
+    """The orientation (1-8) an EXIF block gives; 1 when it gives none, or nothing valid."""
+    exif = exif.removeprefix(b"Exif\x00\x00")  # JPEG's APP1 has it, PNG and WebP may
+    try:
+        (offset,) = struct.unpack_from("<I" if exif[:2] == b"II" else ">I", exif, 4)
+        orientation = _ifd(exif, offset, {_ORIENTATION})[0].get(_ORIENTATION, 1)
+    except struct.error:
+        return 1  # decoders ignore a damaged EXIF block, and so do we
+    return orientation if 1 <= orientation <= 8 else 1
+
+
+def _png(data: bytes) -> _Read:
     if data[12:16] != b"IHDR":
         raise ValueError("IHDR is not the first chunk")
     width, height = struct.unpack(">II", data[16:24])
-    return width, height, 1
+    frames, orientation = 1, 1
+    pos = 8
+    # acTL (animation: APNG) and eXIf come before the first IDAT.
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind == b"IDAT":
+            break
+        if kind == b"acTL":
+            (frames,) = struct.unpack_from(">I", data, pos + 8)
+        elif kind == b"eXIf":
+            orientation = _exif_orientation(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length  # length, type, data, CRC
+    return _Read(width, height, max(1, frames), orientation)
 
 
 # Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# Markers without a length: TEM and RST0-7. SOI, EOI and SOS cannot come before the frame.
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}
+_APP1 = 0xE1
 
 
-def _jpeg(data: bytes) -> tuple[int, int, int]:
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise ValueError("lost marker sync")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
+def _next_marker(data: bytes, pos: int) -> tuple[int, int]:
+    """The next marker at or after `pos` and the position after it, found the way libjpeg
+    finds it (jdmarker.c next_marker), so that we read the frame header libjpeg decodes:
+    bytes other than FF are skipped, so are fill bytes (FF FF) and FF 00 (a stuffed zero,
+    never a marker)."""
+    while True:
+        pos = data.index(0xFF, pos) + 1
+        while data[pos] == 0xFF:
             pos += 1
+        if data[pos] != 0x00:
+            return data[pos], pos + 1
+        pos += 1
+
+
+def _jpeg(data: bytes) -> _Read:
+    pos, orientation = 2, 1
+    while True:
+        marker, pos = _next_marker(data, pos)
+        if marker in _STANDALONE:
             continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if marker in (0xD8, 0xD9, 0xDA):  # SOI, EOI, SOS: libjpeg stops without a frame
+            raise ValueError("no frame header")
+        (length,) = struct.unpack_from(">H", data, pos)
+        if length < 2:
+            raise ValueError("segment length below 2")
         if marker in _SOF:
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height, 1
-        if marker == 0xDA:  # start of scan before any frame header
-            break
-        pos += 2 + length
-    raise ValueError("no frame header")
+            height, width = struct.unpack_from(">HH", data, pos + 3)
+            return _Read(width, height, 1, orientation)
+        if marker == _APP1 and data.startswith(b"Exif\x00\x00", pos + 2):
+            orientation = _exif_orientation(data[pos + 2 : pos + length])
+        pos += length
 
 
-def _webp(data: bytes) -> tuple[int, int, int]:
+def _webp(data: bytes) -> _Read:
     chunk = data[12:16]
     if chunk == b"VP8 ":
         width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF, 1
+        return _Read(width & 0x3FFF, height & 0x3FFF)
     if chunk == b"VP8L":
         bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1
+        return _Read((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
     if chunk == b"VP8X":
         flags = data[20]
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
-        return width, height, 2 if flags & 0x02 else 1  # bit 1: animation
+        frames = 2 if flags & 0x02 else 1  # bit 1: animation
+        return _Read(width, height, frames, _webp_orientation(data) if flags & 0x08 else 1)
     raise ValueError("unknown WebP chunk")
 
 
-def _tiff(data: bytes) -> tuple[int, int, int]:
+def _webp_orientation(data: bytes) -> int:
+    """The orientation in the EXIF chunk of an extended (VP8X) WebP."""
+    pos = 12
+    while pos + 8 <= len(data):
+        kind, length = struct.unpack_from("<4sI", data, pos)
+        if kind == b"EXIF":
+            return _exif_orientation(data[pos + 8 : pos + 8 + length])
+        pos += 8 + length + (length & 1)  # chunks are padded to an even size
+    return 1
+
+
+_IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE, _SAMPLE_FORMAT = 256, 257, 258, 339
+_IEEE_FLOAT = 3  # SampleFormat: OpenCV reads such samples as raw floats, not as a picture
+
+
+def _tiff(data: bytes) -> _Read:
     order = "<" if data[:2] == b"II" else ">"
-    (offset,) = struct.unpack(order + "I", data[4:8])
-    (count,) = struct.unpack(order + "H", data[offset : offset + 2])
-    size: dict[int, int] = {}
-    for index in range(count):
-        entry = offset + 2 + index * 12
-        tag, kind = struct.unpack(order + "HH", data[entry : entry + 4])
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
-            fmt = order + ("H" if kind == 3 else "I")
-            (size[tag],) = struct.unpack(fmt, data[entry + 8 : entry + 8 + struct.calcsize(fmt)])
-    return size[256], size[257], 1
+    (offset,) = struct.unpack_from(order + "I", data, 4)
+    tags, next_ifd = _ifd(
+        data, offset, {_IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE, _SAMPLE_FORMAT}
+    )
+    if _IMAGE_WIDTH not in tags or _IMAGE_LENGTH not in tags:
+        raise ValueError("no ImageWidth or ImageLength")
+    if tags.get(_SAMPLE_FORMAT) == _IEEE_FLOAT:
+        bits = tags.get(_BITS_PER_SAMPLE, 1)
+        raise UnsupportedImage(f"TIFF with {bits}-bit floating-point samples is not supported")
+    frames = 2 if next_ifd else 1  # a second IFD is a second page
+    # A TIFF file is itself the TIFF structure an EXIF block is.
+    return _Read(tags[_IMAGE_WIDTH], tags[_IMAGE_LENGTH], frames, _exif_orientation(data))
 
 
-def _bmp(data: bytes) -> tuple[int, int, int]:
+def _bmp(data: bytes) -> _Read:
     (header_size,) = struct.unpack("<I", data[14:18])
     if header_size == 12:  # OS/2 BITMAPCOREHEADER
         width, height = struct.unpack("<HH", data[18:22])
     else:
         width, height = struct.unpack("<ii", data[18:26])
-    return width, abs(height), 1  # a negative height means top-down rows
+    return _Read(width, abs(height))  # a negative height means top-down rows
 
 
-def _gif(data: bytes) -> tuple[int, int, int]:
+def _gif(data: bytes) -> _Read:
     width, height = struct.unpack("<HH", data[6:10])
     # Counting frames exactly needs a full parse; two image descriptors are enough to say
     # "animated", and a NETSCAPE loop extension says it outright.
     animated = b"NETSCAPE2.0" in data[:4096] or data.count(b"\x00\x2c") > 1
-    return width, height, 2 if animated else 1
+    return _Read(width, height, 2 if animated else 1)
 
 
 _READERS = {"png": _png, "jpeg": _jpeg, "webp": _webp, "tiff": _tiff, "bmp": _bmp, "gif": _gif}

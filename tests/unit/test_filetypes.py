@@ -7,7 +7,23 @@ import numpy as np
 import pytest
 
 from smartnote import filetypes
-from tests.utils.images import animated_gif, encode, png_bomb_header
+from tests.utils.images import (
+    animated,
+    encode,
+    jpeg_behind_a_fake_frame,
+    png_bomb_header,
+    tiff_with_tags,
+    with_orientation,
+)
+
+_JPEG = encode(np.zeros((90, 120, 3), np.uint8))
+
+
+def _decoded_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as OpenCV's decoders (libjpeg, libtiff) see the file."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image is not None
+    return image.shape[1], image.shape[0]
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp", ".tiff", ".bmp"])
@@ -31,10 +47,49 @@ def test_bomb_header_is_read_without_decoding() -> None:
     assert header.pixels == 2_500_000_000
 
 
-def test_animated_gif_is_recognised() -> None:
-    header = filetypes.read_header(animated_gif())
-    assert header.format == "gif"
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [("GIF", "gif"), ("PNG", "png"), ("WEBP", "webp"), ("TIFF", "tiff")],
+    ids=["gif", "apng", "animated-webp", "multi-page-tiff"],
+)
+def test_animated_and_multi_page_images_are_recognised(fmt: str, expected: str) -> None:
+    header = filetypes.read_header(animated(fmt))
+    assert header.format == expected
     assert header.frames > 1
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_exif_orientation_is_read(fmt: str) -> None:
+    for orientation in (1, 6, 8):
+        data = with_orientation(np.zeros((30, 70, 3), np.uint8), fmt, orientation)
+        assert filetypes.read_header(data).orientation == orientation
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        jpeg_behind_a_fake_frame(1200, 900),
+        # Fill bytes, a stuffed zero and stray bytes, then the real segments.
+        _JPEG[:2] + b"\xff\xff\xff\x00\x12\x34" + _JPEG[2:],
+        # libtiff reads the first of a tag given twice.
+        tiff_with_tags(
+            (256, 30), (256, 10), (257, 5), (258, 8), (262, 1), (278, 5), (279, 150), strip=150
+        ),
+    ],
+    ids=["jpeg-fake-frame-after-ff00", "jpeg-fill-and-stray-bytes", "tiff-width-twice"],
+)
+def test_header_size_is_the_decoded_size(data: bytes) -> None:
+    header = filetypes.read_header(data)
+    assert (header.width, header.height) == _decoded_size(data)
+
+
+def test_float_tiff_is_unsupported_with_the_reason() -> None:
+    ok, data = cv2.imencode(".tiff", np.zeros((50, 60, 3), np.float32))
+    assert ok
+    with pytest.raises(
+        filetypes.UnsupportedImage, match="TIFF with 32-bit floating-point samples is not supported"
+    ):
+        filetypes.read_header(data.tobytes())
 
 
 @pytest.mark.parametrize(
@@ -45,8 +100,18 @@ def test_animated_gif_is_recognised() -> None:
         b"\x89PNG\r\n\x1a\n",
         b"\xff\xd8\xff\xe0\x00",
         b"RIFF\x00\x00\x00\x00WEBPVP8Z",
+        tiff_with_tags((259, 1)),
+        b"\xff\xd8\xff\xda\x00\x08" + bytes(6),
     ],
-    ids=["empty", "text", "png-signature-only", "jpeg-cut", "webp-unknown-chunk"],
+    ids=[
+        "empty",
+        "text",
+        "png-signature-only",
+        "jpeg-cut",
+        "webp-unknown-chunk",
+        "tiff-without-size",
+        "jpeg-scan-before-frame",
+    ],
 )
 def test_not_an_image_or_damaged_header(data: bytes) -> None:
     with pytest.raises(filetypes.NotAnImage):

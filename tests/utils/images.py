@@ -1,16 +1,19 @@
 """Images made by the tests themselves: photographed-looking pages with known text, EXIF-tagged
-JPEGs, and malformed files (truncated, bomb headers, non-images)."""
+and transparent images, animations, and malformed files (truncated, bomb headers, lying
+headers, non-images)."""
 
 from __future__ import annotations
 
 import io
 import struct
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+from PIL import Image, ImageDraw
 
 Array = NDArray[np.uint8]
 
@@ -62,14 +65,48 @@ def encode(image: Array, ext: str = ".jpg", quality: int = 90) -> bytes:
     return buffer.tobytes()
 
 
-def jpeg_with_orientation(image: Array, orientation: int) -> bytes:
-    """A JPEG whose pixels are stored as given and whose EXIF says how to turn them."""
-    pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+def pillow(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    """`image` saved by Pillow as `fmt` (it writes the alpha, EXIF and frames OpenCV can't)."""
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def with_orientation(image: Array, fmt: str, orientation: int) -> bytes:
+    """A JPEG, PNG, WebP (lossless) or TIFF whose pixels (BGR or BGRA) are stored as given and
+    whose EXIF orientation says how to turn them."""
+    pil = Image.fromarray(
+        cv2.cvtColor(image, cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+    )
+    if fmt == "TIFF":
+        return pillow(pil, fmt, tiffinfo={0x0112: orientation})
     exif = pil.getexif()
     exif[0x0112] = orientation
-    buffer = io.BytesIO()
-    pil.save(buffer, "JPEG", exif=exif.tobytes(), quality=90)
-    return buffer.getvalue()
+    options = {"JPEG": {"quality": 90}, "WEBP": {"lossless": True}}.get(fmt, {})
+    return pillow(pil, fmt, exif=exif.tobytes(), **options)
+
+
+def jpeg_with_orientation(image: Array, orientation: int) -> bytes:
+    """A JPEG whose pixels are stored as given and whose EXIF says how to turn them."""
+    return with_orientation(image, "JPEG", orientation)
+
+
+def transparent_logo() -> Image.Image:
+    """A black square on a fully transparent 200x100 canvas (a logo, a scanned signature)."""
+    logo = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(logo).rectangle((50, 25, 149, 74), fill=(0, 0, 0, 255))
+    return logo
+
+
+# Every kind of transparency we decode, each a `transparent_logo`.
+TRANSPARENT_FILES: dict[str, Callable[[], bytes]] = {
+    "rgba-png": lambda: pillow(transparent_logo(), "PNG"),
+    "gray-alpha-png": lambda: pillow(transparent_logo().convert("LA"), "PNG"),
+    "palette-trns-png": lambda: pillow(transparent_logo().convert("P"), "PNG", transparency=0),
+    "rgba-webp-lossless": lambda: pillow(transparent_logo(), "WEBP", lossless=True),
+    "rgba-webp-lossy": lambda: pillow(transparent_logo(), "WEBP", quality=80),
+    "rgba-tiff": lambda: pillow(transparent_logo(), "TIFF"),
+}
 
 
 def png_bomb_header(width: int = 50_000, height: int = 50_000) -> bytes:
@@ -85,11 +122,38 @@ def png_bomb_header(width: int = 50_000, height: int = 50_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def animated_gif() -> bytes:
+def animated(fmt: str = "GIF") -> bytes:
+    """Three frames as a GIF, an APNG ("PNG"), a WebP, or a three-page TIFF."""
     frames = [Image.new("RGB", (20, 20), color) for color in ("red", "green", "blue")]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    return buffer.getvalue()
+    return pillow(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def animated_gif() -> bytes:
+    return animated("GIF")
+
+
+def tiff_with_tags(*tags: tuple[int, int], strip: int = 0) -> bytes:
+    """A little-endian TIFF of one IFD holding `tags` ((tag, LONG value), in that order) and a
+    strip of `strip` zero bytes, which StripOffsets (added) points to."""
+    entries = [*tags, (273, 8)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", tag, 4, 1, value) for tag, value in entries
+    )
+    return b"II*\x00" + struct.pack("<I", 8 + strip) + bytes(strip) + ifd + b"\x00" * 4
+
+
+def jpeg_behind_a_fake_frame(width: int, height: int) -> bytes:
+    """A real width x height JPEG after a stuffed zero (FF 00) followed by what a parser that
+    takes FF 00 for a segment reads as its length (14), which lands it on a 10x10 frame header
+    inside a comment: libjpeg skips FF 00 as data and the comment whole, and decodes the real
+    frame."""
+    real = encode(np.zeros((height, width, 3), np.uint8))
+    fake_sof = (
+        b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, 10, 10, 3) + bytes.fromhex("011100021101031101")
+    )
+    body = b"\x01" * 8 + fake_sof
+    comment = b"\xff\xfe" + struct.pack(">H", 2 + len(body)) + body
+    return real[:2] + b"\xff\x00" + struct.pack(">H", 14) + comment + real[2:]
 
 
 def character_accuracy(expected: str, got: str) -> float:
