@@ -43,6 +43,8 @@ POSTGRES_ADMIN_URL = os.environ.pop(
     "DATABASE_URL", "postgresql+pg8000://postgres@127.0.0.1:5432/test"
 )
 
+# First of our modules, before any test module imports cv2: sets OpenCV's pixel cap.
+import smartnote.images  # noqa: E402, F401
 from smartnote.config import get_settings  # noqa: E402
 from smartnote.db.migrate import upgrade_to_head  # noqa: E402
 from smartnote.db.sql import dispose_engines  # noqa: E402

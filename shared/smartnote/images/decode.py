@@ -1,6 +1,12 @@
-"""From untrusted bytes to pixels: refuse by header first, then decode (EXIF-oriented)."""
+"""From untrusted bytes to pixels: refuse by header first, then decode (EXIF-oriented).
+
+Pixels are 8-bit BGR, or BGRA when the image has transparency (PNG, WebP, TIFF); the JPEG
+outputs put them on white (`transform.flatten`), PNG and WebP edits keep the alpha.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -12,6 +18,21 @@ from smartnote.models.attachments import MAX_PIXELS, MAX_UPLOAD_BYTES
 
 Image = MatLike
 
+# Formats whose fourth channel is transparency, decoded as they are (IMREAD_UNCHANGED). BMP is
+# not one: the fourth byte of a 32-bit BMP is often unused (zero), which would read as clear.
+_ALPHA_FORMATS = ("png", "webp", "tiff")
+# Those of them whose EXIF orientation IMREAD_UNCHANGED leaves undone (OpenCV's TIFF decoder
+# turns the pixels upright itself, whatever the flags), and what turns an image upright.
+_UNORIENTED_FORMATS = ("png", "webp")
+_ORIENT: dict[int, Callable[[Image], Image]] = {
+    2: lambda image: cv2.flip(image, 1),
+    3: lambda image: cv2.rotate(image, cv2.ROTATE_180),
+    4: lambda image: cv2.flip(image, 0),
+    5: cv2.transpose,
+    6: lambda image: cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda image: cv2.flip(cv2.transpose(image), -1),
+    8: lambda image: cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
 # JPEG can decode at 1/2, 1/4 or 1/8 scale directly (DCT scaling): far less work and memory.
 _REDUCED = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
@@ -36,45 +57,77 @@ def inspect(data: bytes) -> ImageHeader:
         raise ImageRejected("The file is empty")
     try:
         header = filetypes.read_header(data)
+    except filetypes.UnsupportedImage as exc:
+        raise ImageRejected(str(exc)) from exc
     except filetypes.NotAnImage as exc:
         raise ImageRejected(f"The file is not a supported image: {exc}") from exc
     if header.frames > 1:
-        raise ImageRejected("Animated images are not accepted")
+        kind = "Multi-page" if header.format == "tiff" else "Animated"
+        raise ImageRejected(f"{kind} images are not accepted")
     if header.format not in filetypes.ACCEPTED_FORMATS:
         raise ImageRejected(
             f"{header.format.upper()} images are not accepted (JPEG, PNG, WebP, TIFF, BMP are)"
         )
-    if header.pixels > MAX_PIXELS:
-        raise ImageRejected(
-            f"The image is {header.width}x{header.height} ({header.pixels / 1e6:.0f} megapixels);"
-            f" at most {MAX_PIXELS // 1_000_000} megapixels are accepted"
-        )
+    _refuse_past_pixel_limit(header.width, header.height)
     return header
 
 
-def _imdecode(data: bytes, flags: int) -> Image:
+def _refuse_past_pixel_limit(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageRejected(
+            f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels);"
+            f" at most {MAX_PIXELS // 1_000_000} megapixels are accepted"
+        )
+
+
+def _imdecode(data: bytes, flags: int, scale: int = 1) -> Image:
+    """Decoded with `flags` (at 1/`scale` of its size); refused past the pixel limit by the
+    size it really decoded to, whatever its header said and whether or not OpenCV's own cap
+    is in force (see smartnote.images)."""
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:  # OpenCV refuses some malformed files by raising
         raise ImageRejected("The image is corrupt or truncated and cannot be decoded") from exc
     if image is None or image.size == 0:
         raise ImageRejected("The image is corrupt or truncated and cannot be decoded")
+    height, width = image.shape[:2]
+    # The smallest full size that decodes to this at 1/scale (sizes round up).
+    _refuse_past_pixel_limit((width - 1) * scale + 1, (height - 1) * scale + 1)
+    return image
+
+
+def _to_8bit_bgr_or_bgra(image: Image) -> Image:
+    """What IMREAD_COLOR would have made of an IMREAD_UNCHANGED decode, alpha kept where it
+    makes anything transparent."""
+    if image.dtype == np.uint16:
+        image = cv2.convertScaleAbs(image, alpha=255 / 65535)
+    elif image.dtype != np.uint8:
+        raise ImageRejected(f"Images with {image.dtype} samples are not supported")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4 and cv2.minMaxLoc(cv2.extractChannel(image, 3))[0] == 255:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)  # opaque: the alpha says nothing
     return image
 
 
 def decode(data: bytes) -> Image:
-    """The whole image as 8-bit BGR, turned upright by its EXIF orientation."""
-    inspect(data)
-    return _imdecode(data, cv2.IMREAD_COLOR)
+    """The whole image as 8-bit BGR (BGRA if it has transparency), turned upright by its EXIF
+    orientation."""
+    header = inspect(data)
+    if header.format not in _ALPHA_FORMATS:
+        return _imdecode(data, cv2.IMREAD_COLOR)  # OpenCV applies the EXIF orientation
+    image = _to_8bit_bgr_or_bgra(_imdecode(data, cv2.IMREAD_UNCHANGED))
+    orient = _ORIENT.get(header.orientation)
+    return orient(image) if orient and header.format in _UNORIENTED_FORMATS else image
 
 
 def decode_at_least(data: bytes, header: ImageHeader, long_edge: int) -> Image:
     """The image decoded at the smallest JPEG scale whose long edge is still >= `long_edge`
-    (a full decode for other formats and small images)."""
-    inspect(data)
+    (a full decode, as `decode`, for other formats and small images)."""
     if header.format == "jpeg":
         longest = max(header.width, header.height)
         for factor, flag in _REDUCED:
             if longest // factor >= long_edge:
-                return _imdecode(data, flag)
-    return _imdecode(data, cv2.IMREAD_COLOR)
+                inspect(data)
+                return _imdecode(data, flag, factor)
+    return decode(data)

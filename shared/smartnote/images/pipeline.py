@@ -47,15 +47,17 @@ class Rendered:
 def thumbnail(data: bytes) -> bytes:
     """A JPEG of at most 512 px, decoded at reduced scale where the format allows it."""
     header = inspect(data)
-    return transform.encode(
-        transform.fit(decode_at_least(data, header, THUMBNAIL_EDGE), THUMBNAIL_EDGE), "jpeg"
-    )
+    # On white before shrinking: averaging the colour hidden under clear pixels into the
+    # visible ones would darken the edges.
+    image = transform.flatten(decode_at_least(data, header, THUMBNAIL_EDGE))
+    return transform.encode(transform.fit(image, THUMBNAIL_EDGE), "jpeg")
 
 
 def process(data: bytes, languages: str = "eng") -> Processed:
     """Check, orient, thumbnail, web copy and OCR of one uploaded image."""
     header = inspect(data)
-    image = decode(data)  # upright (EXIF), so width/height are as displayed
+    # Upright (EXIF), so width/height are as displayed; on white, for OCR and the web JPEG.
+    image = transform.flatten(decode(data))
     height, width = image.shape[:2]
     try:
         result = ocr.read_text(image, languages)

@@ -1,8 +1,11 @@
-"""Pure pixel operations: fit, encode, and the user-facing edit operations."""
+"""Pure pixel operations: fit, encode, and the user-facing edit operations.
+
+Images are 8-bit gray, BGR or BGRA; every operation keeps the alpha of a BGRA image.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -20,6 +23,16 @@ _ROTATIONS = {
     -90: cv2.ROTATE_90_COUNTERCLOCKWISE,
 }
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+# The longest side each encoder writes: libjpeg's 65500, WebP's 14-bit sizes, and libpng's
+# default user limit (which its readers apply too).
+MAX_EDGE = {"jpeg": 65_500, "webp": 16_383, "png": 1_000_000}
+# CLAHE's fixed 8 x 8 grid (OpenCV's default) on a small image makes tiles of a few pixels
+# whose histograms are a few spikes: it equalised them to white. Tiles get >= 64 px a side
+# where the image allows, and below 256 pixels (the histogram's levels) there is nothing to
+# equalise.
+MIN_CLAHE_TILE = 64
+MAX_CLAHE_TILES = 8
+CLAHE_MIN_PIXELS = 256
 
 
 def fit(image: Image, long_edge: int) -> Image:
@@ -57,10 +70,44 @@ def shrink(image: Image, size: tuple[int, int]) -> Image:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def has_alpha(image: Image) -> bool:
+    return image.ndim == 3 and image.shape[2] == 4
+
+
+def flatten(image: Image) -> Image:
+    """`image` with any transparency composited on white: what a JPEG or OCR can take."""
+    if not has_alpha(image):
+        return image
+    alpha = cv2.cvtColor(cv2.extractChannel(image, 3), cv2.COLOR_GRAY2BGR)
+    # white - (white - colour) * alpha, in 8 bits all along (no float copy of a 40 MP image)
+    ink = cv2.multiply(
+        cv2.bitwise_not(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)), alpha, scale=1 / 255
+    )
+    return cv2.bitwise_not(ink)
+
+
+def on_colour(operation: Callable[[Image], Image], image: Image) -> Image:
+    """`operation` applied to the colour channels of `image`, its alpha put back unchanged."""
+    if not has_alpha(image):
+        return operation(image)
+    colour = operation(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR))
+    if colour.ndim == 2:
+        colour = cv2.cvtColor(colour, cv2.COLOR_GRAY2BGR)
+    return cv2.merge((*cv2.split(colour), cv2.extractChannel(image, 3)))
+
+
 def encode(image: Image, fmt: str) -> bytes:
-    """`image` as a JPEG, PNG or WebP file."""
+    """`image` as a JPEG (on white, if it has transparency), PNG or WebP file; ImageRejected
+    when it is too long for the format."""
+    height, width = image.shape[:2]
+    if max(width, height) > MAX_EDGE[fmt]:
+        raise ImageRejected(
+            f"The result would be {width}x{height} pixels; a {fmt.upper()} image can be at most"
+            f" {MAX_EDGE[fmt]} pixels on a side"
+        )
     params: list[int] = []
     if fmt == "jpeg":
+        image = flatten(image)
         params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY, cv2.IMWRITE_JPEG_OPTIMIZE, 1]
     elif fmt == "webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, JPEG_QUALITY]
@@ -70,13 +117,33 @@ def encode(image: Image, fmt: str) -> bytes:
     return bytes(buffer.tobytes())
 
 
+def equalise(lightness: Image) -> Image:
+    """CLAHE on a one-channel image, its tiles at least MIN_CLAHE_TILE pixels a side (or, in
+    a strip, as many pixels as such a square) where the image allows; an image of fewer
+    pixels than the histogram has levels is left as it is."""
+    height, width = (int(side) for side in lightness.shape[:2])
+    if height * width < CLAHE_MIN_PIXELS:
+        return lightness
+    most = min(MAX_CLAHE_TILES, max(1, height * width // MIN_CLAHE_TILE**2))
+
+    def tiles(side: int) -> int:
+        return min(most, max(1, side // MIN_CLAHE_TILE))
+
+    grid = (tiles(width), tiles(height))
+    return cv2.createCLAHE(clipLimit=2.0, tileGridSize=grid).apply(lightness)
+
+
 def enhance(image: Image) -> Image:
-    """Contrast (CLAHE on lightness, so colours keep their hue) and an edge-keeping denoise."""
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+    """Contrast (CLAHE on lightness, so colours keep their hue) and an edge-keeping denoise,
+    on the colour channels only."""
+    return on_colour(_enhance_colour, image)
+
+
+def _enhance_colour(image: Image) -> Image:
     if image.ndim == 2:
-        return np.asarray(cv2.bilateralFilter(clahe.apply(image), 5, 40, 40), dtype=np.uint8)
+        return np.asarray(cv2.bilateralFilter(equalise(image), 5, 40, 40), dtype=np.uint8)
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
-    lab[:, :, 0] = clahe.apply(lab[:, :, 0])
+    lab[:, :, 0] = equalise(lab[:, :, 0])
     return np.asarray(
         cv2.bilateralFilter(cv2.cvtColor(lab, cv2.COLOR_LAB2BGR), 5, 40, 40), dtype=np.uint8
     )
@@ -98,6 +165,10 @@ def _resize(image: Image, resize: Resize, index: int) -> Image:
     return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
 
 
+def _gray(image: Image) -> Image:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
 def apply_operations(image: Image, operations: Sequence[Operation], fmt: str) -> tuple[Image, str]:
     """Apply the edit operations in order; returns the image and the output format."""
     for index, operation in enumerate(operations):
@@ -117,7 +188,7 @@ def apply_operations(image: Image, operations: Sequence[Operation], fmt: str) ->
             image = _resize(image, operation, index)
         elif operation.op == "grayscale":
             if image.ndim == 3:
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+                image = on_colour(_gray, image)
         elif operation.op == "auto_enhance":
             image = enhance(image)
         elif operation.op == "convert":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import cv2
 import numpy as np
 import pytesseract
@@ -9,7 +12,13 @@ import pytest
 
 from smartnote.images import decode, ocr, pipeline, transform
 from smartnote.models.attachments import EditRequest
-from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
+from tests.utils.images import (
+    PAGE_TEXT,
+    TRANSPARENT_FILES,
+    character_accuracy,
+    encode,
+    photographed_page,
+)
 
 EXPECTED = "\n".join(PAGE_TEXT)
 
@@ -149,3 +158,75 @@ def test_auto_enhance_raises_contrast() -> None:
     flat[50:150, 50:150] = 135
     enhanced = transform.enhance(flat)
     assert int(enhanced.max()) - int(enhanced.min()) > 15
+
+
+@pytest.mark.parametrize("make", TRANSPARENT_FILES.values(), ids=TRANSPARENT_FILES.keys())
+def test_transparent_areas_are_white_in_thumbnail_and_web_copy(make: Callable[[], bytes]) -> None:
+    processed = pipeline.process(make())
+    for jpeg in (processed.thumbnail, processed.web):
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image[0, 0].min() > 240  # the clear canvas, on white
+        assert image[image.shape[0] // 2, image.shape[1] // 2].max() < 30  # the black square
+
+
+def test_ocr_reads_black_text_on_a_transparent_background() -> None:
+    text = photographed_page(shadow=0, skew_degrees=0, contrast=200)
+    ink = cv2.cvtColor(text, cv2.COLOR_BGR2GRAY) < 128
+    page = np.zeros((*ink.shape, 4), np.uint8)  # black, and clear but for the text
+    page[ink, 3] = 255
+    processed = pipeline.process(encode(page, ".png"))
+    assert character_accuracy(EXPECTED, processed.ocr_text or "") >= 0.95
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_edits_to_png_and_webp_keep_transparency(fmt: str) -> None:
+    request = EditRequest.model_validate(
+        {
+            "operations": [
+                {"op": "crop", "x": 0, "y": 0, "width": 100, "height": 50},
+                {"op": "convert", "format": fmt},
+            ]
+        }
+    )
+    rendered = pipeline.apply_edits(TRANSPARENT_FILES["rgba-png"](), request.operations)
+    image = cv2.imdecode(np.frombuffer(rendered.data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (50, 100, 4)
+    assert image[0, 0, 3] == 0 and image[-1, -1, 3] == 255
+
+
+def test_an_edit_to_jpeg_puts_transparency_on_white() -> None:
+    request = EditRequest.model_validate({"operations": [{"op": "convert", "format": "jpeg"}]})
+    rendered = pipeline.apply_edits(TRANSPARENT_FILES["rgba-png"](), request.operations)
+    image = cv2.imdecode(np.frombuffer(rendered.data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert image.shape == (100, 200, 3)
+    assert image[0, 0].min() > 245 and image[50, 100].max() < 10
+
+
+@pytest.mark.parametrize(
+    ("size", "operations", "reason"),
+    [
+        ((17_000, 10), [{"op": "convert", "format": "webp"}], "17000x10 pixels; a WEBP"),
+        (
+            (100, 10),
+            [{"op": "resize", "width": 20_000}, {"op": "convert", "format": "webp"}],
+            "20000x2000 pixels; a WEBP",
+        ),
+        ((1, 70_000), [{"op": "convert", "format": "jpeg"}], "1x70000 pixels; a JPEG"),
+    ],
+    ids=["wide-png-to-webp", "resize-then-webp", "tall-strip-to-jpeg"],
+)
+def test_an_edit_too_long_for_its_output_format_is_rejected(
+    size: tuple[int, int], operations: list[dict[str, Any]], reason: str
+) -> None:
+    request = EditRequest.model_validate({"operations": operations})
+    image = encode(np.full((size[1], size[0], 3), 128, np.uint8), ".png")
+    with pytest.raises(pipeline.ImageRejected, match=reason):
+        pipeline.apply_edits(image, request.operations)
+
+
+@pytest.mark.parametrize("edge", [1, 8, 16])
+def test_auto_enhance_keeps_a_small_dark_image_dark(edge: int) -> None:
+    request = EditRequest.model_validate({"operations": [{"op": "auto_enhance"}]})
+    image = encode(np.full((edge, edge, 3), 20, np.uint8), ".png")
+    rendered = pipeline.apply_edits(image, request.operations)
+    assert cv2.imdecode(np.frombuffer(rendered.data, np.uint8), cv2.IMREAD_COLOR).mean() < 30

@@ -1,0 +1,147 @@
+"""From bytes to pixels: refusals by header and by decoded size, transparency, orientation."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from smartnote.images import decode
+from tests.utils.images import TRANSPARENT_FILES, animated, encode, tiff_with_tags, with_orientation
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _pillow_upright(data: bytes) -> np.ndarray:
+    """What Pillow shows of `data`, EXIF orientation applied, as BGR(A)."""
+    image = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
+    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+
+
+def _marked(width: int, height: int, channels: int = 3) -> np.ndarray:
+    """Black with a blue top-left quarter: any turn or flip moves the quarter."""
+    image = np.zeros((height, width, channels), np.uint8)
+    image[: height // 2, : width // 2, 0] = 255
+    if channels == 4:
+        image[..., 3] = 255
+        image[height // 2 :, width // 2 :, 3] = 0  # and a clear bottom-right quarter
+    return image
+
+
+@pytest.mark.parametrize("make", TRANSPARENT_FILES.values(), ids=TRANSPARENT_FILES.keys())
+def test_transparency_is_kept_as_a_fourth_channel(make: Callable[[], bytes]) -> None:
+    image = decode.decode(make())
+    assert image.shape == (100, 200, 4)
+    assert image[0, 0, 3] == 0  # the clear canvas
+    assert image[50, 100, 3] == 255 and image[50, 100, :3].max() < 20  # the black square
+
+
+@pytest.mark.parametrize("fmt", [".png", ".webp", ".tiff"])
+def test_an_opaque_alpha_channel_is_dropped(fmt: str) -> None:
+    image = decode.decode(encode(np.full((20, 30, 4), 255, np.uint8), fmt))
+    assert image.shape == (20, 30, 3)
+
+
+@pytest.mark.parametrize("alpha", [False, True], ids=["gray", "bgra"])
+def test_sixteen_bit_samples_are_scaled_to_eight(alpha: bool) -> None:
+    ramp = np.linspace(0, 65535, 300 * 200).reshape(200, 300).astype(np.uint16)
+    opaque = np.full_like(ramp, 65535)
+    image = decode.decode(encode(cv2.merge([ramp, ramp, ramp, opaque]) if alpha else ramp, ".png"))
+    assert image.dtype == np.uint8 and image.shape == (200, 300, 3)
+    assert image[0, 0, 0] == 0 and image[-1, -1, 0] == 255
+    assert 120 < image.mean() < 136
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_in_every_format(fmt: str, orientation: int) -> None:
+    data = with_orientation(_marked(40, 20), fmt, orientation)
+    expected = _pillow_upright(data)
+    image = decode.decode(data)
+    assert image.shape == expected.shape
+    assert np.abs(image.astype(int) - expected).mean() < 3
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", [3, 6, 7])
+def test_exif_orientation_turns_the_alpha_too(fmt: str, orientation: int) -> None:
+    data = with_orientation(_marked(40, 20, 4), fmt, orientation)
+    assert np.array_equal(decode.decode(data), _pillow_upright(data))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_to_a_reduced_jpeg_decode(orientation: int) -> None:
+    data = with_orientation(_marked(2400, 1000), "JPEG", orientation)
+    image = decode.decode_at_least(data, decode.inspect(data), 512)
+    assert max(image.shape[:2]) == 600  # 1/4 scale
+    expected = cv2.resize(_pillow_upright(data), image.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(image.astype(int) - expected).mean() < 5
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (animated("PNG"), "Animated images are not accepted"),
+        (animated("WEBP"), "Animated images are not accepted"),
+        (animated("TIFF"), "Multi-page images are not accepted"),
+        (tiff_with_tags((259, 1)), "The file is not a supported image: the TIFF header"),
+        (
+            encode(np.zeros((50, 60, 3), np.float32), ".tiff"),  # type: ignore[arg-type]
+            "TIFF with 32-bit floating-point samples is not supported",
+        ),
+    ],
+    ids=["apng", "animated-webp", "multi-page-tiff", "tiff-without-size", "float-tiff"],
+)
+def test_refused_with_the_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(decode.ImageRejected) as refused:
+        decode.decode(data)
+    assert refused.value.reason.startswith(reason)
+
+
+# In a fresh interpreter (OpenCV reads its cap when it loads): decode a 49 MP image past our
+# header check, which sees it first in production, to see what stops it.
+_PAST_THE_HEADER = """
+import {first}, {second}
+from smartnote.images import decode
+import numpy as np
+data = cv2.imencode(".png", np.zeros((7000, 7000), np.uint8))[1].tobytes()
+try:
+    decode._imdecode(data, cv2.IMREAD_GRAYSCALE)
+except decode.ImageRejected as refused:
+    print(refused.reason)
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("smartnote.images", "cv2"), ("cv2", "smartnote.images")]
+)
+def test_a_decode_past_the_pixel_limit_is_refused_whatever_the_import_order(
+    first: str, second: str
+) -> None:
+    env = {
+        name: value for name, value in os.environ.items() if name != "OPENCV_IO_MAX_IMAGE_PIXELS"
+    }
+    env["PYTHONPATH"] = os.pathsep.join((str(ROOT / "shared"), str(ROOT)))
+    result = subprocess.run(
+        [sys.executable, "-c", _PAST_THE_HEADER.format(first=first, second=second)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if first == "cv2":  # OpenCV loaded without its cap: we say so, and refuse by the size
+        assert "OpenCV's own pixel cap is off" in result.stderr
+        assert result.stdout.strip() == (
+            "The image is 7000x7000 (49 megapixels); at most 40 megapixels are accepted"
+        )
+    else:  # OpenCV's cap refuses it before it allocates anything
+        assert "pixel cap is off" not in result.stderr
+        assert "cannot be decoded" in result.stdout
