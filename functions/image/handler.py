@@ -5,7 +5,8 @@ from typing import Any
 from smartnote import aws
 from smartnote.config import get_settings
 from smartnote.db import mongo
-from smartnote.jobs.images import ImageJob, Invocation
+from smartnote.invocation import Invocation
+from smartnote.jobs.images import ImageJob
 from smartnote.lambda_runtime import MeteredHandler, run_in_container_loop
 from smartnote.logs import configure_logging
 from smartnote.repositories import notes

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from smartnote.clock import utcnow
 from smartnote.concurrency import loop_to_itself
 from smartnote.config import Settings, get_settings
+from smartnote.invocation import Invocation
 from smartnote.logs import configure_logging, request_id_var
 from smartnote.metrics import ColdStartMetric
 from smartnote.models.events import ScheduledEvent
@@ -28,7 +29,8 @@ if TYPE_CHECKING:  # the scheduled and image functions never load FastAPI or Man
     from mangum import Mangum
 
 Clock = Callable[[], datetime]
-Job = Callable[[Settings, Clock], Coroutine[Any, Any, dict[str, int]]]
+# A scheduled job: settings, its clock (tests set it), and the invocation running it.
+Job = Callable[[Settings, Clock, Invocation], Coroutine[Any, Any, dict[str, int]]]
 EntryPoint = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 T = TypeVar("T")
@@ -95,7 +97,8 @@ class ScheduledHandler:
         scheduled = ScheduledEvent.model_validate(event)
         token = request_id_var.set(getattr(context, "aws_request_id", None) or scheduled.id)
         try:
-            counts = run_in_container_loop(self.job(get_settings(), self.clock))
+            job = self.job(get_settings(), self.clock, Invocation.of(context))
+            counts = run_in_container_loop(job)
         finally:
             request_id_var.reset(token)
         return {"scheduled_time": scheduled.time.isoformat(), **counts}

@@ -21,6 +21,7 @@ from smartnote.config import Settings
 from smartnote.db.sql import Session, session_factory
 from smartnote.domain import attachments
 from smartnote.errors import NotFound
+from smartnote.invocation import Invocation
 from smartnote.repositories.deleted_accounts import DeletedAccountsRepository
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository, notes_repository
@@ -165,8 +166,13 @@ async def clean_up(
     return counts
 
 
-async def run(settings: Settings, clock: Clock) -> dict[str, int]:
-    """The cleanup function's job, with this container's clients."""
+async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[str, int]:
+    """The cleanup function's job, with this container's clients.
+
+    It runs until done or stopped: every step is conditional and resumes on the next run, so
+    being stopped at the invocation's deadline loses nothing.
+    """
+    del invocation
     s3 = aws.client("s3", settings)
 
     def delete_objects(prefixes: list[str]) -> int:

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
 from smartnote import storage
-from smartnote.clock import utcnow
 from smartnote.domain import attachments as domain
 from smartnote.errors import NotFound
 from smartnote.images import pipeline, transform
+from smartnote.invocation import Invocation
 from smartnote.models.attachments import MAX_UPLOAD_BYTES, EditRequest
 from smartnote.repositories.notes import NotesRepository
 
@@ -54,23 +52,6 @@ class S3Object:
         version = obj.get("versionId") or f"{obj.get('eTag', '')}:{obj.get('size', 0)}"
         # Keys arrive URL-encoded with '+' for spaces.
         return cls(s3["bucket"]["name"], unquote_plus(obj["key"]), int(obj.get("size", 0)), version)
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """The Lambda invocation doing the work: its request id, the same on Lambda's retries of
-    it, and its deadline, when Lambda stops it (None: unknown)."""
-
-    request_id: str
-    deadline: datetime | None = None
-
-    @classmethod
-    def of(cls, context: Any) -> Invocation:
-        """The invocation of a Lambda `context`; a fresh id without one."""
-        request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        deadline = None if remaining is None else utcnow() + timedelta(milliseconds=remaining())
-        return cls(str(request_id), deadline)
 
 
 def created_objects(event: Document) -> list[S3Object]:

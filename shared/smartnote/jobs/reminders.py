@@ -22,15 +22,18 @@ from smartnote.config import Settings
 from smartnote.db.sql import session_factory
 from smartnote.domain.reminders import fired, owner_zone
 from smartnote.email import Mailer, SesMailer, Undeliverable, reminder_email
+from smartnote.invocation import Invocation
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.users import UsersRepository
 
 logger = logging.getLogger("smartnote.jobs.reminders")
 
 Clock = Callable[[], datetime]
-# Stop sending this long before the lease ends, so no claim is used after another run may
-# have taken it over.
-LEASE_SAFETY = timedelta(seconds=60)
+# Stop sending this long before the lease ends, so that no claim is used after another run
+# may have taken it over, and before Lambda stops the invocation, so that the claims left are
+# released for the next run (five minutes later) instead of held for the lease, and no email
+# is cut off between SES accepting it and the note recording it (which would send it twice).
+SAFETY = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class ReminderCounts:
     skipped: int = 0  # emails off or owner gone: the reminder moves on without an email
     undeliverable: int = 0  # the address can never be sent to: moves on without an email
     failed: int = 0  # released for the next run
-    released: int = 0  # not attempted: the lease was running out
+    released: int = 0  # not attempted: the lease or the invocation's time was running out
 
 
 class RemindersNotSent(RuntimeError):
@@ -79,6 +82,7 @@ async def send_due_reminders(
     mailer: Mailer,
     settings: Settings,
     clock: Clock,
+    invocation: Invocation,
 ) -> ReminderCounts:
     """Handle every reminder due at the start of the run; returns what happened."""
     now = clock()
@@ -94,12 +98,12 @@ async def send_due_reminders(
         counts.claimed += len(batch)
         by_id = owners({note["owner_id"] for note in batch})
         for index, note in enumerate(batch):
-            if clock() >= lease_until - LEASE_SAFETY:
+            if clock() >= lease_until - SAFETY or invocation.time_left() <= SAFETY:
                 for left in batch[index:]:
                     await notes.release_reminder(left["_id"], claim, now)
                 counts.released += len(batch) - index
                 logger.warning(
-                    "lease running out; %d reminders left for the next run", counts.released
+                    "time running out; %d reminders left for the next run", counts.released
                 )
                 return counts
             try:
@@ -157,7 +161,7 @@ def _deliver(
     return "sent"
 
 
-async def run(settings: Settings, clock: Clock) -> dict[str, int]:
+async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[str, int]:
     """The reminders function's job, with this container's clients."""
     counts = await send_due_reminders(
         await notes_repository(settings),
@@ -165,6 +169,7 @@ async def run(settings: Settings, clock: Clock) -> dict[str, int]:
         SesMailer(aws.client("ses", settings), settings.ses_sender),
         settings,
         clock,
+        invocation,
     )
     logger.info("reminders: %s", asdict(counts), extra={"counts": asdict(counts)})
     if counts.failed:

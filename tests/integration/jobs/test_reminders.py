@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -344,6 +345,33 @@ def test_a_run_stops_before_its_lease_ends_and_leaves_the_rest(
     reminders.clock.step = timedelta(0)
     reminders.clock.advance(minutes=5)
     reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_a_run_stops_before_lambda_stops_it_and_releases_the_rest(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    template: Template,
+    reminders: ScheduledFunction,
+) -> None:
+    # A run sending past its invocation's deadline is killed: the claims it holds wait for
+    # the lease (10 minutes), and the email in flight may go out twice. With less time left
+    # than a send may take, it sends nothing and releases what it claimed.
+    note_id = create_note(api, user, utc(2030, 10, 1, 9, 0))
+    reminders.clock.set(utc(2030, 10, 1, 9, 1))
+    short = replace(template.function("reminders"), timeout=30)  # below the 60 s margin
+    container = FunctionRuntime(short, pool_size=1)
+    try:
+        assert container.handler() is reminders.containers.handler()  # the same clock
+        result = container.invoke(scheduled_event("reminders", reminders.clock()))
+    finally:
+        container.shutdown()
+    assert result["claimed"] >= 1 and result["released"] == result["claimed"]
+    assert result["sent"] == 0 and emails_to(aws, user.email) == []
+    reminders.clock.advance(minutes=5)
+    reminders.run()  # the next run, with the function's own timeout, sends it
     assert len(emails_to(aws, user.email)) == 1
     assert reminder_of(api, user, note_id)["last_sent_at"] is not None
 
