@@ -25,6 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# First: sets OpenCV's pixel cap, which OpenCV reads once, when cv2 loads.
+import smartnote.images  # noqa: F401
+
+# isort: split
 import cv2
 import numpy as np
 import pytesseract
