@@ -2,9 +2,9 @@
 
 from smartnote.app import create_app
 from smartnote.lambda_runtime import lambda_handler
-from smartnote.models.attachments import MAX_MULTIPART_BYTES
+from smartnote.models.attachments import MAX_MULTIPART_BYTES, MULTIPART_ENVELOPE_BYTES
 from smartnote.routes import attachments
 
-# Room for the multipart envelope around a 5 MB file.
-app = create_app(attachments.router, max_body_bytes=MAX_MULTIPART_BYTES + 64 * 1024)
+# Room for the multipart envelope around the largest file.
+app = create_app(attachments.router, max_body_bytes=MAX_MULTIPART_BYTES + MULTIPART_ENVELOPE_BYTES)
 handler = lambda_handler(app)

@@ -119,7 +119,13 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
 @router.post("/upload", status_code=status.HTTP_201_CREATED, responses={**NOT_FOUND, **REFUSED})
 async def upload_attachment(
     note_id: str,
-    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP, TIFF or BMP, at most 5 MB")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="A JPEG, PNG, WebP, TIFF or BMP, at most 4 MiB (what fits in one Lambda"
+            " invocation once API Gateway has base64-encoded it; larger: the presigned POST)"
+        ),
+    ],
     principal: CurrentPrincipal,
     notes: Notes,
     s3: S3Client,

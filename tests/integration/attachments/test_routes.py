@@ -14,6 +14,7 @@ import pytest
 
 from smartnote import aws, storage
 from smartnote.images import pipeline
+from smartnote.models.attachments import MAX_MULTIPART_BYTES
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import upload, upload_key
 from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
@@ -134,10 +135,10 @@ def test_multipart_upload_refuses_a_text_file_named_png(
     assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
 
 
-def test_multipart_upload_over_5_mb_is_413(
+def test_multipart_upload_over_the_limit_is_413(
     api: httpx.Client, user: ApiUser, note: dict[str, Any]
 ) -> None:
-    data = b"\xff\xd8\xff" + b"\x00" * (5 * 1024 * 1024)
+    data = b"\xff\xd8\xff" + b"\x00" * MAX_MULTIPART_BYTES
     response = api.post(
         f"/notes/{note['id']}/attachments/upload",
         files={"file": ("big.jpg", data, "image/jpeg")},
