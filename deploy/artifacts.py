@@ -10,12 +10,19 @@ cold start compiles every module it imports (3-5x the import time, bench/coldsta
 `python -m deploy.artifacts openapi .aws-sam/build` fails unless the docs function has the
 OpenAPI document deploy/build.sh writes; `python -m deploy.artifacts lean .aws-sam/build` fails
 if a zip function or its layers ship a package none of them needs (UNWANTED_PACKAGES).
+`python -m deploy.artifacts image-deps template.yaml` resolves each image function's
+Dockerfile `pip install` with pip (nothing installed, no Docker) and fails if a package its code
+imports is not in it: the image has no Lambda runtime to provide boto3.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib.metadata
 import json
+import shlex
+import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -200,6 +207,138 @@ def unwanted_packages(build_dir: Path) -> list[str]:
     return found
 
 
+def resolved_distributions(*requirements: str, python: str = sys.executable) -> set[str]:
+    """Lower-cased names of the distributions `pip install <requirements>` would install,
+    resolved by pip (`--dry-run --report`) without installing anything."""
+    pip = [python, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed"]
+    report = subprocess.run(
+        [*pip, "--report", "-", *requirements],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return {item["metadata"]["name"].lower() for item in json.loads(report.stdout)["install"]}
+
+
+def dockerfile_pip_install(dockerfile: Path, context: Path) -> list[str]:
+    """The arguments of the Dockerfile's `pip install`, its COPY destinations mapped back to
+    the paths under `context` they were copied from (options dropped)."""
+    text = dockerfile.read_text(encoding="utf-8").replace("\\\n", " ")
+    copied: dict[str, Path] = {}
+    arguments: list[str] = []
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) == 3 and words[0].upper() == "COPY":
+            copied[words[2].rstrip("/")] = context / words[1]
+        elif words and words[0].upper() == "RUN" and "pip" in words:
+            start = words.index("install", words.index("pip")) + 1
+            end = words.index("&&", start) if "&&" in words[start:] else len(words)
+            arguments = words[start:end]
+    install = []
+    for word in arguments:
+        if word.startswith("-") and word != "-r":
+            continue
+        install.append(str(copied.get(word.rstrip("/"), word)))
+    return install
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imported_names(module: Path, package: str) -> set[str]:
+    """Absolute names of the modules `module` imports, at any depth of its code (the lazy
+    imports in functions count), except under `if TYPE_CHECKING:`."""
+    names: set[str] = set()
+    parts = module.with_suffix("").parts
+    pending: list[ast.AST] = [ast.parse(module.read_text(encoding="utf-8"))]
+    while pending:
+        node = pending.pop()
+        if _type_checking_only(node):
+            pending.extend(getattr(node, "orelse", []))
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolved against the module's own package
+                base = ".".join(parts[parts.index(package) : len(parts) - node.level])
+                origin = f"{base}.{node.module}" if node.module else base
+            else:
+                origin = str(node.module)
+            names.add(origin)
+            names.update(f"{origin}.{alias.name}" for alias in node.names)  # maybe modules
+        pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def third_party_imports(entry: Path, package_root: Path, package: str = "smartnote") -> set[str]:
+    """Top-level modules outside the standard library that `entry` may import at run time,
+    following its imports through `package_root/<package>` (`smartnote.local` is never shipped
+    code, so never followed)."""
+    seen: set[Path] = set()
+    found: set[str] = set()
+    pending = [entry]
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for name in _imported_names(module, package):
+            top = name.split(".")[0]
+            if top != package:
+                if top not in sys.stdlib_module_names and top != "__future__":
+                    found.add(top)
+                continue
+            if name == f"{package}.local" or name.startswith(f"{package}.local."):
+                continue
+            path = package_root.joinpath(*name.split("."))
+            for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+                if candidate.is_file():
+                    pending.append(candidate)
+            for parent in path.relative_to(package_root).parents:  # packages run their __init__
+                if parent.parts and (package_root / parent / "__init__.py").is_file():
+                    pending.append(package_root / parent / "__init__.py")
+    return found
+
+
+def distributions_of(modules: set[str]) -> dict[str, set[str]]:
+    """Each top-level module's distribution names (lower-cased) as installed here; a module no
+    installed distribution provides maps to an empty set."""
+    installed = importlib.metadata.packages_distributions()
+    return {module: {d.lower() for d in installed.get(module, [])} for module in modules}
+
+
+def missing_image_packages(template_path: Path) -> list[str]:
+    """One line per top-level module an image function imports that its Dockerfile's
+    `pip install` does not bring (resolved by pip)."""
+    template = load_yaml(template_path.read_text(encoding="utf-8"))
+    root = template_path.resolve().parent
+    problems = []
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not is_image_function(resource):
+            continue
+        metadata = resource.get("Metadata") or {}
+        context = root / str(metadata.get("DockerContext", "."))
+        dockerfile = context / str(metadata["Dockerfile"])
+        properties = resource.get("Properties") or {}
+        command: list[str] = (properties.get("ImageConfig") or {}).get("Command") or []
+        if not command:
+            problems.append(f"{logical_id}: no ImageConfig.Command names its handler")
+            continue
+        entry = dockerfile.parent / (str(command[0]).split(".")[0] + ".py")
+        resolved = resolved_distributions(*dockerfile_pip_install(dockerfile, context))
+        needed = distributions_of(third_party_imports(entry, root / "shared"))
+        for module, distributions in sorted(needed.items()):
+            if not distributions & resolved:
+                wanted = " or ".join(sorted(distributions)) or "(no installed distribution)"
+                problems.append(
+                    f"{logical_id}: imports {module}, but {dockerfile.relative_to(root)}"
+                    f" does not install {wanted}"
+                )
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.artifacts", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     openapi_cmd.add_argument("build_dir", type=Path)
     lean_cmd = commands.add_parser("lean", help="no zip function ships an unwanted package")
     lean_cmd.add_argument("build_dir", type=Path)
+    image_cmd = commands.add_parser("image-deps", help="image functions install what they import")
+    image_cmd.add_argument("template", type=Path)
     args = parser.parse_args(argv)
     run: dict[str, Callable[[argparse.Namespace], int]] = {
         "zip-template": _write_zip_template,
@@ -222,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "bytecode": lambda a: _check_bytecode(a.build_dir, a.cache_tag),
         "openapi": lambda a: _check_openapi(a.build_dir),
         "lean": lambda a: _check_lean(a.build_dir),
+        "image-deps": lambda a: _check_image_deps(a.template),
     }
     return run[args.command](args)
 
@@ -265,6 +407,15 @@ def _check_lean(build_dir: Path) -> int:
     if not found:
         print(f"lean: no zip function under {build_dir} ships {', '.join(UNWANTED_PACKAGES)}")
     return 1 if found else 0
+
+
+def _check_image_deps(template_path: Path) -> int:
+    problems = missing_image_packages(template_path)
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    if not problems:
+        print("image-deps: every image function installs what its code imports")
+    return 1 if problems else 0
 
 
 def _check_bytecode(build_dir: Path, cache_tag: str) -> int:

@@ -5,8 +5,9 @@
 #      unzipped size of each function with its layers checked against Lambda's 250 MB
 #   3. each built function imported from .aws-sam/build in a clean python3.12 and invoked
 #      with generated events against embedded services
-# Container-image functions are validated (step 1) but not built (no Docker): their code runs
-# natively in step 3 instead.
+# Container-image functions are validated (step 1) but not built (no Docker): their Dockerfile's
+# `pip install` is resolved by pip and must bring every package their code imports (step 2),
+# and their code runs natively in step 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +49,9 @@ step "2/3 build: sam build (zip functions and layers)"
 "$DEV_PYTHON" -m deploy.artifacts zip-template template.yaml "$OUT/zip-template.json"
 bash deploy/build.sh "$TOOLS/sam" \
   --template-file "$OUT/zip-template.json" --base-dir . --build-dir="$BUILD_DIR"
+
+step "2/3 build: image functions install what they import (pip resolution, no Docker)"
+"$DEV_PYTHON" -m deploy.artifacts image-deps template.yaml
 
 step "2/3 build: unzipped sizes"
 "$DEV_PYTHON" -m deploy.artifacts sizes "$BUILD_DIR"

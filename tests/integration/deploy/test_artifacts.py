@@ -7,7 +7,6 @@ import json
 import os
 import py_compile
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,9 +17,13 @@ from deploy.artifacts import (
     RUNTIME_CACHE_TAG,
     UNZIPPED_LIMIT_BYTES,
     built_functions,
+    dockerfile_pip_install,
     missing_bytecode,
+    missing_image_packages,
     prebuilt_openapi_problem,
+    resolved_distributions,
     size_reports,
+    third_party_imports,
     unwanted_packages,
     zip_only,
 )
@@ -210,25 +213,43 @@ def test_lean_check_names_each_unwanted_package_and_why(build_dir: Path) -> None
 def test_the_shared_requirements_do_not_bring_an_unwanted_package() -> None:
     """What the layer installs, resolved by pip without installing (the real build is checked
     by `make deploy-check`)."""
-    report = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--dry-run",
-            "--quiet",
-            "--ignore-installed",
-            "--report",
-            "-",
-            "-r",
-            str(ROOT / "shared" / "requirements.txt"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
-    names = {item["metadata"]["name"].lower() for item in json.loads(report.stdout)["install"]}
+    names = resolved_distributions("-r", str(ROOT / "shared" / "requirements.txt"))
     assert "python-jose" in names
     assert names & {"cryptography", "opencv-python-headless", "numpy", "pillow"} == set()
+
+
+def test_the_image_dockerfile_install_is_read_back_to_the_repository() -> None:
+    install = dockerfile_pip_install(ROOT / "functions/image/Dockerfile", ROOT)
+    assert install == [
+        "awslambdaric",
+        str(ROOT / "shared"),
+        "-r",
+        str(ROOT / "functions/image/requirements.txt"),
+    ]
+
+
+def test_imports_are_followed_through_the_package_lazy_ones_included(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("import json\n", encoding="utf-8")
+    (package / "sub" / "__init__.py").write_text("import numpy\n", encoding="utf-8")
+    (package / "sub" / "aws.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import mypy_boto3_s3\n"
+        "def client():\n    import boto3\n    return boto3\n",
+        encoding="utf-8",
+    )
+    (package / "sub" / "rel.py").write_text("from . import aws\n", encoding="utf-8")
+    (package / "local.py").write_text("import moto\n", encoding="utf-8")  # never shipped
+    entry = tmp_path / "handler.py"
+    entry.write_text("from pkg.sub import rel\nimport pkg.local\n", encoding="utf-8")
+    assert third_party_imports(entry, tmp_path, "pkg") == {"boto3", "numpy"}
+
+
+def test_the_image_container_installs_every_package_its_code_imports() -> None:
+    """boto3 included: the zip functions get it from Lambda's runtime, the image (FROM
+    python:3.12-slim) only from its own requirements. Resolved by pip, as the Dockerfile's
+    `pip install` would; the code's imports followed from the handler through smartnote."""
+    imports = third_party_imports(ROOT / "functions/image/handler.py", ROOT / "shared")
+    assert {"boto3", "cv2", "pytesseract", "pymongo"} <= imports
+    assert missing_image_packages(ROOT / "template.yaml") == []
