@@ -23,10 +23,28 @@ def _compose() -> dict[str, object]:
     return compose
 
 
-def _overrides(environment: str) -> dict[str, str]:
+ENVIRONMENTS = ("dev", "prod", "localstack")
+
+
+def _deploy_parameters(environment: str) -> dict[str, object]:
     config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
-    text = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+    parameters = config[environment]["deploy"]["parameters"]
+    assert isinstance(parameters, dict)
+    return parameters
+
+
+def _overrides(environment: str) -> dict[str, str]:
+    text = str(_deploy_parameters(environment)["parameter_overrides"])
     return dict(pair.split("=", 1) for pair in text.split())
+
+
+def _image_functions() -> list[str]:
+    template = load_yaml((ROOT / "template.yaml").read_text(encoding="utf-8"))
+    return [
+        name
+        for name, resource in template["Resources"].items()
+        if (resource.get("Properties") or {}).get("PackageType") == "Image"
+    ]
 
 
 def test_compose_has_localstack_mongo_and_postgres_on_the_lambda_network() -> None:
@@ -53,13 +71,21 @@ def test_localstack_services_cover_the_template_resource_types() -> None:
     kinds = {str(res["Type"]) for res in template["Resources"].values()}
     prefixes = {"AWS::SecretsManager": "secretsmanager", "AWS::SNS": "sns", "AWS::SQS": "sqs"}
     needed |= {svc for prefix, svc in prefixes.items() if any(k.startswith(prefix) for k in kinds)}
+    if _image_functions():  # resolve_image_repos creates its repository in ECR
+        needed.add("ecr")
     assert needed <= enabled
+
+
+def test_localstack_sends_from_the_address_the_init_hook_verifies() -> None:
+    hook = (LOCALSTACK / "init/ready.d/10-smartnote.sh").read_text(encoding="utf-8")
+    sender = _overrides("localstack")["SesSender"]
+    assert f"verify-email-identity --email-address {sender}" in hook
 
 
 def test_samconfig_environments_name_only_template_parameters() -> None:
     template = load_yaml((ROOT / "template.yaml").read_text(encoding="utf-8"))
     parameters = set(template["Parameters"])
-    for environment in ("dev", "prod", "localstack"):
+    for environment in ENVIRONMENTS:
         overrides = _overrides(environment)
         assert set(overrides) <= parameters, environment
         allowed = template["Parameters"]["Environment"]["AllowedValues"]
