@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -357,3 +358,24 @@ def test_every_scheduler_schedule_is_named_per_stack(template: Template) -> None
             assert event.properties.get("OmitName") is True or "AWS::StackName" in str(name)
             checked.append(f"{fn.logical_id}{event.name}")
     assert checked == ["CleanupFunctionDaily"]
+
+
+def _statements(template: Template, logical_id: str) -> list[dict[str, Any]]:
+    policies = template.raw["Resources"][logical_id]["Properties"]["Policies"]
+    return [s for p in policies if isinstance(p, dict) for s in p.get("Statement", [])]
+
+
+def test_the_image_function_may_list_its_uploads_so_a_missing_one_is_a_404(
+    template: Template,
+) -> None:
+    """S3 answers a GetObject of a missing key with 404 NoSuchKey only to a caller allowed to
+    list the bucket (with the key as s3:prefix), else 403: the image job's "upload is gone"
+    branch catches NoSuchKey."""
+    statements = _statements(template, "ImageFunction")
+    reads = [s["Resource"]["Fn::Sub"] for s in statements if s["Action"] == "s3:GetObject"]
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    bucket = listing["Resource"]["Fn::Sub"]
+    assert bucket == "arn:aws:s3:::${AWS::StackName}-uploads-${AWS::AccountId}"
+    prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
+    assert prefixes == ["uploads/*"]  # listing no further than what it reads
+    assert reads and all(read == f"{bucket}/{prefix}" for read in reads for prefix in prefixes)
