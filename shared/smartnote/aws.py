@@ -56,10 +56,3 @@ def secret_value(arn: str, settings: Settings) -> str:
     if arn_service(arn) not in ("secretsmanager", "ssm"):
         raise ValueError(f"not a Secrets Manager or SSM parameter ARN: {arn!r}")
     return _secret(arn, settings.aws_region, settings.aws_endpoint_url)
-
-
-def jwt_secret(settings: Settings) -> str:
-    """The JWT signing key: from Secrets Manager/SSM when JWT_SECRET_ARN is set, else JWT_SECRET."""
-    if settings.jwt_secret_arn:
-        return secret_value(settings.jwt_secret_arn, settings)
-    return settings.jwt_secret.get_secret_value()

@@ -12,6 +12,9 @@ from smartnote import __version__, aws
 
 # Good enough for a laptop, never for production: Settings refuses it there.
 DEFAULT_JWT_SECRET = "smartnote-local-development-secret-change-me"  # noqa: S105
+# The shortest HMAC key accepted where it matters: JWT_SECRET in production, and always a key
+# read from JWT_SECRET_ARN (a stored secret is a deployed one).
+MIN_JWT_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -97,12 +100,34 @@ class Settings(BaseSettings):
         if not self.is_production or self.jwt_secret_arn:
             return self
         secret = self.jwt_secret.get_secret_value()
-        if secret == DEFAULT_JWT_SECRET or len(secret) < 32:
+        if secret == DEFAULT_JWT_SECRET or len(secret) < MIN_JWT_SECRET_LENGTH:
             raise ValueError(
-                "production needs JWT_SECRET_ARN or a JWT_SECRET of at least 32 characters"
-                " (the built-in development secret is refused)"
+                "production needs JWT_SECRET_ARN or a JWT_SECRET of at least"
+                f" {MIN_JWT_SECRET_LENGTH} characters (the built-in development secret is refused)"
             )
         return self
+
+
+class WeakJwtSecret(RuntimeError):
+    """The JWT key read from JWT_SECRET_ARN is too short to sign tokens with."""
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The JWT signing key: from Secrets Manager/SSM when JWT_SECRET_ARN is set, else JWT_SECRET.
+
+    Settings checks JWT_SECRET when it is read; a key behind an ARN is only known once
+    fetched, so it is checked here, on every use (the fetch itself is cached): a function given
+    a short one refuses to sign or verify any token.
+    """
+    if not settings.jwt_secret_arn:
+        return settings.jwt_secret.get_secret_value()
+    key = aws.secret_value(settings.jwt_secret_arn, settings)
+    if len(key) < MIN_JWT_SECRET_LENGTH:
+        raise WeakJwtSecret(
+            f"the JWT key in {settings.jwt_secret_arn} has {len(key)} characters; at least"
+            f" {MIN_JWT_SECRET_LENGTH} are needed (JWT_SECRET_ARN)"
+        )
+    return key
 
 
 def resolve_secrets(settings: Settings) -> Settings:

@@ -7,7 +7,13 @@ import uuid
 import pytest
 
 from smartnote import aws as aws_clients
-from smartnote.config import Settings, resolve_secrets
+from smartnote.config import (
+    MIN_JWT_SECRET_LENGTH,
+    Settings,
+    WeakJwtSecret,
+    jwt_secret,
+    resolve_secrets,
+)
 from smartnote.local.services import AwsService
 
 
@@ -49,7 +55,19 @@ def test_without_arns_the_plain_values_stay(aws: AwsService) -> None:
 def test_jwt_key_from_an_ssm_parameter(aws: AwsService) -> None:
     key = uuid.uuid4().hex * 2
     settings = _settings(aws, jwt_secret_arn=_ssm_arn(aws, key))
-    assert aws_clients.jwt_secret(settings) == key
+    assert jwt_secret(settings) == key
+
+
+def test_a_short_jwt_key_from_secrets_manager_is_refused(aws: AwsService) -> None:
+    """Settings checks JWT_SECRET's length; the key behind JWT_SECRET_ARN is checked once
+    fetched, with the same minimum, even in production where Settings let the ARN through."""
+    short = "k" * (MIN_JWT_SECRET_LENGTH - 1)
+    settings = _settings(aws, environment="prod", jwt_secret_arn=_secrets_manager_arn(aws, short))
+    with pytest.raises(WeakJwtSecret, match=f"has {MIN_JWT_SECRET_LENGTH - 1} characters"):
+        jwt_secret(settings)
+    enough = "k" * MIN_JWT_SECRET_LENGTH
+    settings = _settings(aws, environment="prod", jwt_secret_arn=_secrets_manager_arn(aws, enough))
+    assert jwt_secret(settings) == enough
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from smartnote.auth import AuthService, Principal
-from smartnote.aws import jwt_secret
 from smartnote.clock import utcnow
 from smartnote.concurrency import run_short
+from smartnote.config import jwt_secret
 from smartnote.db.sql import Session, session_factory
 from smartnote.deps import SettingsDep
 from smartnote.errors import AppError, Unauthorized
