@@ -53,6 +53,7 @@ class ReminderCounts:
     claimed: int = 0
     sent: int = 0
     skipped: int = 0  # emails off or owner gone: the reminder moves on without an email
+    changed: int = 0  # cleared, moved or trashed by the owner once claimed: theirs, no email
     undeliverable: int = 0  # the address can never be sent to: moves on without an email
     failed: int = 0  # released for the next run
     released: int = 0  # not attempted: the lease or the invocation's time was running out
@@ -127,15 +128,28 @@ async def _handle(
     claim: str,
     counts: ReminderCounts,
 ) -> None:
-    """Email one claimed reminder if its owner can get it, then move it on either way."""
+    """Email one claimed reminder if its owner can get it, then move it on either way.
+
+    The batch was read when claimed: the owner may have changed the reminder or trashed the
+    note since. One read by `_id` just before the send skips those; a change during the send
+    is kept by `finish_reminder`, which then only releases the claim.
+    """
     reminder = note["reminder"]
+    if not await notes.holds_reminder(note["_id"], claim, reminder):
+        await notes.release_reminder(note["_id"], claim, clock())
+        logger.info("note %s changed since its reminder was claimed; not sent", note["_id"])
+        counts.changed += 1
+        return
     zone = owner_zone(owner.timezone if owner else None)
     outcome = _deliver(note, owner, zone, mailer, settings)
     now = clock()
     if not await notes.finish_reminder(
-        note["_id"], claim, reminder["at"], fired(reminder, zone, now, sent=outcome == "sent"), now
+        note["_id"], claim, reminder, fired(reminder, zone, now, sent=outcome == "sent"), now
     ):
-        logger.info("note %s changed while its reminder was handled", note["_id"])
+        logger.info(
+            "note %s changed while its reminder was handled; the owner's change stands",
+            note["_id"],
+        )
     setattr(counts, outcome, getattr(counts, outcome) + 1)
 
 

@@ -353,19 +353,27 @@ class NotesRepository:
             .to_list()
         )
 
+    async def holds_reminder(self, note_id: str, claim: str, reminder: Document) -> bool:
+        """Whether this run still holds the claim on the note's reminder as it was claimed
+        (not cleared, moved, repeated differently or trashed since): checked before a send."""
+        found = await self._notes.find_one(
+            claimed_reminder_filter(note_id, claim, reminder), {"_id": 1}, hint=BY_ID
+        )
+        return found is not None
+
     async def finish_reminder(
-        self, note_id: str, claim: str, claimed_at: datetime, reminder: Document, now: datetime
+        self, note_id: str, claim: str, claimed: Document, reminder: Document, now: datetime
     ) -> bool:
         """Store the reminder after its occurrence was handled, if this run still holds the
-        claim and the owner neither changed the reminder nor trashed the note meanwhile."""
+        claim and the owner neither changed the `claimed` reminder nor trashed the note
+        meanwhile; otherwise the owner's reminder stays as they made it (only released)."""
         result = await self._notes.update_one(
-            {"_id": note_id, "reminder_claim": claim, "reminder.at": claimed_at, "trashed": False},
+            claimed_reminder_filter(note_id, claim, claimed),
             {
-                "$set": {
-                    "reminder": reminder,
-                    "reminder_due_at": due_at({"reminder": reminder}),
-                    "updated_at": now,
-                },
+                "$set": {"reminder": reminder, "reminder_due_at": due_at({"reminder": reminder})},
+                # The write's own time, not the run's: a sync must see it after any write of
+                # the note stamped earlier, and the stored one is never moved back.
+                "$max": {"updated_at": utcnow()},
                 "$unset": {"reminder_claim": "", "reminder_lease_until": ""},
                 "$inc": {"version": 1},
             },
@@ -458,6 +466,17 @@ def due_reminders_filter(now: datetime) -> Document:
     return {
         "reminder_due_at": {"$lte": now},
         "$or": [{"reminder_lease_until": None}, {"reminder_lease_until": {"$lt": now}}],
+    }
+
+
+def claimed_reminder_filter(note_id: str, claim: str, reminder: Mapping[str, Any]) -> Document:
+    """The note, claimed by `claim`, not trashed, with exactly `reminder`: every field as
+    claimed, so that a reminder cleared, moved or repeated differently meanwhile is not it."""
+    return {
+        "_id": note_id,
+        "reminder_claim": claim,
+        "trashed": False,
+        **{f"reminder.{key}": value for key, value in reminder.items()},
     }
 
 

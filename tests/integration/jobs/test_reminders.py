@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,6 +14,8 @@ import httpx
 import pytest
 from pymongo.collection import Collection
 
+import smartnote.jobs.reminders as reminders_job
+from smartnote.clock import utcnow
 from smartnote.config import get_settings
 from smartnote.db import mongo
 from smartnote.local.gateway import FunctionRuntime
@@ -463,3 +465,125 @@ def test_a_reminder_moved_or_repeated_differently_is_a_new_one(
     reminders.run()
     assert len(emails_to(aws, user.email)) == 3
     assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 5, 3, 9, 0)
+
+
+
+CHANGED_AT = utc(2030, 11, 1, 9, 0)
+# The owner's change of a claimed reminder: the repeat it had, the reminder they set instead.
+REMINDER_CHANGES: dict[str, tuple[str, dict[str, str] | None]] = {
+    "cleared": ("daily", None),
+    "moved": ("daily", {"at": "2040-01-01T09:00:00+00:00", "repeat": "daily"}),
+    "repeat dropped": ("daily", {"at": CHANGED_AT.isoformat(), "repeat": "none"}),
+    "repeat added": ("none", {"at": CHANGED_AT.isoformat(), "repeat": "daily"}),
+}
+
+
+def owner_changes(api: httpx.Client, user: ApiUser, note_id: str, change: str) -> None:
+    """The owner's change (or trash), acknowledged before the job goes on."""
+    with httpx.Client(base_url=str(api.base_url), timeout=30) as client:  # a client of its own
+        if change == "trashed":
+            answer = client.delete(f"/notes/{note_id}", headers=user.headers)
+        else:
+            body = {"reminder": REMINDER_CHANGES[change][1]}
+            answer = client.patch(f"/notes/{note_id}", json=body, headers=user.headers)
+    assert answer.status_code in (200, 204), answer.text
+
+
+def assert_owners_reminder(api: httpx.Client, user: ApiUser, note_id: str, change: str) -> None:
+    """The note holds the reminder exactly as the owner set it: a new one, never sent."""
+    got = api.get(f"/notes/{note_id}", headers=user.headers).json()["reminder"]
+    expected = REMINDER_CHANGES[change][1]
+    if expected is None:
+        assert got is None
+    else:
+        assert (parse(got["at"]), got["repeat"], got["last_sent_at"]) == (
+            parse(expected["at"]),
+            expected["repeat"],
+            None,
+        )
+
+
+def around_sends(
+    monkeypatch: pytest.MonkeyPatch,
+    before: Callable[[dict[str, Any]], None] = lambda note: None,
+    after: Callable[[dict[str, Any]], None] = lambda note: None,
+) -> None:
+    """Pause points in the job: `before` and `after` each email of a claimed reminder (the
+    note is updated after `after`)."""
+    original = reminders_job._deliver
+
+    def deliver(note: dict[str, Any], *args: Any) -> Any:
+        before(note)
+        outcome = original(note, *args)
+        after(note)
+        return outcome
+
+    monkeypatch.setattr(reminders_job, "_deliver", deliver)
+
+
+@pytest.mark.parametrize("change", [*REMINDER_CHANGES, "trashed"])
+def test_a_reminder_changed_after_its_claim_is_not_emailed(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    repeat = REMINDER_CHANGES.get(change, ("none",))[0]
+    notes = {create_note(api, user, CHANGED_AT, repeat, title=t): t for t in ("one", "two")}
+    changed: list[str] = []
+
+    def change_the_other(note: dict[str, Any]) -> None:
+        # While the batch's first email goes out, the owner changes the other reminder (the
+        # batch has no order: "the other" is whichever is not sent first).
+        if not changed:
+            (other,) = set(notes) - {note["_id"]}
+            owner_changes(api, user, other, change)
+            changed.append(other)
+
+    around_sends(monkeypatch, before=change_the_other)
+    reminders.clock.set(CHANGED_AT + timedelta(minutes=1))
+    counts = reminders.run()
+    (other,) = changed
+    (sent,) = set(notes) - {other}
+    assert [e["subject"] for e in emails_to(aws, user.email)] == [f"Reminder: {notes[sent]}"]
+    assert (counts["sent"], counts["changed"], counts["failed"]) == (1, 1, 0)
+    if change != "trashed":
+        assert_owners_reminder(api, user, other, change)
+
+
+@pytest.mark.parametrize("change", list(REMINDER_CHANGES))
+def test_a_reminder_changed_while_it_is_emailed_stays_as_the_owner_made_it(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    note_id = create_note(api, user, CHANGED_AT, REMINDER_CHANGES[change][0])
+    # The email is out, the note not updated yet: the owner's change is acknowledged (200).
+    around_sends(monkeypatch, after=lambda note: owner_changes(api, user, note_id, change))
+    reminders.clock.set(CHANGED_AT + timedelta(minutes=1))
+    assert reminders.run()["sent"] == 1
+    assert len(emails_to(aws, user.email)) == 1
+    assert_owners_reminder(api, user, note_id, change)
+
+
+def test_a_sent_reminder_is_stamped_with_the_time_of_its_write(
+    api: httpx.Client, user: ApiUser, reminders: ScheduledFunction
+) -> None:
+    """The run started (its clock read) before the owner's last edit: the job's write is
+    still later than that edit, so a sync from the edit sees it."""
+    started = utcnow()
+    note_id = create_note(api, user, started - timedelta(hours=1))
+    edited = api.patch(f"/notes/{note_id}", json={"title": "Edited"}, headers=user.headers)
+    watermark = edited.json()["updated_at"]
+    reminders.clock.set(started)
+    assert reminders.run()["sent"] == 1
+    after = api.get(f"/notes/{note_id}", headers=user.headers).json()
+    assert after["version"] == edited.json()["version"] + 1
+    assert parse(after["updated_at"]) >= parse(watermark)
+    synced = api.get("/notes", params={"updated_since": watermark}, headers=user.headers)
+    assert note_id in [n["id"] for n in synced.json()["items"]]
