@@ -12,8 +12,10 @@ put_secure() {
 
 put_secure /smartnote/localstack/mongodb-uri \
   "mongodb://mongo:27017/?directConnection=true"
+# The compose Postgres has no certificate: plain text, said in the URL (a remote host is
+# otherwise verified over TLS, smartnote.db.sql.postgres_tls).
 put_secure /smartnote/localstack/database-url \
-  "postgresql+pg8000://smartnote:smartnote@postgres:5432/smartnote"
+  "postgresql+pg8000://smartnote:smartnote@postgres:5432/smartnote?sslmode=disable"
 
 # SES refuses to send from an unverified address; LocalStack verifies on request.
 awslocal ses verify-email-identity --email-address noreply@smartnote.local

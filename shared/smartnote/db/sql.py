@@ -8,6 +8,7 @@ authenticates ~40 ms of import at each cold start (bench coldstart) and more per
 from __future__ import annotations
 
 import functools
+import ssl
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Dialect, NestedTransaction
+from sqlalchemy.engine import URL, Dialect, NestedTransaction, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.base import Executable
@@ -158,15 +159,65 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Hosts reached without TLS unless DATABASE_URL asks for it: this machine (CI's Postgres has
+# no certificate).
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SSL_MODES = ("disable", "require", "verify-full")
+
+
+def postgres_tls(url: str | URL) -> tuple[URL, ssl.SSLContext | bool]:
+    """`url` without its `sslmode`/`sslrootcert` query (libpq's names), and the pg8000
+    `ssl_context` they ask for.
+
+    pg8000 given no context tries TLS without checking the certificate and falls back to
+    plain text: anyone on the path could read or change the traffic. Here a remote host is
+    verified by default (`verify-full`: the system's CAs, or `sslrootcert`, with the host
+    name; RDS Proxy's certificates are publicly trusted); `require` encrypts without
+    verifying; `disable` is plain text, the default for LOCAL_HOSTS only.
+    """
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    mode = query.pop("sslmode", None)
+    root = query.pop("sslrootcert", None)
+    if mode is None:
+        mode = "disable" if (parsed.host or "localhost") in LOCAL_HOSTS else "verify-full"
+    if mode not in SSL_MODES or isinstance(root, tuple):
+        raise ValueError(f"DATABASE_URL: sslmode must be one of {', '.join(SSL_MODES)}")
+    stripped = parsed.set(query=query)
+    if mode == "disable":
+        return stripped, False
+    context = ssl.create_default_context(cafile=root)
+    if mode == "require":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return stripped, context
+
+
+def engine_arguments(url: str) -> tuple[str | URL, dict[str, Any]]:
+    """The URL and connect_args to create an engine for `url` with (any pool)."""
+    if url.startswith("sqlite"):
+        return url, {"check_same_thread": False, "timeout": 5}
+    stripped, context = postgres_tls(url)
+    return stripped, {"ssl_context": context}
+
+
 def build_engine(url: str) -> Engine:
     """A new engine for `url`, configured for its backend."""
+    target, connect_args = engine_arguments(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
+        engine = create_engine(target, connect_args=connect_args)
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine
     # A Lambda container serves one request at a time: a small pool, checked before use
     # because RDS (Proxy) closes idle connections between warm invocations.
-    return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True, pool_recycle=300)
+    return create_engine(
+        target,
+        connect_args=connect_args,
+        pool_size=2,
+        max_overflow=2,
+        pool_pre_ping=True,
+        pool_recycle=300,
+    )
 
 
 def get_engine(url: str) -> Engine:

@@ -100,6 +100,8 @@ def test_localstack_parameters_point_at_what_the_init_hook_creates() -> None:
         assert f"put_secure {name} " in hook, name
     # The connection strings use the compose service names, reachable from Lambda containers.
     assert "@postgres:5432/" in hook
+    # A remote host is verified over TLS unless the URL says otherwise; compose's has no TLS.
+    assert "@postgres:5432/smartnote?sslmode=disable" in hook
     assert "mongodb://mongo:27017/" in hook
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import create_engine, pool
 
+from smartnote.db.sql import engine_arguments
 from smartnote.db.tables import metadata
 
 config = context.config
@@ -18,11 +19,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    connectable = engine_from_config(
-        config.get_section(config.config_ini_section) or {},
-        prefix="sqlalchemy.",
-        poolclass=pool.NullPool,
-    )
+    # The application's TLS choice (sslmode in the URL) applies to migrations too.
+    url, connect_args = engine_arguments(str(config.get_main_option("sqlalchemy.url")))
+    connectable = create_engine(url, connect_args=connect_args, poolclass=pool.NullPool)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,
