@@ -37,7 +37,9 @@ T = TypeVar("T")
 
 
 class MeteredHandler:
-    """A Lambda entry point that counts its container's cold start (EMF), then runs `handler`."""
+    """A Lambda entry point that counts its container's cold start (EMF), then runs `handler`
+    with the invocation's request id in every log line (the HTTP middleware replaces it with
+    the request's X-Request-ID while it serves one)."""
 
     def __init__(self, handler: EntryPoint) -> None:
         self.handler = handler
@@ -45,8 +47,12 @@ class MeteredHandler:
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.cold_start.record(context)
-        with loop_to_itself():  # Lambda runs one invocation per container at a time
-            return self.handler(event, context)
+        token = request_id_var.set(getattr(context, "aws_request_id", None))
+        try:
+            with loop_to_itself():  # Lambda runs one invocation per container at a time
+                return self.handler(event, context)
+        finally:
+            request_id_var.reset(token)
 
 
 def lambda_handler(app: FastAPI) -> MeteredHandler:
