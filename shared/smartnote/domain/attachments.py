@@ -267,6 +267,26 @@ def fail_stuck(cutoff: datetime) -> Change:
     return change
 
 
+def stale_pending(attachment: Document, cutoff: datetime) -> bool:
+    """Whether the attachment is still `pending` (never uploaded, or its upload released
+    after a failure) since before `cutoff`, as `repositories.notes.stale_pending_filter`."""
+    created: datetime | None = attachment.get("created_at")
+    return attachment.get("status") == "pending" and created is not None and created < cutoff
+
+
+def drop_stale_pending(cutoff: datetime, dropped: list[Document]) -> Change:
+    """Remove the note's attachments pending since before `cutoff`; `dropped` holds those the
+    last call removed, i.e. those of the write applied (an upload finishing meanwhile stays)."""
+
+    def change(note: Document) -> Document:
+        attachments = note.get("attachments") or []
+        dropped[:] = [a for a in attachments if stale_pending(a, cutoff)]
+        kept = [a for a in attachments if not stale_pending(a, cutoff)]
+        return {"attachments": kept} if dropped else {}
+
+    return change
+
+
 def _update_derived(
     attachment_id: str, derived_id: str, update: Callable[[Document], bool]
 ) -> Change:

@@ -62,24 +62,29 @@ async def purge_old_trash(
 
 
 async def drop_abandoned_uploads(
-    notes: NotesRepository,
-    delete_objects: DeleteObjects,
-    cutoff: datetime,
-    now: datetime,
-    batch: int,
+    notes: NotesRepository, delete_objects: DeleteObjects, cutoff: datetime, batch: int
 ) -> tuple[int, int]:
-    """Attachments still `pending` since before `cutoff` and their objects."""
+    """Attachments still `pending` since before `cutoff` and their objects.
+
+    An ordinary write of the note (`NotesRepository.update`): against the version read, so a
+    concurrent edit is never lost, stamped with the time of the write, so that a sync sees it,
+    and with the search terms recomputed without the OCR text of what it removes.
+    """
     dropped = objects = 0
     while found := await notes.with_stale_pending_attachments(cutoff, batch):
         for note in found:
-            result = await notes.drop_stale_pending_attachments(note["_id"], cutoff, now)
-            if result is None:
-                continue  # another run got there first, or the upload finished
-            owner_id, attachments = result
-            for attachment in attachments:
+            removed: list[attachments.Document] = []
+            try:
+                await notes.update(
+                    note["owner_id"], note["_id"], attachments.drop_stale_pending(cutoff, removed)
+                )
+            except NotFound:
+                continue  # deleted meanwhile, with its objects
+            # Empty when another run got there first, or the upload finished.
+            for attachment in removed:
                 dropped += 1
                 objects += delete_objects(
-                    storage.attachment_prefixes(owner_id, note["_id"], str(attachment["id"]))
+                    storage.attachment_prefixes(note["owner_id"], note["_id"], attachment["id"])
                 )
     return dropped, objects
 
@@ -151,7 +156,7 @@ async def clean_up(
     )
     upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
     counts.attachments, counts.attachment_objects = await drop_abandoned_uploads(
-        notes, delete_objects, upload_cutoff, now, settings.cleanup_batch_size
+        notes, delete_objects, upload_cutoff, settings.cleanup_batch_size
     )
     counts.stuck_attachments = await fail_stuck_processing(
         notes, upload_cutoff, settings.cleanup_batch_size

@@ -283,7 +283,9 @@ class NotesRepository:
                 return {k: v for k, v in current.items() if k not in PUBLIC_PROJECTION}
             merged = {**current, **updates}
             updates.update(derived_fields(merged))
-            updates["updated_at"] = utcnow()
+            # The time of this write, never before the stored one (another container's clock
+            # may be ahead): a note's updated_at only moves forward, as `updated_since` needs.
+            updates["updated_at"] = max(current["updated_at"], utcnow())
             saved = await self._notes.find_one_and_update(
                 {"_id": note_id, "owner_id": owner_id, "version": current["version"]},
                 {"$set": updates, "$inc": {"version": 1}},
@@ -428,34 +430,6 @@ class NotesRepository:
             .limit(limit)
             .to_list()
         )
-
-    async def drop_stale_pending_attachments(
-        self, note_id: str, cutoff: datetime, now: datetime
-    ) -> tuple[str, list[Document]] | None:
-        """Remove the note's attachments pending since before `cutoff`, atomically; returns
-        the owner and the attachments removed (an upload finishing meanwhile stays)."""
-        stale = stale_pending_filter(cutoff)
-        before = await self._notes.find_one_and_update(
-            {"_id": note_id, "attachments": {"$elemMatch": stale}},
-            {
-                "$pull": {"attachments": stale},
-                "$set": {"updated_at": now},
-                "$inc": {"version": 1},
-            },
-            projection={"owner_id": 1, "attachments": 1},
-            return_document=ReturnDocument.BEFORE,
-            hint=BY_ID,
-        )
-        if before is None:
-            return None
-        dropped = [
-            a
-            for a in before.get("attachments", [])
-            if a.get("status") == "pending"
-            and a.get("created_at") is not None
-            and a["created_at"] < cutoff
-        ]
-        return str(before["owner_id"]), dropped
 
 
 def due_reminders_filter(now: datetime) -> Document:

@@ -150,6 +150,51 @@ def test_uploads_left_pending_for_a_day_go_with_their_objects(
     assert len(keys(aws, prefixes[ready["id"]])) == 2
 
 
+def test_dropping_an_abandoned_upload_is_a_write_a_sync_sees(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    """The run started (its clock read) before the owner's last edit: dropping the upload is
+    still a later write than that edit, so a sync from the edit sees it."""
+    started = utcnow()
+    note_id = create_note(api, user)
+    stale = _attachment(started - timedelta(days=2), "pending")
+    notes_collection.update_one({"_id": note_id}, {"$push": {"attachments": stale}})
+    edited = api.patch(f"/notes/{note_id}", json={"title": "edited"}, headers=user.headers)
+    watermark = edited.json()["updated_at"]
+
+    cleanup.clock.set(started)
+    assert cleanup.run()["attachments"] >= 1
+    after = api.get(f"/notes/{note_id}", headers=user.headers).json()
+    assert (after["title"], after["attachments"]) == ("edited", [])
+    assert after["version"] == edited.json()["version"] + 1
+    assert after["updated_at"] >= watermark  # the same format: compared as text
+    synced = api.get("/notes", params={"updated_since": watermark}, headers=user.headers)
+    assert note_id in [n["id"] for n in synced.json()["items"]]
+
+
+def test_a_dropped_upload_takes_its_ocr_text_out_of_search(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    note_id = create_note(api, user)
+    # A new version of a processed image whose processing failed is `pending` again, with
+    # the text of the version before.
+    now = utcnow()
+    released = _attachment(now - timedelta(days=2), "pending") | {"ocr_text": "zebrafish bill"}
+    notes_collection.update_one({"_id": note_id}, {"$push": {"attachments": released}})
+    api.patch(f"/notes/{note_id}", json={"title": "scan"}, headers=user.headers)  # re-indexed
+
+    def found(word: str) -> list[str]:
+        page = api.get("/notes", params={"q": word}, headers=user.headers)
+        assert page.status_code == 200, page.text
+        return [n["id"] for n in page.json()["items"]]
+
+    assert found("zebrafish") == [note_id]
+    cleanup.clock.set(now)  # not years ahead: the user's session must outlive the run
+    assert cleanup.run()["attachments"] >= 1
+    assert found("zebrafish") == []
+    assert found("scan") == [note_id]
+
+
 def test_uploads_whose_processing_never_finished_end_failed_with_a_reason(
     api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
 ) -> None:

@@ -172,3 +172,18 @@ def test_only_processing_that_started_before_the_cutoff_is_failed() -> None:
     assert (failed["status"], failed["error"], failed["claim"]) == ("failed", domain.STUCK, None)
     assert domain.fail_stuck(since)(stuck) == {}  # started at the cutoff: may still finish
     assert domain.fail_stuck(cutoff)(_note(status="ready", processing_since=None)) == {}
+
+
+def test_only_uploads_pending_since_before_the_cutoff_are_dropped() -> None:
+    cutoff = utcnow()
+    before = cutoff - timedelta(seconds=1)
+    stale = domain.new_attachment("a1", "k1", "p.jpg", "image/jpeg", 10) | {"created_at": before}
+    fresh = domain.new_attachment("a2", "k2", "p.jpg", "image/jpeg", 10) | {"created_at": cutoff}
+    ready = {**stale, "id": "a3", "status": "ready"}
+    note = {"trashed": False, "attachments": [stale, fresh, ready]}
+    dropped: list[dict[str, Any]] = []
+    assert domain.drop_stale_pending(cutoff, dropped)(note) == {"attachments": [fresh, ready]}
+    assert dropped == [stale]
+    # Called again on a note that no longer has one (another run, the upload arrived): none.
+    assert domain.drop_stale_pending(cutoff, dropped)({"attachments": [fresh, ready]}) == {}
+    assert dropped == []
