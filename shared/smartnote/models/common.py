@@ -61,3 +61,8 @@ OpenApiResponses = dict[int | str, dict[str, Any]]
 def error_responses(*described: tuple[int, str]) -> OpenApiResponses:
     """OpenAPI `responses` for error statuses, each with the error shape."""
     return {status: {"model": ErrorResponse, "description": text} for status, text in described}
+
+
+# Why a write to a note without If-Match may still answer 409: it is retried through other
+# writes of the same note for a few seconds first (`NotesRepository.update`).
+KEPT_CHANGING = "the note kept being changed by other writes for seconds (rare; retry)"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +25,15 @@ from smartnote.search import index_terms, terms_filter
 Document = dict[str, Any]
 COLLECTION = "notes"
 NOTE_ID_LENGTH = 24
-_UPDATE_ATTEMPTS = 5
+# A write without If-Match that lost a race to another write of the note is retried after a
+# random pause (exponential, full jitter): writers that collided spread out instead of
+# colliding again, so that a burst on one note (a multi-file upload announces each file at
+# once) is absorbed. The retries stop after the budget, well inside the API functions' 15 s
+# timeout; only contention lasting that long is a 409. In seconds:
+_RETRY_FIRST_PAUSE = 0.005  # a pause is drawn from [0, p]; p doubles per attempt up to:
+_RETRY_MAX_PAUSE = 0.25
+_RETRY_BUDGET = 3.0
+_jitter = secrets.SystemRandom()
 
 # Sort orders, each ending in `_id` so that keyset paging is total. Pinned notes come first
 # except when sorting by title (API.md).
@@ -268,11 +278,14 @@ class NotesRepository:
         """Apply `change` (current note -> fields to set) atomically against the version read.
 
         `precondition` (If-Match) is checked on the version of a note that exists: false is a
-        412. With a precondition a concurrent write is a 412; without, it is retried.
+        412. With a precondition a concurrent write is a 412; without, it is retried (after a
+        jittered pause) for up to `_RETRY_BUDGET` seconds, then a 409.
         """
         if not is_note_id(note_id):
             raise NotFound("Note not found")
-        for _ in range(_UPDATE_ATTEMPTS):
+        give_up_at = time.monotonic() + _RETRY_BUDGET
+        pause = _RETRY_FIRST_PAUSE
+        while True:
             current = await self._notes.find_one({"_id": note_id, "owner_id": owner_id})
             if current is None:
                 raise NotFound("Note not found")
@@ -296,7 +309,10 @@ class NotesRepository:
                 return saved
             if precondition is not None:
                 raise PreconditionFailed()
-        raise Conflict("The note is being changed concurrently; try again")
+            if time.monotonic() >= give_up_at:
+                raise Conflict("The note is being changed concurrently; try again")
+            await asyncio.sleep(_jitter.uniform(0, pause))
+            pause = min(_RETRY_MAX_PAUSE, pause * 2)
 
     async def delete(self, owner_id: str, note_id: str) -> None:
         if not is_note_id(note_id):

@@ -32,13 +32,13 @@ from smartnote.models.attachments import (
     EditRequest,
     UploadTicket,
 )
-from smartnote.models.common import error_responses
+from smartnote.models.common import KEPT_CHANGING, error_responses
 
 router = APIRouter(prefix="/notes/{note_id}/attachments", tags=["attachments"])
 
 NOT_FOUND = error_responses((404, "No such note or attachment (or not yours)"))
 REFUSED = error_responses(
-    (409, "The note is in the trash or has too many attachments"),
+    (409, f"The note is in the trash or has too many attachments, or {KEPT_CHANGING}"),
     (413, "Larger than allowed"),
     (415, "Not an accepted image type"),
 )
@@ -181,7 +181,9 @@ async def get_attachment(
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         **NOT_FOUND,
-        **error_responses((409, "Not processed yet, in the trash, or too many edits")),
+        **error_responses(
+            (409, f"Not processed yet, in the trash, or too many edits, or {KEPT_CHANGING}")
+        ),
     },
 )
 async def edit_attachment(
@@ -209,7 +211,11 @@ async def edit_attachment(
     return EditAccepted(attachment_id=attachment_id, derived=DerivedImage.model_validate(derived))
 
 
-@router.delete("/{attachment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+@router.delete(
+    "/{attachment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_FOUND, **error_responses((409, KEPT_CHANGING.capitalize()))},
+)
 async def delete_attachment(
     note_id: str,
     attachment_id: str,

@@ -13,7 +13,7 @@ from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
 from smartnote.etags import etag, matches_none, precondition
-from smartnote.models.common import Page, Timestamp, error_responses
+from smartnote.models.common import KEPT_CHANGING, Page, Timestamp, error_responses
 from smartnote.models.notes import Note, NoteCreate, NotePatch, SortKey, Tag, TagCount
 from smartnote.repositories.notes import NoteQuery
 
@@ -21,6 +21,10 @@ router = APIRouter(tags=["notes"])
 
 NOT_FOUND = error_responses((404, "No such note (or not yours)"))
 STALE = error_responses((412, "If-Match names no current version of the note"))
+BUSY = error_responses((409, KEPT_CHANGING.capitalize()))
+EDIT_REFUSED = error_responses(
+    (409, f"The note is in the trash (restore it first), or {KEPT_CHANGING}")
+)
 IfMatch = Annotated[
     str | None,
     Header(
@@ -119,7 +123,7 @@ async def get_note(
     return _with_etag(response, note)
 
 
-@router.patch("/notes/{note_id}", responses={**NOT_FOUND, **STALE})
+@router.patch("/notes/{note_id}", responses={**NOT_FOUND, **STALE, **EDIT_REFUSED})
 async def patch_note(
     note_id: str,
     body: NotePatch,
@@ -135,7 +139,7 @@ async def patch_note(
     return _with_etag(response, domain.to_note(saved))
 
 
-@router.put("/notes/{note_id}", responses={**NOT_FOUND, **STALE})
+@router.put("/notes/{note_id}", responses={**NOT_FOUND, **STALE, **EDIT_REFUSED})
 async def replace_note(
     note_id: str,
     body: NoteCreate,
@@ -151,7 +155,9 @@ async def replace_note(
     return _with_etag(response, domain.to_note(saved))
 
 
-@router.delete("/notes/{note_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+@router.delete(
+    "/notes/{note_id}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **BUSY}
+)
 async def delete_note(
     note_id: str,
     principal: CurrentPrincipal,
@@ -174,7 +180,7 @@ async def delete_note(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/notes/{note_id}/restore", responses=NOT_FOUND)
+@router.post("/notes/{note_id}/restore", responses={**NOT_FOUND, **BUSY})
 async def restore_note(
     note_id: str, principal: CurrentPrincipal, notes: Notes, response: Response
 ) -> Note:

@@ -217,6 +217,44 @@ def test_trashed_note_takes_no_new_attachment(
     assert_error(response, 409, "conflict")
 
 
+def test_a_multi_file_upload_announces_every_file(
+    api_base_url: str, api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    """A client announces its photos at once, far under the cap: none is refused (409)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files, rounds = 8, 5
+    start = threading.Barrier(files)
+
+    def announce(number: int) -> httpx.Response:
+        with httpx.Client(base_url=api_base_url, timeout=60) as client:
+            start.wait()
+            return client.post(
+                f"/notes/{note['id']}/attachments",
+                json={"filename": f"p{number}.jpg", "content_type": "image/jpeg", "size": 10},
+                headers=user.headers,
+            )
+
+    with ThreadPoolExecutor(files) as pool:
+        for _ in range(rounds):
+            answers = list(pool.map(announce, range(files)))
+            assert [r.status_code for r in answers] == [201] * files, [r.text for r in answers]
+    listed = api.get(f"/notes/{note['id']}/attachments", headers=user.headers).json()
+    assert len(listed) == files * rounds
+
+
+def test_attachment_writes_document_the_409_of_lasting_contention(api: httpx.Client) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    base = "/notes/{note_id}/attachments"
+    for operation in (
+        paths[base]["post"],
+        paths[f"{base}/upload"]["post"],
+        paths[f"{base}/{{attachment_id}}/edits"]["post"],
+        paths[f"{base}/{{attachment_id}}"]["delete"],
+    ):
+        assert "other writes" in operation["responses"]["409"]["description"]
+
+
 def test_delete_attachment_removes_its_objects(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
 ) -> None:

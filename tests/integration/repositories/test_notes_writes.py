@@ -1,8 +1,9 @@
-"""Writes through the notes repository on the real server: a note's `updated_at` never moves
-back (a sync relies on it)."""
+"""Writes through the notes repository on the real server: many writers of one note all get
+in, and a note's `updated_at` never moves back (a sync relies on it)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
 from smartnote.clock import utcnow
+from smartnote.domain import attachments
 from smartnote.repositories.notes import COLLECTION, NotesRepository, ensure_indexes
 
 OWNER = "writes-owner"
@@ -35,6 +37,24 @@ async def _notes(mongo_uri: str) -> AsyncIterator[Notes]:
 def _fields(**fields: Any) -> dict[str, Any]:
     defaults = {"title": "", "content": "", "tags": [], "pinned": False, "archived": False}
     return {**defaults, "color": None, "reminder": None, **fields}
+
+
+async def test_every_attachment_of_a_multi_file_upload_gets_in(mongo_uri: str) -> None:
+    """A client announces its photos at once: every writer reads the same version, one wins
+    each round and the others retry; none is refused while the note is far from its cap."""
+    async with _notes(mongo_uri) as (repository, collection):
+        note = await repository.create(OWNER, _fields(title="trip"))
+        files = 16
+
+        async def announce(i: int) -> None:
+            attachment = attachments.new_attachment(f"{i:016x}", f"k/{i}", "p.jpg", "image/jpeg", 1)
+            await repository.update(OWNER, note["_id"], attachments.add(attachment))
+
+        await asyncio.gather(*(announce(i) for i in range(files)))
+        stored = await collection.find_one({"_id": note["_id"]})
+        assert stored is not None
+        assert len(stored["attachments"]) == files
+        assert stored["version"] == 1 + files
 
 
 async def test_a_write_never_moves_updated_at_back(mongo_uri: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -144,6 +146,39 @@ def test_put_replaces_every_editable_field(api: httpx.Client, user: ApiUser) -> 
         replaced["color"],
     ) == ("only title", "", [], False, None)
     assert replaced["id"] == note["id"] and replaced["version"] == 2
+
+
+def test_concurrent_writes_without_if_match_all_get_in(
+    api_base_url: str, api: httpx.Client, user: ApiUser
+) -> None:
+    """Clients that send no If-Match take the last write: a burst of them on one note (every
+    request across the gateway's containers at once) is retried through, not refused."""
+    note = create(api, user, title="busy")
+    writers = 16
+    start = threading.Barrier(writers)
+
+    def write(number: int) -> httpx.Response:
+        with httpx.Client(base_url=api_base_url, timeout=60) as client:
+            start.wait()
+            body = {"content": f"edit {number}"}
+            return client.patch(f"/notes/{note['id']}", json=body, headers=user.headers)
+
+    with ThreadPoolExecutor(writers) as pool:
+        answers = list(pool.map(write, range(writers)))
+    assert [r.status_code for r in answers] == [200] * writers, [r.text for r in answers]
+    versions = sorted(r.json()["version"] for r in answers)
+    assert versions == list(range(2, 2 + writers))  # each applied once, on the one before
+    final = api.get(f"/notes/{note['id']}", headers=user.headers).json()
+    assert final["version"] == 1 + writers
+
+
+def test_writes_document_the_409_of_lasting_contention(api: httpx.Client) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    note, restore = paths["/notes/{note_id}"], paths["/notes/{note_id}/restore"]
+    for operation in (note["patch"], note["put"], note["delete"], restore["post"]):
+        assert "other writes" in operation["responses"]["409"]["description"]
+    for operation in (note["patch"], note["put"]):  # a trashed note is not edited
+        assert "trash" in operation["responses"]["409"]["description"]
 
 
 def test_trash_restore_and_permanent_delete(api: httpx.Client, user: ApiUser) -> None:
