@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -24,6 +25,19 @@ STALE = error_responses((412, "If-Match names no current version of the note"))
 BUSY = error_responses((409, KEPT_CHANGING.capitalize()))
 EDIT_REFUSED = error_responses(
     (409, f"The note is in the trash (restore it first), or {KEPT_CHANGING}")
+)
+# How far back from the newest `updated_at` it saw a sync must ask again. A write is stamped
+# just before it commits, so a write stamped earlier can commit after one stamped later, by
+# as long as a write can take: a request's writes end with its function (15 s timeout,
+# template.yaml), the scheduled and image functions stamp each write right before its one
+# database operation. Four times the request timeout, with room for two containers' clocks.
+SYNC_OVERLAP = timedelta(seconds=60)
+UPDATED_SINCE = (
+    "Notes changed at or after this time, trashed and archived ones included (for sync). A"
+    " write is stamped just before it commits, so one stamped earlier can commit after one"
+    " stamped later: as the next `updated_since`, keep the newest `updated_at` seen minus"
+    f" {SYNC_OVERLAP.seconds} s (longer than any write takes), and skip notes seen again"
+    " with an `id` and `version` you already have. Notes deleted for good are not listed."
 )
 IfMatch = Annotated[
     str | None,
@@ -81,9 +95,7 @@ async def list_notes(
         ),
     ] = None,
     trashed: Annotated[bool | None, Query(description="Default false")] = None,
-    updated_since: Annotated[
-        Timestamp | None, Query(description="Changes since (includes trashed and archived)")
-    ] = None,
+    updated_since: Annotated[Timestamp | None, Query(description=UPDATED_SINCE)] = None,
     sort: SortKey = "updated_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,

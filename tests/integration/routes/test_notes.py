@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+import smartnote.repositories.notes as notes_repository
+from smartnote.local.template import Template
+from smartnote.routes.notes import SYNC_OVERLAP
 from tests.conftest import ApiUser, assert_error
 
 
@@ -348,6 +351,65 @@ def test_updated_since_includes_trashed_and_archived(api: httpx.Client, user: Ap
     assert sorted(changed) == ["archived", "trashed"]
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert titles(api.get("/notes", params={"updated_since": future}, headers=user.headers)) == []
+
+
+def test_a_sync_looking_back_by_the_overlap_sees_a_write_that_committed_late(
+    api_base_url: str, api: httpx.Client, user: ApiUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write stamped before another commits after it: a client that kept the newest
+    updated_at it saw as its watermark would miss it; the documented overlap does not."""
+    late, early = create(api, user, title="late"), create(api, user, title="early")
+    stamped, go_on = threading.Event(), threading.Event()
+    real_utcnow = notes_repository.utcnow
+
+    def stamp_then_pause() -> datetime:  # the pause point: stamped, not written yet
+        moment = real_utcnow()
+        if not stamped.is_set():
+            stamped.set()
+            go_on.wait(30)
+        return moment
+
+    def write_late() -> httpx.Response:
+        with httpx.Client(base_url=api_base_url, timeout=60) as client:
+            body = {"content": "committed last"}
+            return client.patch(f"/notes/{late['id']}", json=body, headers=user.headers)
+
+    def sync(since: datetime) -> list[dict[str, Any]]:
+        page = api.get("/notes", params={"updated_since": since.isoformat()}, headers=user.headers)
+        assert page.status_code == 200, page.text
+        items: list[dict[str, Any]] = page.json()["items"]
+        return items
+
+    start = datetime.fromisoformat(late["updated_at"])
+    monkeypatch.setattr(notes_repository, "utcnow", stamp_then_pause)
+    with ThreadPoolExecutor(1) as pool:
+        late_write = pool.submit(write_late)
+        assert stamped.wait(30)
+        patched = api.patch(f"/notes/{early['id']}", json={"content": "x"}, headers=user.headers)
+        assert patched.status_code == 200
+        first = sync(start)
+        go_on.set()
+        assert late_write.result().status_code == 200
+    newest = max(datetime.fromisoformat(n["updated_at"]) for n in first)
+    assert late["id"] not in [n["id"] for n in sync(newest)]  # what the overlap is for
+    held = {(n["id"], n["version"]) for n in first}
+    new = [n for n in sync(newest - SYNC_OVERLAP) if (n["id"], n["version"]) not in held]
+    assert [(n["id"], n["content"]) for n in new] == [(late["id"], "committed last")]
+
+
+def test_updated_since_documents_the_sync_overlap(api: httpx.Client, template: Template) -> None:
+    # Longer than any write takes: the API functions that write notes stop a request at
+    # their timeout (the background functions stamp right before their one operation).
+    for function in ("notes", "attachments"):
+        request_timeout = timedelta(seconds=template.function(function).timeout)
+        assert 2 * request_timeout <= SYNC_OVERLAP
+    (parameter,) = [
+        p
+        for p in api.get("/openapi.json").json()["paths"]["/notes"]["get"]["parameters"]
+        if p["name"] == "updated_since"
+    ]
+    assert f"minus {SYNC_OVERLAP.seconds} s" in parameter["description"]
+    assert "`id` and `version`" in parameter["description"]
 
 
 def test_other_users_notes_are_404_and_untouched(
