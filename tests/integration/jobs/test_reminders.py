@@ -467,7 +467,6 @@ def test_a_reminder_moved_or_repeated_differently_is_a_new_one(
     assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 5, 3, 9, 0)
 
 
-
 CHANGED_AT = utc(2030, 11, 1, 9, 0)
 # The owner's change of a claimed reminder: the repeat it had, the reminder they set instead.
 REMINDER_CHANGES: dict[str, tuple[str, dict[str, str] | None]] = {
