@@ -11,13 +11,16 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from smartnote import __version__
 from smartnote.config import get_settings
 from smartnote.errors import AppError, ServiceUnavailable, is_unavailable
 from smartnote.logs import configure_logging
-from smartnote.middleware import EdgeMiddleware
+from smartnote.middleware import BodyLimitMiddleware, EdgeMiddleware
 from smartnote.models.common import ErrorResponse
 
 logger = logging.getLogger("smartnote.errors")
@@ -45,6 +48,8 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 _ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
+# A body of this schema is a note, whose responses carry its version as ETag (routes/notes.py).
+_NOTE_SCHEMA = {"$ref": "#/components/schemas/Note"}
 
 
 # Answers that do not come from a route's own code but from what every route shares: the
@@ -69,8 +74,33 @@ _EDGE_ERRORS: dict[str, tuple[str, Callable[[dict[str, Any], str], bool]]] = {
 }
 
 
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+_REQUEST_ID = _header("The request's X-Request-ID if it sent a valid one, else a new id")
+_RETRY_AFTER = _header("Seconds to wait before trying again")
+_ETAG = _header('The note\'s version, `"<version>"` (for If-Match and If-None-Match)')
+
+
+def _contract_headers(status: str, response: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The headers API.md promises on an answer of `status` like `response`."""
+    headers = {"X-Request-ID": _REQUEST_ID}
+    if status == "401":
+        headers["WWW-Authenticate"] = _header("`Bearer`")
+    if status in ("429", "503"):
+        headers["Retry-After"] = _RETRY_AFTER
+    is_note = response.get("content", {}).get("application/json", {}).get("schema") == _NOTE_SCHEMA
+    if is_note or status == "304":
+        headers["ETag"] = _ETAG
+    if is_note and status == "201":
+        headers["Location"] = _header("The path of the new note")
+    return headers
+
+
 def document_edge_errors(document: dict[str, Any]) -> dict[str, Any]:
-    """Declare on each operation the shared error answers it can give (idempotent)."""
+    """Declare on each operation the shared error answers it can give, and on every answer
+    the headers of the contract (idempotent)."""
     for item in document.get("paths", {}).values():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
@@ -80,6 +110,10 @@ def document_edge_errors(document: dict[str, Any]) -> dict[str, Any]:
                         "description": description,
                         "content": {"application/json": {"schema": _ERROR_SCHEMA}},
                     }
+            for status, response in responses.items():
+                declared = response.setdefault("headers", {})
+                for name, header in _contract_headers(status, response).items():
+                    declared.setdefault(name, header)
     return document
 
 
@@ -115,12 +149,56 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "The request is invalid", details)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method of the resource at the request's path (RFC 9110 15.5.6): Starlette names
+    only those of the first route matching the path; HEAD wherever GET (EdgeMiddleware)."""
+    path = request.scope["path"].removeprefix(request.scope.get("root_path", "")) or "/"
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):
         raise exc
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+# What a browser may send and read cross-origin beyond CORS's safelisted headers.
+_CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "X-Request-ID",
+]
+_CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
+
+
+class _CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS, refusing a preflight with the one error shape, not plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        refusal = error_response(
+            response.status_code, _HTTP_CODES[response.status_code], bytes(response.body).decode()
+        )
+        for name, value in response.headers.items():
+            if name not in ("content-type", "content-length"):
+                refusal.headers[name] = value
+        return refusal
 
 
 async def _unavailable_as_503(request: Request) -> AsyncIterator[None]:
@@ -178,18 +256,20 @@ def create_app(
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Innermost: its 413 and 500 answers pass through CORS, so an allowed origin reads them.
+    limit = max(settings.max_request_body_bytes, max_body_bytes or 0)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=limit)
     if settings.cors_allow_origins:
         # Named origins only (Settings refuses `*`), so credentials may be allowed.
         app.add_middleware(
-            CORSMiddleware,
+            _CorsMiddleware,
             allow_origins=list(settings.cors_allow_origins),
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
-            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            allow_headers=_CORS_REQUEST_HEADERS,
+            expose_headers=_CORS_RESPONSE_HEADERS,
             max_age=600,
         )
-    # Added last, so outermost: request id, body limit and security headers on every answer.
-    limit = max(settings.max_request_body_bytes, max_body_bytes or 0)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=limit)
+    # Added last, so outermost: request id and security headers on every answer, CORS's too.
+    app.add_middleware(EdgeMiddleware)
     return app

@@ -1,5 +1,6 @@
-"""The outermost ASGI layer of every function: request id, stage prefix, body limit,
-security headers, and the last line of defence that turns any crash into a clean 500."""
+"""The ASGI layers of every function. Outermost, `EdgeMiddleware`: request id, stage prefix,
+HEAD, security headers on every answer. Innermost, `BodyLimitMiddleware`: the body limit and
+the clean 500 for any crash, whose answers then pass through CORS (app.py) like the routes'."""
 
 from __future__ import annotations
 
@@ -36,17 +37,79 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
     ).encode()
 
 
+def request_id(incoming: str) -> str:
+    """The client's `X-Request-ID` when it is a sane one, else a new id."""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 def stage_prefix(scope: Scope) -> str:
     """`/dev` when API Gateway called us as `/dev/notes` (execute-api URL), else ``."""
     event = scope.get("aws.event") or {}
-    context_path = (event.get("requestContext") or {}).get("path") or ""
-    path = event.get("path") or ""
-    if path and context_path != path and context_path.endswith(path.rstrip("/") or "/"):
-        return context_path[: len(context_path) - len(path.rstrip("/"))].rstrip("/")
+    if not event.get("path"):
+        return ""
+    # Compared without their trailing slash: `/notes/` is `/dev/notes/` under the stage.
+    path = event["path"].rstrip("/")
+    context_path = ((event.get("requestContext") or {}).get("path") or "").rstrip("/")
+    if context_path != path and context_path.endswith(path):
+        return context_path[: len(context_path) - len(path)]
     return ""
 
 
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
+    """Answer an error of the one shape (EdgeMiddleware adds the request id and headers)."""
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": error_body(code, message)})
+
+
 class EdgeMiddleware:
+    """Outermost: what every answer carries, whoever gives it (route, CORS, body limit)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v for k, v in scope["headers"] if k.lower() == b"x-request-id"), b"")
+        rid = request_id(incoming.decode("latin-1"))
+        token = request_id_var.set(rid)
+        prefix = stage_prefix(scope)
+        if prefix and not scope.get("root_path"):
+            scope = {**scope, "root_path": prefix, "path": prefix + scope["path"]}
+        # HEAD is a GET without the body (RFC 9110 9.3.2); FastAPI routes know only GET.
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                extra = [(b"x-request-id", rid.encode())]
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            elif head and message.get("body"):
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # BodyLimitMiddleware answers the app's crashes; this is for the layers above it.
+            logger.exception("unhandled error")
+            if not started:
+                await send_error(send_with_headers, 500, "internal_error", "Internal error")
+        finally:
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Innermost: the body limit (413) and a clean 500 for any crash of the app."""
+
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
@@ -55,64 +118,41 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        prefix = stage_prefix(scope)
-        if prefix and not scope.get("root_path"):
-            scope = {**scope, "root_path": prefix, "path": prefix + scope["path"]}
         started = False
         too_large = False  # the body limit tripped while the app was reading the body
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_or_413(message: Message) -> None:
             nonlocal started
             if too_large and not started:
                 # The app saw the read fail (FastAPI answers 400 "error parsing the body");
                 # the client must learn the real reason: 413.
                 started = True
-                await send_error(413, "payload_too_large", self._too_large_message())
+                await send_error(send, 413, "payload_too_large", self._too_large_message())
                 return
             if too_large:
                 return
-            if message["type"] == "http.response.start":
-                started = True
-                extra = [(b"x-request-id", request_id.encode())]
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                extra += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            started = started or message["type"] == "http.response.start"
             await send(message)
-
-        async def send_error(status: int, code: str, text: str) -> None:
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"x-request-id", request_id.encode()),
-                *SECURITY_HEADERS,
-            ]
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": error_body(code, text)})
 
         def on_exceeded() -> None:
             nonlocal too_large
             too_large = True
 
+        declared = next((v for k, v in scope["headers"] if k.lower() == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await send_error(send, 413, "payload_too_large", self._too_large_message())
+            return
         try:
-            declared = headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
-                await send_error(413, "payload_too_large", self._too_large_message())
-                return
-            await self.app(scope, self._limited(receive, on_exceeded), send_with_headers)
+            await self.app(scope, self._limited(receive, on_exceeded), send_or_413)
         except _BodyTooLarge:
             if not started:
                 started = True
-                await send_error(413, "payload_too_large", self._too_large_message())
+                await send_error(send, 413, "payload_too_large", self._too_large_message())
         except Exception:
             logger.exception("unhandled error")
             if not started:
                 started = True
-                await send_error(500, "internal_error", "Internal error")
-        finally:
-            request_id_var.reset(token)
+                await send_error(send, 500, "internal_error", "Internal error")
 
     def _too_large_message(self) -> str:
         return f"The request body exceeds {self.max_body_bytes} bytes"

@@ -77,6 +77,62 @@ def test_cors_allows_only_configured_origins_with_credentials(cors_app: Any) -> 
     assert_security_headers(allowed)
 
 
+@pytest.mark.parametrize(
+    ("origin", "method", "requested"),
+    [
+        ("https://evil.example", "POST", "content-type"),
+        (ALLOWED, "TRACE", "content-type"),
+        (ALLOWED, "POST", "x-unknown"),
+    ],
+    ids=["origin", "method", "header"],
+)
+def test_a_refused_preflight_is_an_error_of_the_one_shape(
+    cors_app: Any, origin: str, method: str, requested: str
+) -> None:
+    response = cors_app.options(
+        "/notes",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": requested,
+            "X-Request-ID": "preflight-1",
+        },
+    )
+    assert_error(response, 400, "bad_request")
+    assert response.headers["x-request-id"] == "preflight-1"
+    assert_security_headers(response)
+
+
+def test_a_browser_may_send_and_read_the_request_id(cors_app: Any) -> None:
+    response = cors_app.options(
+        "/notes",
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-request-id",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert "x-request-id" in response.headers["access-control-allow-headers"].lower()
+    answer = cors_app.get("/notes", headers={"Origin": ALLOWED})  # 401
+    exposed = answer.headers["access-control-expose-headers"].lower()
+    exposed_names = {name.strip() for name in exposed.split(",")}
+    assert {"x-request-id", "www-authenticate", "retry-after", "etag"} <= exposed_names
+
+
+def test_an_allowed_origin_reads_the_body_limits_413(cors_app: Any) -> None:
+    """The 413 comes from the body-limit middleware, not a route: CORS must still wrap it."""
+    headers = {"Origin": ALLOWED, "Content-Type": "application/json"}
+    declared = cors_app.post("/notes", content=b"x" * 2_000_000, headers=headers)
+    streamed = cors_app.post(
+        "/notes", content=iter([b"x" * 600_000, b"x" * 600_000]), headers=headers
+    )
+    for response in (declared, streamed):
+        assert_error(response, 413, "payload_too_large")
+        assert response.headers["access-control-allow-origin"] == ALLOWED
+        assert_security_headers(response)
+
+
 def test_no_cors_headers_without_configured_origins(stack_env: None) -> None:
     with cold_container(notes.router, cors_allow_origins=()) as client:
         response = _preflight(client, ALLOWED)
@@ -206,12 +262,15 @@ def test_uploads_bucket_is_private_and_encrypted() -> None:
         assert resource["Properties"]["BucketEncryption"]
 
 
-def test_api_gateways_own_errors_carry_the_security_headers() -> None:
+def test_api_gateways_own_errors_carry_the_security_headers_and_a_request_id() -> None:
     api = next(r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Api")
     responses = api["Properties"]["GatewayResponses"]
-    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    for response in responses.values():
         headers = {
             name.lower(): value.strip("'")
-            for name, value in responses[kind]["ResponseParameters"]["Headers"].items()
+            for name, value in response["ResponseParameters"]["Headers"].items()
         }
-        assert headers == SECURITY_HEADERS
+        assert SECURITY_HEADERS.items() <= headers.items()
+        # A context variable (unquoted), not the literal text `context.requestId`.
+        assert response["ResponseParameters"]["Headers"]["X-Request-ID"] == "context.requestId"

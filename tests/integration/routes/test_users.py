@@ -18,6 +18,21 @@ def test_me(api: httpx.Client, user: ApiUser) -> None:
     assert body["timezone"] == "UTC" and body["email_reminders"] is True
 
 
+def test_head_me_is_get_without_the_body(api: httpx.Client, user: ApiUser) -> None:
+    get, head = (
+        api.get("/users/me", headers=user.headers),
+        api.head("/users/me", headers=user.headers),
+    )
+    assert head.status_code == get.status_code == 200  # RFC 9110 9.3.2
+    assert head.content == b"" and head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_405_allows_every_method_of_me(api: httpx.Client, user: ApiUser) -> None:
+    response = api.put("/users/me", headers=user.headers)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH"  # RFC 9110 15.5.6
+
+
 def test_patch_me_changes_only_what_is_sent(api: httpx.Client, user: ApiUser) -> None:
     changed = api.patch(
         "/users/me",

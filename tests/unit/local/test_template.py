@@ -52,8 +52,7 @@ def test_all_functions_with_their_routes(template: Template) -> None:
         ApiRoute("/notes", "ANY"),
         ApiRoute("/notes/{note_id}", "ANY"),
         ApiRoute("/notes/{note_id}/restore", "ANY"),
-        ApiRoute("/tags", "GET"),
-        ApiRoute("/tags", "OPTIONS"),
+        ApiRoute("/tags", "ANY"),  # GET, HEAD and the CORS preflight reach the app
     ]
     assert template.functions["auth"].api_routes == [ApiRoute("/auth/{proxy+}", "ANY")]
     assert template.functions["users"].api_routes == [ApiRoute("/users/{proxy+}", "ANY")]
@@ -211,8 +210,9 @@ def test_real_template_routing(template: Template) -> None:
     )
     assert target("DELETE", "/notes/abc/trash") is None
     assert target("GET", "/tags") == ("notes", "/tags", {})
-    assert target("POST", "/tags") is None
-    assert allowed_methods(routes, "/tags") == ["GET", "OPTIONS"]
+    assert target("HEAD", "/tags") == ("notes", "/tags", {})  # the app answers, 405 included
+    assert target("HEAD", "/health") is None  # a GET method only: no HEAD, as API Gateway
+    assert allowed_methods(routes, "/health") == ["GET"]
     assert target("POST", "/auth/token") == ("auth", "/auth/{proxy+}", {"proxy": "token"})
     assert target("GET", "/docs") == ("docs", "/docs", {})
     assert target("GET", "/docs/oauth2-redirect") == ("docs", "/docs/oauth2-redirect", {})
@@ -319,6 +319,19 @@ def test_every_authenticated_api_path_accepts_the_cors_preflight(template: Templ
         if path not in PUBLIC_PATHS and not declared & {"ANY", "OPTIONS"}
     ]
     assert missing == []
+
+
+def test_api_gateways_own_answers_follow_the_contract(template: Template) -> None:
+    """Unknown routes are 404 (not API Gateway's 403 "Missing Authentication Token") and its
+    throttle's 429 says when to retry, in the error shape."""
+    responses = template.raw["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["StatusCode"] == "404"
+    assert '"code": "not_found"' in missing["ResponseTemplates"]["application/json"]
+    throttled = responses["THROTTLED"]
+    assert throttled["StatusCode"] == "429"
+    assert throttled["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
+    assert '"code": "rate_limited"' in throttled["ResponseTemplates"]["application/json"]
 
 
 def test_every_scheduled_or_s3_triggered_function_parks_its_failures(template: Template) -> None:
