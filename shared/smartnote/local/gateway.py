@@ -7,13 +7,15 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from http import HTTPStatus
+from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any, Self
@@ -32,7 +34,7 @@ from smartnote.local.template import (
     allowed_methods,
     match_route,
 )
-from smartnote.middleware import SECURITY_HEADERS
+from smartnote.middleware import SECURITY_HEADERS, request_id
 
 logger = logging.getLogger("smartnote.local.gateway")
 
@@ -43,13 +45,39 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 TIMEOUT_SLACK_SECONDS = 1.0
 
 
-def error_response(status: int, code: str, message: str) -> HttpResponse:
+_DECIMAL = re.compile(r"[0-9]+")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+
+
+class _BadFraming(ValueError):
+    """A Content-Length or chunk size that is not a number: 400, the body cannot be read."""
+
+
+class _BodyTooLarge(ValueError):
+    """More than API Gateway's payload limit: 413."""
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    incoming_request_id: str = "",
+    headers: list[tuple[str, str]] | None = None,
+) -> HttpResponse:
     """The project's error envelope, for errors the gateway itself produces."""
     body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
-    headers = [("Content-Type", "application/json"), ("X-Request-ID", uuid.uuid4().hex)]
+    all_headers = [
+        ("Content-Type", "application/json"),
+        ("X-Request-ID", request_id(incoming_request_id)),
+        *(headers or []),
+    ]
     # As the template's GatewayResponses do on AWS: the functions' security headers.
-    headers += [(name.decode(), value.decode()) for name, value in SECURITY_HEADERS]
-    return HttpResponse(status, headers, body)
+    all_headers += [(name.decode(), value.decode()) for name, value in SECURITY_HEADERS]
+    return HttpResponse(status, all_headers, body)
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str:
+    return next((value for key, value in headers if key.lower() == name), "")
 
 
 def _init_container(loops: list[asyncio.AbstractEventLoop]) -> None:
@@ -208,23 +236,27 @@ class Gateway:
     ) -> tuple[HttpResponse, str | None]:
         """Route one HTTP request and run it; returns the response and the function's name."""
         path = raw_path.split("?", 1)[0] or "/"
+        incoming_id = _header(headers, "x-request-id")
         if path.startswith(LOCAL_PREFIX):
-            return self._local(method, path), None
+            return self._local(method, path, incoming_id), None
         routes = self.template.routes
-        event_method = method
+        # As API Gateway: HEAD reaches a function only through a HEAD or ANY method.
         match = match_route(routes, method, path)
-        if match is None and method == "HEAD":
-            # A GET-only resource answers HEAD as a GET whose body is dropped when sent.
-            event_method, match = "GET", match_route(routes, "GET", path)
         if match is None:
-            if allowed_methods(routes, path) is None:
-                return error_response(404, "not_found", f"No route for {method} {path}"), None
+            allowed = allowed_methods(routes, path)
+            if allowed is None:
+                message = f"No route for {method} {path}"
+                return error_response(404, "not_found", message, incoming_id), None
             return error_response(
-                405, "method_not_allowed", f"Method {method} not allowed for {path}"
+                405,
+                "method_not_allowed",
+                f"Method {method} not allowed for {path}",
+                incoming_id,
+                [("Allow", ", ".join(allowed))],
             ), None
         fn = match.function
         event = build_rest_event(
-            event_method,
+            method,
             raw_path,
             headers,
             body,
@@ -240,28 +272,37 @@ class Gateway:
             logger.error(
                 "%s timed out after %s s on %s %s", fn.logical_id, fn.timeout, method, path
             )
-            return error_response(504, "gateway_timeout", "The function timed out"), fn.name
+            timed_out = error_response(
+                504, "gateway_timeout", "The function timed out", incoming_id
+            )
+            return timed_out, fn.name
         except Exception:
             # The client gets a generic 502; the traceback goes to stderr (the function's log).
             logger.exception("%s failed on %s %s", fn.logical_id, method, path)
-            return error_response(502, "bad_gateway", "The function failed"), fn.name
+            return error_response(502, "bad_gateway", "The function failed", incoming_id), fn.name
 
-    def _local(self, method: str, path: str) -> HttpResponse:
+    def _local(self, method: str, path: str, incoming_id: str) -> HttpResponse:
         """The local stack's own routes (`/_local/...`); API Gateway on AWS has none."""
         if path.rstrip("/") != f"{LOCAL_PREFIX}emails":
-            return error_response(404, "not_found", f"No route for {method} {path}")
+            return error_response(404, "not_found", f"No route for {method} {path}", incoming_id)
         if method not in ("GET", "HEAD"):
-            return error_response(405, "method_not_allowed", f"Method {method} not allowed")
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"Method {method} not allowed",
+                incoming_id,
+                [("Allow", "GET, HEAD")],
+            )
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         if not endpoint:
-            return error_response(503, "service_unavailable", "No local AWS endpoint is set")
+            message = "No local AWS endpoint is set"
+            return error_response(503, "service_unavailable", message, incoming_id)
         try:
             emails = sent_emails(endpoint)
         except (OSError, ValueError) as exc:
             logger.warning("reading the sent emails from %s failed: %s", endpoint, exc)
-            return error_response(
-                503, "service_unavailable", "The local SES store cannot be read (not moto?)"
-            )
+            message = "The local SES store cannot be read (not moto?)"
+            return error_response(503, "service_unavailable", message, incoming_id)
         body = json.dumps(emails).encode()
         return HttpResponse(200, [("Content-Type", "application/json")], body)
 
@@ -301,22 +342,37 @@ def _read_chunked(rfile: Any) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
-        size = int(rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+        size_field = rfile.readline().split(b";", 1)[0].strip().decode("latin-1")
+        if not _HEX.fullmatch(size_field):
+            raise _BadFraming(f"Malformed chunk size {size_field[:20]!r}")
+        size = int(size_field, 16)
         if size == 0:
             while rfile.readline() not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             return b"".join(chunks)
         total += size
         if total > MAX_BODY_BYTES:
-            raise ValueError("body too large")
+            raise _BodyTooLarge()
         chunks.append(rfile.read(size))
         rfile.readline()
+
+
+def _content_length(value: str) -> int:
+    if not _DECIMAL.fullmatch(value.strip()):
+        raise _BadFraming(f"Malformed Content-Length {value[:20]!r}")
+    length = int(value)
+    if length > MAX_BODY_BYTES:
+        raise _BodyTooLarge()
+    return length
 
 
 def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length
         server_version = "SmartNoteLocalGateway/1.0"
+        # Not HTTP/0.9, whose answers have no status line or headers: a request line without
+        # a version (or a garbled one) gets an error a client can read.
+        default_request_version = "HTTP/1.0"
 
         def _handle(self) -> None:
             started = time.perf_counter()
@@ -339,21 +395,41 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             try:
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                     return _read_chunked(self.rfile)
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    raise ValueError("body too large")
+                length = _content_length(self.headers.get("Content-Length") or "0")
                 return self.rfile.read(length) if length > 0 else b""
-            except ValueError:
-                self.close_connection = True  # the unread body would poison the next request
-                self._send(error_response(413, "payload_too_large", "Request body too large"))
-                return None
+            except _BodyTooLarge:
+                self._send_error(413, "payload_too_large", "Request body too large")
+            except _BadFraming as exc:
+                self._send_error(400, "bad_request", str(exc))
+            return None
+
+        def _send_error(self, status: int, code: str, message: str) -> None:
+            self.close_connection = True  # an unread body would poison the next request
+            # No command: the request line was too long (414), before parse_request.
+            incoming_id = self.headers.get("X-Request-ID", "") if self.command else ""
+            self._send(error_response(status, code, message, incoming_id))
+
+        def parse_request(self) -> bool:
+            self.headers = HTTPMessage()  # a refusal must not echo the last request's id
+            return super().parse_request()
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """http.server's own refusals (bad request line, 414, 431, 501) in the error shape."""
+            status = HTTPStatus(code)
+            error_code = re.sub(r"\W+", "_", status.phrase.lower()).strip("_")
+            self._send_error(code, error_code, message or status.phrase)
 
         def _send(self, response: HttpResponse) -> None:
             self.send_response(response.status)
             for key, value in response.headers:
                 if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(key, value)
-            self.send_header("Content-Length", str(len(response.body)))
+            length = str(len(response.body))
+            if self.command == "HEAD":  # the function's: the length its GET would have
+                length = _header(response.headers, "content-length") or length
+            self.send_header("Content-Length", length)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(response.body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterator
@@ -36,6 +37,9 @@ Resources:
         Slow:
           Type: Api
           Properties: {Path: /slow, Method: ANY}
+        Method:
+          Type: Api
+          Properties: {Path: /method, Method: ANY}
   BoomFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -79,6 +83,11 @@ async def hello(name: str, request: Request, q: str | None = None) -> dict[str, 
 async def echo(request: Request) -> Response:
     body = await request.body()
     return Response(body, media_type=request.headers.get("content-type"))
+
+
+@app.api_route("/method", methods=["GET", "HEAD"])
+async def method(request: Request) -> Response:
+    return Response("body", headers={"X-Method": request.method})
 
 
 @app.api_route("/slow", methods=["GET", "POST"])
@@ -132,11 +141,17 @@ def test_routes_to_the_function_with_a_rest_v1_event(client: httpx.Client) -> No
     assert data["pathParameters"] == {"name": "world"}
 
 
-def test_head_is_served_by_the_get_route(client: httpx.Client) -> None:
-    response = client.head("/hello/world")
+def test_head_reaches_the_function_as_head(client: httpx.Client) -> None:
+    response = client.head("/method")
     assert response.status_code == 200
+    assert response.headers["x-method"] == "HEAD"  # as API Gateway passes it through ANY
     assert response.content == b""
-    assert int(response.headers["content-length"]) > 0
+
+
+def test_head_on_a_get_only_resource_is_refused_as_api_gateway_does(client: httpx.Client) -> None:
+    response = client.head("/hello/world")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
 
 
 def test_unknown_path_is_404_json(client: httpx.Client) -> None:
@@ -153,6 +168,73 @@ def test_known_path_wrong_method_is_405_json(client: httpx.Client) -> None:
     error = response.json()["error"]
     assert error["code"] == "method_not_allowed"
     assert error["details"] == []
+    assert response.headers["allow"] == "POST"  # RFC 9110 15.5.6
+
+
+def test_own_errors_echo_a_valid_request_id(client: httpx.Client) -> None:
+    for response in (
+        client.get("/x", headers={"X-Request-ID": "abc-123"}),
+        client.delete("/echo", headers={"X-Request-ID": "abc-123"}),
+        client.post("/boom/now", headers={"X-Request-ID": "abc-123"}),
+    ):
+        assert response.status_code >= 400
+        assert response.headers["x-request-id"] == "abc-123"
+    invented = client.get("/x", headers={"X-Request-ID": "no spaces allowed"})
+    assert invented.headers["x-request-id"] not in ("", "no spaces allowed")
+
+
+def _raw(gateway: Gateway, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes no HTTP client would; read the answer to the end (the gateway closes)."""
+    with socket.create_connection((gateway.host, gateway.port), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"FOO /echo HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"GET /hello/" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /hello/a HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        (b"GET /hello/a HTTP/1.1\r\n" + b"X-H: 1\r\n" * 120 + b"\r\n", 431),
+        (b"garbage\r\n\r\n", 400),
+    ],
+    ids=["unknown-method", "uri-too-long", "header-too-long", "too-many-headers", "bad-line"],
+)
+def test_protocol_errors_are_the_error_shape(
+    gateway: Gateway, request_bytes: bytes, status: int
+) -> None:
+    answered, headers, body = _raw(gateway, request_bytes)
+    assert answered == status
+    assert headers["content-type"] == "application/json"
+    assert headers["x-request-id"] and headers["x-content-type-options"] == "nosniff"
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message", "details"} and error["message"]
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: abc\r\n\r\n",
+        b"Content-Length: -1\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+        b"Transfer-Encoding: chunked\r\n\r\n-1\r\nab\r\n0\r\n\r\n",
+    ],
+    ids=["content-length", "negative-length", "chunk-size", "negative-chunk-size"],
+)
+def test_malformed_framing_is_400_not_413(gateway: Gateway, framing: bytes) -> None:
+    status, _, body = _raw(gateway, b"POST /echo HTTP/1.1\r\nHost: x\r\n" + framing)
+    assert status == 400
+    assert json.loads(body)["error"]["code"] == "bad_request"
 
 
 def test_crash_is_502_json_and_logged(
