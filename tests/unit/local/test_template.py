@@ -392,3 +392,41 @@ def test_the_image_function_may_list_its_uploads_so_a_missing_one_is_a_404(
     prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
     assert prefixes == ["uploads/*"]  # listing no further than what it reads
     assert reads and all(read == f"{bucket}/{prefix}" for read in reads for prefix in prefixes)
+
+
+def test_reminders_send_through_any_identity_but_only_from_the_sender(template: Template) -> None:
+    """SES checks the identity it picks for the From address (address or domain) and, in
+    the sandbox, the recipient's: one identity ARN refused sends; the From condition is what
+    limits the function."""
+    (send,) = [
+        s for s in _statements(template, "RemindersFunction") if s["Action"] == "ses:SendEmail"
+    ]
+    assert send["Resource"] == {
+        "Fn::Sub": "arn:aws:ses:${AWS::Region}:${AWS::AccountId}:identity/*"
+    }
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "SesSender"}}}
+
+
+def test_every_queue_policy_for_a_service_names_its_source(template: Template) -> None:
+    """A service principal acts for every account: without aws:SourceArn/SourceAccount another
+    account's rule could send to the queue (confused deputy)."""
+    checked = []
+    for logical_id, resource in template.raw["Resources"].items():
+        if resource["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if "Service" not in statement.get("Principal", {}):
+                continue
+            keys = {key for test in statement.get("Condition", {}).values() for key in test}
+            assert keys & {"aws:SourceArn", "aws:SourceAccount"}, logical_id
+            checked.append(logical_id)
+    assert checked == ["SchedulesDeadLetterQueuePolicy"]
+
+
+def test_the_rds_proxy_requires_the_tls_the_functions_verify(template: Template) -> None:
+    from smartnote.db.sql import postgres_tls
+
+    proxy = template.raw["Resources"]["RdsProxy"]["Properties"]
+    assert proxy["RequireTLS"] is True
+    endpoint = "postgresql+pg8000://u:p@x.proxy-abc.eu-central-1.rds.amazonaws.com:5432/db"
+    assert postgres_tls(endpoint)[1] is not False
