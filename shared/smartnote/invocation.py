@@ -9,6 +9,9 @@ from typing import Any
 
 from smartnote.clock import utcnow
 
+# What Lambda takes, and returns, per synchronous invocation: the whole event or result JSON.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Invocation:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
+
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_API_ID = "local"
 
@@ -165,6 +167,9 @@ def parse_lambda_response(result: Any) -> HttpResponse:
     """Turn a proxy integration result into an HTTP response, merging headers like AWS does."""
     if not isinstance(result, Mapping) or "statusCode" not in result:
         raise InvalidLambdaResponse(f"malformed Lambda proxy response: {result!r:.200}")
+    size = len(json.dumps(result).encode())
+    if size > LAMBDA_PAYLOAD_BYTES:  # Lambda fails the invocation; API Gateway answers 502
+        raise InvalidLambdaResponse(f"the response is {size} bytes, over Lambda's 6 MB")
     try:
         status = int(result["statusCode"])
     except (TypeError, ValueError) as exc:

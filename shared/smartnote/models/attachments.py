@@ -14,7 +14,6 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # body (multipart/form-data is one) base64-encoded, 4/3 of its size: a multipart body over
 # ~4.7 MB never reaches the function (API Gateway answers 502). API.md's 5 MB cannot be had
 # this way; 4 MiB of file and its envelope fit, with room for the rest of the event.
-LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
 MAX_MULTIPART_BYTES = 4 * 1024 * 1024
 MULTIPART_ENVELOPE_BYTES = 64 * 1024  # the parts' headers and the form's other fields
 MAX_PIXELS = 40_000_000

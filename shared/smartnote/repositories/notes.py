@@ -20,6 +20,7 @@ from smartnote.cursors import Scalar, decode_cursor, encode_cursor, fingerprint
 from smartnote.db import mongo
 from smartnote.domain.reminders import due_at
 from smartnote.errors import Conflict, NotFound, PreconditionFailed
+from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
 from smartnote.search import index_terms, terms_filter
 
 Document = dict[str, Any]
@@ -259,9 +260,9 @@ class NotesRepository:
             .limit(limit + 1)
             .to_list()
         )
-        page = found[:limit]
+        page = within_answer_budget(found[:limit])
         next_cursor = None
-        if len(found) > limit:
+        if len(found) > len(page):
             last = page[-1]
             next_cursor = encode_cursor([last[key] for key, _ in spec], query.fingerprint())
         for note in page:
@@ -472,6 +473,36 @@ def claimed_reminder_filter(note_id: str, claim: str, reminder: Mapping[str, Any
 
 def old_trash_filter(cutoff: datetime) -> Document:
     return {"trashed": True, "trashed_at": {"$lt": cutoff}}
+
+
+# A page's notes stay under this in the JSON Lambda returns (6 MB for the whole answer), so a
+# page of big notes ends early with a cursor instead of failing (API Gateway's 502).
+PAGE_ANSWER_BYTES = LAMBDA_PAYLOAD_BYTES - 1024 * 1024
+# A character of a note's text is at most 12 bytes there: an astral one is 4 bytes of UTF-8 in
+# the body, and `\ud83d\ude00` in the Lambda result, JSON of the body's JSON.
+BYTES_PER_CHAR = 12
+ATTACHMENT_SUMMARY_BYTES = 4096  # a filename of 255 characters and a few short fields
+
+
+def answer_bytes(note: Document) -> int:
+    """An upper bound of what `note` adds to a list's answer, as Lambda returns it."""
+    texts = [note.get("title", ""), note.get("content", ""), note.get("color") or ""]
+    characters = sum(len(text) for text in texts) + sum(len(tag) + 3 for tag in note["tags"])
+    attachments = len(note.get("attachments") or [])
+    return BYTES_PER_CHAR * characters + 2048 + ATTACHMENT_SUMMARY_BYTES * attachments
+
+
+def within_answer_budget(notes: list[Document]) -> list[Document]:
+    """The first of `notes` that fit in one answer (at least one: a note alone always fits)."""
+    kept: list[Document] = []
+    left = PAGE_ANSWER_BYTES
+    for note in notes:
+        size = answer_bytes(note)
+        if kept and size > left:
+            break
+        kept.append(note)
+        left -= size
+    return kept
 
 
 def stale_pending_filter(cutoff: datetime) -> Document:

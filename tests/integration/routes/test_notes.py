@@ -428,3 +428,33 @@ def test_other_users_notes_are_404_and_untouched(
     assert titles(api.get("/notes?q=private", headers=h)) == []
     assert api.get("/tags", headers=h).json() == []
     assert api.get(url, headers=other_user.headers).json() == theirs
+
+
+def test_a_page_of_big_notes_ends_early_within_lambdas_answer_limit(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    # 100 notes of 100 000 characters are ~10-120 MB of answer, and Lambda returns at most
+    # 6 MB (else API Gateway answers 502): a page stops early, with a cursor to the rest.
+    big = "\U0001f600" * 100_000  # 12 bytes each in the Lambda result: the worst case
+    created = set()
+    for number in range(6):
+        response = api.post(
+            "/notes", json={"title": f"big {number}", "content": big}, headers=user.headers
+        )
+        assert response.status_code == 201, response.text
+        created.add(response.json()["id"])
+    seen: list[str] = []
+    pages = 0
+    cursor = None
+    while True:
+        params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+        response = api.get("/notes", params=params, headers=user.headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [note["id"] for note in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages > 1
+    assert sorted(seen) == sorted(created)  # every note once

@@ -6,11 +6,8 @@ import base64
 import json
 from pathlib import Path
 
-from smartnote.models.attachments import (
-    LAMBDA_PAYLOAD_BYTES,
-    MAX_MULTIPART_BYTES,
-    MULTIPART_ENVELOPE_BYTES,
-)
+from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
+from smartnote.models.attachments import MAX_MULTIPART_BYTES, MULTIPART_ENVELOPE_BYTES
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
