@@ -5,37 +5,22 @@ from __future__ import annotations
 
 import itertools
 import string
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import bson
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.mongo_client import AsyncMongoClient
 
 from smartnote.domain.attachments import MAX_ATTACHMENTS_PER_NOTE, new_attachment
 from smartnote.images.ocr import MAX_TEXT_CHARS
 from smartnote.models.notes import MAX_CONTENT, MAX_TAG_LENGTH, MAX_TAGS, MAX_TITLE
-from smartnote.repositories.notes import COLLECTION, NoteQuery, NotesRepository, ensure_indexes
+from smartnote.repositories.notes import NoteQuery, NotesRepository
+from tests.utils.notes_repository import fresh_notes
 
 OWNER = "search-owner"
 MONGODB_MAX_DOCUMENT = 16 * 1024 * 1024
 
-Notes = tuple[NotesRepository, AsyncCollection[dict[str, Any]]]
 
-
-@asynccontextmanager
-async def _notes(mongo_uri: str) -> AsyncIterator[Notes]:
-    """The repository on a fresh database, and its collection (on the test's event loop)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    database = client[f"search_{uuid.uuid4().hex[:8]}"]
-    await ensure_indexes(database)
-    try:
-        yield NotesRepository(database[COLLECTION]), database[COLLECTION]
-    finally:
-        await client.drop_database(database.name)
-        await client.close()
 
 
 def _shortest_words() -> Iterator[str]:
@@ -65,7 +50,7 @@ async def _titles(repository: NotesRepository, q: str) -> list[str]:
 
 
 async def test_every_word_of_the_largest_valid_note_is_found(mongo_uri: str) -> None:
-    async with _notes(mongo_uri) as (repository, collection):
+    async with fresh_notes(mongo_uri, "search") as (repository, collection):
         await _check_every_word_is_found(repository, collection)
 
 
@@ -95,7 +80,7 @@ async def _check_every_word_is_found(
 
 
 async def test_a_note_stored_with_a_terms_array_is_still_found(mongo_uri: str) -> None:
-    async with _notes(mongo_uri) as (repository, collection):
+    async with fresh_notes(mongo_uri, "search") as (repository, collection):
         note = await repository.create(OWNER, _fields(title="groceries", content="milk"))
         # How notes were stored before `terms` became one string.
         terms = {"$set": {"terms": ["groceries", "milk"]}}

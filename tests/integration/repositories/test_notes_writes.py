@@ -4,34 +4,15 @@ in, and a note's `updated_at` never moves back (a sync relies on it)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.mongo_client import AsyncMongoClient
-
 from smartnote.clock import utcnow
 from smartnote.domain import attachments
-from smartnote.repositories.notes import COLLECTION, NotesRepository, ensure_indexes
+from tests.utils.notes_repository import fresh_notes
 
 OWNER = "writes-owner"
-Notes = tuple[NotesRepository, AsyncCollection[dict[str, Any]]]
 
-
-@asynccontextmanager
-async def _notes(mongo_uri: str) -> AsyncIterator[Notes]:
-    """The repository on a fresh database, and its collection (on the test's event loop)."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    database = client[f"writes_{uuid.uuid4().hex[:8]}"]
-    await ensure_indexes(database)
-    try:
-        yield NotesRepository(database[COLLECTION]), database[COLLECTION]
-    finally:
-        await client.drop_database(database.name)
-        await client.close()
 
 
 def _fields(**fields: Any) -> dict[str, Any]:
@@ -42,7 +23,7 @@ def _fields(**fields: Any) -> dict[str, Any]:
 async def test_every_attachment_of_a_multi_file_upload_gets_in(mongo_uri: str) -> None:
     """A client announces its photos at once: every writer reads the same version, one wins
     each round and the others retry; none is refused while the note is far from its cap."""
-    async with _notes(mongo_uri) as (repository, collection):
+    async with fresh_notes(mongo_uri, "writes") as (repository, collection):
         note = await repository.create(OWNER, _fields(title="trip"))
         files = 16
 
@@ -60,7 +41,7 @@ async def test_every_attachment_of_a_multi_file_upload_gets_in(mongo_uri: str) -
 async def test_a_write_never_moves_updated_at_back(mongo_uri: str) -> None:
     """The last write was stamped by a container whose clock is ahead: the next one is not
     stamped before it, or a client syncing from that stamp would never see it."""
-    async with _notes(mongo_uri) as (repository, collection):
+    async with fresh_notes(mongo_uri, "writes") as (repository, collection):
         note = await repository.create(OWNER, _fields(title="n"))
         ahead = utcnow() + timedelta(minutes=5)
         await collection.update_one({"_id": note["_id"]}, {"$set": {"updated_at": ahead}})
