@@ -137,17 +137,18 @@ class ImageJob:
 
     def _process_original(self, obj: S3Object, parsed: storage.UploadKey) -> Document:
         if obj.size > MAX_UPLOAD_BYTES:  # known from the event: no need to download it
-            return _failed(f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+            limit = MAX_UPLOAD_BYTES // (1024 * 1024)
+            return _failed_original(f"The file is larger than {limit} MB")
         data = self._read(obj.bucket, obj.key)
         if data is None:
-            return _failed("The upload is gone")
+            return _failed_original("The upload is gone")
         try:
             processed = pipeline.process(data, self._languages)
         except pipeline.ImageRejected as exc:
-            return _failed(exc.reason, size=len(data))
+            return _failed_original(exc.reason, size=len(data))
         except Exception:  # a decoder bug on hostile input must not loop retries
             logger.exception("processing %s failed", obj.key)
-            return _failed("The image could not be processed", size=len(data))
+            return _failed_original("The image could not be processed", size=len(data))
         thumbnail_key = self._put(obj.bucket, parsed, THUMBNAIL, processed.thumbnail)
         web_key = self._put(obj.bucket, parsed, WEB, processed.web)
         return {
@@ -265,6 +266,22 @@ def _edit_outputs(parsed: storage.UploadKey, edit_id: str) -> list[str]:
 
 def _failed(reason: str, **extra: Any) -> Document:
     return {"status": "failed", "error": reason, **extra}
+
+
+# What processing an original made: a new upload to the same key that fails must not keep
+# the results of the one before (its thumbnail shown, its text found by `q`).
+_ORIGINAL_RESULTS_CLEARED: Document = {
+    "width": None,
+    "height": None,
+    "ocr_text": None,
+    "ocr_confidence": None,
+    "thumbnail_key": None,
+    "web_key": None,
+}
+
+
+def _failed_original(reason: str, **extra: Any) -> Document:
+    return _failed(reason, **_ORIGINAL_RESULTS_CLEARED, **extra)
 
 
 def _find(note: Document | None, attachment_id: str) -> Document | None:

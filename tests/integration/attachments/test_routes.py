@@ -97,6 +97,25 @@ def test_ocr_text_is_searchable(
     assert api.get("/notes", params={"q": "zeppelin"}, headers=user.headers).json()["items"] == []
 
 
+def test_a_failed_upload_over_a_processed_one_keeps_none_of_its_results(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    # The presigned POST may be used again within its lifetime: a second file at the same
+    # key that fails must not leave the first one's thumbnail shown and text searchable.
+    attachment = upload(api, user, note["id"], encode(photographed_page()))
+    key = upload_key(user, note["id"], attachment["id"])
+    process(key)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"not an image at all")
+    process(key)
+    got = api.get(f"/notes/{note['id']}/attachments/{attachment['id']}", headers=user.headers)
+    failed = got.json()
+    assert failed["status"] == "failed" and failed["error"]
+    assert failed["ocr_text"] is None and failed["thumbnail_url"] is None
+    assert failed["width"] is None and failed["height"] is None
+    found = api.get("/notes", params={"q": "plumber kitchen"}, headers=user.headers).json()
+    assert found["items"] == []
+
+
 def test_ocr_text_of_a_long_note_is_searchable(
     api: httpx.Client, user: ApiUser, process: Process
 ) -> None:
