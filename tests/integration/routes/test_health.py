@@ -32,3 +32,11 @@ def test_openapi_is_merged_over_every_function(api: httpx.Client) -> None:
     } <= paths
     schemes = document["components"]["securitySchemes"]
     assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "auth/token"
+
+
+def test_head_health_is_its_get_without_a_body(api: httpx.Client) -> None:
+    # HEAD reaches the docs function (ANY in the template) and is answered as a GET.
+    response = api.head("/health")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["x-request-id"]
