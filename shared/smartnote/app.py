@@ -59,7 +59,8 @@ def _secured(operation: dict[str, Any], _: str) -> bool:
 
 
 def _secured_write(operation: dict[str, Any], method: str) -> bool:
-    return _secured(operation, method) and method not in ("get", "head")
+    counted = operation.get("x-counted-write", True)  # deps.sql.NOT_A_COUNTED_WRITE
+    return _secured(operation, method) and method not in ("get", "head") and counted
 
 
 def _has_body(operation: dict[str, Any], _: str) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 from smartnote.app import create_app
 from smartnote.openapi import merged_openapi
-from smartnote.routes import notes
+from smartnote.routes import auth, notes, users
 from tests.conftest import ApiUser, assert_error, register_and_login
 from tests.security.containers import cold_container
 
@@ -150,3 +150,31 @@ def test_writes_are_limited_per_user_across_containers(
         other = second.post("/notes", json={"title": "t"}, headers=other_user.headers)
         assert other.status_code == 201  # per user, not global
     assert len(api.get("/notes", headers=user.headers).json()["items"]) == 3
+
+
+def test_a_spent_write_limit_does_not_keep_the_owner_from_taking_the_account_back(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    # Whoever holds a stolen token can spend the owner's writes; ending sessions and changing
+    # the password must still work (the password ones are throttled like a login instead).
+    limit = {"write_rate_limit": 1, "write_rate_window_seconds": 3600}
+    stolen = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    stolen_headers = {"Authorization": f"Bearer {stolen.json()['access_token']}"}
+    with cold_container(notes.router, **limit) as spender:
+        spender.post("/notes", json={"title": "t"}, headers=stolen_headers)
+        spent = spender.post("/notes", json={"title": "t"}, headers=user.headers)
+        assert_error(spent, 429, "rate_limited")
+    with cold_container(auth.router, users.router, **limit) as owner:
+        live = owner.get("/auth/sessions", headers=user.headers).json()
+        thief = next(s["id"] for s in live if not s["current"])
+        assert owner.delete(f"/auth/sessions/{thief}", headers=user.headers).status_code == 204
+        change = {"current_password": user.password, "new_password": "brand-new-secret-42"}
+        response = owner.post("/users/me/password", json=change, headers=user.headers)
+        assert response.status_code == 204, response.text
+        assert owner.post("/auth/logout", headers=user.headers).status_code == 204
+        thief_writes = owner.patch("/users/me", json={"display_name": "x"}, headers=stolen_headers)
+        assert thief_writes.status_code == 401  # the thief's session is gone
+    spec = merged_openapi()["paths"]
+    assert "429" not in spec["/auth/logout"]["post"]["responses"]
+    assert "429" not in spec["/auth/sessions/{session_id}"]["delete"]["responses"]
+    assert "429" in spec["/notes"]["post"]["responses"]

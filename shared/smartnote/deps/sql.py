@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from smartnote.auth import AuthService, Principal
 from smartnote.clock import utcnow
 from smartnote.concurrency import run_short
-from smartnote.config import jwt_secret
+from smartnote.config import Settings, jwt_secret
 from smartnote.db.sql import Session, session_factory
 from smartnote.deps import SettingsDep
 from smartnote.errors import AppError, Unauthorized
@@ -110,26 +110,44 @@ async def get_principal(
     Writes are also counted here (429 over the per-user limit): every authenticated route
     goes through this dependency, so a new route cannot forget the limit.
     """
+    return await _principal(token, settings, session, counted=request.method not in SAFE_METHODS)
+
+
+async def get_reclaiming_principal(
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    settings: SettingsDep,
+    session: SqlSession,
+) -> Principal:
+    """The caller of a route that takes an account back: ending a session, changing the
+    password, deleting the account. Not counted as a write: whoever holds a stolen token
+    could otherwise spend the owner's write limit and keep them from these (the two that
+    take the password are throttled like a login instead)."""
+    return await _principal(token, settings, session, counted=False)
+
+
+async def _principal(
+    token: str | None, settings: Settings, session: Session, *, counted: bool
+) -> Principal:
     if not token:
         raise Unauthorized("Not authenticated")
     # Built by plain calls, not as dependencies: every node of FastAPI's graph costs each
     # request its resolution, and every authenticated request comes through here.
     auth = await get_auth_service(settings, session)
-    limiter = await get_write_limiter(settings, session)
-    return await run_short(_authenticate, auth, limiter, session, token, request.method)
+    limiter = await get_write_limiter(settings, session) if counted else None
+    return await run_short(_authenticate, auth, limiter, session, token)
 
 
 def _authenticate(
-    auth: AuthService, limiter: WriteLimiter, session: Session, token: str, method: str
+    auth: AuthService, limiter: WriteLimiter | None, session: Session, token: str
 ) -> Principal:
     """The blocking part of `get_principal`, in one blocking call.
 
-    A safe method wrote nothing here, so its read-only transaction ends now, in this same
-    call: a route that needs no more SQL (all of /notes) then ends the request without one.
-    A route that does use the session starts a new transaction, ended as usual.
+    What is not counted as a write wrote nothing here, so its read-only transaction ends now,
+    in this same call: a route that needs no more SQL (all of /notes' reads) then ends the
+    request without one. A route that does use the session starts a new transaction.
     """
     principal = auth.authenticate(token)
-    if method in SAFE_METHODS:
+    if limiter is None:
         session.commit()
     else:
         limiter.hit(principal.user.id, utcnow())
@@ -137,3 +155,6 @@ def _authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+ReclaimingPrincipal = Annotated[Principal, Depends(get_reclaiming_principal)]
+# On the routes of ReclaimingPrincipal: their OpenAPI operation declares no write-limit 429.
+NOT_A_COUNTED_WRITE = {"x-counted-write": False}

@@ -15,7 +15,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from smartnote.concurrency import run_blocking, run_short
 from smartnote.deps import ClientIp
-from smartnote.deps.sql import Auth, CurrentPrincipal
+from smartnote.deps.sql import NOT_A_COUNTED_WRITE, Auth, CurrentPrincipal, ReclaimingPrincipal
 from smartnote.models.common import error_responses
 from smartnote.models.users import (
     LogoutRequest,
@@ -62,9 +62,14 @@ async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
     return await run_short(auth.refresh, body.refresh_token)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHORIZED)
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=UNAUTHORIZED,
+    openapi_extra=NOT_A_COUNTED_WRITE,
+)
 async def logout(
-    principal: CurrentPrincipal, auth: Auth, body: LogoutRequest | None = None
+    principal: ReclaimingPrincipal, auth: Auth, body: LogoutRequest | None = None
 ) -> Response:
     """End a session: the one of `refresh_token` if given, else the caller's."""
     await run_short(auth.logout, principal, body.refresh_token if body else None)
@@ -91,8 +96,9 @@ async def list_sessions(principal: CurrentPrincipal, auth: Auth) -> list[Session
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**UNAUTHORIZED, **error_responses((404, "No such session"))},
+    openapi_extra=NOT_A_COUNTED_WRITE,
 )
-async def revoke_session(session_id: str, principal: CurrentPrincipal, auth: Auth) -> Response:
+async def revoke_session(session_id: str, principal: ReclaimingPrincipal, auth: Auth) -> Response:
     """End one of the caller's sessions: its refresh token stops working."""
     await run_short(auth.revoke_session, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

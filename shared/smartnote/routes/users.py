@@ -9,7 +9,13 @@ from smartnote.clock import utcnow
 from smartnote.concurrency import run_blocking, run_short
 from smartnote.db.sql import Session
 from smartnote.deps import ClientIp, SettingsDep
-from smartnote.deps.sql import Auth, CurrentPrincipal, SqlSession
+from smartnote.deps.sql import (
+    NOT_A_COUNTED_WRITE,
+    Auth,
+    CurrentPrincipal,
+    ReclaimingPrincipal,
+    SqlSession,
+)
 from smartnote.models.common import error_responses
 from smartnote.models.users import AccountDeletion, PasswordChange, UserOut, UserUpdate
 from smartnote.repositories.deleted_accounts import DeletedAccountsRepository
@@ -39,9 +45,14 @@ async def update_me(body: UserUpdate, principal: CurrentPrincipal, session: SqlS
     return UserOut.model_validate(user, from_attributes=True)
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=WRONG_PASSWORD)
+@router.post(
+    "/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRONG_PASSWORD,
+    openapi_extra=NOT_A_COUNTED_WRITE,
+)
 async def change_password(
-    body: PasswordChange, principal: CurrentPrincipal, auth: Auth, ip: ClientIp
+    body: PasswordChange, principal: ReclaimingPrincipal, auth: Auth, ip: ClientIp
 ) -> Response:
     """Change the password; every other session ends."""
     await run_blocking(auth.confirm_password, principal, body.current_password, ip)
@@ -49,10 +60,15 @@ async def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=WRONG_PASSWORD)
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=WRONG_PASSWORD,
+    openapi_extra=NOT_A_COUNTED_WRITE,
+)
 async def delete_me(
     body: AccountDeletion,
-    principal: CurrentPrincipal,
+    principal: ReclaimingPrincipal,
     auth: Auth,
     session: SqlSession,
     settings: SettingsDep,
