@@ -30,6 +30,18 @@ CLAIM_MARGIN = timedelta(seconds=10)
 LONGEST_INVOCATION = timedelta(minutes=15)
 
 
+# What processing an original makes of it: none yet, or none any more after a failure (a new
+# upload at the same key must not keep the previous one's thumbnail or searchable text).
+NO_RESULTS: Document = {
+    "width": None,
+    "height": None,
+    "ocr_text": None,
+    "ocr_confidence": None,
+    "thumbnail_key": None,
+    "web_key": None,
+}
+
+
 def new_attachment_id() -> str:
     return secrets.token_hex(8)
 
@@ -46,12 +58,7 @@ def new_attachment(
         "size": size,
         "status": "pending",
         "error": None,
-        "width": None,
-        "height": None,
-        "ocr_text": None,
-        "ocr_confidence": None,
-        "thumbnail_key": None,
-        "web_key": None,
+        **NO_RESULTS,
         "derived": [],
         "created_at": now,
         "updated_at": now,

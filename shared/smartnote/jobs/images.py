@@ -268,20 +268,9 @@ def _failed(reason: str, **extra: Any) -> Document:
     return {"status": "failed", "error": reason, **extra}
 
 
-# What processing an original made: a new upload to the same key that fails must not keep
-# the results of the one before (its thumbnail shown, its text found by `q`).
-_ORIGINAL_RESULTS_CLEARED: Document = {
-    "width": None,
-    "height": None,
-    "ocr_text": None,
-    "ocr_confidence": None,
-    "thumbnail_key": None,
-    "web_key": None,
-}
-
-
 def _failed_original(reason: str, **extra: Any) -> Document:
-    return _failed(reason, **_ORIGINAL_RESULTS_CLEARED, **extra)
+    """A failed original keeps nothing of an earlier upload's results (domain.NO_RESULTS)."""
+    return _failed(reason, **domain.NO_RESULTS, **extra)
 
 
 def _find(note: Document | None, attachment_id: str) -> Document | None:
