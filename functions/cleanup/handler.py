@@ -1,6 +1,9 @@
 """The cleanup function: once a day, purge old trash, abandoned uploads and ended sessions."""
 
-from smartnote.jobs import cleanup
-from smartnote.lambda_runtime import ScheduledHandler
+from smartnote.startup import container_start
 
-handler = ScheduledHandler(cleanup.run)
+with container_start():
+    from smartnote.jobs import cleanup
+    from smartnote.lambda_runtime import ScheduledHandler
+
+    handler = ScheduledHandler(cleanup.run)

@@ -1,17 +1,20 @@
 """The image function: S3 ObjectCreated events under uploads/ -> thumbnails, copies, OCR, edits."""
 
-from typing import Any
+from smartnote.startup import container_start
 
-from smartnote import aws
-from smartnote.config import get_settings
-from smartnote.db import mongo
-from smartnote.invocation import Invocation
-from smartnote.jobs.images import ImageJob
-from smartnote.lambda_runtime import MeteredHandler, run_in_container_loop
-from smartnote.logs import configure_logging
-from smartnote.repositories import notes
+with container_start():  # OpenCV and NumPy too
+    from typing import Any
 
-configure_logging()
+    from smartnote import aws
+    from smartnote.config import get_settings
+    from smartnote.db import mongo
+    from smartnote.invocation import Invocation
+    from smartnote.jobs.images import ImageJob
+    from smartnote.lambda_runtime import MeteredHandler, run_in_container_loop
+    from smartnote.logs import configure_logging
+    from smartnote.repositories import notes
+
+    configure_logging()
 
 
 async def _handle(event: dict[str, Any], invocation: Invocation) -> list[dict[str, Any]]:

@@ -6,12 +6,15 @@ of this function (and so with each new shared layer, where the migrations live).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from smartnote.startup import container_start
 
-from smartnote.config import get_settings
-from smartnote.custom_resource import custom_resource_handler
-from smartnote.db.migrate import current_head, upgrade_to_head
+with container_start():
+    from collections.abc import Mapping
+    from typing import Any
+
+    from smartnote.config import get_settings
+    from smartnote.custom_resource import custom_resource_handler
+    from smartnote.db.migrate import current_head, upgrade_to_head
 
 
 def migrate(request_type: str, _properties: Mapping[str, Any]) -> dict[str, str]:

@@ -1,6 +1,9 @@
 """The reminders function: on each EventBridge schedule, email the reminders that are due."""
 
-from smartnote.jobs import reminders
-from smartnote.lambda_runtime import ScheduledHandler
+from smartnote.startup import container_start
 
-handler = ScheduledHandler(reminders.run)
+with container_start():
+    from smartnote.jobs import reminders
+    from smartnote.lambda_runtime import ScheduledHandler
+
+    handler = ScheduledHandler(reminders.run)

@@ -1,8 +1,11 @@
 """The users function: SmartNote's /users routes behind API Gateway."""
 
-from smartnote.app import create_app
-from smartnote.lambda_runtime import lambda_handler
-from smartnote.routes import users
+from smartnote.startup import container_start
 
-app = create_app(users.router)
-handler = lambda_handler(app)
+with container_start():
+    from smartnote.app import create_app
+    from smartnote.lambda_runtime import lambda_handler
+    from smartnote.routes import users
+
+    app = create_app(users.router)
+    handler = lambda_handler(app)
