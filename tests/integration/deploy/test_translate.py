@@ -53,9 +53,13 @@ def test_the_template_translates_and_lints_clean(tmp_path: Path) -> None:
     # API Gateway's own answers map X-Request-ID from its context (not a quoted literal).
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     gateway_responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
-    assert {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN", "THROTTLED"} <= set(
-        gateway_responses
-    )
+    assert {
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "THROTTLED",
+        "QUOTA_EXCEEDED",
+    } <= set(gateway_responses)
     for response in gateway_responses.values():
         parameters = response["responseParameters"]
         assert parameters["gatewayresponse.header.X-Request-ID"] == "context.requestId"

@@ -324,7 +324,7 @@ def test_every_authenticated_api_path_accepts_the_cors_preflight(template: Templ
 
 def test_api_gateways_own_answers_follow_the_contract(template: Template) -> None:
     """Unknown routes are 404 (not API Gateway's 403 "Missing Authentication Token") and its
-    throttle's 429 says when to retry, in the error shape."""
+    throttle's and quota's 429s say when to retry, in the error shape."""
     responses = template.raw["Resources"]["Api"]["Properties"]["GatewayResponses"]
     missing = responses["MISSING_AUTHENTICATION_TOKEN"]
     assert missing["StatusCode"] == "404"
@@ -333,6 +333,11 @@ def test_api_gateways_own_answers_follow_the_contract(template: Template) -> Non
     assert throttled["StatusCode"] == "429"
     assert throttled["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
     assert '"code": "rate_limited"' in throttled["ResponseTemplates"]["application/json"]
+    # An API-key client's daily quota: a 429 too, so it says when to retry as well.
+    quota = responses["QUOTA_EXCEEDED"]
+    assert quota["StatusCode"] == "429"
+    assert int(quota["ResponseParameters"]["Headers"]["Retry-After"].strip("'")) > 0
+    assert '"code": "quota_exceeded"' in quota["ResponseTemplates"]["application/json"]
 
 
 def test_every_scheduled_or_s3_triggered_function_parks_its_failures(template: Template) -> None:
