@@ -9,7 +9,7 @@ recomputes the search terms, which include each attachment's OCR text.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -250,6 +250,8 @@ def release(attachment_id: str, token: str) -> Change:
 
 
 STUCK = "The image could not be processed in time; upload it again"
+STUCK_EDIT = "The edit could not be processed in time; ask for it again"
+UNFINISHED = ("pending", "processing")
 
 
 def stuck_processing(attachment: Document, cutoff: datetime) -> bool:
@@ -270,6 +272,52 @@ def fail_stuck(cutoff: datetime) -> Change:
             attachment.update(status="failed", error=STUCK, claim=None, updated_at=now)
             attachment.update(processing_since=None, claimed_until=None)
         return {"attachments": attachments} if stuck else {}
+
+    return change
+
+
+def edit_waiting_since(edit: Document) -> datetime | None:
+    """Since when an unfinished edit has waited in its state: asked for (`pending`, also after
+    a failed attempt gave it back) or taken by a run (`processing`); None once it ended."""
+    if edit.get("status") not in UNFINISHED:
+        return None
+    since: datetime | None = edit.get(
+        "processing_since" if edit["status"] == "processing" else "created_at"
+    )
+    return since
+
+
+def oldest_waiting_edit(note: Mapping[str, Any]) -> datetime | None:
+    """The longest wait of the note's unfinished edits (`repositories.notes.derived_fields`
+    stores it: the cleanup finds stuck edits in one index range)."""
+    waits = [
+        since
+        for attachment in note.get("attachments") or []
+        for edit in attachment.get("derived") or []
+        if (since := edit_waiting_since(edit)) is not None
+    ]
+    return min(waits, default=None)
+
+
+def fail_stuck_edits(cutoff: datetime) -> Change:
+    """Fail, with a reason, the note's edits waiting since before `cutoff`: a request that
+    never reached the image function (its S3 object was not written) or whose every attempt
+    was killed. A client polling the attachment sees them end instead of waiting forever."""
+
+    def change(note: Document) -> Document:
+        now = utcnow()
+        attachments = [dict(a) for a in note.get("attachments") or []]
+        failed = 0
+        for attachment in attachments:
+            edits = [dict(e) for e in attachment.get("derived") or []]
+            stuck = [e for e in edits if (since := edit_waiting_since(e)) and since < cutoff]
+            for edit in stuck:
+                edit.update(status="failed", error=STUCK_EDIT, claim=None)
+                edit.update(processing_since=None, claimed_until=None)
+            if stuck:
+                attachment.update(derived=edits, updated_at=now)
+                failed += len(stuck)
+        return {"attachments": attachments} if failed else {}
 
     return change
 

@@ -41,6 +41,7 @@ class CleanupCounts:
     attachments: int = 0
     attachment_objects: int = 0
     stuck_attachments: int = 0  # notes whose attachments never finished processing: failed
+    stuck_edits: int = 0  # notes whose image edits never finished: failed
     deleted_account_notes: int = 0
     deleted_account_objects: int = 0
     sessions: int = 0
@@ -124,6 +125,20 @@ async def fail_stuck_processing(notes: NotesRepository, cutoff: datetime, batch:
     return failed
 
 
+async def fail_stuck_edits(notes: NotesRepository, cutoff: datetime, batch: int) -> int:
+    """Image edits unfinished since before `cutoff` (never delivered, or every attempt
+    killed): `failed`, with a reason; returns how many notes."""
+    failed = 0
+    while found := await notes.with_edits_waiting_since_before(cutoff, batch):
+        for note in found:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                await notes.update(
+                    note["owner_id"], note["_id"], attachments.fail_stuck_edits(cutoff)
+                )
+                failed += 1
+    return failed
+
+
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
     """Sessions that expired or were revoked, failures outside the throttle window, and
     write counters of windows that are over."""
@@ -161,6 +176,7 @@ async def clean_up(
     counts.stuck_attachments = await fail_stuck_processing(
         notes, upload_cutoff, settings.cleanup_batch_size
     )
+    counts.stuck_edits = await fail_stuck_edits(notes, upload_cutoff, settings.cleanup_batch_size)
     counts.deleted_account_notes, counts.deleted_account_objects = await sweep_deleted_accounts(
         notes, delete_objects, open_session, now - late_write_horizon(settings)
     )

@@ -18,6 +18,7 @@ from smartnote.clock import utcnow
 from smartnote.config import Settings
 from smartnote.cursors import Scalar, decode_cursor, encode_cursor, fingerprint
 from smartnote.db import mongo
+from smartnote.domain.attachments import oldest_waiting_edit
 from smartnote.domain.reminders import due_at
 from smartnote.errors import Conflict, NotFound, PreconditionFailed
 from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
@@ -58,6 +59,7 @@ SORT_KEY_TYPES: Mapping[str, type[Scalar]] = {
 DUE_REMINDERS_INDEX = "reminder_due"
 OLD_TRASH_INDEX = "trashed_at"
 STALE_UPLOADS_INDEX = "attachment_status"
+WAITING_EDITS_INDEX = "edit_waiting_since"
 BY_ID = "_id_"  # the same for the jobs' writes to notes they found, `_id` plus conditions
 
 # Equality prefix then the sort keys: a page is one index range read in order (no SORT
@@ -81,6 +83,7 @@ INDEXES += [
         [("attachments.status", ASCENDING), ("attachments.created_at", ASCENDING)],
         name=STALE_UPLOADS_INDEX,
     ),
+    IndexModel([("edit_waiting_since", ASCENDING)], name=WAITING_EDITS_INDEX),
 ]
 # No index on `terms` (the biggest one: every word of every note) nor on updated_at alone: a
 # word prefix is a range, which cannot give the sort order, so `q` reads the state index in
@@ -95,6 +98,7 @@ PUBLIC_PROJECTION = {
     "title_key": 0,
     "owner_id": 0,
     "reminder_due_at": 0,
+    "edit_waiting_since": 0,
     "reminder_claim": 0,
     "reminder_lease_until": 0,
 }
@@ -128,13 +132,15 @@ def is_note_id(value: str) -> bool:
 
 
 def derived_fields(note: Mapping[str, Any]) -> Document:
-    """Fields computed from the editable ones: search terms, the title sort key and when the
-    reminder is due (only notes with a pending reminder are in that index range)."""
+    """Fields computed from the editable ones: search terms, the title sort key, when the
+    reminder is due and since when the oldest unfinished image edit waits (only notes with a
+    pending reminder or edit are in those index ranges)."""
     ocr_texts = [a.get("ocr_text") or "" for a in note.get("attachments", [])]
     return {
         "terms": index_terms([note["title"], *note["tags"], *ocr_texts, note["content"]]),
         "title_key": note["title"].casefold(),
         "reminder_due_at": due_at(note),
+        "edit_waiting_since": oldest_waiting_edit(note),
     }
 
 
@@ -438,6 +444,15 @@ class NotesRepository:
         """Notes holding an attachment `processing` since before `cutoff` (never finished)."""
         return await self._with_attachment(stuck_processing_filter(cutoff), limit)
 
+    async def with_edits_waiting_since_before(self, cutoff: datetime, limit: int) -> list[Document]:
+        """Notes (`_id`, `owner_id`) with an image edit unfinished since before `cutoff`."""
+        return (
+            await self._notes.find(waiting_edits_filter(cutoff), {"owner_id": 1})
+            .hint(WAITING_EDITS_INDEX)
+            .limit(limit)
+            .to_list()
+        )
+
     async def _with_attachment(self, element: Document, limit: int) -> list[Document]:
         """Notes (`_id`, `owner_id`) holding an attachment that matches `element`, whose
         status and creation time are a range of the attachments' index."""
@@ -508,6 +523,13 @@ def within_answer_budget(notes: list[Document]) -> list[Document]:
 def stale_pending_filter(cutoff: datetime) -> Document:
     """An attachment (array element) still `pending` since before `cutoff`."""
     return {"status": "pending", "created_at": {"$lt": cutoff}}
+
+
+def waiting_edits_filter(cutoff: datetime) -> Document:
+    """Notes with an image edit unfinished since before `cutoff`, as
+    `domain.attachments.fail_stuck_edits`: an index range, one key per note (None, outside
+    the range, for every note with no edit waiting)."""
+    return {"edit_waiting_since": {"$lt": cutoff}}
 
 
 def stuck_processing_filter(cutoff: datetime) -> Document:

@@ -16,6 +16,7 @@ from smartnote.clock import utcnow
 from smartnote.config import get_settings
 from smartnote.db import tables
 from smartnote.db.sql import session_factory
+from smartnote.domain import attachments
 from smartnote.local.services import AwsService
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import SessionsRepository
@@ -214,6 +215,59 @@ def test_uploads_whose_processing_never_finished_end_failed_with_a_reason(
     assert "upload it again" in failed["error"]
     assert (kept["status"], kept["error"]) == ("processing", None)  # its retries may still come
     assert cleanup.run()["stuck_attachments"] == 0
+
+
+def test_image_edits_that_never_finished_end_failed_with_a_reason(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    note_id = create_note(api, user)
+    now = utcnow()
+    asked = now - timedelta(days=2)
+
+    def edit(status: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4().hex,
+            "status": status,
+            "error": None,
+            "operations": [{"op": "grayscale"}],
+            "content_type": None,
+            "key": None,
+            "width": None,
+            "height": None,
+            "created_at": asked,
+            **fields,
+        }
+
+    # Its request object was never written (the S3 write failed after the record was).
+    never_delivered = edit("pending")
+    # Every attempt killed (timeout, memory).
+    killed = edit("processing", claim="dead", processing_since=asked + timedelta(minutes=1))
+    # Asked for as long ago, but a retry has it now: it may still finish.
+    retried = edit("processing", claim="live", processing_since=now - timedelta(minutes=5))
+    done = edit("ready", key="derived/x.png", content_type="image/png", width=1, height=1)
+    image = storage.upload_key(user.id, note_id, "a1", attachments.ORIGINAL)
+    attachment = attachments.new_attachment("a1", image, "p.jpg", "image/jpeg", 10) | {
+        "status": "ready",
+        "created_at": asked,
+        "derived": [never_delivered, killed, retried, done],
+    }
+    notes_collection.update_one({"_id": note_id}, {"$set": {"attachments": [attachment]}})
+    api.patch(f"/notes/{note_id}", json={"title": "edited"}, headers=user.headers)  # re-indexed
+
+    cleanup.clock.set(now)
+    assert cleanup.run()["stuck_edits"] >= 1
+    answer = api.get(f"/notes/{note_id}/attachments/a1", headers=user.headers)
+    assert answer.status_code == 200, answer.text
+    derived = {d["id"]: d for d in answer.json()["derived"]}
+    for ended in (never_delivered, killed):
+        assert derived[ended["id"]]["status"] == "failed"
+        assert "ask for it again" in derived[ended["id"]]["error"]
+    assert (derived[retried["id"]]["status"], derived[retried["id"]]["error"]) == (
+        "processing",
+        None,
+    )
+    assert derived[done["id"]]["status"] == "ready"
+    assert cleanup.run()["stuck_edits"] == 0
 
 
 def test_ended_sessions_and_old_login_failures_go(

@@ -16,10 +16,12 @@ from smartnote.repositories.notes import (
     INDEXES,
     OLD_TRASH_INDEX,
     STALE_UPLOADS_INDEX,
+    WAITING_EDITS_INDEX,
     due_reminders_filter,
     old_trash_filter,
     stale_pending_filter,
     stuck_processing_filter,
+    waiting_edits_filter,
 )
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -41,6 +43,8 @@ def notes(mongo_uri: str) -> Iterator[Collection[dict[str, Any]]]:
                 "trashed_at": None,
                 # Future and already-sent reminders are not in the due range.
                 "reminder_due_at": NOW + timedelta(days=1) if i % 2 else None,
+                # Edits asked for a minute ago are not stuck yet; most notes have none.
+                "edit_waiting_since": NOW - timedelta(minutes=1) if i % 3 == 0 else None,
                 "attachments": [{"id": "a", "status": "ready", "created_at": old}],
             }
             for i in range(LIVE_NOTES)
@@ -63,6 +67,7 @@ def notes(mongo_uri: str) -> Iterator[Collection[dict[str, Any]]]:
                 ],
             }
         ]
+        + [{"_id": f"edit-{i}", "edit_waiting_since": old} for i in range(2)]
     )
     yield collection
     client.drop_database(database.name)
@@ -104,3 +109,8 @@ def test_stale_uploads_are_an_index_range(notes: Collection[dict[str, Any]]) -> 
 def test_stuck_processing_is_an_index_range(notes: Collection[dict[str, Any]]) -> None:
     query = {"attachments": {"$elemMatch": stuck_processing_filter(NOW - timedelta(days=1))}}
     assert _examined(notes, query, STALE_UPLOADS_INDEX) == ("attachment_status", 1)
+
+
+def test_stuck_edits_are_an_index_range(notes: Collection[dict[str, Any]]) -> None:
+    query = waiting_edits_filter(NOW - timedelta(days=1))
+    assert _examined(notes, query, WAITING_EDITS_INDEX) == ("edit_waiting_since", 2)

@@ -187,3 +187,56 @@ def test_only_uploads_pending_since_before_the_cutoff_are_dropped() -> None:
     # Called again on a note that no longer has one (another run, the upload arrived): none.
     assert domain.drop_stale_pending(cutoff, dropped)({"attachments": [fresh, ready]}) == {}
     assert dropped == []
+
+
+def _edit(status: str, **fields: Any) -> dict[str, Any]:
+    return {"id": fields.pop("id", "d1"), "status": status, "error": None, **fields}
+
+
+def test_the_oldest_waiting_edit_is_what_the_cleanup_looks_for() -> None:
+    now = utcnow()
+    asked, claimed = now - timedelta(hours=3), now - timedelta(hours=1)
+    note = _note(
+        status="ready",
+        derived=[
+            _edit("ready", id="d0", created_at=now - timedelta(days=9)),  # ended: not waiting
+            _edit(
+                "processing",
+                id="d1",
+                created_at=asked - timedelta(hours=1),
+                processing_since=claimed,
+            ),
+            _edit("pending", id="d2", created_at=asked),
+        ],
+    )
+    assert domain.oldest_waiting_edit(note) == asked  # a claimed edit waits since its claim
+    assert domain.oldest_waiting_edit(_note(status="ready")) is None
+
+
+def test_only_edits_waiting_since_before_the_cutoff_are_failed() -> None:
+    cutoff = utcnow()
+    before = cutoff - timedelta(seconds=1)
+    note = _note(
+        status="ready",
+        derived=[
+            _edit("pending", id="never", created_at=before),
+            _edit("processing", id="killed", created_at=before, processing_since=before, claim="x"),
+            _edit(
+                "processing", id="retried", created_at=before, processing_since=cutoff, claim="y"
+            ),
+            _edit("ready", id="done", created_at=before),
+        ],
+    )
+    after = {
+        d["id"]: d
+        for d in domain.find(_apply(note, domain.fail_stuck_edits(cutoff)), "a1")["derived"]
+    }
+    assert [after[i]["status"] for i in ("never", "killed", "retried", "done")] == [
+        "failed",
+        "failed",
+        "processing",
+        "ready",
+    ]
+    assert after["killed"]["error"] == domain.STUCK_EDIT
+    assert after["killed"]["claim"] is None
+    assert domain.fail_stuck_edits(before)(note) == {}  # nothing waits since before that
