@@ -57,6 +57,7 @@ def new_attachment(
         "content_type": content_type,
         "size": size,
         "status": "pending",
+        "pending_since": now,
         "error": None,
         **NO_RESULTS,
         "derived": [],
@@ -245,8 +246,11 @@ def finish(attachment_id: str, token: str, result: Document) -> Change:
 
 
 def release(attachment_id: str, token: str) -> Change:
-    """Give the claim back after a real failure, so that Lambda's retry can do the work."""
-    return finish(attachment_id, token, {"status": "pending", "claim": None, "source": None})
+    """Give the claim back after a real failure, so that Lambda's retry can do the work.
+    Pending again from now: the cleanup's day of grace (time to replay the event from the
+    dead-letter queue) starts at the failure, not when the attachment was created."""
+    result = {"status": "pending", "pending_since": utcnow(), "claim": None, "source": None}
+    return finish(attachment_id, token, result)
 
 
 STUCK = "The image could not be processed in time; upload it again"
@@ -324,9 +328,14 @@ def fail_stuck_edits(cutoff: datetime) -> Change:
 
 def stale_pending(attachment: Document, cutoff: datetime) -> bool:
     """Whether the attachment is still `pending` (never uploaded, or its upload released
-    after a failure) since before `cutoff`, as `repositories.notes.stale_pending_filter`."""
+    after a failure) since before `cutoff`, as `repositories.notes.stale_pending_filter`.
+    Pending since its creation, or since its last release (`pending_since`, which
+    attachments stored before it existed do not have)."""
     created: datetime | None = attachment.get("created_at")
-    return attachment.get("status") == "pending" and created is not None and created < cutoff
+    if attachment.get("status") != "pending" or created is None or created >= cutoff:
+        return False
+    since: datetime | None = attachment.get("pending_since")
+    return since is None or since < cutoff
 
 
 def drop_stale_pending(cutoff: datetime, dropped: list[Document]) -> Change:

@@ -521,8 +521,14 @@ def within_answer_budget(notes: list[Document]) -> list[Document]:
 
 
 def stale_pending_filter(cutoff: datetime) -> Document:
-    """An attachment (array element) still `pending` since before `cutoff`."""
-    return {"status": "pending", "created_at": {"$lt": cutoff}}
+    """An attachment (array element) still `pending` since before `cutoff`, as
+    `domain.attachments.stale_pending`: created before it (the index range) and not pending
+    again since it (a release; attachments stored before `pending_since` have none)."""
+    return {
+        "status": "pending",
+        "created_at": {"$lt": cutoff},
+        "pending_since": {"$not": {"$gte": cutoff}},
+    }
 
 
 def waiting_edits_filter(cutoff: datetime) -> Document:

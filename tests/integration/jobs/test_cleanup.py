@@ -151,6 +151,28 @@ def test_uploads_left_pending_for_a_day_go_with_their_objects(
     assert len(keys(aws, prefixes[ready["id"]])) == 2
 
 
+def test_a_processed_image_whose_new_upload_failed_lately_is_kept(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    """A new version of an image made long ago, whose processing raised (released for
+    Lambda's retry, pending again): the cleanup's day counts from the failure, so the event
+    can still be replayed from the dead-letter queue. It used to go at the next run."""
+    note_id = create_note(api, user)
+    now = utcnow()
+    created = now - timedelta(days=30)
+    released_lately = _attachment(created, "pending") | {"pending_since": now - timedelta(hours=1)}
+    released_long_ago = _attachment(created, "pending") | {"pending_since": now - timedelta(days=2)}
+    notes_collection.update_one(
+        {"_id": note_id}, {"$set": {"attachments": [released_lately, released_long_ago]}}
+    )
+
+    cleanup.clock.set(now)
+    assert cleanup.run()["attachments"] >= 1
+    stored = notes_collection.find_one({"_id": note_id})
+    assert stored is not None
+    assert [a["id"] for a in stored["attachments"]] == [released_lately["id"]]
+
+
 def test_dropping_an_abandoned_upload_is_a_write_a_sync_sees(
     api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
 ) -> None:

@@ -21,8 +21,6 @@ OWNER = "search-owner"
 MONGODB_MAX_DOCUMENT = 16 * 1024 * 1024
 
 
-
-
 def _shortest_words() -> Iterator[str]:
     """Distinct words, shortest first: the most words (and terms) a text of a length holds."""
     for length in itertools.count(1):

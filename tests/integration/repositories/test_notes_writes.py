@@ -14,7 +14,6 @@ from tests.utils.notes_repository import fresh_notes
 OWNER = "writes-owner"
 
 
-
 def _fields(**fields: Any) -> dict[str, Any]:
     defaults = {"title": "", "content": "", "tags": [], "pinned": False, "archived": False}
     return {**defaults, "color": None, "reminder": None, **fields}

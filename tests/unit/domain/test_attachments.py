@@ -177,8 +177,10 @@ def test_only_processing_that_started_before_the_cutoff_is_failed() -> None:
 def test_only_uploads_pending_since_before_the_cutoff_are_dropped() -> None:
     cutoff = utcnow()
     before = cutoff - timedelta(seconds=1)
-    stale = domain.new_attachment("a1", "k1", "p.jpg", "image/jpeg", 10) | {"created_at": before}
-    fresh = domain.new_attachment("a2", "k2", "p.jpg", "image/jpeg", 10) | {"created_at": cutoff}
+    stale = domain.new_attachment("a1", "k1", "p.jpg", "image/jpeg", 10)
+    stale.update(created_at=before, pending_since=before)
+    fresh = domain.new_attachment("a2", "k2", "p.jpg", "image/jpeg", 10)
+    fresh.update(created_at=cutoff, pending_since=cutoff)
     ready = {**stale, "id": "a3", "status": "ready"}
     note = {"trashed": False, "attachments": [stale, fresh, ready]}
     dropped: list[dict[str, Any]] = []
@@ -187,6 +189,21 @@ def test_only_uploads_pending_since_before_the_cutoff_are_dropped() -> None:
     # Called again on a note that no longer has one (another run, the upload arrived): none.
     assert domain.drop_stale_pending(cutoff, dropped)({"attachments": [fresh, ready]}) == {}
     assert dropped == []
+
+
+def test_a_released_upload_is_pending_since_its_release_not_its_creation() -> None:
+    created = utcnow() - timedelta(days=3)
+    claimed = _note(status="ready", created_at=created)
+    claimed = _apply(claimed, domain.claim("a1", "etag:new", "t1"))  # a new version arrived
+    released = _apply(claimed, domain.release("a1", "t1"))  # its processing raised
+    attachment = domain.find(released, "a1")
+    assert attachment["status"] == "pending"
+    cutoff = utcnow() - timedelta(hours=24)
+    assert not domain.stale_pending(attachment, cutoff)  # a day to replay the event
+    assert domain.stale_pending(attachment, attachment["pending_since"] + timedelta(seconds=1))
+    # Stored before pending_since existed: pending since its creation.
+    legacy = {k: v for k, v in attachment.items() if k != "pending_since"}
+    assert domain.stale_pending(legacy, cutoff)
 
 
 def _edit(status: str, **fields: Any) -> dict[str, Any]:
