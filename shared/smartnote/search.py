@@ -1,4 +1,4 @@
-"""Word-based search that works on any MongoDB wire-protocol server (no `$text` needed).
+r"""Word-based search that works on any MongoDB wire-protocol server (no `$text` needed).
 
 Each note stores `terms`: the distinct normalised words of its title, tags, attachment OCR
 text and content, space-separated. A query word matches a word of `terms` by prefix, with a
@@ -12,18 +12,39 @@ words took 195 ms with an array, 11 ms with the string). The largest valid note 
 chars of content, 50 attachments of 50 000 chars of OCR text, all distinct shortest words)
 has 2.6 MB of terms in a 5.3 MB document, a third of MongoDB's 16 MiB limit. The regex also
 matches notes stored before, whose `terms` is an array of words (`^` anchors each element).
+
+Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer,
+Myanmar) have no word boundaries `\w+` can see: a run of them is indexed as its overlapping
+character pairs plus its last character, so that every character starts a term, and a query
+is cut the same way. "東京都" is stored as "東京 京都 都": "京都", "都" and "東京" find it, a
+query of one character finds every note holding it, a longer query every note holding all its
+pairs. At most MAX_UNSPACED_TERMS such distinct terms are kept per note (a note of 100 000
+characters of Chinese has some tens of thousands): with the longest texts made of the
+widest characters the note then still fits in MongoDB's 16 MiB.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Runs of characters of scripts written without spaces (after folding: NFKD has turned
+# half-width kana into full-width and dropped Thai and kana combining marks).
+_UNSPACED = re.compile(
+    "["
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u1780-\u17ff"  # Khmer
+    "\u3040-\u30ff\u31f0-\u31ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # Han
+    "]+"
+)
 MAX_TERM_LENGTH = 64
 MAX_QUERY_WORDS = 16
+MAX_UNSPACED_TERMS = 300_000
 
 
 def _fold(text: str) -> str:
@@ -32,14 +53,58 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def _pairs(run: str) -> Iterator[str]:
+    """A run of an unspaced script: its overlapping character pairs and its last character."""
+    for start in range(len(run) - 1):
+        yield run[start : start + 2]
+    yield run[-1]
+
+
+def _segments(word: str) -> Iterator[str]:
+    """`word` (a `\\w+` run) as terms: unspaced-script runs as pairs, the rest whole."""
+    end = 0
+    for run in _UNSPACED.finditer(word):
+        if run.start() > end:
+            yield word[end : run.start()][:MAX_TERM_LENGTH]
+        yield from _pairs(run.group())
+        end = run.end()
+    if end < len(word):
+        yield word[end:][:MAX_TERM_LENGTH]
+
+
+def _words(text: str) -> tuple[list[str], bool]:
+    """The words of `text` (see `words`), and whether it holds an unspaced script."""
+    folded = _fold(text)
+    if _UNSPACED.search(folded) is None:  # the common case, at the old cost
+        return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(folded)], False
+    return [term for word in _WORD.findall(folded) for term in _segments(word)], True
+
+
 def words(text: str) -> list[str]:
-    """The normalised words of `text`, in order, duplicates kept."""
-    return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(_fold(text))]
+    """The normalised words of `text`, in order, duplicates kept; unspaced scripts cut into
+    character pairs."""
+    return _words(text)[0]
 
 
 def index_terms(texts: Iterable[str]) -> str:
-    """The distinct words of all `texts` in order of first appearance, space-separated."""
-    return " ".join(dict.fromkeys(word for text in texts for word in words(text)))
+    """The distinct words of all `texts` in order of first appearance, space-separated (of
+    the unspaced scripts' terms, the first MAX_UNSPACED_TERMS)."""
+    terms: dict[str, None] = {}
+    unspaced = 0
+    for text in texts:
+        found, has_unspaced = _words(text)
+        if not has_unspaced:
+            terms.update(dict.fromkeys(found))
+            continue
+        for word in found:
+            if word in terms:
+                continue
+            if _UNSPACED.match(word):
+                if unspaced == MAX_UNSPACED_TERMS:
+                    continue
+                unspaced += 1
+            terms[word] = None
+    return " ".join(terms)
 
 
 def query_words(q: str) -> list[str]:

@@ -2,7 +2,13 @@
 
 import re
 
-from smartnote.search import index_terms, query_words, terms_filter, words
+from smartnote.search import (
+    MAX_UNSPACED_TERMS,
+    index_terms,
+    query_words,
+    terms_filter,
+    words,
+)
 
 
 def test_words_are_folded_case_and_accents() -> None:
@@ -41,3 +47,30 @@ def test_query_without_words_matches_nothing() -> None:
 
 def test_query_words_are_deduplicated() -> None:
     assert query_words("Milk milk MILK bread") == ["milk", "bread"]
+
+
+def _found(terms: str, q: str) -> bool:
+    patterns = [part["terms"]["$regex"] for part in terms_filter(q)["$and"]]
+    return all(re.search(pattern, terms) for pattern in patterns)
+
+
+def test_unspaced_scripts_are_cut_into_character_pairs() -> None:
+    assert words("東京都") == ["東京", "京都", "都"]
+    assert words("iPhone用ケース") == ["iphone", "用ケ", "ケー", "ース", "ス"]
+
+
+def test_a_word_inside_a_run_of_chinese_or_japanese_is_found() -> None:
+    # One `\w+` run: it used to be one word, found only by its first characters (and cut at 64).
+    terms = index_terms(["東京都の天気は晴れ", "ｹｰｽを買う"])  # half-width kana folds to full
+    for q in ["天気", "京都", "晴", "東京都", "天気 晴れ", "ケース"]:
+        assert _found(terms, q), q
+    for q in ["大阪", "雨", "天晴"]:
+        assert not _found(terms, q), q
+    long_run = "的" * 10 + "一二三四五六七八九十" * 10 + "最後"
+    assert _found(index_terms([long_run]), "最後")
+
+
+def test_unspaced_terms_are_capped_and_the_other_words_kept() -> None:
+    text = "".join(chr(0x4E00 + i % 20_000) + chr(0x4E00 + i // 20_000) for i in range(200_000))
+    terms = index_terms([text, "zeppelin"]).split(" ")
+    assert len(terms) == MAX_UNSPACED_TERMS + 1 and terms[-1] == "zeppelin"

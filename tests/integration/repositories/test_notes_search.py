@@ -85,3 +85,35 @@ async def test_a_note_stored_with_a_terms_array_is_still_found(mongo_uri: str) -
         await collection.update_one({"_id": note["_id"]}, terms)
         assert await _titles(repository, "gro mil") == ["groceries"]
         assert await _titles(repository, "roceries") == []
+
+
+def _widest_han(chars: int, start: int) -> str:
+    """`chars` Han characters of the supplementary plane (4 bytes each in UTF-8), all
+    distinct from `start` on: every pair of the text a new term."""
+    return "".join(chr(0x20000 + (start + i) % 0x2A6D0) for i in range(chars))
+
+
+async def test_the_largest_note_of_unspaced_script_fits_and_is_found(mongo_uri: str) -> None:
+    """Chinese is indexed as character pairs: the longest texts of the widest characters,
+    every pair distinct, still make a note MongoDB stores, and a word inside a run of
+    characters (no spaces to find it by) is found."""
+    async with fresh_notes(mongo_uri, "search_cjk") as (repository, collection):
+        content = _widest_han(MAX_CONTENT, 0)
+        note = await repository.create(OWNER, _fields(title="東京都の天気", content=content))
+        ocr_texts = [
+            _widest_han(MAX_TEXT_CHARS, MAX_CONTENT + i * MAX_TEXT_CHARS)
+            for i in range(MAX_ATTACHMENTS_PER_NOTE)
+        ]
+        attachments = []
+        for i, text in enumerate(ocr_texts):
+            attachment = new_attachment(f"{i:016x}", f"uploads/k/{i}", "p.jpg", "image/jpeg", 1)
+            attachment.update(status="ready", width=4000, height=3000, ocr_text=text)
+            attachments.append(attachment)
+        await repository.update(OWNER, note["_id"], lambda _: {"attachments": attachments})
+
+        stored = await collection.find_one({"_id": note["_id"]})
+        assert stored is not None
+        assert len(bson.encode(stored)) < MONGODB_MAX_DOCUMENT
+        for word in ("天気", "京都", "東京都", content[5000:5003]):
+            assert await _titles(repository, word) == ["東京都の天気"], word
+        assert await _titles(repository, "大阪") == []
