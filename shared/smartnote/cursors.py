@@ -13,7 +13,9 @@ from typing import Any
 
 from smartnote.errors import ValidationFailed
 
-MAX_CURSOR_LENGTH = 1024
+# The longest cursor this API issues, with room: the title sort's key is the casefolded title
+# (200 characters, at most 6 UTF-8 bytes each after casefolding) and the last id, base64'd.
+MAX_CURSOR_LENGTH = 2048
 Scalar = bool | int | str | datetime
 # What a BSON int64 holds: a larger int is an OverflowError in the driver.
 _INT64 = range(-(2**63), 2**63)
@@ -68,7 +70,10 @@ def _decode_value(item: Any, kind: type[Scalar]) -> Scalar:
 
 
 def encode_cursor(values: list[Scalar], bound_to: str) -> str:
-    payload = json.dumps({"k": [_encode_value(v) for v in values], "b": bound_to})
+    # UTF-8, not \u escapes: a non-ASCII title costs 2-4 bytes per character, not 6-12.
+    payload = json.dumps(
+        {"k": [_encode_value(v) for v in values], "b": bound_to}, ensure_ascii=False
+    )
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 

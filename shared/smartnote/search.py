@@ -30,6 +30,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from smartnote.errors import ValidationFailed
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Runs of characters of scripts written without spaces (after folding: NFKD has turned
 # half-width kana into full-width and dropped Thai and kana combining marks).
@@ -43,41 +45,57 @@ _UNSPACED = re.compile(
     "]+"
 )
 MAX_TERM_LENGTH = 64
-MAX_QUERY_WORDS = 16
+MAX_QUERY_WORDS = 32
 MAX_UNSPACED_TERMS = 300_000
 
 
 def _fold(text: str) -> str:
-    """Lower-case and strip accents, so that "Café" and "cafe" are the same word."""
+    """Lower-case and strip accents, so that "Café" and "cafe" are the same word.
+
+    Every mark goes, not only those with a combining class: Thai vowel signs and Indic
+    matras have class 0 and are no `\\w`, so kept they cut words into single letters that
+    prefix-match unrelated words. Case is folded again after the decomposition (a styled
+    bold H, U+1D407, decomposes to "H"), and what is left is composed again (NFC), so that
+    a Hangul syllable stays one character instead of its letters ("사과" is no prefix of
+    "사관").
+    """
+    if text.isascii():  # most text: nothing to decompose, strip or compose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    bare = "".join(ch for ch in decomposed if ch.isascii() or unicodedata.category(ch)[0] != "M")
+    return unicodedata.normalize("NFC", bare.casefold())
 
 
-def _pairs(run: str) -> Iterator[str]:
-    """A run of an unspaced script: its overlapping character pairs and its last character."""
+def _pairs(run: str, last_alone: bool) -> Iterator[str]:
+    """A run of an unspaced script: its overlapping character pairs, and its last character
+    alone when `last_alone` (stored, every character then starts a term) or the run is one
+    character."""
     for start in range(len(run) - 1):
         yield run[start : start + 2]
-    yield run[-1]
+    if last_alone or len(run) == 1:
+        yield run[-1]
 
 
-def _segments(word: str) -> Iterator[str]:
+def _segments(word: str, last_alone: bool) -> Iterator[str]:
     """`word` (a `\\w+` run) as terms: unspaced-script runs as pairs, the rest whole."""
     end = 0
     for run in _UNSPACED.finditer(word):
         if run.start() > end:
             yield word[end : run.start()][:MAX_TERM_LENGTH]
-        yield from _pairs(run.group())
+        yield from _pairs(run.group(), last_alone)
         end = run.end()
     if end < len(word):
         yield word[end:][:MAX_TERM_LENGTH]
 
 
-def _words(text: str) -> tuple[list[str], bool]:
-    """The words of `text` (see `words`), and whether it holds an unspaced script."""
+def _words(text: str, stored: bool = True) -> tuple[list[str], bool]:
+    """The words of `text` (see `words`), and whether it holds an unspaced script. A query's
+    (`stored` false) leave out the last character of a run: its pair already holds it."""
     folded = _fold(text)
     if _UNSPACED.search(folded) is None:  # the common case, at the old cost
         return [word[:MAX_TERM_LENGTH] for word in _WORD.findall(folded)], False
-    return [term for word in _WORD.findall(folded) for term in _segments(word)], True
+    found = [term for word in _WORD.findall(folded) for term in _segments(word, stored)]
+    return found, True
 
 
 def words(text: str) -> list[str]:
@@ -108,8 +126,22 @@ def index_terms(texts: Iterable[str]) -> str:
 
 
 def query_words(q: str) -> list[str]:
-    """The distinct words of a search query (at most MAX_QUERY_WORDS)."""
-    return list(dict.fromkeys(words(q)))[:MAX_QUERY_WORDS]
+    """The distinct words of a search query; more than MAX_QUERY_WORDS is a 422 (a note must
+    hold every word: dropping some would find notes that lack them)."""
+    found = list(dict.fromkeys(_words(q, stored=False)[0]))
+    if len(found) > MAX_QUERY_WORDS:
+        raise ValidationFailed(
+            "Too many words to search for",
+            details=[
+                {
+                    "loc": ["query", "q"],
+                    "msg": f"at most {MAX_QUERY_WORDS} distinct words (in Chinese, Japanese,"
+                    " Thai...: character pairs)",
+                    "type": "too_many_words",
+                }
+            ],
+        )
+    return found
 
 
 def terms_filter(q: str) -> dict[str, Any]:

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from smartnote.cursors import Scalar, decode_cursor, encode_cursor, fingerprint
+from smartnote.cursors import (
+    MAX_CURSOR_LENGTH,
+    Scalar,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+)
 from smartnote.errors import ValidationFailed
 
 
@@ -87,3 +93,17 @@ def test_cursor_with_wrong_arity_is_refused() -> None:
     cursor = encode_cursor(["a", "b"], "B")
     with pytest.raises(ValidationFailed):
         decode_cursor(cursor, "B", [str, str, str])
+
+
+def test_the_longest_title_cursor_is_within_the_limit() -> None:
+    """The title sort's cursor holds the casefolded title (200 characters, each at most 6
+    UTF-8 bytes after casefolding: "ῷ" -> "ῶι") and the note id: it must fit the limit the
+    route and `decode_cursor` enforce, or the list cannot be paged past that note."""
+    for widest in ("\u1ff7", "\U0001f600", "\u0416"):
+        title_key = (widest * 200).casefold()
+        cursor = encode_cursor([title_key, "f" * 24], fingerprint("title", "q", ["tag"]))
+        assert len(cursor) <= MAX_CURSOR_LENGTH
+        assert decode_cursor(cursor, fingerprint("title", "q", ["tag"]), [str, str]) == [
+            title_key,
+            "f" * 24,
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -30,13 +31,15 @@ Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20}
 
 
 def normalise_tag(tag: str) -> str:
-    """Tags are stored trimmed and lower-cased."""
-    cleaned = tag.strip().lower()
-    if not cleaned:
+    """Tags are stored trimmed, composed (NFC: "café" typed precomposed or decomposed is one
+    tag) and lower-cased. The length counts the characters sent, before lower-casing (which
+    makes two of "İ")."""
+    sent = unicodedata.normalize("NFC", tag.strip())
+    if not sent:
         raise ValueError("a tag must not be empty")
-    if len(cleaned) > MAX_TAG_LENGTH:
+    if len(sent) > MAX_TAG_LENGTH:
         raise ValueError(f"a tag has at most {MAX_TAG_LENGTH} characters")
-    return cleaned
+    return unicodedata.normalize("NFC", sent.lower())
 
 
 def _unique_tags(tags: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,7 +139,8 @@ def derived_fields(note: Mapping[str, Any]) -> Document:
     ocr_texts = [a.get("ocr_text") or "" for a in note.get("attachments", [])]
     return {
         "terms": index_terms([note["title"], *note["tags"], *ocr_texts, note["content"]]),
-        "title_key": note["title"].casefold(),
+        # Composed: a title typed precomposed or decomposed sorts in one place.
+        "title_key": unicodedata.normalize("NFC", note["title"].casefold()),
         "reminder_due_at": due_at(note),
         "edit_waiting_since": oldest_waiting_edit(note),
     }

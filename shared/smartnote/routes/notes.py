@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from smartnote import storage
 from smartnote.concurrency import run_blocking
+from smartnote.cursors import MAX_CURSOR_LENGTH
 from smartnote.deps import S3Client, SettingsDep
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
@@ -98,7 +99,7 @@ async def list_notes(
     updated_since: Annotated[Timestamp | None, Query(description=UPDATED_SINCE)] = None,
     sort: SortKey = "updated_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> Page[Note]:
     """The caller's notes, pinned first (except by title), a page at a time."""
     query = NoteQuery(

@@ -1,0 +1,267 @@
+"""GET /notes with text from every script: cursors that page past any title, search that
+folds case, marks and compatibility forms without joining or splitting words, tags and
+titles equal whatever Unicode form they were typed in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from smartnote.search import MAX_QUERY_WORDS
+from tests.conftest import ApiUser
+
+
+def create(api: httpx.Client, user: ApiUser, **fields: Any) -> dict[str, Any]:
+    response = api.post("/notes", json=fields, headers=user.headers)
+    assert response.status_code == 201, response.text
+    note: dict[str, Any] = response.json()
+    return note
+
+
+def titles(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [note["title"] for note in response.json()["items"]]
+
+
+def page_all(api: httpx.Client, user: ApiUser, **params: Any) -> list[dict[str, Any]]:
+    """Every note of the list, following next_cursor; each page must be a 200."""
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = api.get("/notes", params=query, headers=user.headers)
+        assert response.status_code == 200, (len(seen), response.text)
+        body = response.json()
+        seen += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("paging never ended")
+
+
+# --- cursor paging -----------------------------------------------------------------------
+
+
+def test_title_sort_pages_past_a_long_non_ascii_title(api: httpx.Client, user: ApiUser) -> None:
+    """A 150-character Russian title (valid: titles hold up to 200 characters) is the last
+    note of a page: its next_cursor must lead to the next page."""
+    first = create(api, user, title="Ж" * 150)
+    second = create(api, user, title="Я" * 150)
+    seen = page_all(api, user, sort="title", limit=1)
+    assert [n["id"] for n in seen] == [first["id"], second["id"]]
+
+
+def test_title_sort_pages_past_an_emoji_title(api: httpx.Client, user: ApiUser) -> None:
+    first = create(api, user, title="party " + "\U0001f600" * 60)
+    second = create(api, user, title="zebra")
+    seen = page_all(api, user, sort="title", limit=1)
+    assert [n["id"] for n in seen] == [first["id"], second["id"]]
+
+
+# --- search ------------------------------------------------------------------------------
+
+
+def test_thai_search_does_not_find_unrelated_words(api: httpx.Client, user: ApiUser) -> None:
+    """ "กิน" (eat) is not in a note about "นก" (bird): the vowel sign U+0E34 has combining
+    class 0, is kept by the fold and splits the query into the single letters ก and น."""
+    create(api, user, title="bird", content="นก")
+    create(api, user, title="eat", content="ฉันกินข้าว")
+    assert titles(api.get("/notes", params={"q": "กิน"}, headers=user.headers)) == ["eat"]
+
+
+def test_hindi_search_does_not_find_unrelated_words(api: httpx.Client, user: ApiUser) -> None:
+    """ "किताब" (book): its vowel signs are no `\\w`, so the query becomes the fragments क, त,
+    ब, each matched by prefix: "कब तक बस" ("when, till, bus") is found."""
+    create(api, user, title="unrelated", content="कब तक बस")
+    create(api, user, title="book", content="मेरी किताब")
+    assert titles(api.get("/notes", params={"q": "किताब"}, headers=user.headers)) == ["book"]
+
+
+def test_korean_query_is_not_a_prefix_of_another_syllable(api: httpx.Client, user: ApiUser) -> None:
+    """NFKD splits Hangul syllables into jamo: "사과" (apple) prefix-matches "사관" (officer)."""
+    create(api, user, title="officer", content="사관")
+    create(api, user, title="apple", content="사과 주스")
+    assert titles(api.get("/notes", params={"q": "사과"}, headers=user.headers)) == ["apple"]
+
+
+def test_styled_letters_are_found_ignoring_case(api: httpx.Client, user: ApiUser) -> None:
+    """Case is ignored (README): a note written in mathematical bold letters (common when
+    pasted from social media) folds to "Hello" with its capital, casefold ran before NFKD."""
+    create(api, user, title="styled", content="\U0001d407\U0001d41e\U0001d425\U0001d425\U0001d428")
+    assert titles(api.get("/notes", params={"q": "hello"}, headers=user.headers)) == ["styled"]
+
+
+def test_every_word_of_a_long_query_must_match(api: httpx.Client, user: ApiUser) -> None:
+    """README: `q` matches notes that contain every word of the query. Past the 16th the
+    words used to be dropped, so a note lacking the 17th was found."""
+    words = [f"word{i}" for i in range(16)]
+    create(api, user, title="sixteen", content=" ".join(words))
+    q = " ".join([*words, "zeppelin"])
+    assert titles(api.get("/notes", params={"q": q}, headers=user.headers)) == []
+
+
+def test_a_query_of_more_words_than_are_searched_is_refused(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    q = " ".join(f"word{i}" for i in range(MAX_QUERY_WORDS + 1))
+    response = api.get("/notes", params={"q": q}, headers=user.headers)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"][0]["loc"] == ["query", "q"]
+
+
+def test_long_chinese_query_must_match_all_of_it(api: httpx.Client, user: ApiUser) -> None:
+    phrase = "我们明天早上八点在火车站门口见面然后一起去"  # 21 characters
+    create(api, user, title="plan", content=phrase)
+    other = phrase[:-1] + "吃"
+    assert titles(api.get("/notes", params={"q": other}, headers=user.headers)) == []
+    assert titles(api.get("/notes", params={"q": phrase}, headers=user.headers)) == ["plan"]
+
+
+# --- tags ---------------------------------------------------------------------------------
+
+
+def test_tags_canonically_equal_are_one_tag(api: httpx.Client, user: ApiUser) -> None:
+    """ "café" typed precomposed (NFC) and decomposed (NFD, e.g. pasted from macOS) are the
+    same text: they are two tags in /tags, and `tag=café` misses the NFD one, while `q`
+    folds both."""
+    create(api, user, title="nfc", tags=["caf\u00e9"])
+    create(api, user, title="nfd", tags=["cafe\u0301"])
+    tags = api.get("/tags", headers=user.headers).json()
+    assert len(tags) == 1, tags
+    listed = titles(api.get("/notes", params={"tag": "caf\u00e9"}, headers=user.headers))
+    assert sorted(listed) == ["nfc", "nfd"]
+
+
+def test_tag_length_is_counted_as_sent(api: httpx.Client, user: ApiUser) -> None:
+    """A 30-character tag is within the 50-character limit; lower-casing "İ" makes two
+    characters of it and the tag is refused as longer than 50."""
+    response = api.post(
+        "/notes", json={"title": "t", "tags": ["\u0130" * 30]}, headers=user.headers
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_paging_a_tag_filter_gives_each_note_once(api: httpx.Client, user: ApiUser) -> None:
+    ids = set()
+    for i in range(7):
+        ids.add(create(api, user, title=f"n{i}", tags=["a", "b", f"t{i}"], pinned=i % 3 == 0)["id"])
+    create(api, user, title="only a", tags=["a"])
+    for sort in ("updated_at", "created_at", "title"):
+        seen = [n["id"] for n in page_all(api, user, tag=["b", "a"], sort=sort, limit=2)]
+        assert sorted(seen) == sorted(ids), sort
+
+
+# --- sorting -------------------------------------------------------------------------------
+
+
+def test_title_sort_pages_through_titles_equal_after_casefold(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    ids = {
+        create(api, user, title=t)["id"]
+        for t in ["Straße", "STRASSE", "strasse", "", "", "ǅ", "ǆ", "Ǆ"]
+    }
+    seen = [n["id"] for n in page_all(api, user, sort="title", limit=1)]
+    assert sorted(seen) == sorted(ids) and len(seen) == len(ids)
+
+
+def test_title_sort_treats_canonically_equal_titles_alike(api: httpx.Client, user: ApiUser) -> None:
+    """The same title typed NFC ("École") and NFD ("E" + U+0301 "cole") sorts in two places:
+    the NFD one among the "e"s, the NFC one after "z"."""
+    create(api, user, title="\u00c9cole nfc")
+    create(api, user, title="Fable")
+    create(api, user, title="E\u0301cole nfd")
+    listed = titles(api.get("/notes", params={"sort": "title"}, headers=user.headers))
+    position = {t: i for i, t in enumerate(listed)}
+    assert abs(position["\u00c9cole nfc"] - position["E\u0301cole nfd"]) == 1, listed
+
+
+# --- terms follow the note ----------------------------------------------------------------
+
+
+def test_search_terms_follow_title_tags_and_content_changes(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    note = create(api, user, title="alpha", content="bravo", tags=["charlie"])
+    url = f"/notes/{note['id']}"
+    assert (
+        api.patch(url, json={"title": "delta", "tags": ["echo"]}, headers=user.headers).status_code
+        == 200
+    )
+    assert (
+        api.put(
+            url,
+            json={"title": "delta", "content": "foxtrot", "tags": ["echo"]},
+            headers=user.headers,
+        ).status_code
+        == 200
+    )
+    for q, found in [
+        ("alpha", False),
+        ("bravo", False),
+        ("charlie", False),
+        ("delta", True),
+        ("echo", True),
+        ("foxtrot", True),
+    ]:
+        assert titles(api.get("/notes", params={"q": q}, headers=user.headers)) == (
+            ["delta"] if found else []
+        ), q
+    api.delete(url, headers=user.headers)
+    assert titles(api.get("/notes", params={"q": "delta"}, headers=user.headers)) == []
+    assert titles(
+        api.get("/notes", params={"q": "delta", "trashed": True}, headers=user.headers)
+    ) == ["delta"]
+
+
+def test_sync_paging_across_states_gives_each_note_once(api: httpx.Client, user: ApiUser) -> None:
+    ids = set()
+    for i in range(12):
+        note = create(api, user, title=f"n{i}", pinned=i % 4 == 0, archived=i % 3 == 0)
+        if i % 2:
+            assert api.delete(f"/notes/{note['id']}", headers=user.headers).status_code == 204
+        ids.add(note["id"])
+    for sort in ("updated_at", "created_at", "title"):
+        seen = [
+            n["id"]
+            for n in page_all(api, user, updated_since="2000-01-01T00:00:00Z", sort=sort, limit=3)
+        ]
+        assert sorted(seen) == sorted(ids) and len(seen) == len(ids), sort
+        with_q = page_all(
+            api, user, updated_since="2000-01-01T00:00:00Z", q="n1", sort=sort, limit=1
+        )
+        assert sorted(n["title"] for n in with_q) == ["n1", "n10", "n11"], sort
+
+
+def test_queries_fold_case_width_ligatures_and_marks(api: httpx.Client, user: ApiUser) -> None:
+    create(
+        api,
+        user,
+        title="Straße",
+        content="file İstanbul CAFÉ \U0001f389party iPhone用ケース 東京都の天気",
+    )
+    for q in [
+        "strasse",
+        "STRASSE",
+        "straße",
+        "ﬁle",
+        "istanbul",
+        "İSTANBUL",
+        "\uff43\uff41\uff46\uff45",  # full-width "cafe"
+        "cafe\u0301",
+        "café",
+        "party",
+        "🎉 party",
+        "iphone",
+        "ケース",
+        "天気",
+        "京都",
+        "iphone用",
+        "ｹｰｽ",
+    ]:
+        assert titles(api.get("/notes", params={"q": q}, headers=user.headers)) == ["Straße"], q
+    for q in ["ssa", "京天", "phone"]:
+        assert titles(api.get("/notes", params={"q": q}, headers=user.headers)) == [], q
