@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -15,6 +16,12 @@ DEFAULT_JWT_SECRET = "smartnote-local-development-secret-change-me"  # noqa: S10
 # The shortest HMAC key accepted where it matters: JWT_SECRET in production, and always a key
 # read from JWT_SECRET_ARN (a stored secret is a deployed one).
 MIN_JWT_SECRET_LENGTH = 32
+# SES_SENDER as SES's `Source` and the IAM condition `ses:FromAddress` take it: a bare address
+# (no display name), 7-bit ASCII (an internationalised domain in Punycode), dot-atom local
+# part, a domain of at least two labels.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+SES_SENDER_PATTERN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 
 
 class Settings(BaseSettings):
@@ -94,6 +101,20 @@ class Settings(BaseSettings):
             if "*" in origin or not origin.startswith(("https://", "http://")):
                 raise ValueError(f"CORS origins must be explicit http(s) origins, not {origin!r}")
         return tuple(origin.rstrip("/") for origin in origins)
+
+    @field_validator("ses_sender")
+    @classmethod
+    def _refuse_malformed_sender(cls, sender: str) -> str:
+        # SES answers a malformed Source with the same error as a malformed recipient
+        # (`InvalidParameterValue`), which the reminders job takes for an address it can never
+        # send to: each due reminder would be consumed without an email by a run that
+        # succeeds. Refused here, every run fails instead (retries, RemindersErrorsAlarm).
+        if not SES_SENDER_PATTERN.fullmatch(sender):
+            raise ValueError(
+                "SES_SENDER must be a bare email address in ASCII, such as"
+                f" noreply@example.com, not {sender!r}"
+            )
+        return sender
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

@@ -75,7 +75,9 @@ class SesMailer:
         except Exception as exc:
             # botocore's ClientError, read by shape so this module does not import botocore.
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code == "InvalidParameterValue":  # SES refuses the address itself
+            # SES refuses an address with this code, and does not say which. The sender is
+            # well formed (Settings checks SES_SENDER), so it is the recipient's.
+            if code == "InvalidParameterValue":
                 raise Undeliverable(f"SES refused the recipient: {code}") from exc
             raise
         return str(response["MessageId"])

@@ -39,6 +39,32 @@ def test_ocr_languages_refuse_anything_else(languages: str) -> None:
         Settings(ocr_languages=languages)
 
 
+@pytest.mark.parametrize(
+    "sender", ["noreply@smartnote.local", "noreply@example.com", "no-reply+x@xn--exmple-cua.com"]
+)
+def test_ses_sender_accepts_a_bare_address(sender: str) -> None:
+    assert Settings(ses_sender=sender).ses_sender == sender
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "noreply",
+        "noreply@",
+        "@example.com",
+        "noreply@localhost",
+        "SmartNote <noreply@example.com>",
+        "no reply@example.com",
+        "noreply@exämple.com",
+        "a..b@example.com",
+        "noreply@example.com ",
+    ],
+)
+def test_ses_sender_refuses_what_ses_would_refuse_as_a_source(sender: str) -> None:
+    with pytest.raises(ValidationError, match="SES_SENDER"):
+        Settings(ses_sender=sender)
+
+
 def test_every_setting_is_in_the_configuration_reference() -> None:
     reference = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"`{name.upper()}`" not in reference]

@@ -3,14 +3,16 @@
 Repeats follow the owner's wall clock: a daily 09:00 reminder stays at 09:00 local time across
 DST changes, and a monthly one on the 31st lands on the last day of shorter months and back
 on the 31st after them. Every occurrence is computed from the reminder's first `at` (its
-`anchor`), never from the previous occurrence, so clamping never drifts.
+`anchor`), never from the previous occurrence, so clamping never drifts. After an occurrence
+is handled, the next one falls at least one step later on the owner's calendar (a later day,
+a week, a month), even when the owner changed time zone in between.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,13 +61,25 @@ def _nth(wall: datetime, repeat: str, k: int) -> datetime:
     raise ValueError(f"unknown repeat {repeat!r}")
 
 
-def next_occurrence(anchor: datetime, repeat: str, zone: ZoneInfo, after: datetime) -> datetime:
-    """The first occurrence strictly after `after` of a reminder first set for `anchor`.
+def next_occurrence(
+    anchor: datetime,
+    repeat: str,
+    zone: ZoneInfo,
+    after: datetime,
+    *,
+    not_before: date | None = None,
+) -> datetime:
+    """The first occurrence strictly after `after` of a reminder first set for `anchor`,
+    and on the local day `not_before` or later when given.
 
     Arithmetic is on the local wall clock (naive datetimes), then localised: a time that
-    does not exist on a spring-forward day is taken with the offset before the change.
+    does not exist on a spring-forward day is taken with the offset before the change, and
+    one that occurs twice on a fall-back night is the first of the two.
     """
-    wall = anchor.astimezone(zone).replace(tzinfo=None)
+    # An anchor in the repeated hour of a fall-back night carries fold=1; kept, it would put
+    # the monthly repeats (`replace` keeps it) on the other side of a later DST change than
+    # the daily and weekly ones (arithmetic drops it). The schedule is the wall time alone.
+    wall = anchor.astimezone(zone).replace(tzinfo=None, fold=0)
     after_wall = after.astimezone(zone).replace(tzinfo=None)
     # Start one step short of `after` so that a reminder years old costs a few iterations.
     if repeat == "monthly":
@@ -75,16 +89,31 @@ def next_occurrence(anchor: datetime, repeat: str, zone: ZoneInfo, after: dateti
         step_days = 7 if repeat == "weekly" else 1
         k = max(0, (after_wall - wall).days // step_days - 1)
     while True:
-        candidate = to_stored_time(_nth(wall, repeat, k).replace(tzinfo=zone).astimezone(UTC))
-        if candidate > after:
+        occurrence = _nth(wall, repeat, k)
+        candidate = to_stored_time(occurrence.replace(tzinfo=zone).astimezone(UTC))
+        if candidate > after and (not_before is None or occurrence.date() >= not_before):
             return candidate
         k += 1
+
+
+def _one_step_after(handled: datetime, repeat: str, zone: ZoneInfo) -> date:
+    """The first local day the occurrence after `handled` may fall on: a later day for daily,
+    a week later for weekly, a month later (clamped) for monthly."""
+    return _nth(handled.astimezone(zone).replace(tzinfo=None), repeat, 1).date()
 
 
 def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: bool) -> Document:
     """The reminder after its due occurrence was handled at `now` (emailed, or skipped
     because the owner turned emails off): one-offs are done, repeats move to the next
-    future occurrence - after downtime that is one email, then on schedule again."""
+    future occurrence - after downtime that is one email, then on schedule again.
+
+    That next occurrence is also at least one step after the handled one on the owner's
+    current calendar. The schedule follows the anchor's wall time in the owner's *current*
+    zone: after a change of zone (or of DST rules) its occurrences move by an hour or so,
+    and the one just after `now` may be the handled one's own, moved - a second email the
+    same day. So a daily reminder comes at most once a local day, and weekly and monthly
+    ones at least a week and a month of local days apart.
+    """
     updated: Document = dict(reminder)
     updated["fired_at"] = now
     if sent:
@@ -93,5 +122,8 @@ def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: b
     if repeat != ONCE:
         anchor: datetime = reminder.get("anchor") or reminder["at"]
         updated["anchor"] = anchor
-        updated["at"] = next_occurrence(anchor, repeat, zone, now)
+        handled: datetime = reminder["at"]
+        updated["at"] = next_occurrence(
+            anchor, repeat, zone, now, not_before=_one_step_after(handled, repeat, zone)
+        )
     return updated

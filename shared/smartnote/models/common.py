@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 T = TypeVar("T")
 
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+# The start of every date-time text pydantic reads: the date, a separator, hours and minutes.
+_ISO_DATE_TIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _written_out(value: object) -> object:
+    # Pydantic's lax mode reads numbers and digit strings as Unix seconds (or milliseconds):
+    # "20300101", ISO 8601's basic date, would be 1970-08-23T22:55:01Z. A client's time is
+    # the text API.md describes; the rest of the format, offset included, pydantic checks.
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and _ISO_DATE_TIME_START.match(value)
+    ):
+        return value
+    raise ValueError("the time must be ISO 8601 with an offset, such as 2026-11-24T09:00:00Z")
 
 
 def _within_supported_range(moment: datetime) -> datetime:
@@ -26,7 +40,9 @@ def _within_supported_range(moment: datetime) -> datetime:
     return moment
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_within_supported_range)]
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_written_out), AfterValidator(_within_supported_range)
+]
 """A client-sent time: ISO 8601 with an offset, from 1970 to 2999."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from pymongo.collection import Collection
 
 import smartnote.jobs.reminders as reminders_job
@@ -142,6 +143,36 @@ def test_daily_reminder_keeps_local_time_across_dst(
     assert "Due Sunday 30 March 2031, 09:00 CEST (Europe/Paris)" in texts[1]
 
 
+def test_a_daily_reminder_is_emailed_once_a_day_after_its_owner_changes_time_zone(
+    api: httpx.Client, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """A daily 09:00 set in a New York winter (14:00 UTC) runs at 13:00 UTC in summer (EDT).
+    In Phoenix (MST all year) the same anchor is 07:00 = 14:00 UTC: once the 13:00 UTC
+    occurrence went out, the next one is the next local day's, not the same day's an hour
+    later."""
+    owner = register_and_login(api, timezone="America/New_York")
+    note_id = create_note(api, owner, utc(2031, 1, 6, 14, 0), repeat="daily")
+    reminders.clock.set(utc(2031, 7, 1, 13, 30))
+    reminders.run()  # one catch-up email, then on schedule at 09:00 EDT
+    assert parse(reminder_of(api, owner, note_id)["at"]) == utc(2031, 7, 2, 13, 0)
+    moved = api.patch("/users/me", json={"timezone": "America/Phoenix"}, headers=owner.headers)
+    assert moved.status_code == 200, moved.text
+
+    reminders.clock.set(utc(2031, 7, 2, 13, 1))
+    reminders.run()
+    assert parse(reminder_of(api, owner, note_id)["at"]) == utc(2031, 7, 3, 14, 0)
+    reminders.clock.set(utc(2031, 7, 2, 14, 1))
+    reminders.run()
+    reminders.clock.set(utc(2031, 7, 3, 14, 1))
+    reminders.run()
+    dues = [email["text"].splitlines()[1] for email in emails_to(aws, owner.email)]
+    assert dues == [
+        "Due Monday 6 January 2031, 09:00 EST (America/New_York)",
+        "Due Wednesday 2 July 2031, 06:00 MST (America/Phoenix)",
+        "Due Thursday 3 July 2031, 07:00 MST (America/Phoenix)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("repeat", "first", "expected"),
     [
@@ -192,9 +223,9 @@ def test_trashed_notes_and_cleared_reminders_send_nothing(
 
 
 @contextlib.contextmanager
-def unverified_sender() -> Iterator[None]:
-    """SES refuses to send: the sender is not a verified identity."""
-    os.environ["SES_SENDER"] = "nobody@unverified.example"
+def ses_sender(address: str) -> Iterator[None]:
+    """The reminders function sends from `address` (its SES_SENDER) for the block."""
+    os.environ["SES_SENDER"] = address
     get_settings.cache_clear()
     try:
         yield
@@ -208,7 +239,8 @@ def test_a_failed_send_is_retried_by_the_next_run(
 ) -> None:
     note_id = create_note(api, user, utc(2030, 5, 1, 9, 0))
     reminders.clock.set(utc(2030, 5, 1, 9, 1))
-    with unverified_sender(), pytest.raises(RuntimeError, match="not sent"):
+    # SES refuses to send: the sender is not a verified identity.
+    with ses_sender("nobody@unverified.example"), pytest.raises(RuntimeError, match="not sent"):
         reminders.run()  # Lambda sees the failure (retries, alarm); the reminder stays due
     assert emails_to(aws, user.email) == []
     assert reminder_of(api, user, note_id)["last_sent_at"] is None
@@ -218,6 +250,26 @@ def test_a_failed_send_is_retried_by_the_next_run(
     reminders.clock.advance(minutes=5)
     reminders.run()
     assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_a_malformed_sender_fails_the_run_and_leaves_the_reminders_due(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """SES answers a Source without its domain with `InvalidParameterValue`, the error it
+    gives for a recipient it can never send to. Taken for that, every due reminder would be
+    consumed without an email by a run that succeeds (no retry, no RemindersErrorsAlarm)."""
+    note_id = create_note(api, user, utc(2030, 12, 1, 9, 0), title="Renew passport")
+    reminders.clock.set(utc(2030, 12, 1, 9, 1))
+    aws.client("ses").verify_email_identity(EmailAddress="noreply")  # only its form is wrong
+    with ses_sender("noreply"), pytest.raises(ValidationError, match="SES_SENDER"):
+        reminders.run()
+    assert emails_to(aws, user.email) == []
+    assert reminder_of(api, user, note_id)["last_sent_at"] is None
+
+    reminders.clock.advance(minutes=5)
+    reminders.run()  # the sender fixed: the reminder goes out
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Renew passport"]
     assert reminder_of(api, user, note_id)["last_sent_at"] is not None
 
 

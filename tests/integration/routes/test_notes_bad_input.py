@@ -40,6 +40,12 @@ BAD_BODIES: list[tuple[object, str]] = [
     ({"color": "url(javascript:alert(1))"}, "color"),
     ({"reminder": {"at": "tomorrow"}}, "reminder"),
     ({"reminder": {"at": "2026-12-01T09:00:00"}}, "reminder"),
+    # Numbers and digit strings, which pydantic would read as Unix times ("20300101", ISO
+    # 8601's basic date, as 1970-08-23): a time is written out, with its offset.
+    ({"reminder": {"at": "20300101"}}, "reminder"),
+    ({"reminder": {"at": "2030"}}, "reminder"),
+    ({"reminder": {"at": 1893488400}}, "reminder"),
+    ({"reminder": {"at": "1893488400000"}}, "reminder"),
     ({"reminder": {"at": "2026-12-01T09:00:00Z", "repeat": "yearly"}}, "reminder"),
     # Times that leave the datetime range in UTC or in an owner's zone (were 500s, and a
     # stored year-1 reminder crashed every reminders run).
@@ -136,6 +142,8 @@ def test_bad_or_unknown_ids_are_404(api: httpx.Client, user: ApiUser, note_id: s
         "archived=2",
         "updated_since=yesterday",
         "updated_since=2026-01-01T00:00:00",
+        "updated_since=1893488400",
+        "updated_since=20300101",
         "updated_since=0001-01-01T00:00:00%2B14:00",
         "updated_since=9999-12-31T23:59:59-14:00",
         "cursor=%%%",

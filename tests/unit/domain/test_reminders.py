@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -70,6 +70,41 @@ def test_a_local_time_skipped_by_dst_is_taken_with_the_offset_before() -> None:
     assert next_occurrence(anchor, "daily", NEW_YORK, utc(2026, 3, 8, 7, 30)) == utc(
         2026, 3, 9, 6, 30
     )
+
+
+def test_monthly_repeat_from_a_repeated_hour_takes_a_skipped_time_with_the_offset_before() -> None:
+    """02:30 on 25 Oct 2026 in Paris, the second one (CET, fold=1), repeats on 25 March 2029,
+    a spring-forward day without 02:30: 02:30 at +01:00 = 03:30 CEST, as a daily repeat has
+    it, not 01:30 CET (the offset after the change, an hour before the owner's time)."""
+    anchor = utc(2026, 10, 25, 1, 30)
+    assert anchor.astimezone(PARIS).fold == 1
+    assert next_occurrence(anchor, "daily", PARIS, utc(2029, 3, 24, 12)) == utc(2029, 3, 25, 1, 30)
+    monthly = next_occurrence(anchor, "monthly", PARIS, utc(2029, 3, 1))
+    assert monthly == utc(2029, 3, 25, 1, 30), monthly.astimezone(PARIS)
+
+
+@pytest.mark.parametrize(
+    ("repeat", "handled", "expected"),
+    [
+        ("daily", utc(2031, 7, 2, 13), utc(2031, 7, 3, 14)),
+        ("weekly", utc(2031, 7, 7, 13), utc(2031, 7, 14, 14)),
+        ("monthly", utc(2031, 7, 6, 13), utc(2031, 8, 6, 14)),
+    ],
+)
+def test_after_a_time_zone_change_the_next_occurrence_is_one_step_after_the_handled_one(
+    repeat: str, handled: datetime, expected: datetime
+) -> None:
+    """Set for 09:00 in a New York winter (14:00 UTC), handled at 09:00 EDT (13:00 UTC) while
+    the owner moved to Phoenix, where the anchor is 07:00 MST = 14:00 UTC all year: the same
+    day's 14:00 UTC would be a second email an hour after the first."""
+    reminder = {"at": handled, "anchor": utc(2031, 1, 6, 14), "repeat": repeat}
+    moved = fired(reminder, ZoneInfo("America/Phoenix"), handled + timedelta(minutes=1), sent=True)
+    assert moved["at"] == expected
+
+
+def test_a_daily_reminder_at_midnight_comes_the_next_midnight() -> None:
+    reminder = {"at": utc(2031, 7, 1, 22), "repeat": "daily"}  # 00:00 CEST
+    assert fired(reminder, PARIS, utc(2031, 7, 1, 22, 1), sent=True)["at"] == utc(2031, 7, 2, 22)
 
 
 def test_due_at() -> None:

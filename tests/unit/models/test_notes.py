@@ -59,3 +59,11 @@ def test_reminders_from_1970_to_2999_are_accepted(at: str) -> None:
 def test_reminders_outside_1970_to_2999_are_refused(at: str) -> None:
     with pytest.raises(ValidationError, match="from 1970-01-01 to 2999-12-31"):
         NoteCreate.model_validate({"reminder": {"at": at}})
+
+
+@pytest.mark.parametrize("at", ["20300101", "2030", 1893488400, 1893488400.5, "1893488400000"])
+def test_reminder_times_that_are_not_written_out_are_refused_not_read_as_unix_times(
+    at: object,
+) -> None:
+    with pytest.raises(ValidationError, match="ISO 8601 with an offset"):
+        NoteCreate.model_validate({"reminder": {"at": at}})
