@@ -159,8 +159,8 @@ def time_queries(
     A shape whose warm-up call took over SLOW_CALL_S gets at most 2 timed calls."""
     from bench.common import summary, template, timed
     from bench.events import api_event
+    from smartnote.local.containers import _load_module
     from smartnote.local.events import LambdaContext
-    from smartnote.local.gateway import _load_module
 
     handler = _load_module(template().function("notes")).handler
     context = LambdaContext(function_name="notes", memory_limit_in_mb=512, timeout_seconds=60)
@@ -192,7 +192,7 @@ def time_queries(
 def measure(server: str, sizes: list[int], repeats: int) -> dict[str, Any]:
     """Seed and query each size on one server; later sizes over BUDGET_S are skipped."""
     from bench.common import DbTimer, local_stack, register
-    from smartnote.local.gateway import _init_container
+    from smartnote.local.containers import _init_container
 
     timer = DbTimer()  # before any client: only later ones report to it
     results: dict[str, Any] = {}

@@ -26,8 +26,8 @@ from bench.common import (
 from bench.events import api_event
 from smartnote.auth import AuthService, Principal
 from smartnote.db import mongo
+from smartnote.local.containers import _init_container, _load_module
 from smartnote.local.events import LambdaContext
-from smartnote.local.gateway import _init_container, _load_module
 from smartnote.repositories.notes import NotesRepository
 
 # What-if variants of the same warm GET, for where the own time goes (not what ships):

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from smartnote.concurrency import equip
-from smartnote.local.gateway import _load_module
+from smartnote.local.containers import _load_module
 from smartnote.local.template import Template
 
 ASGIApp = Any

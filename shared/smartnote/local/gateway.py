@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import json
 import logging
 import os
@@ -11,38 +9,33 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import ModuleType
 from typing import Any, Self
 
-from smartnote.db import mongo
+from smartnote.local.containers import FunctionRuntime, FunctionTimedOut
 from smartnote.local.emails import sent_emails
 from smartnote.local.events import (
     HttpResponse,
-    LambdaContext,
     build_rest_event,
     parse_lambda_response,
 )
-from smartnote.local.template import (
-    FunctionSpec,
-    Template,
-    allowed_methods,
-    match_route,
-)
+from smartnote.local.gateway_responses import GatewayResponses, gateway_responses
+from smartnote.local.template import Template, match_route
 from smartnote.middleware import SECURITY_HEADERS, request_id
 
 logger = logging.getLogger("smartnote.local.gateway")
 
-Handler = Callable[[dict[str, Any], Any], Any]
 LOCAL_PREFIX = "/_local/"  # the local stack's own routes, e.g. GET /_local/emails
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-# Slack on top of the function timeout before the gateway gives up waiting (API GW: 29 s).
-TIMEOUT_SLACK_SECONDS = 1.0
+# API Gateway REST stops waiting for a Lambda integration after 29 s and answers 504; the
+# function runs on to its own Timeout.
+INTEGRATION_TIMEOUT_SECONDS = 29.0
+# Statuses whose answers have no body and no Content-Length (RFC 9110 8.6: MUST NOT on a
+# 204; on a 304 only the length the 200 would have, which the gateway does not know).
+_BODILESS = (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED)
 
 
 _DECIMAL = re.compile(r"[0-9]+")
@@ -80,108 +73,11 @@ def _header(headers: list[tuple[str, str]], name: str) -> str:
     return next((value for key, value in headers if key.lower() == name), "")
 
 
-def _init_container(loops: list[asyncio.AbstractEventLoop]) -> None:
-    # Mangum calls asyncio.get_event_loop() per invocation and the app caches clients per loop,
-    # so every container thread owns one loop for its whole life, like a warm Lambda.
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    loops.append(loop)
-
-
-def _load_module(fn: FunctionSpec) -> ModuleType:
-    module_name = f"smartnote_fn_{fn.name}"
-    path = fn.module_path
-    loaded = sys.modules.get(module_name)
-    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
-        return loaded  # another gateway of this process already imported it
-    if not path.is_file():
-        raise FileNotFoundError(f"{fn.logical_id}: handler module {path} does not exist")
-    # Every function's entry point is app.py, so siblings would shadow each other on sys.path;
-    # add the folder only when the function really has sibling modules to import.
-    siblings = [
-        p
-        for p in fn.code_uri.iterdir()
-        if p != path and (p.suffix == ".py" or (p / "__init__.py").exists())
-    ]
-    if siblings and str(fn.code_uri) not in sys.path:
-        sys.path.insert(0, str(fn.code_uri))
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
-
-
 class _HttpServer(ThreadingHTTPServer):
     # socketserver listens with a backlog of 5: forty load-test users ramping up at once got
     # connection resets on their first request.
     request_queue_size = 128
     daemon_threads = True
-
-
-class FunctionRuntime:
-    """The warm containers of one function: a pool of threads, each with its own event loop."""
-
-    def __init__(self, spec: FunctionSpec, pool_size: int = 4) -> None:
-        self.spec = spec
-        self._loops: list[asyncio.AbstractEventLoop] = []
-        self._executor = ThreadPoolExecutor(
-            max_workers=pool_size,
-            thread_name_prefix=f"lambda-{spec.name}",
-            initializer=_init_container,
-            initargs=(self._loops,),
-        )
-        self._handler: Handler | None = None
-        self._lock = threading.Lock()
-
-    def _get_handler(self) -> Handler:
-        # Loaded inside a container thread: Mangum touches the event loop when constructed.
-        with self._lock:
-            if self._handler is None:
-                module = _load_module(self.spec)
-                handler = getattr(module, self.spec.handler_attr, None)
-                if not callable(handler):
-                    raise AttributeError(
-                        f"{self.spec.module_path} has no callable {self.spec.handler_attr!r}"
-                    )
-                self._handler = handler
-            return self._handler
-
-    def handler(self) -> Handler:
-        """The function's handler object (tests set a scheduled job's clock on it)."""
-        return self._get_handler()
-
-    def _run(self, event: dict[str, Any], context: LambdaContext) -> Any:
-        return self._get_handler()(event, context)
-
-    def invoke(
-        self, event: dict[str, Any], timeout: float | None = None, request_id: str | None = None
-    ) -> Any:
-        """Run the handler in a free container; raises what the handler raised. A retry of
-        an asynchronous invocation passes the `request_id` of its first attempt, as Lambda."""
-        context = LambdaContext(
-            function_name=self.spec.logical_id,
-            memory_limit_in_mb=self.spec.memory_size,
-            timeout_seconds=float(self.spec.timeout),
-        )
-        if request_id is not None:
-            context.aws_request_id = request_id
-        return self._executor.submit(self._run, event, context).result(timeout=timeout)
-
-    def shutdown(self) -> None:
-        """Retire the containers: close each one's clients on its own loop, then the loop."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        for loop in self._loops:
-            if not loop.is_closed():
-                loop.run_until_complete(mongo.close_clients())
-                loop.close()
-        self._loops.clear()
 
 
 class Gateway:
@@ -203,6 +99,7 @@ class Gateway:
         self.pool_size = pool_size
         self.quiet = quiet
         self.stage = stage
+        self.responses: GatewayResponses = gateway_responses(template)
         self._runtimes: dict[str, FunctionRuntime] = {}
         self._runtimes_lock = threading.Lock()
         self._server: _HttpServer | None = None
@@ -223,7 +120,8 @@ class Gateway:
     def invoke(
         self, function_name: str, event: dict[str, Any], request_id: str | None = None
     ) -> Any:
-        """Invoke a function directly with any event, in its container pool."""
+        """Invoke a function directly with any event, in its container pool, and wait; raises
+        what the handler raised, or `FunctionTimedOut` at the function's Timeout."""
         return self.runtime(function_name).invoke(event, request_id=request_id)
 
     def handle(
@@ -239,21 +137,11 @@ class Gateway:
         incoming_id = _header(headers, "x-request-id")
         if path.startswith(LOCAL_PREFIX):
             return self._local(method, path, incoming_id), None
-        routes = self.template.routes
-        # As API Gateway: HEAD reaches a function only through a HEAD or ANY method.
-        match = match_route(routes, method, path)
+        # As API Gateway: HEAD reaches a function only through a HEAD or ANY method, and a
+        # method the resource lacks is as unknown as a path no resource has.
+        match = match_route(self.template.routes, method, path)
         if match is None:
-            allowed = allowed_methods(routes, path)
-            if allowed is None:
-                message = f"No route for {method} {path}"
-                return error_response(404, "not_found", message, incoming_id), None
-            return error_response(
-                405,
-                "method_not_allowed",
-                f"Method {method} not allowed for {path}",
-                incoming_id,
-                [("Allow", ", ".join(allowed))],
-            ), None
+            return self._missing_route(method, path, incoming_id), None
         fn = match.function
         event = build_rest_event(
             method,
@@ -266,25 +154,47 @@ class Gateway:
             stage=self.stage,
         )
         try:
-            result = self.runtime(fn.name).invoke(event, timeout=fn.timeout + TIMEOUT_SLACK_SECONDS)
+            future = self.runtime(fn.name).start(event)
+            result = future.result(timeout=INTEGRATION_TIMEOUT_SECONDS)
             return parse_lambda_response(result), fn.name
         except FutureTimeout:
             logger.error(
-                "%s timed out after %s s on %s %s", fn.logical_id, fn.timeout, method, path
+                "%s still runs after API Gateway's %.0f s on %s %s",
+                fn.logical_id,
+                INTEGRATION_TIMEOUT_SECONDS,
+                method,
+                path,
             )
-            timed_out = error_response(
-                504, "gateway_timeout", "The function timed out", incoming_id
-            )
-            return timed_out, fn.name
+            return self.own_error(504, "Endpoint request timed out", incoming_id), fn.name
+        except FunctionTimedOut:
+            # Lambda stopped it at its Timeout: a failed invocation, which API Gateway answers
+            # with a 502 like a crash (the containers logged the timeout).
+            return self.own_error(502, "The function timed out", incoming_id), fn.name
         except Exception:
             # The client gets a generic 502; the traceback goes to stderr (the function's log).
             logger.exception("%s failed on %s %s", fn.logical_id, method, path)
-            return error_response(502, "bad_gateway", "The function failed", incoming_id), fn.name
+            return self.own_error(502, "The function failed", incoming_id), fn.name
+
+    def own_error(
+        self,
+        status: int,
+        message: str,
+        incoming_id: str = "",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> HttpResponse:
+        """An error of the gateway itself, with the code of the template's DEFAULT_4XX/5XX."""
+        code = self.responses.for_status(status).code
+        return error_response(status, code, message, incoming_id, headers)
+
+    def _missing_route(self, method: str, path: str, incoming_id: str) -> HttpResponse:
+        missing = self.responses.missing_route
+        status = missing.status or HTTPStatus.FORBIDDEN  # API Gateway's own status for it
+        return error_response(status, missing.code, f"No route for {method} {path}", incoming_id)
 
     def _local(self, method: str, path: str, incoming_id: str) -> HttpResponse:
         """The local stack's own routes (`/_local/...`); API Gateway on AWS has none."""
         if path.rstrip("/") != f"{LOCAL_PREFIX}emails":
-            return error_response(404, "not_found", f"No route for {method} {path}", incoming_id)
+            return self._missing_route(method, path, incoming_id)
         if method not in ("GET", "HEAD"):
             return error_response(
                 405,
@@ -368,7 +278,8 @@ def _content_length(value: str) -> int:
 
 def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive; every response carries Content-Length
+        # Keep-alive: every response carries Content-Length, or has no body (204, 304).
+        protocol_version = "HTTP/1.1"
         server_version = "SmartNoteLocalGateway/1.0"
         # Not HTTP/0.9, whose answers have no status line or headers: a request line without
         # a version (or a garbled one) gets an error a client can read.
@@ -398,16 +309,16 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 length = _content_length(self.headers.get("Content-Length") or "0")
                 return self.rfile.read(length) if length > 0 else b""
             except _BodyTooLarge:
-                self._send_error(413, "payload_too_large", "Request body too large")
+                self._send_error(413, "Request body too large")
             except _BadFraming as exc:
-                self._send_error(400, "bad_request", str(exc))
+                self._send_error(400, str(exc))
             return None
 
-        def _send_error(self, status: int, code: str, message: str) -> None:
+        def _send_error(self, status: int, message: str) -> None:
             self.close_connection = True  # an unread body would poison the next request
             # No command: the request line was too long (414), before parse_request.
             incoming_id = self.headers.get("X-Request-ID", "") if self.command else ""
-            self._send(error_response(status, code, message, incoming_id))
+            self._send(gateway.own_error(status, message, incoming_id))
 
         def parse_request(self) -> bool:
             self.headers = HTTPMessage()  # a refusal must not echo the last request's id
@@ -417,15 +328,16 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             self, code: int, message: str | None = None, explain: str | None = None
         ) -> None:
             """http.server's own refusals (bad request line, 414, 431, 501) in the error shape."""
-            status = HTTPStatus(code)
-            error_code = re.sub(r"\W+", "_", status.phrase.lower()).strip("_")
-            self._send_error(code, error_code, message or status.phrase)
+            self._send_error(code, message or HTTPStatus(code).phrase)
 
         def _send(self, response: HttpResponse) -> None:
             self.send_response(response.status)
             for key, value in response.headers:
                 if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(key, value)
+            if response.status in _BODILESS:
+                self.end_headers()
+                return
             length = str(len(response.body))
             if self.command == "HEAD":  # the function's: the length its GET would have
                 length = _header(response.headers, "content-length") or length

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from smartnote.local.containers import lambda_error
 from smartnote.local.gateway import Gateway
 from smartnote.local.stack import (
     DATA_DIR,
@@ -79,15 +80,6 @@ def invoke(template: Template, function: str, event: dict[str, Any]) -> Any:
         gateway.stop()
 
 
-def _error_result(exc: BaseException) -> dict[str, Any]:
-    """What Lambda reports for an unhandled exception."""
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "stackTrace": traceback.format_tb(exc.__traceback__),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m smartnote.local.invoke", description=__doc__)
     parser.add_argument("function", help="function folder name (e.g. notes) or logical id")
@@ -114,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             result, failed = invoke(template, spec.name, event), False
         except Exception as exc:  # noqa: BLE001 - reported like Lambda reports it
             traceback.print_exc(file=sys.stderr)
-            result, failed = _error_result(exc), True
+            result, failed = lambda_error(exc), True
     print(json.dumps(result, indent=2, default=str))
     return 1 if failed else 0
 

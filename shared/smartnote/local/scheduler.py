@@ -2,14 +2,14 @@
 
 `rate(...)` schedules fire every interval from the moment the stack started (like a rule
 counted from its creation); `cron(...)` ones (AWS's six fields, UTC) at the times
-aws-croniter computes. Each firing invokes the function asynchronously, like EventBridge,
-with the event AWS would send. After a pause (a laptop asleep) a schedule fires once and
-then keeps to its times - no burst of the missed ones.
+aws-croniter computes. Each firing hands the event AWS would send to `dispatch`; the stack
+passes Lambda's asynchronous invocation (`async_invoke`), which EventBridge uses: a failed
+run is retried and then parked in the on-failure destination. After a pause (a laptop
+asleep) a schedule fires once and then keeps to its times - no burst of the missed ones.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -25,8 +25,6 @@ from smartnote.local.events import (
     render_scheduler_input,
 )
 from smartnote.local.template import Template
-
-logger = logging.getLogger("smartnote.local.scheduler")
 
 Clock = Callable[[], datetime]
 Dispatch = Callable[[str, dict[str, Any]], None]  # (function name, event)
@@ -190,22 +188,3 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-
-def invoke_in_background(invoke: Callable[[str, dict[str, Any]], Any]) -> Dispatch:
-    """An asynchronous invocation, as EventBridge makes: the result or the error is logged."""
-
-    def run(function: str, event: dict[str, Any]) -> None:
-        try:
-            result = invoke(function, event)
-        except Exception:
-            logger.exception("scheduled %s failed (event %s)", function, event.get("id"))
-        else:
-            logger.info("scheduled %s at %s -> %s", function, event.get("time"), result)
-
-    def dispatch(function: str, event: dict[str, Any]) -> None:
-        threading.Thread(
-            target=run, args=(function, event), name=f"schedule-{function}", daemon=True
-        ).start()
-
-    return dispatch

@@ -17,9 +17,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from smartnote.local.async_invoke import AsyncInvoker
 from smartnote.local.gateway import Gateway
 from smartnote.local.s3_events import S3EventDelivery
-from smartnote.local.scheduler import Scheduler, invoke_in_background
+from smartnote.local.scheduler import Scheduler
 from smartnote.local.services import (
     DEFAULT_REGION,
     DUMMY_AWS_KEY,
@@ -149,6 +150,8 @@ class Stack:
         )
         self.provisioned: dict[str, str] = {}
         self.scheduler: Scheduler | None = None
+        # EventBridge invokes the scheduled functions asynchronously, as S3 the image one.
+        self.scheduled_runs = AsyncInvoker(self.template, self.gateway.invoke, self.aws)
         self.s3_events = S3EventDelivery(self.template, self.aws, self.gateway)
 
     @property
@@ -171,7 +174,7 @@ class Stack:
             apply_environ(self.template, env)
             self.gateway.start()
             if self.schedules:
-                self.scheduler = Scheduler(self.template, invoke_in_background(self.gateway.invoke))
+                self.scheduler = Scheduler(self.template, self.scheduled_runs.invoke)
                 self.scheduler.start()
             self.s3_events.start()  # uploads reach the image function like on AWS
         except BaseException:
@@ -201,6 +204,7 @@ class Stack:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
+        self.scheduled_runs.stop()
         self.s3_events.stop()
         self.gateway.stop()
         self.aws.stop()

@@ -374,7 +374,7 @@ def match_route(
     """The function serving `method path`: exact path > {param} > {proxy+}, then method > ANY.
 
     Like API Gateway, a method missing on the most specific resource does not fall back to a
-    less specific one (see `allowed_methods` to tell 404 from 405).
+    less specific one: the request is as unknown as one for a path no resource has.
     """
     found = _best_resource(routes, path)
     if found is None:
@@ -386,11 +386,3 @@ def match_route(
             if route.method == wanted:
                 return RouteMatch(fn, resource, params)
     return None
-
-
-def allowed_methods(routes: Iterable[tuple[FunctionSpec, ApiRoute]], path: str) -> list[str] | None:
-    """The methods of the resource that `path` resolves to; None when no resource matches."""
-    found = _best_resource(routes, path)
-    if found is None:
-        return None
-    return sorted({route.method for _fn, route in found[2]})

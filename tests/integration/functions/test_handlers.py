@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from smartnote.db import mongo
+from smartnote.local.containers import FunctionRuntime
 from smartnote.local.events import build_rest_event
-from smartnote.local.gateway import FunctionRuntime, Gateway
+from smartnote.local.gateway import Gateway
 from smartnote.local.template import Template
 from smartnote.routes import notes
 from tests.conftest import ApiUser

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, event
 
+from smartnote.local.containers import FunctionRuntime
 from smartnote.local.events import build_rest_event
-from smartnote.local.gateway import FunctionRuntime, Gateway
+from smartnote.local.gateway import Gateway
 from smartnote.local.template import Template
 from tests.conftest import ApiUser
 

@@ -16,8 +16,8 @@ from pymongo.collection import Collection
 from smartnote.clock import to_stored_time
 from smartnote.config import get_settings
 from smartnote.lambda_runtime import ScheduledHandler
+from smartnote.local.containers import FunctionRuntime
 from smartnote.local.emails import sent_emails
-from smartnote.local.gateway import FunctionRuntime
 from smartnote.local.services import AwsService
 from smartnote.local.template import Template
 

@@ -19,7 +19,7 @@ import smartnote.jobs.reminders as reminders_job
 from smartnote.clock import utcnow
 from smartnote.config import get_settings
 from smartnote.db import mongo
-from smartnote.local.gateway import FunctionRuntime
+from smartnote.local.containers import FunctionRuntime
 from smartnote.local.services import AwsService
 from smartnote.local.template import Template
 from tests.conftest import ApiUser, register_and_login

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ import pytest
 from smartnote.local.events import build_rest_event
 from smartnote.local.gateway import Gateway
 from smartnote.local.template import load_template
+
+REPO = Path(__file__).resolve().parents[3]
 
 TEMPLATE = """
 Globals:
@@ -40,6 +43,9 @@ Resources:
         Method:
           Type: Api
           Properties: {Path: /method, Method: ANY}
+        Bodiless:
+          Type: Api
+          Properties: {Path: "/bodiless/{status}", Method: GET}
   BoomFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -49,6 +55,26 @@ Resources:
         Boom:
           Type: Api
           Properties: {Path: "/boom/{proxy+}", Method: ANY}
+  StuckFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/stuck/
+      Handler: app.handler
+      Timeout: 1
+      Events:
+        Stuck:
+          Type: Api
+          Properties: {Path: /stuck, Method: ANY}
+  LongFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/long/
+      Handler: app.handler
+      Timeout: 60
+      Events:
+        Long:
+          Type: Api
+          Properties: {Path: /long, Method: ANY}
 """
 
 HELLO_APP = """
@@ -90,6 +116,11 @@ async def method(request: Request) -> Response:
     return Response("body", headers={"X-Method": request.method})
 
 
+@app.get("/bodiless/{status}")
+async def bodiless(status: int) -> Response:
+    return Response(status_code=status, headers={"ETag": '"v1"'})
+
+
 @app.api_route("/slow", methods=["GET", "POST"])
 async def slow() -> dict[str, int]:
     await asyncio.sleep(0.2)
@@ -106,12 +137,31 @@ def handler(event, context):
     raise RuntimeError("kaboom")
 """
 
+STUCK_APP = """
+import time
+
+def handler(event, context):
+    if (event.get("queryStringParameters") or {}).get("fast"):
+        return {"statusCode": 200, "body": "fast"}
+    time.sleep(6)  # longer than the function's 1 s Timeout
+    return {"statusCode": 200, "body": "finished"}
+"""
+
+LONG_APP = """
+import time
+
+def handler(event, context):
+    time.sleep(32)  # under the function's 60 s Timeout, over API Gateway's 29 s
+    return {"statusCode": 200, "body": "finished"}
+"""
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
     (root / "template.yaml").write_text(TEMPLATE)
-    for name, source in (("hello", HELLO_APP), ("boom", BOOM_APP)):
+    apps = {"hello": HELLO_APP, "boom": BOOM_APP, "stuck": STUCK_APP, "long": LONG_APP}
+    for name, source in apps.items():
         (root / "functions" / name).mkdir(parents=True)
         (root / "functions" / name / "app.py").write_text(textwrap.dedent(source))
     return root
@@ -150,8 +200,7 @@ def test_head_reaches_the_function_as_head(client: httpx.Client) -> None:
 
 def test_head_on_a_get_only_resource_is_refused_as_api_gateway_does(client: httpx.Client) -> None:
     response = client.head("/hello/world")
-    assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert response.status_code == 404  # the template's MISSING_AUTHENTICATION_TOKEN
 
 
 def test_unknown_path_is_404_json(client: httpx.Client) -> None:
@@ -162,13 +211,14 @@ def test_unknown_path_is_404_json(client: httpx.Client) -> None:
     }
 
 
-def test_known_path_wrong_method_is_405_json(client: httpx.Client) -> None:
+def test_a_method_the_resource_lacks_is_404_like_an_unknown_path(client: httpx.Client) -> None:
+    """API Gateway answers a method no resource has like a path none has (its 403 "Missing
+    Authentication Token", the template's 404 `not_found`); it never says 405."""
     response = client.delete("/echo")
-    assert response.status_code == 405
-    error = response.json()["error"]
-    assert error["code"] == "method_not_allowed"
-    assert error["details"] == []
-    assert response.headers["allow"] == "POST"  # RFC 9110 15.5.6
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "No route for DELETE /echo", "details": []}
+    }
 
 
 def test_own_errors_echo_a_valid_request_id(client: httpx.Client) -> None:
@@ -234,7 +284,7 @@ def test_protocol_errors_are_the_error_shape(
 def test_malformed_framing_is_400_not_413(gateway: Gateway, framing: bytes) -> None:
     status, _, body = _raw(gateway, b"POST /echo HTTP/1.1\r\nHost: x\r\n" + framing)
     assert status == 400
-    assert json.loads(body)["error"]["code"] == "bad_request"
+    assert json.loads(body)["error"]["code"] == "gateway_error"  # DEFAULT_4XX's
 
 
 def test_crash_is_502_json_and_logged(
@@ -243,12 +293,87 @@ def test_crash_is_502_json_and_logged(
     with caplog.at_level("ERROR", logger="smartnote.local.gateway"):
         response = client.post("/boom/now")
     assert response.status_code == 502
-    assert response.json() == {
-        "error": {"code": "bad_gateway", "message": "The function failed", "details": []}
+    assert response.json() == {  # the code of the template's DEFAULT_5XX
+        "error": {"code": "gateway_error", "message": "The function failed", "details": []}
     }
     assert "kaboom" not in response.text
     assert any("kaboom" in (record.exc_text or "") for record in caplog.records)
     assert client.get("/boom/malformed").status_code == 502
+
+
+def test_a_function_past_its_timeout_is_a_502_like_api_gateway(gateway: Gateway) -> None:
+    """Lambda stops the function at its Timeout (1 s here, 15 s for the API functions), before
+    API Gateway's 29 s: the invocation failed, and API Gateway answers 502, not 504."""
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        started = time.monotonic()
+        response = http.get("/stuck")
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.5  # stopped at its timeout (plus the cold start)
+    assert response.status_code == 502, (response.status_code, response.text)
+
+
+def test_a_timed_out_invocation_does_not_keep_its_container(gateway: Gateway) -> None:
+    """Lambda kills an invocation at its Timeout and the container is free again. A thread
+    cannot be killed: the gateway abandons its container and starts a fresh one, so with
+    `pool_size` invocations timed out a request still runs at once."""
+
+    def call(path: str) -> int:
+        with httpx.Client(base_url=gateway.url, timeout=30) as http:
+            return http.get(path).status_code
+
+    with ThreadPoolExecutor(max_workers=gateway.pool_size + 1) as pool:
+        stuck = [pool.submit(call, "/stuck") for _ in range(gateway.pool_size)]
+        time.sleep(1.6)  # every one of them has reached its 1 s Timeout
+        assert pool.submit(call, "/stuck?fast=1").result() == 200
+        assert [future.result() for future in stuck] == [502] * gateway.pool_size
+
+
+def test_the_gateway_gives_up_at_api_gateways_29_s(gateway: Gateway) -> None:
+    """A function whose Timeout is over 29 s: API Gateway REST stops waiting at 29 s (504),
+    the function runs on."""
+    with httpx.Client(base_url=gateway.url, timeout=60) as http:
+        started = time.monotonic()
+        response = http.get("/long")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 504, (response.status_code, response.text, elapsed)
+    assert elapsed < 30.5
+
+
+def test_gateway_errors_carry_the_codes_of_the_templates_gateway_responses(
+    client: httpx.Client,
+) -> None:
+    """A client branches on `error.code`: the gateway's own errors carry the codes API Gateway
+    sends with template.yaml's GatewayResponses (DEFAULT_5XX, MISSING_AUTHENTICATION_TOKEN)."""
+    declared = load_template(REPO / "template.yaml").raw["Resources"]["Api"]["Properties"]
+
+    def code(kind: str) -> str:
+        body = declared["GatewayResponses"][kind]["ResponseTemplates"]["application/json"]
+        parsed: str = json.loads(body.replace("$context.error.messageString", '"x"'))["error"][
+            "code"
+        ]
+        return parsed
+
+    assert client.get("/stuck").json()["error"]["code"] == code("DEFAULT_5XX")
+    assert client.post("/boom/now").json()["error"]["code"] == code("DEFAULT_5XX")
+    assert client.get("/nowhere").json()["error"]["code"] == code("MISSING_AUTHENTICATION_TOKEN")
+
+
+def test_no_content_length_on_204(client: httpx.Client) -> None:
+    """RFC 9110 8.6: a server MUST NOT send Content-Length in a 204 (No Content)."""
+    response = client.get("/bodiless/204")
+    assert response.status_code == 204
+    assert "content-length" not in response.headers
+    assert client.get("/hello/next").status_code == 200  # the connection still frames well
+
+
+def test_no_content_length_on_304(client: httpx.Client) -> None:
+    """RFC 9110 8.6: in a 304 only the length the 200 would have had, which the gateway does
+    not know: none."""
+    response = client.get("/bodiless/304")
+    assert response.status_code == 304
+    assert response.headers["etag"] == '"v1"'
+    assert "content-length" not in response.headers
+    assert client.get("/hello/next").status_code == 200
 
 
 def test_binary_body_round_trip(client: httpx.Client) -> None:

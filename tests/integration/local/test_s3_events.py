@@ -1,5 +1,6 @@
-"""S3 notifications in the local stack: bucket -> SQS (moto) -> the subscribed function, with
-Lambda's retries and on-failure destination; the gateway keeps answering meanwhile."""
+"""S3 notifications in the local stack: bucket -> SQS (moto) -> Lambda's asynchronous invocation
+of the subscribed function, with its retries and on-failure destination; the gateway keeps
+answering meanwhile."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smartnote.local.async_invoke import AsyncInvokeConfig
 from smartnote.local.gateway import Gateway
 from smartnote.local.s3_events import S3EventDelivery, subscriptions
 from smartnote.local.services import AwsService
@@ -54,6 +56,19 @@ Resources:
             Bucket: !Ref Bucket
             Events: [s3:ObjectCreated:*]
             Filter: {S3Key: {Rules: [{Name: prefix, Value: boom/}]}}
+  WorkFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/work/
+      Handler: app.handler
+      Timeout: 120
+      Events:
+        Uploaded:
+          Type: S3
+          Properties:
+            Bucket: !Ref Bucket
+            Events: s3:ObjectCreated:*
+            Filter: {S3Key: {Rules: [{Name: prefix, Value: work/}]}}
 """
 
 RECORD_APP = """
@@ -68,6 +83,18 @@ def handler(event, context):
 BOOM_APP = """
 def handler(event, context):
     raise RuntimeError("cannot process")
+"""
+
+WORK_APP = """
+import json, pathlib, time
+
+def handler(event, context):
+    keys = [r["s3"]["object"]["key"] for r in event.get("Records", [])]
+    with open(pathlib.Path(__file__).parent / "calls.jsonl", "a") as out:
+        out.write(json.dumps({"id": context.aws_request_id, "keys": keys}) + "\\n")
+    if keys:
+        time.sleep(40)  # an OCR of a big page: well within the function's 120 s Timeout
+    return {"ok": True}
 """
 
 
@@ -85,7 +112,7 @@ def _wait_for(check: Callable[[], Any], timeout: float = 30) -> Any:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("s3-events")
     (root / "template.yaml").write_text(TEMPLATE)
-    for name, source in (("record", RECORD_APP), ("boom", BOOM_APP)):
+    for name, source in (("record", RECORD_APP), ("boom", BOOM_APP), ("work", WORK_APP)):
         (root / "functions" / name).mkdir(parents=True)
         (root / "functions" / name / "app.py").write_text(textwrap.dedent(source))
     return root
@@ -110,8 +137,14 @@ def test_subscriptions_are_read_from_the_template(project: Path) -> None:
     assert found["record"].bucket == "events-test-bucket"
     assert found["record"].events == ["s3:ObjectCreated:*"]
     assert found["record"].filter_rules == [{"Name": "prefix", "Value": "in/"}]
-    assert found["record"].failure_queue is None
-    assert found["boom"].failure_queue == "smartnote-failures"
+
+
+def test_retries_and_on_failure_destination_are_read_from_the_template(project: Path) -> None:
+    template = load_template(project / "template.yaml")
+    record = AsyncInvokeConfig.of(template, template.function("record"))
+    boom = AsyncInvokeConfig.of(template, template.function("boom"))
+    assert record == AsyncInvokeConfig(retry_attempts=2, on_failure_queue=None)  # Lambda's
+    assert boom == AsyncInvokeConfig(retry_attempts=2, on_failure_queue="smartnote-failures")
 
 
 def test_object_created_reaches_the_function_with_lambdas_event(
@@ -138,9 +171,11 @@ def test_object_created_reaches_the_function_with_lambdas_event(
     assert keys == ["in/a+file.txt"]  # the prefix filter held
 
 
-def test_failing_event_ends_in_the_on_failure_queue(
+def test_failing_event_ends_in_the_on_failure_queue_as_lambda_records_it(
     small_stack: tuple[Template, AwsService],
 ) -> None:
+    """Lambda's on-failure record: the event under `requestPayload`, the error under
+    `responsePayload` (docs/operations.md has the operator read both), and how it ended."""
     template, aws = small_stack
     s3, sqs = aws.client("s3"), aws.client("sqs")
     s3.put_object(Bucket="events-test-bucket", Key="boom/1", Body=b"1")
@@ -148,12 +183,43 @@ def test_failing_event_ends_in_the_on_failure_queue(
 
     def failed() -> list[dict[str, Any]]:
         messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
-        payloads = [json.loads(m["Body"])["requestPayload"] for m in messages]
+        records = [json.loads(m["Body"]) for m in messages]
         # S3's own test event (sent when the notification is set up) fails here too.
-        return [p for p in payloads if "Records" in p]
+        return [r for r in records if "Records" in r["requestPayload"]]
 
-    payload = _wait_for(failed)[0]
-    assert payload["Records"][0]["s3"]["object"]["key"] == "boom/1"
+    record = _wait_for(failed)[0]
+    assert record["requestPayload"]["Records"][0]["s3"]["object"]["key"] == "boom/1"
+    assert record["responsePayload"]["errorMessage"] == "cannot process"
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    context = record["requestContext"]
+    assert context["condition"] == "RetriesExhausted"
+    assert context["approximateInvokeCount"] == 3  # the first try and 2 retries
+    assert context["requestId"] and context["functionArn"].endswith(":BoomFunction:$LATEST")
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
+
+
+def test_a_long_running_s3_event_is_not_delivered_again_while_it_runs(
+    project: Path, small_stack: tuple[Template, AwsService]
+) -> None:
+    """S3 invokes the function asynchronously: Lambda runs the event once and retries only
+    after a failure. The notification queue's 30 s visibility timeout, under the function's
+    120 s Timeout, must not bring the event back while the first run goes on (~60 s test)."""
+    _, aws = small_stack
+    aws.client("s3").put_object(Bucket="events-test-bucket", Key="work/page.jpg", Body=b"x")
+    log = project / "functions" / "work" / "calls.jsonl"
+
+    def calls() -> list[dict[str, Any]]:
+        if not log.exists():
+            return []
+        return [c for c in map(json.loads, log.read_text().splitlines()) if c["keys"]]
+
+    _wait_for(calls, timeout=20)
+    time.sleep(36)  # past the visibility timeout; the first run (40 s) still goes on
+    assert len(calls()) == 1, calls()
 
 
 def test_upload_through_the_api_is_processed_in_the_background(

@@ -1,12 +1,14 @@
 """Schedules on the local stack: `make invoke FN=reminders` against the running stack, the
-scheduler firing a function, and the sent emails at GET /_local/emails."""
+scheduler firing a function (and Lambda retrying a failed run), and the sent emails at
+GET /_local/emails."""
 
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,10 @@ import pytest
 from smartnote.clock import utcnow
 from smartnote.config import get_settings
 from smartnote.local import invoke
+from smartnote.local.async_invoke import AsyncInvoker
+from smartnote.local.gateway import Gateway
+from smartnote.local.scheduler import Scheduler
+from smartnote.local.services import AwsService
 from smartnote.local.stack import Stack
 from smartnote.local.template import load_template
 from tests.conftest import ApiUser, register_and_login
@@ -98,3 +104,72 @@ def test_local_routes_are_only_emails(stack: Stack) -> None:
         assert not any("_local" in route.path for _fn, route in stack.template.routes)
         assert "/_local/emails" in stack.summary()
         assert "reminders" in stack.summary() and "rate(5 minutes)" in stack.summary()
+
+
+FAILING_SCHEDULE = """
+Resources:
+  Failures:
+    Type: AWS::SQS::Queue
+  TickFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/tick/
+      Handler: app.handler
+      EventInvokeConfig:
+        MaximumRetryAttempts: 2
+        DestinationConfig:
+          OnFailure: {Type: SQS, Destination: !GetAtt Failures.Arn}
+      Events:
+        Every:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 minute)
+"""
+
+TICK_APP = """
+import json, pathlib
+
+def handler(event, context):
+    with open(pathlib.Path(__file__).parent / "calls.jsonl", "a") as out:
+        out.write(json.dumps({"id": context.aws_request_id, "event": event["id"]}) + "\\n")
+    raise RuntimeError("the database is down")
+"""
+
+
+def test_a_failed_scheduled_run_is_retried_like_lambdas_async_invoke(tmp_path: Path) -> None:
+    """EventBridge invokes the function asynchronously: Lambda retries a failed run
+    MaximumRetryAttempts (2) times under one request id, then sends the event to the
+    on-failure destination (the schedules' dead-letter queue in template.yaml)."""
+    (tmp_path / "template.yaml").write_text(FAILING_SCHEDULE)
+    (tmp_path / "functions" / "tick").mkdir(parents=True)
+    (tmp_path / "functions" / "tick" / "app.py").write_text(textwrap.dedent(TICK_APP))
+    template = load_template(tmp_path / "template.yaml")
+    aws = AwsService()
+    aws.start()
+    try:
+        aws.provision(template)
+        with Gateway(template, port=0, quiet=True) as gateway:
+            runs = AsyncInvoker(template, gateway.invoke, aws)
+            start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+            scheduler = Scheduler(template, runs.invoke, clock=lambda: start)
+            ((_, event),) = scheduler.tick(start + timedelta(minutes=1))
+            sqs = aws.client("sqs")
+            url = sqs.get_queue_url(QueueName=template.queue("Failures").queue_name)["QueueUrl"]
+            deadline = time.monotonic() + 20
+            records: list[dict[str, Any]] = []
+            while not records and time.monotonic() < deadline:
+                received = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+                bodies = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+                # moto's state is per process: other tests' records may share the queue.
+                records = [r for r in bodies if r["requestPayload"] == event]
+            runs.stop()
+        log = (tmp_path / "functions" / "tick" / "calls.jsonl").read_text().splitlines()
+    finally:
+        aws.stop()
+    calls = [json.loads(line) for line in log]
+    assert [c["event"] for c in calls] == [event["id"]] * 3, calls
+    assert len({c["id"] for c in calls}) == 1  # one invocation, retried: one request id
+    (record,) = records
+    assert record["requestContext"]["requestId"] == calls[0]["id"]
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorMessage"] == "the database is down"

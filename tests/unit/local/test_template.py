@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from smartnote.local.gateway_responses import FALLBACK, GatewayResponse, gateway_responses
 from smartnote.local.template import (
     ApiRoute,
     FunctionSpec,
     Template,
-    allowed_methods,
     load_template,
     load_yaml,
     match_route,
@@ -213,14 +213,12 @@ def test_real_template_routing(template: Template) -> None:
     assert target("HEAD", "/tags") == ("notes", "/tags", {})  # the app answers, 405 included
     # ANY: HEAD reaches the docs function (RFC 9110: HEAD with GET), which answers it.
     assert target("HEAD", "/health") == ("docs", "/health", {})
-    assert allowed_methods(routes, "/health") == ["ANY"]
     assert target("POST", "/auth/token") == ("auth", "/auth/{proxy+}", {"proxy": "token"})
     assert target("GET", "/docs") == ("docs", "/docs", {})
     assert target("GET", "/docs/oauth2-redirect") == ("docs", "/docs/oauth2-redirect", {})
     # {proxy+} needs at least one segment: /auth itself has no resource.
     assert target("GET", "/auth") is None
-    assert allowed_methods(routes, "/auth") is None
-    assert allowed_methods(routes, "/nowhere") is None
+    assert target("GET", "/nowhere") is None
 
 
 def test_precedence_exact_over_param_over_greedy() -> None:
@@ -243,7 +241,6 @@ def test_precedence_exact_over_param_over_greedy() -> None:
     assert greedy.path_parameters == {"proxy": "42/tags/x"}
     # The most specific resource wins even when it lacks the method: no fallback, like AWS.
     assert match_route(routes, "POST", "/notes/search") is None
-    assert allowed_methods(routes, "/notes/search") == ["GET"]
 
 
 def test_exact_method_beats_any() -> None:
@@ -253,7 +250,6 @@ def test_exact_method_beats_any() -> None:
     assert got is not None and got.function is fn_get
     posted = match_route(routes, "POST", "/items")
     assert posted is not None and posted.function is fn_any
-    assert allowed_methods(routes, "/items") == ["ANY", "GET"]
 
 
 def test_trailing_slash_and_root() -> None:
@@ -338,6 +334,29 @@ def test_api_gateways_own_answers_follow_the_contract(template: Template) -> Non
     assert quota["StatusCode"] == "429"
     assert int(quota["ResponseParameters"]["Headers"]["Retry-After"].strip("'")) > 0
     assert '"code": "quota_exceeded"' in quota["ResponseTemplates"]["application/json"]
+
+
+def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_responses(
+    template: Template, tmp_path: Path
+) -> None:
+    """The codes a client sees from API Gateway itself, so the local gateway sends the same."""
+    responses = gateway_responses(template)
+    assert responses.default_4xx == GatewayResponse(None, "gateway_error")
+    assert responses.default_5xx == GatewayResponse(None, "gateway_error")
+    assert responses.missing_route == GatewayResponse(404, "not_found")
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n"
+        "  Api:\n"
+        "    Type: AWS::Serverless::Api\n"
+        "    Properties:\n"
+        "      GatewayResponses:\n"
+        "        DEFAULT_5XX:\n"
+        "          ResponseTemplates:\n"
+        '            application/json: \'{"error": {"code": "upstream", "message": 1}}\'\n'
+    )
+    own = gateway_responses(load_template(tmp_path / "template.yaml"))
+    assert own.for_status(504) == GatewayResponse(None, "upstream")
+    assert own.for_status(413) == FALLBACK["DEFAULT_4XX"]  # not declared: the project's
 
 
 def test_every_scheduled_or_s3_triggered_function_parks_its_failures(template: Template) -> None:

@@ -1,0 +1,81 @@
+"""API Gateway's own answers, as the template's `GatewayResponses` shape them.
+
+A client branches on `error.code`, so the local gateway's own errors carry the codes the
+deployed API sends: DEFAULT_4XX and DEFAULT_5XX for whatever the gateway refuses or cannot
+get from a function, MISSING_AUTHENTICATION_TOKEN (API Gateway's answer to a path or method
+no resource has) for an unknown route.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from smartnote.local.template import Template
+
+API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
+_CODE = re.compile(r'"code"\s*:\s*"([^"$]+)"')
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """One response type: its status (None: the error's own) and its `error.code`."""
+
+    status: int | None
+    code: str
+
+
+# For a response type the template does not declare (a test's template declares none): what
+# the project's template gives it, so the gateway's errors keep the project's error shape.
+FALLBACK = {
+    "DEFAULT_4XX": GatewayResponse(None, "gateway_error"),
+    "DEFAULT_5XX": GatewayResponse(None, "gateway_error"),
+    "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(404, "not_found"),
+}
+
+
+@dataclass(frozen=True)
+class GatewayResponses:
+    """The response types the local gateway produces."""
+
+    default_4xx: GatewayResponse
+    default_5xx: GatewayResponse
+    missing_route: GatewayResponse
+
+    def for_status(self, status: int) -> GatewayResponse:
+        """The DEFAULT_4XX or DEFAULT_5XX response for an error of this status."""
+        return self.default_5xx if status >= 500 else self.default_4xx
+
+
+def _parse(raw: Mapping[str, Any], fallback: GatewayResponse) -> GatewayResponse:
+    body = str(((raw.get("ResponseTemplates") or {}).get("application/json")) or "")
+    code = _CODE.search(body)
+    status = raw.get("StatusCode")
+    return GatewayResponse(
+        int(status) if status is not None else fallback.status,
+        code[1] if code else fallback.code,
+    )
+
+
+def gateway_responses(template: Template) -> GatewayResponses:
+    """The template's GatewayResponses (of its first API that declares some)."""
+    declared: Mapping[str, Any] = next(
+        (
+            resource.properties["GatewayResponses"]
+            for resource in template.resources.values()
+            if resource.type in API_TYPES and resource.properties.get("GatewayResponses")
+        ),
+        {},
+    )
+
+    def response(kind: str) -> GatewayResponse:
+        raw = declared.get(kind)
+        return _parse(raw, FALLBACK[kind]) if isinstance(raw, Mapping) else FALLBACK[kind]
+
+    return GatewayResponses(
+        default_4xx=response("DEFAULT_4XX"),
+        default_5xx=response("DEFAULT_5XX"),
+        missing_route=response("MISSING_AUTHENTICATION_TOKEN"),
+    )
