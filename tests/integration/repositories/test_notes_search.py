@@ -42,6 +42,16 @@ def _fields(**fields: Any) -> dict[str, Any]:
     return {**defaults, "color": None, "reminder": None, **fields}
 
 
+def _read_pages(ocr_texts: list[str]) -> list[dict[str, Any]]:
+    """Processed image attachments, one per text, each holding it as its OCR text."""
+    attachments = []
+    for i, text in enumerate(ocr_texts):
+        attachment = new_attachment(f"{i:016x}", f"uploads/k/{i}", "page.jpg", "image/jpeg", 1)
+        attachment.update(status="ready", width=4000, height=3000, ocr_text=text)
+        attachments.append(attachment)
+    return attachments
+
+
 async def _titles(repository: NotesRepository, q: str) -> list[str]:
     found, _ = await repository.page(OWNER, NoteQuery(q=q), 20, None)
     return [note["title"] for note in found]
@@ -61,11 +71,7 @@ async def _check_every_word_is_found(
     ocr_texts = [_text(words, MAX_TEXT_CHARS) for _ in range(MAX_ATTACHMENTS_PER_NOTE)]
     content = _text(words, MAX_CONTENT)
     note = await repository.create(OWNER, _fields(title=title, content=content, tags=tags))
-    attachments = []
-    for i, text in enumerate(ocr_texts):
-        attachment = new_attachment(f"{i:016x}", f"uploads/k/{i}", "page.jpg", "image/jpeg", 1)
-        attachment.update(status="ready", width=4000, height=3000, ocr_text=text)
-        attachments.append(attachment)
+    attachments = _read_pages(ocr_texts)
     await repository.update(OWNER, note["_id"], lambda _: {"attachments": attachments})
 
     stored = await collection.find_one({"_id": note["_id"]})
@@ -104,11 +110,7 @@ async def test_the_largest_note_of_unspaced_script_fits_and_is_found(mongo_uri: 
             _widest_han(MAX_TEXT_CHARS, MAX_CONTENT + i * MAX_TEXT_CHARS)
             for i in range(MAX_ATTACHMENTS_PER_NOTE)
         ]
-        attachments = []
-        for i, text in enumerate(ocr_texts):
-            attachment = new_attachment(f"{i:016x}", f"uploads/k/{i}", "p.jpg", "image/jpeg", 1)
-            attachment.update(status="ready", width=4000, height=3000, ocr_text=text)
-            attachments.append(attachment)
+        attachments = _read_pages(ocr_texts)
         await repository.update(OWNER, note["_id"], lambda _: {"attachments": attachments})
 
         stored = await collection.find_one({"_id": note["_id"]})

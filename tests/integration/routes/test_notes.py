@@ -14,18 +14,7 @@ import smartnote.repositories.notes as notes_repository
 from smartnote.local.template import Template
 from smartnote.routes.notes import SYNC_OVERLAP
 from tests.conftest import ApiUser, assert_error
-
-
-def create(api: httpx.Client, user: ApiUser, **fields: Any) -> dict[str, Any]:
-    response = api.post("/notes", json=fields, headers=user.headers)
-    assert response.status_code == 201, response.text
-    note: dict[str, Any] = response.json()
-    return note
-
-
-def titles(response: httpx.Response) -> list[str]:
-    assert response.status_code == 200, response.text
-    return [note["title"] for note in response.json()["items"]]
+from tests.utils.notes_api import create, titles
 
 
 def test_create_returns_the_note_with_location_and_etag(api: httpx.Client, user: ApiUser) -> None:
