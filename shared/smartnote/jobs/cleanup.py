@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -113,30 +113,36 @@ async def sweep_deleted_accounts(
     return swept, objects
 
 
+async def _change_each(
+    notes: NotesRepository,
+    find: Callable[[datetime, int], Awaitable[list[attachments.Document]]],
+    change: attachments.Change,
+    cutoff: datetime,
+    batch: int,
+) -> int:
+    """Apply `change` to every note `find` returns for `cutoff`, a batch at a time, until it
+    returns none (the change takes each note out of what `find` matches); returns how many."""
+    changed = 0
+    while found := await find(cutoff, batch):
+        for note in found:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                await notes.update(note["owner_id"], note["_id"], change)
+                changed += 1
+    return changed
+
+
 async def fail_stuck_processing(notes: NotesRepository, cutoff: datetime, batch: int) -> int:
     """Attachments left `processing` since before `cutoff` (every attempt killed): `failed`,
     with a reason, so that every upload ends ready or failed; returns how many notes."""
-    failed = 0
-    while found := await notes.with_stuck_processing_attachments(cutoff, batch):
-        for note in found:
-            with contextlib.suppress(NotFound):  # deleted meanwhile
-                await notes.update(note["owner_id"], note["_id"], attachments.fail_stuck(cutoff))
-                failed += 1
-    return failed
+    find = notes.with_stuck_processing_attachments
+    return await _change_each(notes, find, attachments.fail_stuck(cutoff), cutoff, batch)
 
 
 async def fail_stuck_edits(notes: NotesRepository, cutoff: datetime, batch: int) -> int:
     """Image edits unfinished since before `cutoff` (never delivered, or every attempt
     killed): `failed`, with a reason; returns how many notes."""
-    failed = 0
-    while found := await notes.with_edits_waiting_since_before(cutoff, batch):
-        for note in found:
-            with contextlib.suppress(NotFound):  # deleted meanwhile
-                await notes.update(
-                    note["owner_id"], note["_id"], attachments.fail_stuck_edits(cutoff)
-                )
-                failed += 1
-    return failed
+    find = notes.with_edits_waiting_since_before
+    return await _change_each(notes, find, attachments.fail_stuck_edits(cutoff), cutoff, batch)
 
 
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
