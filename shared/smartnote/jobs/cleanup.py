@@ -1,5 +1,6 @@
 """Daily cleanup: purge old trash with its S3 objects, abandoned uploads, what was written for
-deleted accounts after their deletion, ended sessions and old login failures.
+deleted accounts after their deletion, ended sessions and old login failures; and bring notes
+written by an older version of the code up to date.
 
 Every deletion is conditional on what made it due (still trashed since before the cutoff,
 still pending since before the cutoff), so two runs at once, a retried run or a user
@@ -47,6 +48,8 @@ class CleanupCounts:
     sessions: int = 0
     login_failures: int = 0
     write_counters: int = 0
+    rederived: int = 0  # notes written by an older version, brought up to date
+    rederive_failures: int = 0
 
 
 async def purge_old_trash(
@@ -145,6 +148,24 @@ async def fail_stuck_edits(notes: NotesRepository, cutoff: datetime, batch: int)
     return await _change_each(notes, find, attachments.fail_stuck_edits(cutoff), cutoff, batch)
 
 
+async def rederive_outdated(notes: NotesRepository, batch: int) -> tuple[int, int]:
+    """Notes written by an older version of the code get what this one derives (search terms,
+    sort keys, the jobs' fields) and stores (`repositories.notes.DERIVED_VERSION`); returns
+    (notes brought up to date, notes that failed). A note that fails is logged and left for
+    the next run, and this run goes on with the others."""
+    failed: list[str] = []
+    rederived = 0
+    while found := await notes.outdated(batch, skip_ids=failed):
+        for note_id in found:
+            try:
+                if await notes.rederive(note_id):
+                    rederived += 1
+            except Exception:  # one bad note must not stop the others; it is logged
+                logger.exception("cleanup: note %s could not be brought up to date", note_id)
+                failed.append(note_id)
+    return rederived, len(failed)
+
+
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
     """Sessions that expired or were revoked, failures outside the throttle window, and
     write counters of windows that are over."""
@@ -190,6 +211,10 @@ async def clean_up(
         counts.sessions, counts.login_failures, counts.write_counters = clean_sql(
             session, settings, now
         )
+    # Last: after a deployment that bumped the version it may take long, and it resumes.
+    counts.rederived, counts.rederive_failures = await rederive_outdated(
+        notes, settings.cleanup_batch_size
+    )
     return counts
 
 

@@ -61,6 +61,7 @@ DUE_REMINDERS_INDEX = "reminder_due"
 OLD_TRASH_INDEX = "trashed_at"
 STALE_UPLOADS_INDEX = "attachment_status"
 WAITING_EDITS_INDEX = "edit_waiting_since"
+OUTDATED_INDEX = "derived_version"
 BY_ID = "_id_"  # the same for the jobs' writes to notes they found, `_id` plus conditions
 
 # Equality prefix then the sort keys: a page is one index range read in order (no SORT
@@ -85,6 +86,7 @@ INDEXES += [
         name=STALE_UPLOADS_INDEX,
     ),
     IndexModel([("edit_waiting_since", ASCENDING)], name=WAITING_EDITS_INDEX),
+    IndexModel([("derived_version", ASCENDING)], name=OUTDATED_INDEX),
 ]
 # No index on `terms` (the biggest one: every word of every note) nor on updated_at alone: a
 # word prefix is a range, which cannot give the sort order, so `q` reads the state index in
@@ -100,6 +102,7 @@ PUBLIC_PROJECTION = {
     "owner_id": 0,
     "reminder_due_at": 0,
     "edit_waiting_since": 0,
+    "derived_version": 0,
     "reminder_claim": 0,
     "reminder_lease_until": 0,
 }
@@ -132,18 +135,36 @@ def is_note_id(value: str) -> bool:
     return len(value) == NOTE_ID_LENGTH and all(c in "0123456789abcdef" for c in value)
 
 
+# Which version of `derived_fields` and of `canonical_fields` wrote a note; notes written
+# before versions have no `derived_version`. Bump it with any change to either: the daily
+# cleanup brings every note written by an older version up to date (`rederive`), so that old
+# notes are found, sorted and filtered as new ones are, with no migration to run.
+# 2: Chinese, Japanese and Thai words as character pairs in `terms`, tags and `title_key`
+#    composed (NFC), `edit_waiting_since`.
+DERIVED_VERSION = 2
+
+
 def derived_fields(note: Mapping[str, Any]) -> Document:
     """Fields computed from the editable ones: search terms, the title sort key, when the
     reminder is due and since when the oldest unfinished image edit waits (only notes with a
     pending reminder or edit are in those index ranges)."""
     ocr_texts = [a.get("ocr_text") or "" for a in note.get("attachments", [])]
     return {
+        "derived_version": DERIVED_VERSION,
         "terms": index_terms([note["title"], *note["tags"], *ocr_texts, note["content"]]),
         # Composed: a title typed precomposed or decomposed sorts in one place.
         "title_key": unicodedata.normalize("NFC", note["title"].casefold()),
         "reminder_due_at": due_at(note),
         "edit_waiting_since": oldest_waiting_edit(note),
     }
+
+
+def canonical_fields(note: Mapping[str, Any]) -> Document:
+    """The editable fields that an older version stored in another form than the current one
+    (`models.notes.normalise_tag`): tags composed (NFC) and unique. Empty for a note in the
+    current form."""
+    tags = list(dict.fromkeys(unicodedata.normalize("NFC", tag) for tag in note["tags"]))
+    return {"tags": tags} if tags != note["tags"] else {}
 
 
 @dataclass(frozen=True)
@@ -303,8 +324,9 @@ class NotesRepository:
             updates = change(current)
             if not updates:
                 return {k: v for k, v in current.items() if k not in PUBLIC_PROJECTION}
-            merged = {**current, **updates}
-            updates.update(derived_fields(merged))
+            # A note an older version wrote is brought to the current form with the write.
+            updates.update(canonical_fields({**current, **updates}))
+            updates.update(derived_fields({**current, **updates}))
             # The time of this write, never before the stored one (another container's clock
             # may be ahead): a note's updated_at only moves forward, as `updated_since` needs.
             updates["updated_at"] = max(current["updated_at"], utcnow())
@@ -455,6 +477,36 @@ class NotesRepository:
             .to_list()
         )
 
+    async def outdated(self, limit: int, skip_ids: list[str]) -> list[str]:
+        """Ids of notes written by an older `DERIVED_VERSION` than this code's, but `skip_ids`."""
+        query = outdated_filter()
+        if skip_ids:
+            query["_id"] = {"$nin": skip_ids}
+        found = self._notes.find(query, {"_id": 1}).hint(OUTDATED_INDEX).limit(limit)
+        return [note["_id"] async for note in found]
+
+    async def rederive(self, note_id: str) -> bool:
+        """Write the note's derived fields (and its editable fields in their current form) as
+        this version computes them; False when the note is gone or already up to date.
+
+        Only against the version read: a write of the note meanwhile derived them itself. The
+        derived fields are not what a client sees, so only a change of form (a tag composed)
+        is a new version of the note, stamped with the time of the write for a sync.
+        """
+        note = await self._notes.find_one({"_id": note_id, **outdated_filter()}, hint=BY_ID)
+        if note is None:
+            return False
+        canonical = canonical_fields(note)
+        updates: Document = {**canonical, **derived_fields({**note, **canonical})}
+        change: Document = {"$set": updates}
+        if canonical:
+            updates["updated_at"] = max(note["updated_at"], utcnow())
+            change["$inc"] = {"version": 1}
+        result = await self._notes.update_one(
+            {"_id": note_id, "version": note["version"]}, change, hint=BY_ID
+        )
+        return result.modified_count == 1
+
     async def _with_attachment(self, element: Document, limit: int) -> list[Document]:
         """Notes (`_id`, `owner_id`) holding an attachment that matches `element`, whose
         status and creation time are a range of the attachments' index."""
@@ -464,6 +516,11 @@ class NotesRepository:
             .limit(limit)
             .to_list()
         )
+
+
+def outdated_filter() -> Document:
+    """Notes written by an older version than `DERIVED_VERSION`, or before versions."""
+    return {"derived_version": {"$not": {"$gte": DERIVED_VERSION}}}
 
 
 def due_reminders_filter(now: datetime) -> Document:

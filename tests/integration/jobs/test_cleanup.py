@@ -19,6 +19,7 @@ from smartnote.db.sql import session_factory
 from smartnote.domain import attachments
 from smartnote.local.services import AwsService
 from smartnote.repositories.login_failures import LoginFailuresRepository
+from smartnote.repositories.notes import DERIVED_VERSION
 from smartnote.repositories.sessions import SessionsRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from tests.conftest import ApiUser
@@ -290,6 +291,84 @@ def test_image_edits_that_never_finished_end_failed_with_a_reason(
     )
     assert derived[done["id"]]["status"] == "ready"
     assert cleanup.run()["stuck_edits"] == 0
+
+
+def _found(api: httpx.Client, user: ApiUser, **params: str) -> list[str]:
+    page = api.get("/notes", params=params, headers=user.headers)
+    assert page.status_code == 200, page.text
+    return [note["id"] for note in page.json()["items"]]
+
+
+def _as_written_before_versions(notes_collection: Notes, note_id: str, **fields: Any) -> None:
+    """Make the stored note look as the code before `derived_version` left it: whole runs of
+    Chinese as one search term, tags and title key as sent (decomposed), no job fields."""
+    notes_collection.update_one(
+        {"_id": note_id},
+        {"$set": fields, "$unset": {"derived_version": "", "edit_waiting_since": ""}},
+    )
+
+
+def test_notes_written_by_an_older_version_are_brought_up_to_date(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    """After a deployment that changed what is derived from a note, old notes are searched,
+    filtered and sorted as new ones, with no migration to run; a note whose stored form
+    changed (a tag composed) is a write a sync sees, one whose only derived fields changed is
+    not a new version."""
+    decomposed = "cafe\u0301"
+    weather = create_note(api, user, "東京都の天気")
+    old_form = {"tags": [decomposed], "terms": ["東京都の天気"], "title_key": "東京都の天気"}
+    _as_written_before_versions(notes_collection, weather, **old_form)
+    plain = create_note(api, user, "晴れの日")
+    _as_written_before_versions(notes_collection, plain, terms=["晴れの日"])
+    before = {n: api.get(f"/notes/{n}", headers=user.headers).json() for n in (weather, plain)}
+    assert _found(api, user, q="天気") == []
+    assert _found(api, user, tag="café") == []
+
+    cleanup.clock.set(utcnow())
+    assert cleanup.run()["rederived"] >= 2
+    assert _found(api, user, q="天気") == [weather]
+    assert _found(api, user, q="晴れ") == [plain]
+    assert _found(api, user, tag="café") == [weather]
+    after = {n: api.get(f"/notes/{n}", headers=user.headers).json() for n in (weather, plain)}
+    assert after[weather]["tags"] == ["café"]
+    assert after[weather]["version"] == before[weather]["version"] + 1
+    synced = _found(api, user, updated_since=before[weather]["updated_at"])
+    assert weather in synced
+    assert after[plain] == before[plain]  # nothing a client sees changed: not a new version
+    stored = notes_collection.find({"_id": {"$in": [weather, plain]}})
+    assert [note["derived_version"] for note in stored] == [DERIVED_VERSION] * 2
+    assert cleanup.run()["rederived"] == 0
+
+
+def test_a_note_that_cannot_be_brought_up_to_date_does_not_stop_the_others(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    broken = create_note(api, user, "broken")
+    _as_written_before_versions(notes_collection, broken, tags=None)  # what no code wrote
+    fine = create_note(api, user, "東京都の天気")
+    _as_written_before_versions(notes_collection, fine, terms=[])
+    try:
+        cleanup.clock.set(utcnow())
+        counts = cleanup.run()
+        assert (counts["rederived"] >= 1, counts["rederive_failures"]) == (True, 1)
+        assert _found(api, user, q="天気") == [fine]
+        stored = notes_collection.find_one({"_id": broken})
+        assert stored is not None and "derived_version" not in stored  # left for a later run
+    finally:
+        notes_collection.delete_one({"_id": broken})
+
+
+def test_a_write_of_a_note_an_older_version_wrote_brings_it_up_to_date(
+    api: httpx.Client, user: ApiUser, notes_collection: Notes
+) -> None:
+    note_id = create_note(api, user, "old")
+    _as_written_before_versions(notes_collection, note_id, tags=["cafe\u0301", "café"])
+    edited = api.patch(f"/notes/{note_id}", json={"title": "edited"}, headers=user.headers)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["tags"] == ["café"]
+    stored = notes_collection.find_one({"_id": note_id})
+    assert stored is not None and stored["derived_version"] == DERIVED_VERSION
 
 
 def test_ended_sessions_and_old_login_failures_go(

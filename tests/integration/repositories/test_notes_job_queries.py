@@ -12,13 +12,16 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from smartnote.repositories.notes import (
+    DERIVED_VERSION,
     DUE_REMINDERS_INDEX,
     INDEXES,
     OLD_TRASH_INDEX,
+    OUTDATED_INDEX,
     STALE_UPLOADS_INDEX,
     WAITING_EDITS_INDEX,
     due_reminders_filter,
     old_trash_filter,
+    outdated_filter,
     stale_pending_filter,
     stuck_processing_filter,
     waiting_edits_filter,
@@ -46,6 +49,7 @@ def notes(mongo_uri: str) -> Iterator[Collection[dict[str, Any]]]:
                 # Edits asked for a minute ago are not stuck yet; most notes have none.
                 "edit_waiting_since": NOW - timedelta(minutes=1) if i % 3 == 0 else None,
                 "attachments": [{"id": "a", "status": "ready", "created_at": old}],
+                "derived_version": DERIVED_VERSION,
             }
             for i in range(LIVE_NOTES)
         ]
@@ -126,3 +130,10 @@ def test_stuck_processing_is_an_index_range(notes: Collection[dict[str, Any]]) -
 def test_stuck_edits_are_an_index_range(notes: Collection[dict[str, Any]]) -> None:
     query = waiting_edits_filter(NOW - timedelta(days=1))
     assert _examined(notes, query, WAITING_EDITS_INDEX) == ("edit_waiting_since", 2)
+
+
+def test_notes_written_by_an_older_version_are_an_index_range(
+    notes: Collection[dict[str, Any]],
+) -> None:
+    """The live notes are up to date; the nine others were written before versions."""
+    assert _examined(notes, outdated_filter(), OUTDATED_INDEX) == ("derived_version", 9)
