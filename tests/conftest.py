@@ -146,6 +146,18 @@ def sql_url(
     _run_as_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture
+def empty_sql_url(sql_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of `sql_url`'s backend with no tables: code deployed before its migration."""
+    if sql_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name, url = _create_postgres_database()
+    yield url
+    dispose_engines()
+    _run_as_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="session")
 def stack_env(mongo_uri: str, aws: AwsService, sql_url: str, template: Template) -> Iterator[None]:
     """The environment the in-process functions read, as the local stack sets it."""

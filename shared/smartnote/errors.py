@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -110,6 +111,8 @@ class ServiceUnavailable(AppError):
 # module declares its own driver's, so the app maps them without importing any driver: a
 # function that never loads PyMongo or SQLAlchemy cannot raise their errors either.
 _unavailable: list[type[Exception]] = []
+# Tests for errors whose class alone does not tell (a SQL error says it in its code).
+_unavailable_checks: list[Callable[[BaseException], bool]] = []
 
 
 def unavailable_on(*errors: type[Exception]) -> None:
@@ -117,6 +120,12 @@ def unavailable_on(*errors: type[Exception]) -> None:
     _unavailable.extend(error for error in errors if error not in _unavailable)
 
 
+def unavailable_when(check: Callable[[BaseException], bool]) -> None:
+    """Declare a test of driver exceptions that answer 503 when it holds."""
+    if check not in _unavailable_checks:
+        _unavailable_checks.append(check)
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether `exc` is a declared driver error (service unreachable, timed out, dropped)."""
-    return isinstance(exc, tuple(_unavailable))
+    return isinstance(exc, tuple(_unavailable)) or any(check(exc) for check in _unavailable_checks)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,10 +27,11 @@ from sqlalchemy.exc import OperationalError
 from smartnote import storage
 from smartnote.app import create_app
 from smartnote.config import get_settings
+from smartnote.db.migrate import upgrade_to_head
 from smartnote.local.services import AwsService, free_port
 from smartnote.logs import JsonFormatter
 from smartnote.routes import auth, notes, users
-from tests.conftest import ApiUser, assert_error
+from tests.conftest import ApiUser, assert_error, register_and_login
 from tests.security.containers import cold_container
 from tests.security.faults import CuttableProxy
 
@@ -116,6 +119,41 @@ def test_sql_lost_mid_request_changes_nothing(
             )
             assert_unavailable(response)
     assert api.get("/users/me", headers=user.headers).json()["display_name"] != "lost"
+
+
+def test_a_statement_the_database_refuses_is_a_500_not_a_retry(
+    user: ApiUser, empty_sql_url: str
+) -> None:
+    """A schema behind the code (its migration did not run) never heals by itself: a 500 that
+    the error alarm sees, not a 503 telling the client to try again."""
+    with cold_container(auth.router, users.router, database_url=empty_sql_url) as container:
+        response = container.get("/users/me", headers=user.headers)
+    assert_error(response, 500, "internal_error")
+    assert "retry-after" not in response.headers
+
+
+def test_a_database_busy_past_its_wait_is_a_503(
+    sql_url: str, stack_env: None, tmp_path: Path
+) -> None:
+    """SQLite's file locked by another writer for longer than the busy timeout: try again."""
+    if not sql_url.startswith("sqlite"):
+        pytest.skip("a SQLite file's lock; PostgreSQL's losses are the tests above")
+    path = tmp_path / "busy.db"
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    with cold_container(auth.router, users.router, database_url=url) as container:
+        owner = register_and_login(container)
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            response = container.patch(
+                "/users/me", json={"display_name": "busy"}, headers=owner.headers
+            )
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert_unavailable(response)
+        assert container.get("/users/me", headers=owner.headers).json()["display_name"] != "busy"
 
 
 def test_a_commit_that_fails_is_a_503_and_changes_nothing(

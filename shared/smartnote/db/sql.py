@@ -25,14 +25,43 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import URL, Dialect, NestedTransaction, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
 
-from smartnote.errors import unavailable_on
+from smartnote.errors import unavailable_when
 
-unavailable_on(OperationalError, PoolTimeout, DBAPIError)
+# SQLSTATEs of a PostgreSQL that cannot do it now, rather than of a statement it will never
+# take: connection (08), read-only after a failover (25006), transaction rolled back for a
+# conflict (40: serialization, deadlock), resources (53), lock not available (55P03),
+# operator intervention (57: shutdown, cancelled), system (58). Prefixes of the codes.
+_POSTGRES_TRANSIENT = ("08", "25006", "40", "53", "55P03", "57", "58")
+# SQLite's primary result codes of the same kind: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN,
+# PROTOCOL. "No such table" or a syntax error (ERROR) is not one.
+_SQLITE_TRANSIENT = frozenset({5, 6, 7, 10, 13, 14, 15})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a SQL error means "the database cannot answer now" (503: try again later)
+    rather than "this statement is wrong", a bug or a schema behind the code, which is a 500
+    that the error alarms see, not a retry that never succeeds."""
+    if isinstance(exc, PoolTimeout | InterfaceError):  # no connection to be had, network
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    reason = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    if isinstance(reason, dict):  # pg8000: the server's error fields, "C" its SQLSTATE
+        return str(reason.get("C", "")).startswith(_POSTGRES_TRANSIENT)
+    sqlite_code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return sqlite_code & 0xFF in _SQLITE_TRANSIENT
+    return isinstance(exc, OperationalError)  # no code to read: the driver's own word
+
+
+unavailable_when(is_transient)
 
 R = TypeVar("R")
 
