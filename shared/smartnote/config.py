@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     mongodb_db: str = "smartnote"
     mongodb_timeout_ms: int = Field(default=5000, gt=0)
     database_url: str = "sqlite:///.local/smartnote.db"
+    # The longest wait on PostgreSQL (connect, a query): then 503, before the 15 s function
+    # timeout (db.sql.engine_arguments).
+    sql_timeout_seconds: float = Field(default=10, gt=0)
     database_url_secret_arn: str = ""
 
     jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)

@@ -20,7 +20,7 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pymongo.uri_parser import parse_uri
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -119,6 +119,37 @@ def test_sql_lost_mid_request_changes_nothing(
             )
             assert_unavailable(response)
     assert api.get("/users/me", headers=user.headers).json()["display_name"] != "lost"
+
+
+def test_a_query_held_past_the_sql_timeout_is_a_503_before_the_function_timeout(
+    user: ApiUser, sql_url: str
+) -> None:
+    """Another transaction holds the sessions table (a migration, a stuck job): the request
+    gives up after SQL_TIMEOUT_SECONDS with a 503 it can retry, instead of waiting until
+    Lambda kills it at 15 s (a 502, and its container abandoned)."""
+    if not sql_url.startswith("postgresql"):
+        pytest.skip("SQLite's lock wait is bounded by its busy timeout (the test below)")
+    locker = create_engine(sql_url).connect()
+    locker.execute(text("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE"))
+    answers: list[httpx.Response] = []
+    try:
+        with cold_container(users.router, sql_timeout_seconds=1) as container:
+            asking = threading.Thread(
+                target=lambda: answers.append(container.get("/users/me", headers=user.headers))
+            )
+            asking.start()
+            asking.join(timeout=8)
+            answered_in_time = bool(answers)
+            locker.rollback()  # what waits without a timeout gets its answer now
+            asking.join()
+            # The connection that timed out mid-message was dropped, not pooled: the same
+            # container answers the next request.
+            again = container.get("/users/me", headers=user.headers)
+    finally:
+        locker.close()
+    assert answered_in_time
+    assert_unavailable(answers[0])
+    assert again.status_code == 200, again.text
 
 
 def test_a_statement_the_database_refuses_is_a_500_not_a_retry(

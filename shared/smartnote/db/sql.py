@@ -24,7 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import URL, Dialect, NestedTransaction, make_url
+from sqlalchemy.engine import URL, Dialect, ExceptionContext, NestedTransaction, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.sql.base import Executable
@@ -65,7 +65,7 @@ unavailable_when(is_transient)
 
 R = TypeVar("R")
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, float | None], Engine] = {}
 _lock = threading.Lock()
 
 
@@ -222,24 +222,32 @@ def postgres_tls(url: str | URL) -> tuple[URL, ssl.SSLContext | bool]:
     return stripped, context
 
 
-def engine_arguments(url: str) -> tuple[str | URL, dict[str, Any]]:
-    """The URL and connect_args to create an engine for `url` with (any pool)."""
+def engine_arguments(
+    url: str, timeout_seconds: float | None = None
+) -> tuple[str | URL, dict[str, Any]]:
+    """The URL and connect_args to create an engine for `url` with (any pool).
+
+    `timeout_seconds` bounds every wait on PostgreSQL's socket (connecting, a query held by a
+    lock or a stalled network): past it the connection is dropped and the request is a 503,
+    before the function's own timeout kills it (a 502, its container abandoned). None (the
+    migrations) waits as long as it takes. SQLite waits on its file's lock 5 s at most.
+    """
     if url.startswith("sqlite"):
         return url, {"check_same_thread": False, "timeout": 5}
     stripped, context = postgres_tls(url)
-    return stripped, {"ssl_context": context}
+    return stripped, {"ssl_context": context, "timeout": timeout_seconds}
 
 
-def build_engine(url: str) -> Engine:
+def build_engine(url: str, timeout_seconds: float | None = None) -> Engine:
     """A new engine for `url`, configured for its backend."""
-    target, connect_args = engine_arguments(url)
+    target, connect_args = engine_arguments(url, timeout_seconds)
     if url.startswith("sqlite"):
         engine = create_engine(target, connect_args=connect_args)
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine
     # A Lambda container serves one request at a time: a small pool, checked before use
     # because RDS (Proxy) closes idle connections between warm invocations.
-    return create_engine(
+    engine = create_engine(
         target,
         connect_args=connect_args,
         pool_size=2,
@@ -247,22 +255,38 @@ def build_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_recycle=300,
     )
-
-
-def get_engine(url: str) -> Engine:
-    """The engine of this container for `url`, created on first use and then reused."""
-    engine = _engines.get(url)
-    if engine is None:
-        with _lock:
-            engine = _engines.get(url)
-            if engine is None:
-                engine = _engines[url] = build_engine(url)
+    event.listen(engine, "handle_error", _socket_failure_is_a_lost_connection)
     return engine
 
 
-def session_factory(url: str) -> Callable[[], Session]:
-    """Opens sessions on this container's engine for `url`."""
-    return functools.partial(Session, get_engine(url))
+def _socket_failure_is_a_lost_connection(context: ExceptionContext) -> BaseException | None:
+    """pg8000 lets its socket's own errors through unwrapped (a read past `timeout_seconds`).
+    The connection is then mid-message: it is dropped, never back in the pool, and the error
+    is an `OperationalError` of a lost connection, as pg8000 reports other network errors."""
+    error = context.original_exception
+    if context.sqlalchemy_exception is not None or not isinstance(error, OSError):
+        return None
+    context.is_disconnect = True
+    return OperationalError(
+        str(context.statement), context.parameters, error, connection_invalidated=True
+    )
+
+
+def get_engine(url: str, timeout_seconds: float | None = None) -> Engine:
+    """The engine of this container for `url`, created on first use and then reused."""
+    key = (url, timeout_seconds)
+    engine = _engines.get(key)
+    if engine is None:
+        with _lock:
+            engine = _engines.get(key)
+            if engine is None:
+                engine = _engines[key] = build_engine(url, timeout_seconds)
+    return engine
+
+
+def session_factory(url: str, timeout_seconds: float | None = None) -> Callable[[], Session]:
+    """Opens sessions on this container's engine for `url` (see `engine_arguments`)."""
+    return functools.partial(Session, get_engine(url, timeout_seconds))
 
 
 def dispose_engines() -> None:

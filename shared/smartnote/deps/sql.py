@@ -32,7 +32,8 @@ async def get_sql_session(settings: SettingsDep) -> AsyncIterator[Session]:
     stand: the failed login that feeds the throttle, the session revoked for refresh-token
     reuse. Anything else (a crash, a 5xx) rolls the whole request back.
     """
-    session = session_factory(settings.database_url)()  # connects on first use, not here
+    # Connects on first use, not here.
+    session = session_factory(settings.database_url, settings.sql_timeout_seconds)()
     try:
         yield session
     except AppError as exc:

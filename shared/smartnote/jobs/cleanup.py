@@ -233,7 +233,7 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
     counts = await clean_up(
         await notes_repository(settings),
         delete_objects,
-        session_factory(settings.database_url),
+        session_factory(settings.database_url, settings.sql_timeout_seconds),
         settings,
         clock,
     )

@@ -67,7 +67,7 @@ def sql_owner_loader(settings: Settings) -> OwnerLoader:
     """Owners from SQL, one query per batch."""
 
     def load(user_ids: Collection[str]) -> Mapping[str, Owner]:
-        with session_factory(settings.database_url)() as session:
+        with session_factory(settings.database_url, settings.sql_timeout_seconds)() as session:
             users = UsersRepository(session).by_ids(user_ids)
             return {
                 uid: Owner(user.email, user.timezone, user.email_reminders)

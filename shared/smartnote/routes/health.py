@@ -42,8 +42,10 @@ async def _sql(settings: Settings) -> None:
 
     from smartnote.db.sql import get_engine  # noqa: PLC0415
 
+    engine = get_engine(settings.database_url, settings.sql_timeout_seconds)
+
     def ping() -> None:
-        with get_engine(settings.database_url).connect() as connection:
+        with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
     await run_blocking(ping)
