@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # Longer than the reminders function may run: a run that is still sending never sees its
     # claims taken over by the next one.
     reminder_lease_seconds: int = Field(default=600, ge=60)
+    # Runs that try an email SES refuses for its recipient before its occurrence is given up.
+    reminder_send_attempts: int = Field(default=3, ge=1)
     trash_retention_days: int = Field(default=30, ge=1)
     pending_attachment_max_age_hours: int = Field(default=24, ge=1)
     cleanup_batch_size: int = Field(default=100, ge=1, le=1000)

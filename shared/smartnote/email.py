@@ -25,10 +25,15 @@ class Undeliverable(Exception):
     """The provider can never send this email (its address); retrying would not help."""
 
 
+class Refused(Exception):
+    """The provider refused this email for its recipient (SES's sandbox: an address not
+    verified), and would again until that changes: worth a few tries, not one every run."""
+
+
 class Mailer(Protocol):
     def send(self, email: Email) -> str:
         """Send `email`; returns the provider's message id, raises when it was not accepted
-        (`Undeliverable` when no retry can succeed)."""
+        (`Undeliverable` when no retry can succeed, `Refused` when one likely will not)."""
         ...
 
 
@@ -74,12 +79,18 @@ class SesMailer:
             )
         except Exception as exc:
             # botocore's ClientError, read by shape so this module does not import botocore.
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            error = getattr(exc, "response", {}).get("Error", {})
+            code, message = error.get("Code"), str(error.get("Message", ""))
             # SES refuses an address with this code, and does not say which. The sender is
             # well formed (Settings checks SES_SENDER), so it is the recipient's.
             if code == "InvalidParameterValue":
                 raise Undeliverable(f"SES refused the recipient: {code}") from exc
-            raise
+            # SES names the identities it did not verify: the sender's refusal is the
+            # account's (every email fails until it is fixed, and each stays due meanwhile);
+            # one naming only others is this email's (its recipient, in the sandbox).
+            if code == "MessageRejected" and self._sender.lower() not in message.lower():
+                raise Refused(f"SES refused the email: {message}") from exc
+            raise  # throttled, unavailable, or the account's: retried by the next run
         return str(response["MessageId"])
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from smartnote.clock import to_stored_time, utcnow
-from smartnote.errors import Conflict
-from smartnote.models.notes import Note, NoteCreate, NotePatch, ReminderIn
+from smartnote.domain.reminders import ONCE
+from smartnote.errors import Conflict, ValidationFailed
+from smartnote.models.notes import Note, NoteCreate, NotePatch, ReminderIn, ReminderPatch
 
 Document = dict[str, Any]
 Change = Callable[[Document], Document]
@@ -22,10 +24,27 @@ def reminder_document(
     if reminder is None:
         return None
     data = reminder if isinstance(reminder, dict) else reminder.model_dump()
-    at, repeat = to_stored_time(data["at"]), data["repeat"]
+    return _kept_or_new(data["at"], data["repeat"], stored)
+
+
+def _kept_or_new(at: datetime, repeat: str, stored: Document | None) -> Document:
+    at = to_stored_time(at)
     if stored and stored.get("at") == at and stored.get("repeat") == repeat:
         return dict(stored)
     return {"at": at, "repeat": repeat, "last_sent_at": None}
+
+
+def patched_reminder(sent: ReminderPatch, stored: Document | None) -> Document:
+    """The reminder a PATCH sets: the fields `sent` over the `stored` ones (a merge, as for
+    the note's own fields), then as `reminder_document` keeps or renews its state."""
+    at = sent.at or (stored["at"] if stored else None)
+    if at is None:
+        missing = {"loc": ["body", "reminder", "at"], "msg": "Field required", "type": "missing"}
+        raise ValidationFailed(
+            "The note has no reminder to change: send its time (`at`)", details=[missing]
+        )
+    repeat = sent.repeat or (stored.get("repeat", ONCE) if stored else ONCE)
+    return _kept_or_new(at, repeat, stored)
 
 
 def new_note_fields(body: NoteCreate, stored_reminder: Document | None = None) -> Document:
@@ -46,8 +65,8 @@ def patch(body: NotePatch) -> Change:
     def change(current: Document) -> Document:
         _refuse_trashed(current)
         fields = body.editable_fields()
-        if "reminder" in fields:
-            fields["reminder"] = reminder_document(body.reminder, current.get("reminder"))
+        if body.reminder is not None:
+            fields["reminder"] = patched_reminder(body.reminder, current.get("reminder"))
         return fields
 
     return change

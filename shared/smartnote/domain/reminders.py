@@ -11,8 +11,9 @@ a week, a month), even when the owner changed time zone in between.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
+from itertools import takewhile
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -61,6 +62,34 @@ def _nth(wall: datetime, repeat: str, k: int) -> datetime:
     raise ValueError(f"unknown repeat {repeat!r}")
 
 
+def _schedule(
+    anchor: datetime, repeat: str, zone: ZoneInfo, near: datetime
+) -> Iterator[tuple[datetime, datetime]]:
+    """The occurrences of a reminder first set for `anchor`, from about one step before
+    `near` on (so that a reminder years old costs a few iterations): each on the local wall
+    clock (naive) and as stored (UTC).
+
+    Arithmetic is on the local wall clock, then localised: a time that does not exist on a
+    spring-forward day is taken with the offset before the change, and one that occurs twice
+    on a fall-back night is the first of the two.
+    """
+    # An anchor in the repeated hour of a fall-back night carries fold=1; kept, it would put
+    # the monthly repeats (`replace` keeps it) on the other side of a later DST change than
+    # the daily and weekly ones (arithmetic drops it). The schedule is the wall time alone.
+    wall = anchor.astimezone(zone).replace(tzinfo=None, fold=0)
+    near_wall = near.astimezone(zone).replace(tzinfo=None)
+    if repeat == "monthly":
+        months = (near_wall.year - wall.year) * 12 + near_wall.month - wall.month
+        k = max(0, months - 1)
+    else:
+        step_days = 7 if repeat == "weekly" else 1
+        k = max(0, (near_wall - wall).days // step_days - 1)
+    while True:
+        occurrence = _nth(wall, repeat, k)
+        yield occurrence, to_stored_time(occurrence.replace(tzinfo=zone).astimezone(UTC))
+        k += 1
+
+
 def next_occurrence(
     anchor: datetime,
     repeat: str,
@@ -70,30 +99,25 @@ def next_occurrence(
     not_before: date | None = None,
 ) -> datetime:
     """The first occurrence strictly after `after` of a reminder first set for `anchor`,
-    and on the local day `not_before` or later when given.
+    and on the local day `not_before` or later when given (see `_schedule`)."""
+    return next(
+        candidate
+        for occurrence, candidate in _schedule(anchor, repeat, zone, after)
+        if candidate > after and (not_before is None or occurrence.date() >= not_before)
+    )
 
-    Arithmetic is on the local wall clock (naive datetimes), then localised: a time that
-    does not exist on a spring-forward day is taken with the offset before the change, and
-    one that occurs twice on a fall-back night is the first of the two.
-    """
-    # An anchor in the repeated hour of a fall-back night carries fold=1; kept, it would put
-    # the monthly repeats (`replace` keeps it) on the other side of a later DST change than
-    # the daily and weekly ones (arithmetic drops it). The schedule is the wall time alone.
-    wall = anchor.astimezone(zone).replace(tzinfo=None, fold=0)
-    after_wall = after.astimezone(zone).replace(tzinfo=None)
-    # Start one step short of `after` so that a reminder years old costs a few iterations.
-    if repeat == "monthly":
-        months = (after_wall.year - wall.year) * 12 + after_wall.month - wall.month
-        k = max(0, months - 1)
-    else:
-        step_days = 7 if repeat == "weekly" else 1
-        k = max(0, (after_wall - wall).days // step_days - 1)
-    while True:
-        occurrence = _nth(wall, repeat, k)
-        candidate = to_stored_time(occurrence.replace(tzinfo=zone).astimezone(UTC))
-        if candidate > after and (not_before is None or occurrence.date() >= not_before):
-            return candidate
-        k += 1
+
+def latest_due(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime) -> datetime:
+    """The occurrence an email sent at `now` is for: the reminder's `at`, or, when a
+    repeating one was missed several times (downtime), the latest occurrence due by `now`.
+    The one email stands for them all; dated at the first missed one it would read as days
+    or months old."""
+    at: datetime = reminder["at"]
+    repeat = str(reminder.get("repeat", ONCE))
+    if repeat == ONCE or at >= now:
+        return at
+    schedule = _schedule(reminder.get("anchor") or at, repeat, zone, now)
+    return max(at, *takewhile(lambda moment: moment <= now, (moment for _, moment in schedule)))
 
 
 def _one_step_after(handled: datetime, repeat: str, zone: ZoneInfo) -> date:
@@ -115,6 +139,7 @@ def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: b
     ones at least a week and a month of local days apart.
     """
     updated: Document = dict(reminder)
+    updated.pop("refusals", None)  # each occurrence gets its own tries
     updated["fired_at"] = now
     if sent:
         updated["last_sent_at"] = now

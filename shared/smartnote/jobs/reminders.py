@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 from smartnote import aws
 from smartnote.config import Settings
 from smartnote.db.sql import session_factory
-from smartnote.domain.reminders import fired, owner_zone
-from smartnote.email import Mailer, SesMailer, Undeliverable, reminder_email
+from smartnote.domain.reminders import fired, latest_due, owner_zone
+from smartnote.email import Mailer, Refused, SesMailer, Undeliverable, reminder_email
 from smartnote.invocation import Invocation
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.users import UsersRepository
@@ -29,6 +29,7 @@ from smartnote.repositories.users import UsersRepository
 logger = logging.getLogger("smartnote.jobs.reminders")
 
 Clock = Callable[[], datetime]
+Outcome = Literal["sent", "skipped", "undeliverable", "refused"]
 # Stop sending this long before the lease ends, so that no claim is used after another run
 # may have taken it over, and before Lambda stops the invocation, so that the claims left are
 # released for the next run (five minutes later) instead of held for the lease, and no email
@@ -55,6 +56,7 @@ class ReminderCounts:
     skipped: int = 0  # emails off or owner gone: the reminder moves on without an email
     changed: int = 0  # cleared, moved or trashed by the owner once claimed: theirs, no email
     undeliverable: int = 0  # the address can never be sent to: moves on without an email
+    refused: int = 0  # SES refused it run after run (REMINDER_SEND_ATTEMPTS): moves on too
     failed: int = 0  # released for the next run
     released: int = 0  # not attempted: the lease or the invocation's time was running out
 
@@ -141,7 +143,20 @@ async def _handle(
         counts.changed += 1
         return
     zone = owner_zone(owner.timezone if owner else None)
-    outcome = _deliver(note, owner, zone, mailer, settings)
+    outcome: Outcome
+    try:
+        outcome = _deliver(note, owner, zone, mailer, settings, clock())
+    except Refused as exc:
+        refusals = int(reminder.get("refusals", 0)) + 1
+        if refusals < settings.reminder_send_attempts:
+            await notes.count_refusal(note["_id"], claim, reminder)
+            raise  # released: the next run tries again
+        # Tried every run, it would fail each of them (and the alarm) until the recipient
+        # changes; the next occurrence is tried afresh.
+        logger.warning(
+            "the reminder of note %s was refused %d times: %s", note["_id"], refusals, exc
+        )
+        outcome = "refused"
     now = clock()
     if not await notes.finish_reminder(
         note["_id"], claim, reminder, fired(reminder, zone, now, sent=outcome == "sent"), now
@@ -154,9 +169,15 @@ async def _handle(
 
 
 def _deliver(
-    note: dict[str, Any], owner: Owner | None, zone: ZoneInfo, mailer: Mailer, settings: Settings
+    note: dict[str, Any],
+    owner: Owner | None,
+    zone: ZoneInfo,
+    mailer: Mailer,
+    settings: Settings,
+    now: datetime,
 ) -> Literal["sent", "skipped", "undeliverable"]:
-    """Send the reminder's email; raises when a retry may succeed (the run releases it)."""
+    """Send the reminder's email at `now`; raises when a retry may succeed (the run releases
+    it)."""
     if owner is None or not owner.email_reminders:
         return "skipped"
     email = reminder_email(
@@ -164,7 +185,7 @@ def _deliver(
         title=note.get("title", ""),
         content=note.get("content", ""),
         note_url=f"{settings.app_base_url.rstrip('/')}/notes/{note['_id']}",
-        occurrence=note["reminder"]["at"],
+        occurrence=latest_due(note["reminder"], zone, now),
         zone=zone,
     )
     try:

@@ -55,6 +55,23 @@ class ReminderIn(InputModel):
     repeat: Repeat = "none"
 
 
+class ReminderPatch(InputModel):
+    """A reminder in a PATCH: the fields sent change, the others keep their stored value (a
+    note without a reminder needs `at`)."""
+
+    at: Timestamp | None = Field(
+        default=None, description="When to remind, ISO 8601 with an offset (1970 to 2999)."
+    )
+    repeat: Repeat | None = None
+
+    @model_validator(mode="after")
+    def _not_null(self) -> ReminderPatch:
+        for name in ("at", "repeat"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"reminder.{name} cannot be null")
+        return self
+
+
 class Reminder(BaseModel):
     at: datetime
     repeat: Repeat
@@ -85,7 +102,7 @@ class NotePatch(InputModel):
     pinned: StrictBool | None = None
     archived: StrictBool | None = None
     color: Color | None = None
-    reminder: ReminderIn | None = None
+    reminder: ReminderPatch | None = None
 
     @model_validator(mode="after")
     def _only_color_and_reminder_are_nullable(self) -> NotePatch:

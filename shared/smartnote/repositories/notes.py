@@ -433,6 +433,16 @@ class NotesRepository:
         await self.release_reminder(note_id, claim, now)
         return False
 
+    async def count_refusal(self, note_id: str, claim: str, claimed: Document) -> None:
+        """Count a refusal of the `claimed` reminder's email in its `refusals`, unless the
+        owner changed it meanwhile. The job's own record: no new version for clients (a save
+        of the note that read it before may put the count back by one: one more try)."""
+        await self._notes.update_one(
+            claimed_reminder_filter(note_id, claim, claimed),
+            {"$inc": {"reminder.refusals": 1}},
+            hint=BY_ID,
+        )
+
     async def release_reminder(self, note_id: str, claim: str, free_after: datetime) -> None:
         """Give a claimed reminder back; other runs may take it once `free_after` is past."""
         await self._notes.update_one(

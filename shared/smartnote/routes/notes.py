@@ -145,7 +145,8 @@ async def patch_note(
     response: Response,
     if_match: IfMatch = None,
 ) -> Note:
-    """Change some fields; unknown fields are refused (422)."""
+    """Change some fields; unknown fields are refused (422). Inside `reminder` too only the
+    fields sent change: `{"reminder": {"at": ...}}` moves a reminder and keeps its repeat."""
     saved = await notes.update(
         principal.user.id, note_id, domain.patch(body), precondition(if_match)
     )

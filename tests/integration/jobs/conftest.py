@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from smartnote.local.containers import FunctionRuntime
 from smartnote.local.emails import sent_emails
 from smartnote.local.services import AwsService
 from smartnote.local.template import Template
+from tests.utils.aws_faults import aws_answering
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -102,3 +104,19 @@ def notes_collection(stack_env: None) -> Iterator[Collection[dict[str, Any]]]:
 def emails_to(aws: AwsService, address: str) -> list[dict[str, Any]]:
     """What moto's SES accepted for `address`, oldest first."""
     return [email for email in sent_emails(aws.url) if email["recipient"] == address]
+
+
+def ses_refusing(
+    address: str, code: str, message: str, status: int = 400
+) -> contextlib.AbstractContextManager[None]:
+    """For the block, SES answers the error `code` to every email to `address`; every other
+    email still goes to moto. Moto refuses only a sender it has not verified and an address
+    without a domain; SES also refuses a recipient (its sandbox: an unverified one,
+    `MessageRejected`) and throttles."""
+
+    def refuse(params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        if address not in params["body"].values():
+            return None
+        return status, {"Error": {"Code": code, "Message": message, "Type": "Sender"}}
+
+    return aws_answering("ses", "SendEmail", refuse)

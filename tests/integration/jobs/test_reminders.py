@@ -22,8 +22,13 @@ from smartnote.db import mongo
 from smartnote.local.containers import FunctionRuntime
 from smartnote.local.services import AwsService
 from smartnote.local.template import Template
-from tests.conftest import ApiUser, register_and_login
-from tests.integration.jobs.conftest import ScheduledFunction, emails_to, scheduled_event
+from tests.conftest import ApiUser, assert_error, register_and_login
+from tests.integration.jobs.conftest import (
+    ScheduledFunction,
+    emails_to,
+    scheduled_event,
+    ses_refusing,
+)
 
 Notes = Collection[dict[str, Any]]
 
@@ -167,7 +172,7 @@ def test_a_daily_reminder_is_emailed_once_a_day_after_its_owner_changes_time_zon
     reminders.run()
     dues = [email["text"].splitlines()[1] for email in emails_to(aws, owner.email)]
     assert dues == [
-        "Due Monday 6 January 2031, 09:00 EST (America/New_York)",
+        "Due Tuesday 1 July 2031, 09:00 EDT (America/New_York)",  # the latest one missed
         "Due Wednesday 2 July 2031, 06:00 MST (America/Phoenix)",
         "Due Thursday 3 July 2031, 07:00 MST (America/Phoenix)",
     ]
@@ -208,6 +213,46 @@ def test_after_downtime_one_email_then_back_on_schedule(
     reminders.run()
     assert len(emails_to(aws, user.email)) == 1
     assert parse(reminder_of(api, user, note_id)["at"]) == utc(2033, 5, 11, 10, 0)
+
+
+@pytest.mark.parametrize(
+    ("repeat", "first", "run_at", "due", "following"),
+    [
+        (
+            "daily",
+            utc(2033, 5, 1, 10, 0),
+            utc(2033, 5, 10, 12, 0),
+            "Due Tuesday 10 May 2033, 12:00 CEST (Europe/Paris)",
+            utc(2033, 5, 11, 10, 0),
+        ),
+        (
+            "monthly",  # missed 31 January, 28 February and 31 March, across the DST change
+            utc(2034, 1, 31, 8, 0),
+            utc(2034, 4, 2, 12, 0),
+            "Due Friday 31 March 2034, 09:00 CEST (Europe/Paris)",
+            utc(2034, 4, 30, 7, 0),
+        ),
+    ],
+)
+def test_after_downtime_the_one_email_is_for_the_latest_missed_occurrence(
+    api: httpx.Client,
+    paris_user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    repeat: str,
+    first: datetime,
+    run_at: datetime,
+    due: str,
+    following: datetime,
+) -> None:
+    """The email of a catch-up stands for every occurrence missed: it gives the latest one's
+    time, the one the owner expects now, not the first missed one's (days or months ago)."""
+    note_id = create_note(api, paris_user, first, repeat=repeat)
+    reminders.clock.set(run_at)
+    reminders.run()
+    (email,) = emails_to(aws, paris_user.email)
+    assert email["text"].splitlines()[1] == due
+    assert parse(reminder_of(api, paris_user, note_id)["at"]) == following
 
 
 def test_trashed_notes_and_cleared_reminders_send_nothing(
@@ -322,6 +367,98 @@ def test_an_address_ses_cannot_take_moves_on_without_failing_the_run(
     assert reminder_of(api, unicode_domain, idn)["last_sent_at"] is not None
     assert len(emails_to(aws, user.email)) == 1
     assert reminder_of(api, user, fine)["last_sent_at"] is not None
+
+
+@contextlib.contextmanager
+def send_attempts(attempts: int) -> Iterator[None]:
+    """The reminders function gives up an email SES refused after `attempts` runs."""
+    os.environ["REMINDER_SEND_ATTEMPTS"] = str(attempts)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.pop("REMINDER_SEND_ATTEMPTS")
+        get_settings.cache_clear()
+
+
+def not_verified(address: str) -> str:
+    """SES's answer to an identity its sandbox has not verified."""
+    return (
+        "Email address is not verified. The following identities failed the check in region"
+        f" US-EAST-1: {address}"
+    )
+
+
+def test_a_recipient_ses_refuses_is_given_up_after_a_few_runs_and_the_others_go_out(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """SES refuses an unverified recipient (its sandbox) with MessageRejected, run after run.
+    Retried for ever, every run would fail (Lambda retries, RemindersErrorsAlarm on for good,
+    hiding any other failure) and the reminder would never move on."""
+    refused = register_and_login(api)
+    once = create_note(api, refused, utc(2037, 3, 1, 9, 0), title="Once")
+    daily = create_note(api, refused, utc(2037, 3, 1, 9, 0), repeat="daily", title="Daily")
+    fine = create_note(api, user, utc(2037, 3, 1, 9, 0), title="Fine")
+    reminders.clock.set(utc(2037, 3, 1, 9, 1))
+    with (
+        send_attempts(3),
+        ses_refusing(refused.email, "MessageRejected", not_verified(refused.email)),
+    ):
+        for _ in range(2):  # refused twice: released, and the run fails (retries, alarm)
+            with pytest.raises(RuntimeError, match="not sent"):
+                reminders.run()
+            assert reminder_of(api, refused, once)["last_sent_at"] is None
+            assert parse(reminder_of(api, refused, daily)["at"]) == utc(2037, 3, 1, 9, 0)
+            reminders.clock.advance(minutes=5)
+        counts = reminders.run()  # the third refusal: given up, the run succeeds
+    assert counts["refused"] == 2 and counts["failed"] == 0
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Fine"]
+    assert reminder_of(api, user, fine)["last_sent_at"] is not None
+    assert emails_to(aws, refused.email) == []
+    assert reminder_of(api, refused, once)["last_sent_at"] is None
+    assert parse(reminder_of(api, refused, daily)["at"]) == utc(2037, 3, 2, 9, 0)
+
+    reminders.clock.set(utc(2037, 3, 2, 9, 1))
+    reminders.run()  # the next occurrence is tried afresh (the address verified meanwhile)
+    assert [e["subject"] for e in emails_to(aws, refused.email)] == ["Reminder: Daily"]
+
+
+@pytest.mark.parametrize(("code", "status"), [("Throttling", 400), ("ServiceUnavailable", 503)])
+def test_a_send_ses_cannot_take_now_is_retried_until_it_goes_out(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    code: str,
+    status: int,
+) -> None:
+    note_id = create_note(api, user, utc(2037, 4, 1, 9, 0), title="Later")
+    reminders.clock.set(utc(2037, 4, 1, 9, 1))
+    with send_attempts(2), ses_refusing(user.email, code, "Try again later", status):
+        for _ in range(4):  # more runs than refusals are tried: not one of them counts
+            with pytest.raises(RuntimeError, match="not sent"):
+                reminders.run()
+            reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Later"]
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_a_sender_ses_refuses_keeps_every_reminder_due_however_many_runs_fail(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """The same MessageRejected for the sender (not verified) is the account's problem, not
+    the reminder's: given up after a few runs, every due reminder would be lost."""
+    note_id = create_note(api, user, utc(2037, 5, 1, 9, 0))
+    reminders.clock.set(utc(2037, 5, 1, 9, 1))
+    with send_attempts(2), ses_sender("nobody@unverified.example"):
+        for _ in range(4):
+            with pytest.raises(RuntimeError, match="not sent"):
+                reminders.run()
+            reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
 
 
 def test_a_reminder_claimed_by_another_run_is_left_alone_until_its_lease_ends(
@@ -517,6 +654,63 @@ def test_a_reminder_moved_or_repeated_differently_is_a_new_one(
     reminders.run()
     assert len(emails_to(aws, user.email)) == 3
     assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 5, 3, 9, 0)
+
+
+def test_a_patch_of_the_reminder_time_alone_keeps_its_repeat(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """PATCH changes only the fields sent, inside the reminder too: moving a daily reminder
+    to another time leaves it daily, and changing its repeat alone leaves its time."""
+    note_id = create_note(api, user, utc(2036, 6, 1, 9, 0), repeat="daily", title="Stretch")
+    url = f"/notes/{note_id}"
+    moved = api.patch(url, json={"reminder": {"at": "2036-06-01T18:00:00Z"}}, headers=user.headers)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["reminder"]["repeat"] == "daily"
+    reminders.clock.set(utc(2036, 6, 1, 18, 1))
+    reminders.run()
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 6, 2, 18, 0)
+
+    weekly = api.patch(url, json={"reminder": {"repeat": "weekly"}}, headers=user.headers)
+    assert weekly.status_code == 200, weekly.text
+    assert (parse(weekly.json()["reminder"]["at"]), weekly.json()["reminder"]["repeat"]) == (
+        utc(2036, 6, 2, 18, 0),
+        "weekly",
+    )
+    reminders.clock.set(utc(2036, 6, 2, 18, 1))
+    reminders.run()
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 6, 9, 18, 0)
+    assert len(emails_to(aws, user.email)) == 2
+
+
+def test_a_reminder_patch_without_its_time_needs_a_reminder_to_change(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    created = api.post("/notes", json={"title": "No reminder"}, headers=user.headers)
+    url = f"/notes/{created.json()['id']}"
+    refused = api.patch(url, json={"reminder": {"repeat": "daily"}}, headers=user.headers)
+    error = assert_error(refused, 422, "validation_error")
+    assert ["body", "reminder", "at"] in [d["loc"] for d in error["details"]], error
+    assert api.get(url, headers=user.headers).json() == created.json()
+    null_time = api.patch(url, json={"reminder": {"at": None}}, headers=user.headers)
+    assert_error(null_time, 422, "validation_error")
+
+
+def test_a_patch_that_leaves_the_reminder_out_keeps_its_state_and_sends_nothing_again(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    once = create_note(api, user, utc(2036, 7, 1, 9, 0), title="Once")
+    monthly = create_note(api, user, utc(2036, 1, 31, 9, 0), repeat="monthly", title="Month")
+    reminders.clock.set(utc(2036, 7, 1, 9, 1))
+    reminders.run()
+    sent = {note_id: reminder_of(api, user, note_id) for note_id in (once, monthly)}
+    assert parse(sent[monthly]["at"]) == utc(2036, 7, 31, 9, 0)
+    for note_id in (once, monthly):
+        renamed = api.patch(f"/notes/{note_id}", json={"title": "Renamed"}, headers=user.headers)
+        assert renamed.json()["reminder"] == sent[note_id]
+    reminders.clock.set(utc(2036, 7, 31, 9, 1))
+    reminders.run()  # the one-off is not re-armed, the monthly one keeps its anchor (31st)
+    assert [e["subject"] for e in emails_to(aws, user.email)].count("Reminder: Once") == 1
+    assert parse(reminder_of(api, user, monthly)["at"]) == utc(2036, 8, 31, 9, 0)
 
 
 CHANGED_AT = utc(2030, 11, 1, 9, 0)

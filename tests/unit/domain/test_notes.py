@@ -45,3 +45,16 @@ def test_a_moved_or_differently_repeated_reminder_starts_afresh() -> None:
 def test_a_patch_without_the_reminder_leaves_it_and_null_clears_it() -> None:
     assert "reminder" not in domain.patch(NotePatch.model_validate({"title": "y"}))(_stored())
     assert domain.patch(NotePatch.model_validate({"reminder": None}))(_stored())["reminder"] is None
+
+
+def test_a_patch_of_part_of_the_reminder_changes_only_that_part() -> None:
+    """PATCH is a merge: the reminder's fields not sent keep their stored value."""
+    moved = domain.patch(NotePatch.model_validate({"reminder": {"at": "2036-03-01T08:00:00Z"}}))
+    assert moved(_stored())["reminder"]["repeat"] == "monthly"
+    weekly = domain.patch(NotePatch.model_validate({"reminder": {"repeat": "weekly"}}))
+    assert {k: weekly(_stored())["reminder"][k] for k in ("at", "repeat")} == {
+        "at": AT,
+        "repeat": "weekly",
+    }
+    same = domain.patch(NotePatch.model_validate({"reminder": {"repeat": "monthly"}}))
+    assert same(_stored())["reminder"] == FIRED  # nothing changed: its state stays

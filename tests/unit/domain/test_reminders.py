@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from smartnote.domain.reminders import due_at, fired, next_occurrence, owner_zone
+from smartnote.domain.reminders import due_at, fired, latest_due, next_occurrence, owner_zone
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -127,8 +127,25 @@ def test_fired_repeat_keeps_its_anchor_and_skipped_ones_are_not_sent() -> None:
     assert due_at({"reminder": second}) == utc(2027, 3, 31, 10)
 
 
+def test_fired_gives_the_next_occurrence_its_own_tries() -> None:
+    refused = {"at": utc(2027, 1, 31, 10), "repeat": "daily", "refusals": 2}
+    assert "refusals" not in fired(refused, ZoneInfo("UTC"), utc(2027, 1, 31, 10, 1), sent=False)
+
+
 def test_unknown_zone_falls_back_to_utc() -> None:
     assert owner_zone("Mars/Olympus_Mons").key == "UTC"
     assert owner_zone("Europe").key == "UTC"  # a folder of the tz database
     assert owner_zone(None).key == "UTC"
     assert owner_zone("Asia/Tokyo").key == "Asia/Tokyo"
+
+
+def test_latest_due_is_the_last_occurrence_missed_and_at_for_a_one_off() -> None:
+    monthly = {"at": utc(2034, 1, 31, 8), "repeat": "monthly"}
+    # Missed on 31 January, 28 February and 31 March (09:00 CEST, after the DST change).
+    assert latest_due(monthly, PARIS, utc(2034, 4, 2, 12)) == utc(2034, 3, 31, 7)
+    assert latest_due(monthly, PARIS, utc(2034, 1, 31, 8, 1)) == utc(2034, 1, 31, 8)
+    # From the anchor (the 31st), not from the clamped 30 April.
+    later = {**monthly, "at": utc(2034, 4, 30, 7), "anchor": utc(2034, 1, 31, 8)}
+    assert latest_due(later, PARIS, utc(2034, 6, 1, 0)) == utc(2034, 5, 31, 7)
+    once = {"at": utc(2034, 1, 31, 8), "repeat": "none"}
+    assert latest_due(once, PARIS, utc(2035, 1, 1, 0)) == utc(2034, 1, 31, 8)
