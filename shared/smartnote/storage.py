@@ -7,14 +7,19 @@ Layout (the image function is triggered on `uploads/` only):
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from smartnote.errors import unavailable_on
+from smartnote.concurrency import run_blocking
+from smartnote.errors import NotFound, unavailable_on
 
 UPLOADS = "uploads"
 DERIVED = "derived"
 _DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
+_OUR_PREFIX = re.compile(r"[A-Za-z0-9/-]+/")  # made of our ids: uuids, hex
 
 
 def upload_key(owner_id: str, note_id: str, attachment_id: str, name: str) -> str:
@@ -64,6 +69,25 @@ def delete_prefixes(s3: Any, bucket: str, prefixes: list[str]) -> int:
                     raise ObjectsNotDeleted(answer["Errors"])
                 deleted += len(batch)
     return deleted
+
+
+@contextlib.asynccontextmanager
+async def objects_deleted_even_if_gone(
+    s3: Any, bucket: str, prefixes: list[str]
+) -> AsyncIterator[None]:
+    """Delete the objects under `prefixes` once the body has deleted the record they belong
+    to, and also when it finds that record gone already (NotFound, re-raised: a 404). So the
+    call a 503 asks to repeat (the record deleted, some objects not: ObjectsNotDeleted, an
+    S3 error) finishes the deletion, where nothing else would. `prefixes` are the caller's
+    own (its owner id): a 404 for someone else's note deletes nothing of theirs, and one for
+    an id we never make (not letters, digits and dashes) reaches no S3 call at all."""
+    try:
+        yield
+    except NotFound:
+        if all(_OUR_PREFIX.fullmatch(prefix) for prefix in prefixes):
+            await run_blocking(delete_prefixes, s3, bucket, prefixes)
+        raise
+    await run_blocking(delete_prefixes, s3, bucket, prefixes)
 
 
 def edit_request_key(owner_id: str, note_id: str, attachment_id: str, edit_id: str) -> str:

@@ -15,7 +15,14 @@ from typing import Any
 
 from smartnote.clock import utcnow
 from smartnote.errors import Conflict, NotFound, ValidationFailed
-from smartnote.models.attachments import MAX_PIXELS, Attachment, DerivedImage, Operation
+from smartnote.models.attachments import (
+    MAX_ENCODED_EDGE,
+    MAX_PIXELS,
+    Attachment,
+    DerivedImage,
+    Operation,
+    edit_output_format,
+)
 
 Document = dict[str, Any]
 Change = Callable[[Document], Document]
@@ -111,13 +118,17 @@ def _refused(index: int, message: str, detail: str, kind: str) -> ValidationFail
 
 def check_operations(attachment: Document, operations: list[Operation]) -> None:
     """422 for an edit the processor would refuse, where the image's size is known: the size
-    is followed through every operation as the processor computes it (which re-checks)."""
+    and the output format are followed through every operation as the processor computes
+    them (which re-checks)."""
     width, height = attachment.get("width"), attachment.get("height")
     if not (width and height):
         return
+    fmt = edit_output_format(attachment.get("content_type") or "")
     for index, operation in enumerate(operations):
         step = f"operation {index + 1} ({operation.op})"
-        if operation.op == "rotate" and operation.degrees % 180:
+        if operation.op == "convert":
+            fmt = operation.format
+        elif operation.op == "rotate" and operation.degrees % 180:
             width, height = height, width
         elif operation.op == "crop":
             if operation.x + operation.width > width or operation.y + operation.height > height:
@@ -137,6 +148,14 @@ def check_operations(attachment: Document, operations: list[Operation]) -> None:
                     f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted",
                     "too_many_pixels",
                 )
+    if max(width, height) > MAX_ENCODED_EDGE[fmt]:
+        raise _refused(
+            len(operations) - 1,
+            f"The result would be {width}x{height} pixels; a {fmt.upper()} image can be at"
+            f" most {MAX_ENCODED_EDGE[fmt]} pixels on a side",
+            "resize or crop it, or convert it to another format",
+            "edge_too_long",
+        )
 
 
 def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, Document]:

@@ -14,7 +14,7 @@ import pytesseract
 
 from smartnote.images import ocr, transform
 from smartnote.images.decode import ImageRejected, decode, decode_at_least, inspect
-from smartnote.models.attachments import Operation
+from smartnote.models.attachments import Operation, edit_output_format
 
 logger = logging.getLogger("smartnote.images.pipeline")
 
@@ -81,7 +81,7 @@ def apply_edits(data: bytes, operations: Sequence[Operation]) -> Rendered:
     """The original with `operations` applied in order (PNG stays PNG, else JPEG by default)."""
     header = inspect(data)
     image, fmt = transform.apply_operations(
-        decode(data), operations, "png" if header.format == "png" else "jpeg"
+        decode(data), operations, edit_output_format(header.mime_type)
     )
     height, width = image.shape[:2]
     return Rendered(transform.encode(image, fmt), fmt, transform.CONTENT_TYPES[fmt], width, height)

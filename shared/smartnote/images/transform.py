@@ -11,7 +11,13 @@ import cv2
 import numpy as np
 
 from smartnote.images.decode import Image, ImageRejected
-from smartnote.models.attachments import MAX_PIXELS, Operation, Resize, scaled_size
+from smartnote.models.attachments import (
+    MAX_ENCODED_EDGE,
+    MAX_PIXELS,
+    Operation,
+    Resize,
+    scaled_size,
+)
 
 JPEG_QUALITY = 85
 _ROTATIONS = {
@@ -23,9 +29,7 @@ _ROTATIONS = {
     -90: cv2.ROTATE_90_COUNTERCLOCKWISE,
 }
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-# The longest side each encoder writes: libjpeg's 65500, WebP's 14-bit sizes, and libpng's
-# default user limit (which its readers apply too).
-MAX_EDGE = {"jpeg": 65_500, "webp": 16_383, "png": 1_000_000}
+MAX_EDGE = MAX_ENCODED_EDGE  # the longest side each encoder writes
 # CLAHE's fixed 8 x 8 grid (OpenCV's default) on a small image makes tiles of a few pixels
 # whose histograms are a few spikes: it equalised them to white. Tiles get >= 64 px a side
 # where the image allows, and below 256 pixels (the histogram's levels) there is nothing to

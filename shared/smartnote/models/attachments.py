@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from smartnote.models.common import InputModel
 
@@ -19,12 +20,55 @@ MULTIPART_ENVELOPE_BYTES = 64 * 1024  # the parts' headers and the form's other 
 MAX_PIXELS = 40_000_000
 MAX_EDIT_OPERATIONS = 10
 MAX_EDGE = 20_000  # resize/crop targets; nothing we accept is larger
+# The longest side each edit output format can be written with: libjpeg's 65500, WebP's
+# 14-bit sizes, and libpng's default user limit (which its readers apply too).
+MAX_ENCODED_EDGE = {"jpeg": 65_500, "webp": 16_383, "png": 1_000_000}
+
+
+def edit_output_format(content_type: str) -> str:
+    """The format an edit of an image of `content_type` writes unless it converts: a PNG
+    stays a PNG (lossless, transparency kept), anything else becomes a JPEG."""
+    return "png" if content_type == "image/png" else "jpeg"
+
 
 # Declared types we accept; the processor still decides from the bytes.
 ACCEPTED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/tiff", "image/bmp")
 
 Status = Literal["pending", "processing", "ready", "failed"]
-Filename = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
+
+_DIRECTORIES = re.compile(r"^.*[/\\]")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def base_name(name: str) -> str:
+    """The name of a file without the directories a client may put before it (a browser's
+    `C:\\fakepath\\photo.jpg`, `../photo.jpg`): RFC 7578 4.2, a sender's path is not to
+    be trusted, and the name is shown as one line of text."""
+    return _DIRECTORIES.sub("", name).strip()
+
+
+def upload_filename(name: str | None) -> str:
+    """The filename to keep of a multipart upload, whatever its part said: its base name
+    without control characters, at most 255 characters, "image" when nothing is left."""
+    cleaned = base_name(_CONTROL_CHARACTERS.sub("", name or ""))[:255].strip()
+    return cleaned or "image"
+
+
+def _plain_name(name: str) -> str:
+    plain = base_name(name)
+    if not plain:
+        raise ValueError("the filename names a directory, not a file")
+    return plain
+
+
+# One line of text (control characters are refused), kept without its directories.
+Filename = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+    AfterValidator(_plain_name),
+]
 
 
 class AttachmentCreate(InputModel):

@@ -31,6 +31,7 @@ from smartnote.models.attachments import (
     EditAccepted,
     EditRequest,
     UploadTicket,
+    upload_filename,
 )
 from smartnote.models.common import KEPT_CHANGING, error_responses
 
@@ -139,7 +140,7 @@ async def upload_attachment(
             "The file is not a JPEG, PNG, WebP, TIFF or BMP image (judged by its content)"
         )
     content_type = filetypes.MIME_TYPES[fmt]
-    filename = (file.filename or "image").strip()[:255] or "image"
+    filename = upload_filename(file.filename)
     owner_id = principal.user.id
     document = await _create(notes, owner_id, note_id, filename, content_type, len(data))
     await run_blocking(
@@ -229,7 +230,7 @@ async def delete_attachment(
     # The record first, its objects after: an image run that writes an output after the
     # objects are gone finds the record gone too when it finishes, and deletes the output
     # itself (jobs/images.py), so no interleaving leaves an object behind.
-    await notes.update(owner_id, note_id, domain.remove(attachment_id))
     prefixes = storage.attachment_prefixes(owner_id, note_id, attachment_id)
-    await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+    async with storage.objects_deleted_even_if_gone(s3, settings.uploads_bucket, prefixes):
+        await notes.update(owner_id, note_id, domain.remove(attachment_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from smartnote import storage
-from smartnote.concurrency import run_blocking
 from smartnote.cursors import MAX_CURSOR_LENGTH
 from smartnote.deps import S3Client, SettingsDep
 from smartnote.deps.mongo import Notes
@@ -186,9 +185,9 @@ async def delete_note(
     if permanent:
         owner_id = principal.user.id
         # The note before its objects, as for one attachment (routes/attachments.py).
-        await notes.delete(owner_id, note_id)
         prefixes = storage.note_prefixes(owner_id, note_id)
-        await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+        async with storage.objects_deleted_even_if_gone(s3, settings.uploads_bucket, prefixes):
+            await notes.delete(owner_id, note_id)
     else:
         await notes.update(principal.user.id, note_id, domain.trash)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

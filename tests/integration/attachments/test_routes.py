@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from smartnote import aws, storage
@@ -17,6 +18,7 @@ from smartnote.images import pipeline
 from smartnote.models.attachments import MAX_MULTIPART_BYTES
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import upload, upload_key
+from tests.utils.aws_faults import aws_answering
 from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
 
 Process = Callable[..., dict[str, Any]]
@@ -527,3 +529,136 @@ def test_requests_that_sign_nothing_build_no_s3_client(
     missing = api.get(f"/notes/{note['id']}/attachments/nope", headers=user.headers)
     assert_error(missing, 404, "not_found")
     assert aws._client.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("deleted", ["attachment", "note"])
+def test_a_delete_repeated_after_a_503_removes_the_objects(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    s3: Any,
+    bucket: str,
+    process: Process,
+    deleted: str,
+) -> None:
+    """S3 refusing the object deletion is a 503 whose repetition finishes the deletion
+    (storage.ObjectsNotDeleted): the record is already gone then, and the repeated call, a
+    404, must still remove the objects (nothing else ever would)."""
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}" + (
+        f"/attachments/{attachment['id']}" if deleted == "attachment" else "?permanent=true"
+    )
+
+    def partly_refused(params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        # DeleteObjects succeeds as a call and lists the keys it could not delete.
+        error = {"Key": "k", "Code": "InternalError", "Message": "We encountered an error"}
+        return 200, {"Deleted": [], "Errors": [error]}
+
+    with aws_answering("s3", "DeleteObjects", partly_refused):
+        assert_error(api.delete(path, headers=user.headers), 503, "service_unavailable")
+    assert_error(api.delete(path, headers=user.headers), 404, "not_found")
+    for root in ("uploads/", "derived/"):
+        prefix = f"{root}{user.id}/{note['id']}/"
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0, root
+    # Ids we never make still answer 404 (they reach no S3 call).
+    for odd in ("/notes/%00?permanent=true", f"/notes/{note['id']}/attachments/a%0Ab"):
+        assert_error(api.delete(odd, headers=user.headers), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("size", "operations"),
+    [
+        ((17_000, 100), [{"op": "convert", "format": "webp"}]),  # WebP: 16383 a side
+        ((8_500, 100), [{"op": "resize", "width": 17_000}, {"op": "convert", "format": "webp"}]),
+        ((100, 8_500), [{"op": "convert", "format": "webp"}, {"op": "resize", "height": 17_000}]),
+    ],
+    ids=["convert", "resize-then-convert", "convert-then-resize"],
+)
+def test_an_edit_too_long_for_its_output_format_is_422(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    process: Process,
+    size: tuple[int, int],
+    operations: list[Any],
+) -> None:
+    """The processor cannot write such an image (transform.encode refuses it): the API, which
+    knows the size, refuses the edit at once instead of a 202 whose result always fails."""
+    width, height = size
+    image = np.full((height, width, 3), 200, np.uint8)
+    attachment = upload(api, user, note["id"], encode(image, ".png"), "strip.png")
+    outcome = process(upload_key(user, note["id"], attachment["id"]))["results"][0]["outcome"]
+    assert outcome == "ready"
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    response = api.post(f"{path}/edits", json={"operations": operations}, headers=user.headers)
+    error = assert_error(response, 422, "validation_error")
+    assert error["details"][0]["type"] == "edge_too_long"
+    assert api.get(path, headers=user.headers).json()["derived"] == []
+
+
+@pytest.mark.parametrize(
+    "filename", ["a\x00b.jpg", "line\nbreak.jpg", "tab\there.jpg", "bell\x07.jpg", "del\x7f.jpg"]
+)
+def test_announcing_a_filename_with_control_characters_is_422(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], filename: str
+) -> None:
+    response = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": filename, "content_type": "image/jpeg", "size": 10},
+        headers=user.headers,
+    )
+    assert_error(response, 422, "validation_error")
+    assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("C:\\fakepath\\photo.jpg", "photo.jpg"),  # what some browsers send
+        ("../../etc/receipt.jpg", "receipt.jpg"),
+        ("scan\x00\x1b.jpg", "scan.jpg"),
+        ("dir/", "image"),
+        ("\x01\x02", "image"),
+    ],
+)
+def test_a_multipart_filename_is_kept_as_a_plain_name(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], sent: str, stored: str
+) -> None:
+    """A file's name is one line of text without directories (RFC 7578 section 4.2: the
+    path a sender adds is not to be trusted), as through the presigned POST."""
+    image = encode(np.full((20, 20, 3), 128, np.uint8))
+    boundary = "smartnote-test-boundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="'.encode()
+        + sent.encode()
+        + b'"\r\nContent-Type: image/jpeg\r\n\r\n'
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = api.post(
+        f"/notes/{note['id']}/attachments/upload",
+        content=body,
+        headers={**user.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == stored
+
+
+def test_announcing_keeps_the_name_without_its_directories(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    for sent, stored in (("C:\\Users\\me\\a.jpg", "a.jpg"), ("x/../b.png", "b.png")):
+        response = api.post(
+            f"/notes/{note['id']}/attachments",
+            json={"filename": sent, "content_type": "image/jpeg", "size": 10},
+            headers=user.headers,
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["attachment"]["filename"] == stored
+    response = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": "dir/", "content_type": "image/jpeg", "size": 10},
+        headers=user.headers,
+    )
+    assert_error(response, 422, "validation_error")

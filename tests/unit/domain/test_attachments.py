@@ -257,3 +257,43 @@ def test_only_edits_waiting_since_before_the_cutoff_are_failed() -> None:
     assert after["killed"]["error"] == domain.STUCK_EDIT
     assert after["killed"]["claim"] is None
     assert domain.fail_stuck_edits(before)(note) == {}  # nothing waits since before that
+
+
+@pytest.mark.parametrize(
+    ("content_type", "operations", "refused"),
+    [
+        ("image/png", [{"op": "grayscale"}], False),  # a PNG stays a PNG: 1 000 000 a side
+        ("image/png", [{"op": "convert", "format": "webp"}], True),
+        ("image/tiff", [{"op": "grayscale"}], False),  # JPEG: 65500 a side
+        ("image/png", [{"op": "crop", "x": 0, "y": 0, "width": 16_383, "height": 100}], False),
+        (
+            "image/png",
+            [
+                {"op": "convert", "format": "webp"},
+                {"op": "crop", "x": 0, "y": 0, "width": 16_384, "height": 100},
+            ],
+            True,
+        ),
+        (
+            "image/png",
+            [{"op": "convert", "format": "webp"}, {"op": "rotate", "degrees": 90}],
+            True,
+        ),
+        (
+            "image/png",
+            [{"op": "convert", "format": "webp"}, {"op": "resize", "width": 16_000}],
+            False,
+        ),
+    ],
+)
+def test_an_edit_longer_than_its_output_format_allows_is_refused(
+    content_type: str, operations: list[dict[str, Any]], refused: bool
+) -> None:
+    attachment = {"width": 17_000, "height": 100, "content_type": content_type}
+    if not refused:
+        domain.check_operations(attachment, _operations(*operations))
+        return
+    with pytest.raises(ValidationFailed) as raised:
+        domain.check_operations(attachment, _operations(*operations))
+    assert raised.value.details[0]["type"] == "edge_too_long"
+    assert raised.value.details[0]["loc"] == ["body", "operations", len(operations) - 1]
