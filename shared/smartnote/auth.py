@@ -58,8 +58,13 @@ class AuthService:
         password_hash = user.password_hash if user else None
         if not self._verify_throttled(email, client_ip, password, password_hash) or user is None:
             raise Unauthorized(BAD_CREDENTIALS)
+        new_hash = user.password_hash
         if self._hasher.needs_rehash(user.password_hash):
-            self._users.update(user.id, {"password_hash": self._hasher.hash(password)})
+            new_hash = self._hasher.hash(password)
+        # The password checked must still be the account's: a change that committed meanwhile
+        # ended every other session, this one included, and a rehash must not undo it.
+        if not self._users.replace_password_hash(user.id, user.password_hash, new_hash):
+            raise Unauthorized(BAD_CREDENTIALS)
         issued = self._sessions.start(user.id, user_agent, self._refresh_ttl)
         return self._pair(user.id, issued.session.id, issued.token)
 
@@ -105,7 +110,14 @@ class AuthService:
             raise Forbidden("The password is incorrect")
 
     def change_password(self, principal: Principal, new_password: str) -> None:
-        self._users.update(principal.user.id, {"password_hash": self._hasher.hash(new_password)})
+        """Replace the password `confirm_password` checked: 403 if another change replaced it
+        since (its author may be a thief who knew the old one), 404 if the user is gone."""
+        user = principal.user
+        new_hash = self._hasher.hash(new_password)
+        if not self._users.replace_password_hash(user.id, user.password_hash, new_hash):
+            if self._users.by_id(user.id) is None:
+                raise NotFound("User not found")
+            raise Forbidden("The password is incorrect")
         self._sessions.revoke_all_except(
             principal.user.id, principal.session_id, "password_changed"
         )

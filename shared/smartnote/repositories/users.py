@@ -26,11 +26,15 @@ def normalise_email(email: str) -> str:
     address registered as `u@xn--bcher-kva.example` (stored `u@bücher.example`) or with
     full-width letters could not log in as typed. What is no valid address (a typo) is only
     trimmed and lower-cased; it matches no account.
+
+    Lower-cased before the normalisation (NFC) too: lower-casing can decompose a letter (`J̌`
+    gives `j` and a combining caron), which only lower-casing after made the result depend on
+    how often it was normalised; the login normalises twice, and found no such account.
     """
     # Imported here: FastAPI has it loaded already; the scheduled jobs never normalise.
     from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
 
-    email = email.strip()
+    email = email.strip().lower()
     with contextlib.suppress(EmailNotValidError):
         email = validate_email(email, check_deliverability=False).normalized
     return email.lower()
@@ -108,5 +112,22 @@ class UsersRepository:
             raise NotFound("User not found")
         return changed
 
-    def delete(self, user_id: str) -> None:
-        self._session.execute(delete(users).where(users.c.id == user_id))
+    def replace_password_hash(self, user_id: str, verified: str, new: str) -> bool:
+        """Set `new` as the user's password hash if it still is `verified`, the one a password
+        was just checked against; False if it changed (or the user went) since it was read.
+
+        Also with `new == verified` (a login): the row stays locked until the transaction
+        ends, so a concurrent change of password waits for it, then ends what it started.
+        """
+        changes = {"password_hash": new} | ({"updated_at": utcnow()} if new != verified else {})
+        replaced = self._session.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.password_hash == verified)
+            .values(**changes)
+        )
+        return bool(replaced.rowcount)
+
+    def delete(self, user_id: str) -> bool:
+        """Delete a user (sessions cascade); False if it was gone already."""
+        deleted = self._session.execute(delete(users).where(users.c.id == user_id))
+        return bool(deleted.rowcount)

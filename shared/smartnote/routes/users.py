@@ -95,5 +95,7 @@ async def delete_me(
 
 
 def _delete_user(session: Session, user_id: str) -> None:
-    UsersRepository(session).delete(user_id)
-    DeletedAccountsRepository(session).record(user_id, utcnow())
+    # Gone already: a concurrent deletion of the same account (a client's retry) won, and left
+    # the tombstone; a second one would collide with it.
+    if UsersRepository(session).delete(user_id):
+        DeletedAccountsRepository(session).record(user_id, utcnow())

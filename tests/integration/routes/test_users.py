@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
@@ -195,3 +197,32 @@ def test_delete_account_removes_its_s3_objects_only(
     remaining = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert not remaining & set(mine)
     assert theirs in remaining
+
+
+def test_deleting_the_account_twice_at_once_is_204_for_both(
+    api_base_url: str, api: httpx.Client, user: ApiUser
+) -> None:
+    # A client retrying a slow deletion: both requests authenticated before the first ended,
+    # the second's tombstone collided with the first's (IntegrityError), a 503 on both backends.
+    api.post("/notes", json={"title": "mine"}, headers=user.headers)
+    attempts = 3
+    start = threading.Barrier(attempts)
+    statuses: list[int] = []
+
+    def delete() -> None:
+        with httpx.Client(base_url=api_base_url, timeout=60) as client:
+            start.wait()
+            response = client.request(
+                "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+            )
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=delete) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [204] * attempts
+    assert_error(api.get("/users/me", headers=user.headers), 401)
+    login = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    assert_error(login, 401)
