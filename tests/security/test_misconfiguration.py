@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -243,6 +244,25 @@ def test_cors_origins_come_from_a_parameter() -> None:
     environment = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["CORS_ALLOW_ORIGINS"] == {"Ref": "CorsAllowOrigins"}
     assert TEMPLATE["Parameters"]["CorsAllowOrigins"]["Default"] == ""
+
+
+def test_browser_origins_allowed_by_the_api_may_upload_to_the_bucket_and_no_others() -> None:
+    """The presigned POST and GETs go to S3, not the API: its bucket needs the same origins
+    (only when there are any), and the parameter refuses what the rule could not take."""
+    parameter = TEMPLATE["Parameters"]["CorsAllowOrigins"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("https://app.example.com,https://admin.example.com")
+    for refused in ("*", "https://*.example.com", "https://a.example.com, https://b.example.com"):
+        assert not pattern.fullmatch(refused)
+    assert TEMPLATE["Conditions"]["HasCorsOrigins"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, ""]}]
+    }
+    bucket = RESOURCES["UploadsBucket"]["Properties"]
+    condition, configured, without = bucket["CorsConfiguration"]["Fn::If"]
+    assert (condition, without) == ("HasCorsOrigins", {"Ref": "AWS::NoValue"})
+    (rule,) = configured["CorsRules"]
+    assert rule["AllowedOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+    assert set(rule["AllowedMethods"]) == {"GET", "HEAD", "POST"}  # no PUT or DELETE
 
 
 def test_uploads_bucket_is_private_and_encrypted() -> None:
