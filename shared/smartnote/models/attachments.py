@@ -33,6 +33,25 @@ def edit_output_format(content_type: str) -> str:
 
 # Declared types we accept; the processor still decides from the bytes.
 ACCEPTED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/tiff", "image/bmp")
+# Other names clients send for them: older browsers and Windows (image/pjpeg, image/x-png,
+# image/x-ms-bmp), and the common misspelling image/jpg.
+CONTENT_TYPE_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-png": "image/png",
+    "image/x-ms-bmp": "image/bmp",
+    "image/x-bmp": "image/bmp",
+    "image/tif": "image/tiff",
+    "image/x-tiff": "image/tiff",
+}
+
+
+def canonical_content_type(declared: str) -> str:
+    """The type a declared one names, without its parameters and case (`IMAGE/JPG;
+    name=a.jpg` is image/jpeg); anything else as given, lower-cased, for the 415."""
+    media_type = declared.split(";", 1)[0].strip().lower()
+    return CONTENT_TYPE_ALIASES.get(media_type, media_type)
+
 
 Status = Literal["pending", "processing", "ready", "failed"]
 
@@ -76,7 +95,11 @@ class AttachmentCreate(InputModel):
 
     filename: Filename
     content_type: Annotated[str, StringConstraints(max_length=100)] = Field(
-        description="One of " + ", ".join(ACCEPTED_CONTENT_TYPES) + " (else 415)."
+        description="One of "
+        + ", ".join(ACCEPTED_CONTENT_TYPES)
+        + " (else 415), or another name of one ("
+        + ", ".join(CONTENT_TYPE_ALIASES)
+        + "), parameters ignored."
     )
     size: int = Field(gt=0, description="Bytes; at most 20 MB (else 413).")
 

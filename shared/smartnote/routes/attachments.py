@@ -31,6 +31,7 @@ from smartnote.models.attachments import (
     EditAccepted,
     EditRequest,
     UploadTicket,
+    canonical_content_type,
     upload_filename,
 )
 from smartnote.models.common import KEPT_CHANGING, error_responses
@@ -82,7 +83,7 @@ async def create_attachment(
     POST `upload.fields` and then the `file` part as multipart/form-data to `upload.url`.
     Processing starts when the upload lands; poll the attachment for its `status`.
     """
-    content_type = body.content_type.lower()
+    content_type = canonical_content_type(body.content_type)
     if content_type not in ACCEPTED_CONTENT_TYPES:
         raise UnsupportedMediaType("Accepted: " + ", ".join(ACCEPTED_CONTENT_TYPES))
     if body.size > MAX_UPLOAD_BYTES:

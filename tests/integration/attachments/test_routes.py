@@ -55,6 +55,31 @@ def test_presigned_post_policy_pins_key_type_and_size(
     assert "expiration" in _policy(fields)
 
 
+@pytest.mark.parametrize(
+    "declared", ["image/jpg", "image/pjpeg", "IMAGE/JPEG", "image/jpeg; name=page.jpg"]
+)
+def test_other_names_of_an_accepted_type_are_that_type(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, declared: str
+) -> None:
+    """What browsers, Windows and hand-written clients send for JPEG: the type it names is
+    announced, pinned in the policy and posted with the ticket's fields."""
+    data = encode(photographed_page(size=(300, 200)))
+    response = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": "page.jpg", "content_type": declared, "size": len(data)},
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["attachment"]["content_type"] == "image/jpeg"
+    ticket = created["upload"]
+    assert {"Content-Type": "image/jpeg"} in _policy(ticket["fields"])["conditions"]
+    posted = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("page.jpg", data)})
+    assert posted.status_code in (200, 204), posted.text
+    stored = s3.head_object(Bucket=bucket, Key=ticket["fields"]["key"])
+    assert stored["ContentType"] == "image/jpeg"
+
+
 def test_presigned_post_upload_lands_and_is_processed(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
 ) -> None:
