@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from smartnote.concurrency import run_blocking
 from smartnote.errors import NotFound, unavailable_on
@@ -139,8 +140,31 @@ def presigned_post(
     return post
 
 
-def presigned_get(s3: Any, bucket: str, key: str, expires_in: int) -> str:
-    url: str = s3.generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
-    )
+def presigned_get(
+    s3: Any,
+    bucket: str,
+    key: str,
+    expires_in: int,
+    *,
+    content_type: str | None = None,
+    filename: str | None = None,
+) -> str:
+    """A short-lived GET of `key`. With `content_type`, S3 answers with it rather than the
+    type stored with the object (an upload's, as its client declared it, which processing may
+    have found wrong); with `filename`, a browser that saves the file names it so."""
+    params: dict[str, str] = {"Bucket": bucket, "Key": key}
+    if content_type:
+        params["ResponseContentType"] = content_type
+    if filename:
+        params["ResponseContentDisposition"] = inline_disposition(filename)
+    url: str = s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
     return url
+
+
+def inline_disposition(filename: str) -> str:
+    """`Content-Disposition: inline` naming `filename` (RFC 6266): an ASCII fallback for old
+    clients, and the exact name percent-encoded as UTF-8 (RFC 8187)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from smartnote.clock import utcnow
 from smartnote.errors import Conflict, NotFound, ValidationFailed
@@ -420,7 +420,14 @@ def release_edit(attachment_id: str, derived_id: str, token: str) -> Change:
 
 # --- what clients see ------------------------------------------------------------------------
 
-UrlFor = Callable[[str | None], str | None]
+
+class UrlFor(Protocol):
+    """An S3 key to a short-lived download URL (None for None), served as `content_type`
+    and named `filename` when given."""
+
+    def __call__(
+        self, key: str | None, *, content_type: str | None = None, filename: str | None = None
+    ) -> str | None: ...
 
 
 def to_attachment(document: Document, url_for: UrlFor) -> Attachment:
@@ -433,7 +440,14 @@ def to_attachment(document: Document, url_for: UrlFor) -> Attachment:
         {
             **document,
             # Until the upload lands there is nothing to download.
-            "original_url": None if document["status"] == "pending" else url_for(document["key"]),
+            # Served as the type processing found and under the name it was uploaded with.
+            "original_url": None
+            if document["status"] == "pending"
+            else url_for(
+                document["key"],
+                content_type=document["content_type"],
+                filename=document["filename"],
+            ),
             "thumbnail_url": url_for(document.get("thumbnail_key")),
             "web_url": url_for(document.get("web_key")),
             "derived": derived,

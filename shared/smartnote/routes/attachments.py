@@ -48,11 +48,18 @@ _READ_CHUNK = 1024 * 1024
 
 
 def _url_for(s3: Any, settings: Settings) -> domain.UrlFor:
-    def url_for(key: str | None) -> str | None:
+    def url_for(
+        key: str | None, *, content_type: str | None = None, filename: str | None = None
+    ) -> str | None:
         if not key:
             return None
         return storage.presigned_get(
-            s3, settings.uploads_bucket, key, settings.download_url_ttl_seconds
+            s3,
+            settings.uploads_bucket,
+            key,
+            settings.download_url_ttl_seconds,
+            content_type=content_type,
+            filename=filename,
         )
 
     return url_for

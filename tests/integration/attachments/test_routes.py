@@ -111,6 +111,35 @@ def test_presigned_post_upload_lands_and_is_processed(
     assert thumbnail[:3] == b"\xff\xd8\xff"
 
 
+def test_the_original_is_served_as_what_it_is_under_the_name_it_was_uploaded_with(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    """Declared a PNG, it is a JPEG: S3 keeps the declared type with the object, but the link
+    serves the type processing found, and a browser saving it gets the file's name."""
+    data = encode(photographed_page(size=(300, 200)))
+    name = "Quittung März \"2\".png"
+    created = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": name, "content_type": "image/png", "size": len(data)},
+        headers=user.headers,
+    ).json()
+    ticket = created["upload"]
+    posted = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("x", data)})
+    assert posted.status_code in (200, 204), posted.text
+    assert process(ticket["fields"]["key"])["results"][0]["outcome"] == "ready"
+    path = f"/notes/{note['id']}/attachments/{created['attachment']['id']}"
+    attachment = api.get(path, headers=user.headers).json()
+    assert attachment["content_type"] == "image/jpeg"
+    served = httpx.get(attachment["original_url"])
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["content-disposition"] == (
+        'inline; filename="Quittung M_rz _2_.png"; '
+        "filename*=UTF-8''Quittung%20M%C3%A4rz%20%222%22.png"
+    )
+    assert served.content == data
+
+
 def test_ocr_text_is_searchable(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
 ) -> None:
