@@ -158,6 +158,19 @@ def check_operations(attachment: Document, operations: list[Operation]) -> None:
         )
 
 
+def _room_for_one_more(edits: list[Document]) -> list[Document]:
+    """The image's edits with room for one more: at the limit, the oldest failed one goes (it
+    holds no image, only its failure, which the client has had the chance to see); with none
+    failed, a 409. Failed edits cannot be deleted one by one, so they must not fill the image
+    for good."""
+    if len(edits) < MAX_DERIVED_PER_ATTACHMENT:
+        return edits
+    oldest_failed = next((edit for edit in edits if edit["status"] == "failed"), None)
+    if oldest_failed is None:
+        raise Conflict(f"An image has at most {MAX_DERIVED_PER_ATTACHMENT} edited versions")
+    return [edit for edit in edits if edit is not oldest_failed]
+
+
 def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, Document]:
     """The change that queues an edit, and the derived record it adds."""
     derived: Document = {
@@ -178,9 +191,7 @@ def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, D
         if attachment["status"] != "ready":
             raise Conflict("The image is not processed yet; edit it once its status is ready")
         check_operations(attachment, operations)
-        if len(attachment.get("derived") or []) >= MAX_DERIVED_PER_ATTACHMENT:
-            raise Conflict(f"An image has at most {MAX_DERIVED_PER_ATTACHMENT} edited versions")
-        attachment["derived"] = [*(attachment.get("derived") or []), derived]
+        attachment["derived"] = [*_room_for_one_more(attachment.get("derived") or []), derived]
         attachment["updated_at"] = utcnow()
         return _replace(note, attachment)
 

@@ -117,7 +117,7 @@ def test_the_original_is_served_as_what_it_is_under_the_name_it_was_uploaded_wit
     """Declared a PNG, it is a JPEG: S3 keeps the declared type with the object, but the link
     serves the type processing found, and a browser saving it gets the file's name."""
     data = encode(photographed_page(size=(300, 200)))
-    name = "Quittung März \"2\".png"
+    name = 'Quittung März "2".png'
     created = api.post(
         f"/notes/{note['id']}/attachments",
         json={"filename": name, "content_type": "image/png", "size": len(data)},

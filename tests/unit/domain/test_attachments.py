@@ -297,3 +297,32 @@ def test_an_edit_longer_than_its_output_format_allows_is_refused(
         domain.check_operations(attachment, _operations(*operations))
     assert raised.value.details[0]["type"] == "edge_too_long"
     assert raised.value.details[0]["loc"] == ["body", "operations", len(operations) - 1]
+
+
+def _edits(*statuses: str) -> list[dict[str, Any]]:
+    return [
+        {"id": f"d{i}", "status": status, "key": f"derived/d{i}.png" if status == "ready" else None}
+        for i, status in enumerate(statuses)
+    ]
+
+
+def test_failed_edits_make_room_for_a_new_one_oldest_first() -> None:
+    """Failed edits cannot be deleted one by one: at the limit they must not block the image
+    for good. The oldest failed one goes; the images of the others stay."""
+    limit = domain.MAX_DERIVED_PER_ATTACHMENT
+    statuses = ["ready", "failed", "ready", "failed"] + ["ready"] * (limit - 4)
+    note = _note(status="ready", width=100, height=100, derived=_edits(*statuses))
+    ops = EditRequest.model_validate({"operations": [{"op": "grayscale"}]}).operations
+    change, added = domain.add_edit("a1", ops)
+    derived = domain.find(_apply(note, change), "a1")["derived"]
+    assert len(derived) == limit
+    assert [d["id"] for d in derived] == ["d0", *[f"d{i}" for i in range(2, limit)], added["id"]]
+
+
+def test_at_the_limit_with_no_failed_edit_a_new_one_is_refused() -> None:
+    edits = _edits(*["ready"] * (domain.MAX_DERIVED_PER_ATTACHMENT - 1), "pending")
+    note = _note(status="ready", width=100, height=100, derived=edits)
+    ops = EditRequest.model_validate({"operations": [{"op": "grayscale"}]}).operations
+    change, _ = domain.add_edit("a1", ops)
+    with pytest.raises(Conflict, match="at most"):
+        change(note)
