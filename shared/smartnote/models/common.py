@@ -74,6 +74,13 @@ class InputModel(BaseModel):
 OpenApiResponses = dict[int | str, dict[str, Any]]
 
 
+def refuse_nulls(model: BaseModel, *names: str, prefix: str = "") -> None:
+    """A PATCH model's fields that may be left out but not sent as null (ValueError: a 422)."""
+    for name in names:
+        if name in model.model_fields_set and getattr(model, name) is None:
+            raise ValueError(f"{prefix}{name} cannot be null")
+
+
 def error_responses(*described: tuple[int, str]) -> OpenApiResponses:
     """OpenAPI `responses` for error statuses, each with the error shape."""
     return {status: {"model": ErrorResponse, "description": text} for status, text in described}

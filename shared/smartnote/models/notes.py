@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from smartnote.models.attachments import AttachmentSummary
-from smartnote.models.common import InputModel, Timestamp
+from smartnote.models.common import InputModel, Timestamp, refuse_nulls
 
 MAX_TITLE = 200
 MAX_CONTENT = 100_000
@@ -66,9 +66,7 @@ class ReminderPatch(InputModel):
 
     @model_validator(mode="after")
     def _not_null(self) -> ReminderPatch:
-        for name in ("at", "repeat"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"reminder.{name} cannot be null")
+        refuse_nulls(self, "at", "repeat", prefix="reminder.")
         return self
 
 

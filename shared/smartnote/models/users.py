@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from smartnote.models.common import InputModel
+from smartnote.models.common import InputModel, refuse_nulls
 from smartnote.passwords import MAX_PASSWORD_LENGTH, check_password_strength
 
 # Files of a system's zoneinfo folder that ZoneInfo opens but that are no IANA zone names:
@@ -81,9 +81,7 @@ class UserUpdate(InputModel):
 
     @model_validator(mode="after")
     def _only_display_name_is_nullable(self) -> UserUpdate:
-        for name in ("timezone", "email_reminders"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+        refuse_nulls(self, "timezone", "email_reminders")
         return self
 
 
