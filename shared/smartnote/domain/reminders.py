@@ -117,7 +117,8 @@ def latest_due(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime) -> da
     if repeat == ONCE or at >= now:
         return at
     schedule = _schedule(reminder.get("anchor") or at, repeat, zone, now)
-    return max(at, *takewhile(lambda moment: moment <= now, (moment for _, moment in schedule)))
+    due = takewhile(lambda moment: moment <= now, (moment for _, moment in schedule))
+    return max([at, *due])
 
 
 def _one_step_after(handled: datetime, repeat: str, zone: ZoneInfo) -> date:
