@@ -16,12 +16,12 @@ from typing import Any, Protocol
 from smartnote.clock import utcnow
 from smartnote.errors import Conflict, NotFound, ValidationFailed
 from smartnote.models.attachments import (
-    MAX_ENCODED_EDGE,
     MAX_PIXELS,
     Attachment,
     DerivedImage,
     Operation,
     edit_output_format,
+    too_long_to_encode,
 )
 
 Document = dict[str, Any]
@@ -148,11 +148,10 @@ def check_operations(attachment: Document, operations: list[Operation]) -> None:
                     f"at most {MAX_PIXELS // 1_000_000} megapixels are accepted",
                     "too_many_pixels",
                 )
-    if max(width, height) > MAX_ENCODED_EDGE[fmt]:
+    if refusal := too_long_to_encode(fmt, width, height):
         raise _refused(
             len(operations) - 1,
-            f"The result would be {width}x{height} pixels; a {fmt.upper()} image can be at"
-            f" most {MAX_ENCODED_EDGE[fmt]} pixels on a side",
+            refusal,
             "resize or crop it, or convert it to another format",
             "edge_too_long",
         )

@@ -12,11 +12,11 @@ import numpy as np
 
 from smartnote.images.decode import Image, ImageRejected
 from smartnote.models.attachments import (
-    MAX_ENCODED_EDGE,
     MAX_PIXELS,
     Operation,
     Resize,
     scaled_size,
+    too_long_to_encode,
 )
 
 JPEG_QUALITY = 85
@@ -29,7 +29,6 @@ _ROTATIONS = {
     -90: cv2.ROTATE_90_COUNTERCLOCKWISE,
 }
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-MAX_EDGE = MAX_ENCODED_EDGE  # the longest side each encoder writes
 # CLAHE's fixed 8 x 8 grid (OpenCV's default) on a small image makes tiles of a few pixels
 # whose histograms are a few spikes: it equalised them to white. Tiles get >= 64 px a side
 # where the image allows, and below 256 pixels (the histogram's levels) there is nothing to
@@ -104,11 +103,8 @@ def encode(image: Image, fmt: str) -> bytes:
     """`image` as a JPEG (on white, if it has transparency), PNG or WebP file; ImageRejected
     when it is too long for the format."""
     height, width = image.shape[:2]
-    if max(width, height) > MAX_EDGE[fmt]:
-        raise ImageRejected(
-            f"The result would be {width}x{height} pixels; a {fmt.upper()} image can be at most"
-            f" {MAX_EDGE[fmt]} pixels on a side"
-        )
+    if refusal := too_long_to_encode(fmt, width, height):
+        raise ImageRejected(refusal)
     params: list[int] = []
     if fmt == "jpeg":
         image = flatten(image)

@@ -25,6 +25,16 @@ MAX_EDGE = 20_000  # resize/crop targets; nothing we accept is larger
 MAX_ENCODED_EDGE = {"jpeg": 65_500, "webp": 16_383, "png": 1_000_000}
 
 
+def too_long_to_encode(fmt: str, width: int, height: int) -> str | None:
+    """Why an image of `width` x `height` cannot be written as `fmt`; None when it can."""
+    if max(width, height) <= MAX_ENCODED_EDGE[fmt]:
+        return None
+    return (
+        f"The result would be {width}x{height} pixels; a {fmt.upper()} image can be at most"
+        f" {MAX_ENCODED_EDGE[fmt]} pixels on a side"
+    )
+
+
 def edit_output_format(content_type: str) -> str:
     """The format an edit of an image of `content_type` writes unless it converts: a PNG
     stays a PNG (lossless, transparency kept), anything else becomes a JPEG."""
@@ -56,7 +66,8 @@ def canonical_content_type(declared: str) -> str:
 Status = Literal["pending", "processing", "ready", "failed"]
 
 _DIRECTORIES = re.compile(r"^.*[/\\]")
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = r"\x00-\x1f\x7f"  # a regex character class's ranges
+_CONTROL_CHARACTERS = re.compile(f"[{_CONTROL}]")
 
 
 def base_name(name: str) -> str:
@@ -84,7 +95,7 @@ def _plain_name(name: str) -> str:
 Filename = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$"
+        strip_whitespace=True, min_length=1, max_length=255, pattern=f"^[^{_CONTROL}]*$"
     ),
     AfterValidator(_plain_name),
 ]

@@ -104,9 +104,7 @@ class NotePatch(InputModel):
 
     @model_validator(mode="after")
     def _only_color_and_reminder_are_nullable(self) -> NotePatch:
-        for name in ("title", "content", "tags", "pinned", "archived"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+        refuse_nulls(self, "title", "content", "tags", "pinned", "archived")
         return self
 
     def editable_fields(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from smartnote.images import transform
 from smartnote.images.decode import ImageRejected
-from smartnote.models.attachments import EditRequest
+from smartnote.models.attachments import MAX_ENCODED_EDGE, EditRequest
 
 
 def _transparent(width: int = 200, height: int = 100) -> np.ndarray:
@@ -44,7 +44,7 @@ def test_jpeg_is_encoded_on_white() -> None:
 
 @pytest.mark.parametrize("fmt", ["jpeg", "webp", "png"])
 def test_encode_refuses_past_the_format_s_longest_side(fmt: str) -> None:
-    limit = transform.MAX_EDGE[fmt]
+    limit = MAX_ENCODED_EDGE[fmt]
     assert transform.encode(np.zeros((1, limit), np.uint8), fmt)
     with pytest.raises(ImageRejected, match=f"can be at most {limit} pixels on a side"):
         transform.encode(np.zeros((limit + 1, 1), np.uint8), fmt)
