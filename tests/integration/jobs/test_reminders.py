@@ -268,15 +268,20 @@ def test_trashed_notes_and_cleared_reminders_send_nothing(
 
 
 @contextlib.contextmanager
-def ses_sender(address: str) -> Iterator[None]:
-    """The reminders function sends from `address` (its SES_SENDER) for the block."""
-    os.environ["SES_SENDER"] = address
+def setting(name: str, value: str) -> Iterator[None]:
+    """The functions' setting `name` (an environment variable) is `value` for the block."""
+    os.environ[name] = value
     get_settings.cache_clear()
     try:
         yield
     finally:
-        os.environ.pop("SES_SENDER")
+        os.environ.pop(name)
         get_settings.cache_clear()
+
+
+def ses_sender(address: str) -> contextlib.AbstractContextManager[None]:
+    """The reminders function sends from `address` (its SES_SENDER) for the block."""
+    return setting("SES_SENDER", address)
 
 
 def test_a_failed_send_is_retried_by_the_next_run(
@@ -369,16 +374,9 @@ def test_an_address_ses_cannot_take_moves_on_without_failing_the_run(
     assert reminder_of(api, user, fine)["last_sent_at"] is not None
 
 
-@contextlib.contextmanager
-def send_attempts(attempts: int) -> Iterator[None]:
+def send_attempts(attempts: int) -> contextlib.AbstractContextManager[None]:
     """The reminders function gives up an email SES refused after `attempts` runs."""
-    os.environ["REMINDER_SEND_ATTEMPTS"] = str(attempts)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        os.environ.pop("REMINDER_SEND_ATTEMPTS")
-        get_settings.cache_clear()
+    return setting("REMINDER_SEND_ATTEMPTS", str(attempts))
 
 
 def not_verified(address: str) -> str:
