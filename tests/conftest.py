@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,13 +120,18 @@ def _run_as_admin(statement: str) -> None:
         connection.close()
 
 
-def _create_postgres_database() -> tuple[str, str]:
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
     from sqlalchemy.engine import make_url
 
     name = f"smartnote_test_{uuid.uuid4().hex[:12]}"
     _run_as_admin(f"CREATE DATABASE {name}")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
-    return name, url.render_as_string(hide_password=False)
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        dispose_engines()
+        _run_as_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session", params=SQL_BACKENDS)
@@ -139,11 +145,9 @@ def sql_url(
         yield url
         dispose_engines()
         return
-    name, url = _create_postgres_database()
-    upgrade_to_head(url)
-    yield url
-    dispose_engines()
-    _run_as_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_database() as url:
+        upgrade_to_head(url)
+        yield url
 
 
 @pytest.fixture
@@ -152,10 +156,8 @@ def empty_sql_url(sql_url: str, tmp_path: Path) -> Iterator[str]:
     if sql_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name, url = _create_postgres_database()
-    yield url
-    dispose_engines()
-    _run_as_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

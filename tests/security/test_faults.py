@@ -23,6 +23,7 @@ from pymongo.uri_parser import parse_uri
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from smartnote import storage
 from smartnote.app import create_app
@@ -31,7 +32,7 @@ from smartnote.db.migrate import upgrade_to_head
 from smartnote.local.services import AwsService, free_port
 from smartnote.logs import JsonFormatter
 from smartnote.routes import auth, notes, users
-from tests.conftest import ApiUser, assert_error, register_and_login
+from tests.conftest import ApiUser, assert_error, postgres_database, register_and_login
 from tests.security.containers import cold_container
 from tests.security.faults import CuttableProxy
 
@@ -149,6 +150,48 @@ def test_a_query_held_past_the_sql_timeout_is_a_503_before_the_function_timeout(
         locker.close()
     assert answered_in_time
     assert_unavailable(answers[0])
+    assert again.status_code == 200, again.text
+
+
+def _statements_waiting_on_a_lock(url: str) -> list[str]:
+    """What the server is still running for `url`'s database, blocked on a lock."""
+    watcher = create_engine(url, poolclass=NullPool)
+    with watcher.connect() as connection:
+        return list(
+            connection.execute(
+                text(
+                    "SELECT query FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalars()
+        )
+
+
+def test_the_database_itself_gives_up_a_statement_held_past_the_sql_timeout(
+    sql_url: str, stack_env: None
+) -> None:
+    """The client's give-up answers the request, but the statement it abandoned would stay on
+    the server, holding a connection slot (on RDS Proxy, a database connection), until the
+    lock ends. PostgreSQL cancels it itself: the migration sets the role's statement_timeout."""
+    if not sql_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL server's own timeout")
+    with postgres_database() as url:
+        upgrade_to_head(url, statement_timeout_seconds=1)
+        with cold_container(
+            auth.router, users.router, database_url=url, sql_timeout_seconds=1
+        ) as container:
+            owner = register_and_login(container)
+            locker = create_engine(url, poolclass=NullPool).connect()
+            locker.execute(text("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE"))
+            try:
+                response = container.get("/users/me", headers=owner.headers)
+                left_waiting = _statements_waiting_on_a_lock(url)
+            finally:
+                locker.rollback()
+                locker.close()
+            again = container.get("/users/me", headers=owner.headers)
+    assert_unavailable(response)
+    assert left_waiting == []
     assert again.status_code == 200, again.text
 
 

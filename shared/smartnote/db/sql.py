@@ -222,20 +222,29 @@ def postgres_tls(url: str | URL) -> tuple[URL, ssl.SSLContext | bool]:
     return stripped, context
 
 
+# The client waits this much longer than PostgreSQL's own statement_timeout (set to the same
+# SQL_TIMEOUT_SECONDS by the migrations): a statement held by a lock is cancelled by the server,
+# whose error leaves the connection usable, and the socket's timeout is left for a network that
+# stalled (the connection is then dropped).
+SOCKET_GRACE_SECONDS = 2.0
+
+
 def engine_arguments(
     url: str, timeout_seconds: float | None = None
 ) -> tuple[str | URL, dict[str, Any]]:
     """The URL and connect_args to create an engine for `url` with (any pool).
 
-    `timeout_seconds` bounds every wait on PostgreSQL's socket (connecting, a query held by a
-    lock or a stalled network): past it the connection is dropped and the request is a 503,
-    before the function's own timeout kills it (a 502, its container abandoned). None (the
-    migrations) waits as long as it takes. SQLite waits on its file's lock 5 s at most.
+    `timeout_seconds` (SQL_TIMEOUT_SECONDS, PostgreSQL's statement_timeout too) plus
+    SOCKET_GRACE_SECONDS bounds every wait on PostgreSQL's socket (connecting, a stalled
+    network): past it the connection is dropped and the request is a 503, before the
+    function's own timeout kills it (a 502, its container abandoned). None (the migrations)
+    waits as long as it takes. SQLite waits on its file's lock 5 s at most.
     """
     if url.startswith("sqlite"):
         return url, {"check_same_thread": False, "timeout": 5}
     stripped, context = postgres_tls(url)
-    return stripped, {"ssl_context": context, "timeout": timeout_seconds}
+    socket_timeout = None if timeout_seconds is None else timeout_seconds + SOCKET_GRACE_SECONDS
+    return stripped, {"ssl_context": context, "timeout": socket_timeout}
 
 
 def build_engine(url: str, timeout_seconds: float | None = None) -> Engine:

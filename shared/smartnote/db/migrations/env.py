@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from smartnote.db.sql import engine_arguments
 from smartnote.db.tables import metadata
@@ -23,6 +23,11 @@ def run_migrations_online() -> None:
     url, connect_args = engine_arguments(str(config.get_main_option("sqlalchemy.url")))
     connectable = create_engine(url, connect_args=connect_args, poolclass=pool.NullPool)
     with connectable.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # The role's statement_timeout (smartnote.db.migrate.limit_statements) bounds the
+            # application's statements; a migration waits for its locks as long as it takes.
+            connection.execute(text("SET statement_timeout = 0"))
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
