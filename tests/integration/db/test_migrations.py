@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, insert, inspect, select, text
 from sqlalchemy.pool import NullPool
 
-from smartnote.db.migrate import upgrade_to_head
+from smartnote.db.migrate import alembic_config, upgrade_to_head
 from smartnote.db.sql import get_engine
-from smartnote.db.tables import metadata
+from smartnote.db.tables import metadata, users
+from smartnote.repositories.users import normalise_email
 from tests.conftest import postgres_database
 
 
@@ -50,3 +53,37 @@ def test_migrations_wait_for_a_lock_past_the_statement_timeout_they_set(sql_url:
         with create_engine(url, poolclass=NullPool).connect() as connection:
             applied = connection.execute(text("SHOW statement_timeout")).scalar_one()
     assert applied == "1s"
+
+
+def test_emails_stored_in_an_older_normal_form_are_brought_to_todays(empty_sql_url: str) -> None:
+    """Lower-casing `J̌` decomposes it: before revision 0004 such an address was stored
+    decomposed while the login looked it up composed, so its account could never log in."""
+    command.upgrade(alembic_config(empty_sql_url), "0003")
+    decomposed = "j\u030cana@example.com"  # how registration stored J̌ana@example.com
+    clashing = {"old": "j\u030coe@example.com", "new": "\u01f0oe@example.com"}
+    stored = {"jana": decomposed, **clashing, "plain": "plain@example.com"}
+    engine = create_engine(empty_sql_url, poolclass=NullPool)
+    with engine.begin() as connection:
+        now = datetime.now(UTC)
+        connection.execute(
+            insert(users),
+            [
+                {
+                    "id": user_id,
+                    "email": email,
+                    "password_hash": "x",
+                    "timezone": "UTC",
+                    "email_reminders": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for user_id, email in stored.items()
+            ],
+        )
+    upgrade_to_head(empty_sql_url)
+    with engine.connect() as connection:
+        emails = dict(connection.execute(select(users.c.id, users.c.email)).tuples().all())
+    assert emails["jana"] == normalise_email("J\u030cana@example.com") == "\u01f0ana@example.com"
+    # Two accounts for one address: which is the person's is an operator's call.
+    assert (emails["old"], emails["new"]) == (clashing["old"], clashing["new"])
+    assert emails["plain"] == "plain@example.com"
