@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -282,7 +283,10 @@ def test_uploads_bucket_is_private_and_encrypted() -> None:
         assert resource["Properties"]["BucketEncryption"]
 
 
-def test_api_gateways_own_errors_carry_the_security_headers_and_a_request_id() -> None:
+CLIENTS_REQUEST_ID = "method.request.header.X-Request-ID"
+
+
+def test_api_gateways_own_errors_carry_the_security_headers_and_the_clients_request_id() -> None:
     api = next(r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Api")
     responses = api["Properties"]["GatewayResponses"]
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
@@ -292,5 +296,9 @@ def test_api_gateways_own_errors_carry_the_security_headers_and_a_request_id() -
             for name, value in response["ResponseParameters"]["Headers"].items()
         }
         assert SECURITY_HEADERS.items() <= headers.items()
-        # A context variable (unquoted), not the literal text `context.requestId`.
-        assert response["ResponseParameters"]["Headers"]["X-Request-ID"] == "context.requestId"
+        # The client's own id, as the functions echo it (unquoted: a mapping, not a literal).
+        assert response["ResponseParameters"]["Headers"]["X-Request-ID"] == CLIENTS_REQUEST_ID
+        # API.md's one error shape ($context.error.messageString is a quoted JSON string).
+        body = response["ResponseTemplates"]["application/json"]
+        error = json.loads(body.replace("$context.error.messageString", '"x"'))["error"]
+        assert set(error) == {"code", "message", "details"} and error["details"] == []

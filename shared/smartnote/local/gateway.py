@@ -54,14 +54,14 @@ def error_response(
     status: int,
     code: str,
     message: str,
-    incoming_request_id: str = "",
+    answer_request_id: str,
     headers: list[tuple[str, str]] | None = None,
 ) -> HttpResponse:
     """The project's error envelope, for errors the gateway itself produces."""
     body = json.dumps({"error": {"code": code, "message": message, "details": []}}).encode()
     all_headers = [
         ("Content-Type", "application/json"),
-        ("X-Request-ID", request_id(incoming_request_id)),
+        ("X-Request-ID", answer_request_id),
         *(headers or []),
     ]
     # As the template's GatewayResponses do on AWS: the functions' security headers.
@@ -182,19 +182,22 @@ class Gateway:
         incoming_id: str = "",
         headers: list[tuple[str, str]] | None = None,
     ) -> HttpResponse:
-        """An error of the gateway itself, with the code of the template's DEFAULT_4XX/5XX."""
-        code = self.responses.for_status(status).code
-        return error_response(status, code, message, incoming_id, headers)
+        """An error of the gateway itself, as the template's DEFAULT_4XX/5XX shapes it."""
+        response = self.responses.for_status(status)
+        answer_id = response.request_id(incoming_id)
+        return error_response(status, response.code, message, answer_id, headers)
 
     def _missing_route(self, method: str, path: str, incoming_id: str) -> HttpResponse:
         missing = self.responses.missing_route
         status = missing.status or HTTPStatus.FORBIDDEN  # API Gateway's own status for it
-        return error_response(status, missing.code, f"No route for {method} {path}", incoming_id)
+        message = f"No route for {method} {path}"
+        return error_response(status, missing.code, message, missing.request_id(incoming_id))
 
     def _local(self, method: str, path: str, incoming_id: str) -> HttpResponse:
         """The local stack's own routes (`/_local/...`); API Gateway on AWS has none."""
         if path.rstrip("/") != f"{LOCAL_PREFIX}emails":
             return self._missing_route(method, path, incoming_id)
+        incoming_id = request_id(incoming_id)  # answered like a function's (middleware.py)
         if method not in ("GET", "HEAD"):
             return error_response(
                 405,

@@ -3,12 +3,15 @@
 A client branches on `error.code`, so the local gateway's own errors carry the codes the
 deployed API sends: DEFAULT_4XX and DEFAULT_5XX for whatever the gateway refuses or cannot
 get from a function, MISSING_AUTHENTICATION_TOKEN (API Gateway's answer to a path or method
-no resource has) for an unknown route.
+no resource has) for an unknown route. Their X-Request-ID is the client's, as sent, when the
+template maps it from the request (`method.request.header.X-Request-ID`), else a new id (API
+Gateway's own, `context.requestId`).
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,22 +20,30 @@ from smartnote.local.template import Template
 
 API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
 _CODE = re.compile(r'"code"\s*:\s*"([^"$]+)"')
+CLIENTS_REQUEST_ID = "method.request.header.X-Request-ID"
 
 
 @dataclass(frozen=True)
 class GatewayResponse:
-    """One response type: its status (None: the error's own) and its `error.code`."""
+    """One response type: its status (None: the error's own), its `error.code`, and whether
+    its X-Request-ID echoes the client's."""
 
     status: int | None
     code: str
+    echoes_request_id: bool
+
+    def request_id(self, incoming: str) -> str:
+        """Its X-Request-ID: the client's as sent (API Gateway copies it unchecked) when it
+        echoes one, else a new id, standing in for API Gateway's own."""
+        return incoming if self.echoes_request_id and incoming else uuid.uuid4().hex
 
 
 # For a response type the template does not declare (a test's template declares none): what
 # the project's template gives it, so the gateway's errors keep the project's error shape.
 FALLBACK = {
-    "DEFAULT_4XX": GatewayResponse(None, "gateway_error"),
-    "DEFAULT_5XX": GatewayResponse(None, "gateway_error"),
-    "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(404, "not_found"),
+    "DEFAULT_4XX": GatewayResponse(None, "gateway_error", echoes_request_id=True),
+    "DEFAULT_5XX": GatewayResponse(None, "gateway_error", echoes_request_id=True),
+    "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(404, "not_found", echoes_request_id=True),
 }
 
 
@@ -53,9 +64,14 @@ def _parse(raw: Mapping[str, Any], fallback: GatewayResponse) -> GatewayResponse
     body = str(((raw.get("ResponseTemplates") or {}).get("application/json")) or "")
     code = _CODE.search(body)
     status = raw.get("StatusCode")
+    headers = (raw.get("ResponseParameters") or {}).get("Headers") or {}
+    request_id = next((v for k, v in headers.items() if str(k).lower() == "x-request-id"), None)
     return GatewayResponse(
         int(status) if status is not None else fallback.status,
         code[1] if code else fallback.code,
+        echoes_request_id=(
+            fallback.echoes_request_id if request_id is None else request_id == CLIENTS_REQUEST_ID
+        ),
     )
 
 

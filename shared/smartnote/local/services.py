@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from smartnote.local.template import Template
+    from smartnote.local.template import BucketSpec, Template
 
 logger = logging.getLogger("smartnote.local.services")
 
@@ -36,6 +36,36 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+# A CloudFormation CorsRule's property names, and S3 PutBucketCors's names for them.
+_CORS_RULE_KEYS = {
+    "AllowedHeaders": "AllowedHeaders",
+    "AllowedMethods": "AllowedMethods",
+    "AllowedOrigins": "AllowedOrigins",
+    "ExposedHeaders": "ExposeHeaders",
+    "Id": "ID",
+    "MaxAge": "MaxAgeSeconds",
+}
+
+
+def apply_bucket_cors(
+    s3: Any, bucket: BucketSpec, template: Template, environ: Mapping[str, str]
+) -> None:
+    """Give the bucket the template's CorsConfiguration, resolved with the local parameter
+    values (CorsAllowOrigins from CORS_ALLOW_ORIGINS, as the API's own CORS), or none."""
+    configuration = bucket.cors_configuration
+    if configuration is not None:
+        configuration = template.resolver(environ).resolve(configuration)
+    rules = configuration.get("CorsRules", []) if isinstance(configuration, Mapping) else []
+    if not rules:
+        s3.delete_bucket_cors(Bucket=bucket.bucket_name)
+        return
+    s3_rules = [{_CORS_RULE_KEYS[key]: value for key, value in rule.items()} for rule in rules]
+    for rule in s3_rules:
+        if "MaxAgeSeconds" in rule:  # a Number parameter would come as a string
+            rule["MaxAgeSeconds"] = int(rule["MaxAgeSeconds"])
+    s3.put_bucket_cors(Bucket=bucket.bucket_name, CORSConfiguration={"CORSRules": s3_rules})
 
 
 class MongoService:
@@ -164,7 +194,18 @@ class AwsService:
     def start(self) -> None:
         if self.external or self._server is not None:
             return
+        # moto's server answers every origin's CORS (flask-cors on each service) unless told
+        # not to before moto is first imported; S3 must answer a browser by the bucket's own
+        # CORS rule, as on AWS (`provision`).
+        os.environ.setdefault("MOTO_DISABLE_GLOBAL_CORS", "true")
+        from moto import settings as moto_settings
         from moto.server import ThreadedMotoServer
+
+        if not moto_settings.DISABLE_GLOBAL_CORS:
+            logger.warning(
+                "moto was imported before its server started: S3 answers every origin's CORS,"
+                " not the buckets' rules"
+            )
 
         from smartnote.local.emails import stamp_sent_times
 
@@ -194,8 +235,14 @@ class AwsService:
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", DUMMY_AWS_KEY),
         )
 
-    def provision(self, template: Template, ses_sender: str | None = None) -> dict[str, str]:
-        """Create the template's buckets and queues and verify the SES sender; idempotent."""
+    def provision(
+        self,
+        template: Template,
+        ses_sender: str | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> dict[str, str]:
+        """Create the template's buckets (with their CORS rules, the template's parameters
+        taking their values from `environ`) and queues, and verify the SES sender; idempotent."""
         created: dict[str, str] = {}
         if template.buckets:
             s3 = self.client("s3")
@@ -206,6 +253,7 @@ class AwsService:
                     if self.region != "us-east-1":  # us-east-1 refuses an explicit constraint
                         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
                     s3.create_bucket(**kwargs)
+                apply_bucket_cors(s3, bucket, template, environ)
                 created[bucket.logical_id] = bucket.bucket_name
         if template.queues:
             sqs = self.client("sqs")

@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         stack.start()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a template parameter's local value
         print(f"error: could not start the stack: {exc}", file=sys.stderr)
         return 1
     print(stack.summary(), flush=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
+
+from smartnote.local.intrinsics import Resolver, Unresolvable
 
 FUNCTION_TYPE = "AWS::Serverless::Function"
 BUCKET_TYPE = "AWS::S3::Bucket"
@@ -102,6 +105,8 @@ class ResourceSpec:
 class BucketSpec:
     logical_id: str
     bucket_name: str
+    # As written in the template, intrinsics unresolved (see `Template.resolver`).
+    cors_configuration: Any = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,35 @@ class Template:
     def queues(self) -> list[QueueSpec]:
         return [_queue(r) for r in self.resources.values() if r.type == QUEUE_TYPE]
 
+    def resolver(self, environ: Mapping[str, str]) -> Resolver:
+        """Evaluates the template's intrinsics with the local parameter values: the environment
+        variable a function reads a parameter from (`CORS_ALLOW_ORIGINS: !Ref CorsAllowOrigins`)
+        when set, else its Default; a value used must pass the parameter's AllowedPattern and
+        AllowedValues, as CloudFormation checks a deploy's."""
+        declared: Mapping[str, Any] = self.raw.get("Parameters") or {}
+        values = {name: str(spec.get("Default", "")) for name, spec in declared.items()}
+        sources: dict[str, str] = {}
+        for variable, value in self._environment_variables():
+            reference = value.get("Ref") if isinstance(value, Mapping) else None
+            if isinstance(reference, str) and reference in declared and variable in environ:
+                values[reference] = environ[variable]
+                sources[reference] = variable
+
+        def parameter(name: str) -> str:
+            if name not in values:
+                raise Unresolvable(f"no local value for !Ref {name}")
+            _check_parameter(name, declared[name], values[name], sources.get(name))
+            return values[name]
+
+        return Resolver(parameter, self.raw.get("Conditions") or {})
+
+    def _environment_variables(self) -> Iterable[tuple[str, Any]]:
+        globals_fn = (self.raw.get("Globals") or {}).get("Function") or {}
+        functions = [r.properties for r in self.resources.values() if r.type == FUNCTION_TYPE]
+        for block in [globals_fn, *functions]:
+            variables = ((block.get("Environment") or {}).get("Variables")) or {}
+            yield from variables.items()
+
     def bucket(self, logical_id: str) -> BucketSpec:
         return _bucket(self.resources[logical_id])
 
@@ -163,11 +197,21 @@ class Template:
         raise KeyError(f"no function {name!r} in {self.path} (known: {known})")
 
 
+def _check_parameter(name: str, spec: Mapping[str, Any], value: str, source: str | None) -> None:
+    pattern, allowed = spec.get("AllowedPattern"), spec.get("AllowedValues")
+    if (pattern is not None and not re.fullmatch(pattern, value)) or (
+        allowed is not None and value not in [str(choice) for choice in allowed]
+    ):
+        origin = f" (from {source})" if source else ""
+        reason = spec.get("ConstraintDescription") or f"must match {pattern or allowed}"
+        raise ValueError(f"parameter {name}{origin} = {value!r}: {reason}")
+
+
 def _bucket(resource: ResourceSpec) -> BucketSpec:
     name = resource.properties.get("BucketName")
     if not isinstance(name, str):
         name = f"smartnote-{resource.logical_id.lower()}"
-    return BucketSpec(resource.logical_id, name)
+    return BucketSpec(resource.logical_id, name, resource.properties.get("CorsConfiguration"))
 
 
 def _queue(resource: ResourceSpec) -> QueueSpec:

@@ -50,7 +50,7 @@ def test_the_template_translates_and_lints_clean(tmp_path: Path) -> None:
         in r["Properties"].get("ManagedPolicyArns", [])
         for r in roles
     )
-    # API Gateway's own answers map X-Request-ID from its context (not a quoted literal).
+    # API Gateway's own answers echo the client's X-Request-ID (a mapping, not a quoted literal).
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     gateway_responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
     assert {
@@ -62,7 +62,10 @@ def test_the_template_translates_and_lints_clean(tmp_path: Path) -> None:
     } <= set(gateway_responses)
     for response in gateway_responses.values():
         parameters = response["responseParameters"]
-        assert parameters["gatewayresponse.header.X-Request-ID"] == "context.requestId"
+        assert (
+            parameters["gatewayresponse.header.X-Request-ID"]
+            == "method.request.header.X-Request-ID"
+        )
 
 
 def test_schedules_are_named_per_stack(tmp_path: Path) -> None:

@@ -341,9 +341,15 @@ def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_resp
 ) -> None:
     """The codes a client sees from API Gateway itself, so the local gateway sends the same."""
     responses = gateway_responses(template)
-    assert responses.default_4xx == GatewayResponse(None, "gateway_error")
-    assert responses.default_5xx == GatewayResponse(None, "gateway_error")
-    assert responses.missing_route == GatewayResponse(404, "not_found")
+    # Every one echoes the client's X-Request-ID (method.request.header.X-Request-ID).
+    assert responses.default_4xx == GatewayResponse(None, "gateway_error", echoes_request_id=True)
+    assert responses.default_5xx == GatewayResponse(None, "gateway_error", echoes_request_id=True)
+    assert responses.missing_route == GatewayResponse(404, "not_found", echoes_request_id=True)
+    assert {
+        "DEFAULT_4XX": responses.default_4xx,
+        "DEFAULT_5XX": responses.default_5xx,
+        "MISSING_AUTHENTICATION_TOKEN": responses.missing_route,
+    } == FALLBACK
     (tmp_path / "template.yaml").write_text(
         "Resources:\n"
         "  Api:\n"
@@ -351,11 +357,14 @@ def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_resp
         "    Properties:\n"
         "      GatewayResponses:\n"
         "        DEFAULT_5XX:\n"
+        "          ResponseParameters:\n"
+        "            Headers: {X-Request-ID: context.requestId}\n"
         "          ResponseTemplates:\n"
         '            application/json: \'{"error": {"code": "upstream", "message": 1}}\'\n'
     )
     own = gateway_responses(load_template(tmp_path / "template.yaml"))
-    assert own.for_status(504) == GatewayResponse(None, "upstream")
+    # API Gateway's own id, not the client's.
+    assert own.for_status(504) == GatewayResponse(None, "upstream", echoes_request_id=False)
     assert own.for_status(413) == FALLBACK["DEFAULT_4XX"]  # not declared: the project's
 
 
