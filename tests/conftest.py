@@ -258,17 +258,30 @@ EVENTS = ROOT / "tests" / "events"
 
 
 def s3_event(
-    key: str, size: int, etag: str = "0123456789abcdef", bucket: str = ""
+    key: str,
+    size: int,
+    etag: str = "0123456789abcdef",
+    bucket: str = "",
+    sequencer: str | None = None,
 ) -> dict[str, Any]:
-    """The real S3 event of tests/events/ for one object, encoded the way S3 encodes keys."""
+    """The real S3 event of tests/events/ for one object, encoded the way S3 encodes keys;
+    `sequencer` orders the events of one key (the file's own when not given)."""
     event: dict[str, Any] = json.loads((EVENTS / "s3-object-created.json").read_text())
     record = copy.deepcopy(event["Records"][0])
     record["s3"]["object"].update(key=quote_plus(key, safe="/"), size=size, eTag=etag)
+    if sequencer is not None:
+        record["s3"]["object"]["sequencer"] = sequencer
     if bucket:
         record["s3"]["bucket"]["name"] = bucket
         record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     event["Records"] = [record]
     return event
+
+
+def object_event(s3: Any, bucket: str, key: str, sequencer: str | None = None) -> dict[str, Any]:
+    """The S3 event of the object now at `key` (its size and ETag), as S3 sends it."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    return s3_event(key, head["ContentLength"], head["ETag"].strip('"'), bucket, sequencer)
 
 
 @pytest.fixture(scope="session")
@@ -277,9 +290,7 @@ def deliver_upload(gateway: Gateway, aws: AwsService) -> Callable[[str], dict[st
     s3 = aws.client("s3")
 
     def deliver(key: str) -> dict[str, Any]:
-        bucket = get_settings().uploads_bucket
-        head = s3.head_object(Bucket=bucket, Key=key)
-        event = s3_event(key, head["ContentLength"], head["ETag"].strip('"'), bucket)
+        event = object_event(s3, get_settings().uploads_bucket, key)
         result: dict[str, Any] = gateway.invoke("image", event)
         return result
 

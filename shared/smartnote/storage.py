@@ -2,7 +2,9 @@
 
 Layout (the image function is triggered on `uploads/` only):
     uploads/{owner_id}/{note_id}/{attachment_id}/{name}   what clients upload
-    derived/{owner_id}/{note_id}/{attachment_id}/{name}   what the image function makes
+    derived/{owner_id}/{note_id}/{attachment_id}/{name}   what the image function makes:
+        processed/{run}/thumbnail.jpg, processed/{run}/web.jpg   one run's, of one upload
+        edits/{edit_id}.{format}                                  one edit's result
 """
 
 from __future__ import annotations

@@ -238,18 +238,65 @@ def _claimed(item: Document, source: str, token: str, deadline: datetime | None)
     )
 
 
-def claim(attachment_id: str, source: str, token: str, deadline: datetime | None = None) -> Change:
+def _sequence(sequencer: str | None) -> int | None:
+    """S3's `sequencer` as a number: hexadecimal, compared once the shorter one is left-padded
+    with zeros, i.e. by value. None when absent (or not hexadecimal): then no order is known."""
+    try:
+        return None if not sequencer else int(sequencer, 16)
+    except ValueError:
+        return None
+
+
+def superseded(attachment: Document, sequencer: str | None) -> bool:
+    """Whether the upload whose S3 event carries `sequencer` was overwritten by one already
+    claimed here (a later write to the same key): its event came late and has nothing to do."""
+    ours, latest = _sequence(sequencer), _sequence(attachment.get("sequencer"))
+    return ours is not None and latest is not None and ours < latest
+
+
+def _upload_claimable(
+    attachment: Document, source: str, sequencer: str | None, token: str, now: datetime
+) -> bool:
+    """`_claimable` for the upload of one S3 event, in the order S3 wrote the key's uploads:
+    an earlier one never takes over from a later one, and a later one always does (even of
+    the same bytes: its event is another write)."""
+    if superseded(attachment, sequencer):
+        return False
+    ours, latest = _sequence(sequencer), _sequence(attachment.get("sequencer"))
+    if ours is not None and latest is not None and ours > latest:
+        return True
+    return _claimable(attachment, source, token, now)
+
+
+def claim(
+    attachment_id: str,
+    source: str,
+    token: str,
+    deadline: datetime | None = None,
+    *,
+    sequencer: str | None = None,
+    displaced: list[Document] | None = None,
+) -> Change:
     """Mark the attachment `processing` by this delivery (`token`, its invocation's request
-    id) until `deadline` (when the invocation is stopped), unless the work is done or held."""
+    id) until `deadline` (when the invocation is stopped), unless the work is done or held,
+    or a later upload (`sequencer`, the S3 event's) was claimed already. `displaced` gets the
+    claim this one took over from another delivery (`source` and `claim`), whose outputs are
+    not going to be recorded: the last call's, i.e. that of the write applied."""
+    displaced = [] if displaced is None else displaced
 
     def change(note: Document) -> Document:
+        displaced.clear()
         try:
             attachment = find(note, attachment_id)
         except NotFound:
             return {}  # deleted meanwhile: nothing to do
-        if not _claimable(attachment, source, token, utcnow()):
+        if not _upload_claimable(attachment, source, sequencer, token, utcnow()):
             return {}
+        if attachment["status"] == "processing" and attachment.get("claim") not in (None, token):
+            displaced.append({"source": attachment.get("source"), "claim": attachment["claim"]})
         _claimed(attachment, source, token, deadline)
+        if sequencer is not None:
+            attachment["sequencer"] = sequencer
         attachment["updated_at"] = attachment["processing_since"]
         return _replace(note, attachment)
 

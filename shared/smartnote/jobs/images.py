@@ -9,12 +9,24 @@ the work for its object version (`domain.claim`), so a duplicate does nothing. A
 the invocation (its request id, which Lambda keeps on its retries) and ends with the
 invocation's deadline: an attempt killed mid-work (timeout, memory) is taken over by its
 retry at once, and by any other delivery once its deadline is past.
+
+The same key may be uploaded to again while its presigned POST lasts, and two runs of one
+attachment may then overlap. So a run writes its thumbnail and web copy under keys of its own
+claim (`original_outputs`: the object's version and the request id; a Lambda retry writes the
+same ones again) and records them, with all the rest it found, in one conditional write that
+only the claim's holder can make: the record shows one upload's results, whatever the
+interleaving. S3's `sequencer` orders the uploads of one key, so the event of an earlier one
+arriving late claims nothing. The outputs no record points at are deleted: a run's own when
+another took its claim, the previous upload's once a later one is recorded, and those of a
+claim taken over from a run that died.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -34,6 +46,8 @@ logger = logging.getLogger("smartnote.jobs.images")
 Document = dict[str, Any]
 THUMBNAIL = "thumbnail.jpg"
 WEB = "web.jpg"
+PROCESSED = "processed"  # derived/.../{attachment}/processed/{run}/{thumbnail,web}.jpg
+_RUN_DIGITS = 16
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,7 @@ class S3Object:
     key: str
     size: int
     version: str  # the version id, else eTag:size (unversioned buckets)
+    sequencer: str | None = None  # orders the writes of one key (S3's hexadecimal string)
 
     @classmethod
     def from_record(cls, record: Document) -> S3Object:
@@ -51,7 +66,8 @@ class S3Object:
         obj = s3["object"]
         version = obj.get("versionId") or f"{obj.get('eTag', '')}:{obj.get('size', 0)}"
         # Keys arrive URL-encoded with '+' for spaces.
-        return cls(s3["bucket"]["name"], unquote_plus(obj["key"]), int(obj.get("size", 0)), version)
+        key, size = unquote_plus(obj["key"]), int(obj.get("size", 0))
+        return cls(s3["bucket"]["name"], key, size, version, obj.get("sequencer") or None)
 
 
 def created_objects(event: Document) -> list[S3Object]:
@@ -112,30 +128,66 @@ class ImageJob:
         self, obj: S3Object, parsed: storage.UploadKey, invocation: Invocation
     ) -> str:
         token = invocation.request_id
-        claim = domain.claim(parsed.attachment_id, obj.version, token, invocation.deadline)
+        ours = original_outputs(parsed, obj.version, token)
+        displaced: list[Document] = []
+        claim = domain.claim(
+            parsed.attachment_id,
+            obj.version,
+            token,
+            invocation.deadline,
+            sequencer=obj.sequencer,
+            displaced=displaced,
+        )
         note = await self._update(parsed, claim)
         attachment = _find(note, parsed.attachment_id)
         if attachment is None:
             # Deleted (or never recorded): an upload that belongs to nothing is not kept, nor
             # what an earlier run of it, interrupted before `finish`, wrote after the deletion.
-            self._discard(obj.bucket, [obj.key, *_original_outputs(parsed)])
+            self._discard(obj.bucket, [obj.key, *ours])
             return "skipped (no such attachment)"
         if attachment.get("claim") != token:
+            # What an earlier attempt of this invocation wrote, if any, is recorded by none.
+            self._discard(obj.bucket, _unrecorded(ours, attachment))
+            if domain.superseded(attachment, obj.sequencer):
+                return "skipped (superseded by a newer upload)"
             return "skipped (already processed or in progress)"
+        for taken in displaced:  # its run died (or finds its claim gone and cleans up itself)
+            outputs = original_outputs(parsed, taken["source"] or "", taken["claim"])
+            self._discard(obj.bucket, _unrecorded(outputs, attachment))
         try:
-            result = self._process_original(obj, parsed)
+            result = self._process_original(obj, parsed, ours)
         except BaseException:
             await self._update(parsed, domain.release(parsed.attachment_id, token))
             raise
         saved = await self._update(parsed, domain.finish(parsed.attachment_id, token, result))
-        if _find(saved, parsed.attachment_id) is None:
+        return self._settle(obj, ours, attachment, _find(saved, parsed.attachment_id), result)
+
+    def _settle(
+        self,
+        obj: S3Object,
+        ours: list[str],
+        claimed: Document,
+        saved: Document | None,
+        result: Document,
+    ) -> str:
+        """Delete what no record points at after `finish`: ours if it was not recorded, else
+        the outputs recorded before (`claimed`: the attachment as our claim left it)."""
+        if saved is None:
             # Deleted while we worked. A deletion removes the record before the objects
             # (routes), so ours may have been written after its objects were deleted.
-            self._discard(obj.bucket, [obj.key, *_original_outputs(parsed)])
+            self._discard(obj.bucket, [obj.key, *ours])
             return "discarded (attachment deleted meanwhile)"
+        if saved.get("claim") != claimed.get("claim"):  # another run took our claim
+            self._discard(obj.bucket, _unrecorded(ours, saved))
+            return "discarded (claimed by a newer upload meanwhile)"
+        self._discard(obj.bucket, _unrecorded(_recorded_outputs(claimed), saved))
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
-    def _process_original(self, obj: S3Object, parsed: storage.UploadKey) -> Document:
+    def _process_original(
+        self, obj: S3Object, parsed: storage.UploadKey, outputs: list[str]
+    ) -> Document:
+        """Check, thumbnail, copy and read the upload; its thumbnail and web copy are written
+        to `outputs` (in this order)."""
         if obj.size > MAX_UPLOAD_BYTES:  # known from the event: no need to download it
             limit = MAX_UPLOAD_BYTES // (1024 * 1024)
             return _failed_original(f"The file is larger than {limit} MB")
@@ -149,8 +201,9 @@ class ImageJob:
         except Exception:  # a decoder bug on hostile input must not loop retries
             logger.exception("processing %s failed", obj.key)
             return _failed_original("The image could not be processed", size=len(data))
-        thumbnail_key = self._put(obj.bucket, parsed, THUMBNAIL, processed.thumbnail)
-        web_key = self._put(obj.bucket, parsed, WEB, processed.web)
+        thumbnail_key, web_key = outputs
+        self._put(obj.bucket, thumbnail_key, processed.thumbnail)
+        self._put(obj.bucket, web_key, processed.web)
         return {
             "status": "ready",
             "error": None,
@@ -164,22 +217,13 @@ class ImageJob:
             "web_key": web_key,
         }
 
-    def _discard(self, bucket: str, keys: list[str | None]) -> None:
+    def _discard(self, bucket: str, keys: Sequence[str | None]) -> None:
         objects = [{"Key": key} for key in keys if key]
         if objects:
             self._s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
 
-    def _put(
-        self,
-        bucket: str,
-        parsed: storage.UploadKey,
-        name: str,
-        data: bytes,
-        content_type: str = "image/jpeg",
-    ) -> str:
-        key = storage.derived_key(parsed.owner_id, parsed.note_id, parsed.attachment_id, name)
+    def _put(self, bucket: str, key: str, data: bytes, content_type: str = "image/jpeg") -> None:
         self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
-        return key
 
     async def _edit(
         self, obj: S3Object, parsed: storage.UploadKey, edit_id: str, invocation: Invocation
@@ -225,13 +269,13 @@ class ImageJob:
         except Exception:  # see _process_original
             logger.exception("edit %s failed", obj.key)
             return _failed("The edit could not be applied")
-        key = self._put(
-            obj.bucket,
-            parsed,
+        key = storage.derived_key(
+            parsed.owner_id,
+            parsed.note_id,
+            parsed.attachment_id,
             _edit_output(edit_id, rendered.format),
-            rendered.data,
-            rendered.content_type,
         )
+        self._put(obj.bucket, key, rendered.data, rendered.content_type)
         return {
             "status": "ready",
             "error": None,
@@ -242,12 +286,27 @@ class ImageJob:
         }
 
 
-def _original_outputs(parsed: storage.UploadKey) -> list[str]:
-    """Every object processing an original writes."""
+def original_outputs(parsed: storage.UploadKey, source: str, token: str) -> list[str]:
+    """The thumbnail and web copy keys of the claim of upload `source` (the object's version)
+    by invocation `token`: no other claim writes them, so a run that loses its claim deletes
+    them without touching another's, and Lambda's retry of the run overwrites them."""
+    run = hashlib.sha256(f"{source}\n{token}".encode()).hexdigest()[:_RUN_DIGITS]
     return [
-        storage.derived_key(parsed.owner_id, parsed.note_id, parsed.attachment_id, name)
+        storage.derived_key(
+            parsed.owner_id, parsed.note_id, parsed.attachment_id, f"{PROCESSED}/{run}/{name}"
+        )
         for name in (THUMBNAIL, WEB)
     ]
+
+
+def _recorded_outputs(attachment: Document) -> list[str]:
+    return [attachment.get("thumbnail_key") or "", attachment.get("web_key") or ""]
+
+
+def _unrecorded(keys: list[str], attachment: Document) -> list[str]:
+    """Those of `keys` that `attachment` does not point at."""
+    recorded = set(_recorded_outputs(attachment))
+    return [key for key in keys if key not in recorded]
 
 
 def _edit_output(edit_id: str, fmt: str) -> str:

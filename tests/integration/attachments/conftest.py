@@ -53,5 +53,17 @@ def upload(
     return body
 
 
+def announce(api: httpx.Client, user: ApiUser, note_id: str) -> dict[str, Any]:
+    """An attachment announced for a presigned upload (pending); returns the attachment."""
+    response = api.post(
+        f"/notes/{note_id}/attachments",
+        json={"filename": "x.png", "content_type": "image/png", "size": 1000},
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.text
+    attachment: dict[str, Any] = response.json()["attachment"]
+    return attachment
+
+
 def upload_key(user: ApiUser, note_id: str, attachment_id: str) -> str:
     return f"uploads/{user.id}/{note_id}/{attachment_id}/original"

@@ -14,26 +14,16 @@ import numpy as np
 import pytest
 from pymongo.collection import Collection
 
+from smartnote import storage
 from smartnote.clock import utcnow
 from smartnote.domain import attachments as domain
-from smartnote.jobs.images import S3Object
+from smartnote.jobs.images import S3Object, original_outputs
 from smartnote.local.gateway import Gateway
-from tests.conftest import EVENTS, ApiUser, s3_event
-from tests.integration.attachments.conftest import upload_key
+from tests.conftest import EVENTS, ApiUser, object_event, s3_event
+from tests.integration.attachments.conftest import announce, upload_key
 from tests.utils.images import animated_gif, encode, jpeg_with_orientation, png_bomb_header
 
 Process = Callable[..., dict[str, Any]]
-
-
-def _announce(api: httpx.Client, user: ApiUser, note_id: str) -> dict[str, Any]:
-    response = api.post(
-        f"/notes/{note_id}/attachments",
-        json={"filename": "x.png", "content_type": "image/png", "size": 1000},
-        headers=user.headers,
-    )
-    assert response.status_code == 201, response.text
-    attachment: dict[str, Any] = response.json()["attachment"]
-    return attachment
 
 
 def _put_and_process(
@@ -45,7 +35,7 @@ def _put_and_process(
     process: Process,
     data: bytes,
 ) -> tuple[str, dict[str, Any]]:
-    attachment = _announce(api, user, note_id)
+    attachment = announce(api, user, note_id)
     key = upload_key(user, note_id, attachment["id"])
     s3.put_object(Bucket=bucket, Key=key, Body=data)
     outcome = process(key)["results"][0]["outcome"]
@@ -99,7 +89,7 @@ def test_bad_files_fail_with_a_reason(
 def test_oversize_object_fails_without_being_read(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], gateway: Gateway, bucket: str
 ) -> None:
-    attachment = _announce(api, user, note["id"])
+    attachment = announce(api, user, note["id"])
     key = upload_key(user, note["id"], attachment["id"])
     # The event's size alone decides: the object is never downloaded (it does not even exist).
     result = gateway.invoke("image", s3_event(key, 21 * 1024 * 1024, bucket=bucket))
@@ -143,7 +133,7 @@ def test_declared_type_is_replaced_by_the_real_one(
 def test_key_with_encoded_characters_is_decoded(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], gateway: Gateway, bucket: str
 ) -> None:
-    attachment = _announce(api, user, note["id"])
+    attachment = announce(api, user, note["id"])
     key = f"uploads/{user.id}/{note['id']}/{attachment['id']}/edits/no such edit.json"
     event = s3_event(key, 10, bucket=bucket)
     assert "+" in event["Records"][0]["s3"]["object"]["key"]  # S3 encodes spaces as '+'
@@ -154,7 +144,7 @@ def test_key_with_encoded_characters_is_decoded(
 def test_late_upload_of_a_deleted_attachment_is_removed(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
 ) -> None:
-    attachment = _announce(api, user, note["id"])
+    attachment = announce(api, user, note["id"])
     key = upload_key(user, note["id"], attachment["id"])
     path = f"/notes/{note['id']}/attachments/{attachment['id']}"
     assert api.delete(path, headers=user.headers).status_code == 204
@@ -165,21 +155,26 @@ def test_late_upload_of_a_deleted_attachment_is_removed(
 
 
 def test_retry_of_a_run_cut_short_after_a_delete_removes_what_it_wrote(
-    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, gateway: Gateway
 ) -> None:
-    attachment = _announce(api, user, note["id"])
+    attachment = announce(api, user, note["id"])
     key = upload_key(user, note["id"], attachment["id"])
     image = encode(np.zeros((20, 20, 3), np.uint8))
     s3.put_object(Bucket=bucket, Key=key, Body=image)
+    event = object_event(s3, bucket, key)
     path = f"/notes/{note['id']}/attachments/{attachment['id']}"
     assert api.delete(path, headers=user.headers).status_code == 204
     # A run that had read the upload wrote its outputs after the API deleted the objects,
     # then died before `finish` (timeout); Lambda's retry brings the same event again.
     derived = f"derived/{user.id}/{note['id']}/{attachment['id']}/"
-    for name in ("thumbnail.jpg", "web.jpg"):
-        s3.put_object(Bucket=bucket, Key=derived + name, Body=image)
+    parsed = storage.parse_upload_key(key)
+    assert parsed is not None
+    version = S3Object.from_record(event["Records"][0]).version
+    for output in original_outputs(parsed, version, "request-1"):
+        s3.put_object(Bucket=bucket, Key=output, Body=image)
     s3.put_object(Bucket=bucket, Key=key, Body=image)
-    assert process(key)["results"][0]["outcome"] == "skipped (no such attachment)"
+    retry = gateway.invoke("image", event, request_id="request-1")
+    assert retry["results"][0]["outcome"] == "skipped (no such attachment)"
     for prefix in (key, derived):
         assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
 
@@ -193,11 +188,10 @@ def test_lambdas_retry_of_an_attempt_killed_mid_work_processes_the_upload(
     gateway: Gateway,
     notes_collection: Collection[dict[str, Any]],
 ) -> None:
-    attachment = _announce(api, user, note["id"])
+    attachment = announce(api, user, note["id"])
     key = upload_key(user, note["id"], attachment["id"])
     s3.put_object(Bucket=bucket, Key=key, Body=encode(np.full((64, 64, 3), 128, np.uint8)))
-    head = s3.head_object(Bucket=bucket, Key=key)
-    event = s3_event(key, head["ContentLength"], head["ETag"].strip('"'), bucket)
+    event = object_event(s3, bucket, key)
     version = S3Object.from_record(event["Records"][0]).version
     # The first attempt claimed the upload and was killed by Lambda's timeout (120 s): neither
     # `finish` nor the release on an exception ran. Its claim runs to its deadline.

@@ -72,6 +72,41 @@ def test_finish_by_a_delivery_that_lost_its_claim_writes_nothing() -> None:
     assert domain.finish("a1", "someone-else", {"status": "ready"})(note) == {}
 
 
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [("0055AED6DCD90281E5", "0055AED6DCD90281F0"), ("FF", "0100"), ("9", "0A")],
+    ids=["same-length", "shorter-is-left-padded", "hexadecimal-not-decimal"],
+)
+def test_uploads_of_one_key_are_claimed_in_s3s_sequencer_order(earlier: str, later: str) -> None:
+    first = _apply(_note(), domain.claim("a1", "etag-1:10", "t1", sequencer=earlier))
+    # The later upload takes over from the earlier one; the earlier one's late event does not.
+    second = _apply(first, domain.claim("a1", "etag-2:10", "t2", sequencer=later))
+    assert domain.find(second, "a1")["claim"] == "t2"
+    assert domain.superseded(domain.find(second, "a1"), earlier)
+    assert domain.claim("a1", "etag-1:10", "t3", sequencer=earlier)(second) == {}
+    # A later write of the same bytes is another upload: claimed even after a finish.
+    done = _apply(second, domain.finish("a1", "t2", {"status": "ready"}))
+    again = _apply(done, domain.claim("a1", "etag-2:10", "t4", sequencer=later + "0"))
+    assert domain.find(again, "a1")["claim"] == "t4"
+
+
+def test_without_a_usable_sequencer_uploads_are_told_apart_by_version_alone() -> None:
+    note = _apply(_note(), domain.claim("a1", "etag-1:10", "t1", sequencer="0055AED6DCD90281F0"))
+    for sequencer in (None, "not-hex"):
+        assert not domain.superseded(domain.find(note, "a1"), sequencer)
+        taken = domain.claim("a1", "etag-2:10", "t2", sequencer=sequencer)(note)
+        assert domain.find(taken, "a1")["claim"] == "t2"
+
+
+def test_a_claim_taken_over_from_another_run_names_that_run() -> None:
+    displaced: list[dict[str, Any]] = []
+    note = _apply(_note(), domain.claim("a1", "etag-1:10", "t1"))
+    domain.claim("a1", "etag-2:10", "t2", displaced=displaced)(note)
+    assert displaced == [{"source": "etag-1:10", "claim": "t1"}]
+    domain.claim("a1", "etag-1:10", "t1", displaced=displaced)(note)  # its own retry
+    assert displaced == []
+
+
 def test_release_lets_a_retry_claim() -> None:
     note = _apply(_note(), domain.claim("a1", "v", "t1"))
     released = _apply(note, domain.release("a1", "t1"))
