@@ -14,14 +14,15 @@ with container_start():
 
     from smartnote.config import get_settings
     from smartnote.custom_resource import custom_resource_handler
-    from smartnote.db.migrate import current_head, upgrade_to_head
+    from smartnote.db.migrate import upgrade_to_head
 
 
-def migrate(request_type: str, _properties: Mapping[str, Any]) -> dict[str, str]:
+def migrate(
+    request_type: str, _properties: Mapping[str, Any], budget_seconds: float | None
+) -> dict[str, str]:
     if request_type == "Delete":  # the schema outlives the stack; never block its deletion
         return {}
-    upgrade_to_head(get_settings().database_url)
-    return {"Revision": current_head()}
+    return {"Revision": upgrade_to_head(get_settings().database_url, wait_seconds=budget_seconds)}
 
 
 handler = custom_resource_handler(migrate)

@@ -9,16 +9,30 @@ if TYPE_CHECKING:
     from smartnote.config import Settings
 
 
-def client(service: str, settings: Settings) -> Any:
-    """A boto3 client for `service`, pointed at LocalStack/moto when AWS_ENDPOINT_URL is set."""
-    return _client(service, settings.aws_region, settings.aws_endpoint_url)
+def client(service: str, settings: Settings, timeout_seconds: float | None = None) -> Any:
+    """A boto3 client for `service`, pointed at LocalStack/moto when AWS_ENDPOINT_URL is set.
+
+    With `timeout_seconds`, a call gives up after that long without an answer, and once:
+    botocore's own timeouts (60 s) and retries would hold its thread for minutes.
+    """
+    return _client(service, settings.aws_region, settings.aws_endpoint_url, timeout_seconds)
 
 
 @lru_cache(maxsize=16)
-def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+def _client(
+    service: str, region: str, endpoint_url: str | None, timeout_seconds: float | None = None
+) -> Any:
     import boto3  # noqa: PLC0415 - only functions that talk to AWS pay for boto3
+    from botocore.config import Config  # noqa: PLC0415
 
-    return boto3.client(service, region_name=region, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+    config = None
+    if timeout_seconds is not None:
+        config = Config(
+            connect_timeout=timeout_seconds,
+            read_timeout=timeout_seconds,
+            retries={"total_max_attempts": 1},
+        )
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
 
 
 class LazyClient:

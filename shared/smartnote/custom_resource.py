@@ -2,6 +2,8 @@
 
 CloudFormation waits (up to an hour) for that PUT, so every path ends in one, including
 failures; a Delete that fails would block deleting the stack, so actions usually ignore it.
+A function killed by its timeout sends nothing: an action gets a time budget, what Lambda
+leaves it minus the time to answer, and must give up within it.
 """
 
 from __future__ import annotations
@@ -10,12 +12,19 @@ import json
 import logging
 import urllib.request
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
+
+from smartnote.invocation import Invocation
 
 logger = logging.getLogger("smartnote.custom_resource")
 
-Action = Callable[[str, Mapping[str, Any]], Mapping[str, str]]
+# action(request type, resource properties, time budget in seconds or None: unbounded)
+Action = Callable[[str, Mapping[str, Any], float | None], Mapping[str, str]]
 REASON_LIMIT = 300  # CloudFormation shows the reason in the console; keep it short
+RESPONSE_TIMEOUT_SECONDS = 30
+# Kept from the action's budget to answer: the PUT, and the action's own way out.
+RESPONSE_MARGIN_SECONDS = RESPONSE_TIMEOUT_SECONDS + 5.0
 
 
 def send_response(
@@ -41,18 +50,28 @@ def send_response(
         method="PUT",
         headers={"Content-Type": ""},  # the pre-signed URL is signed without a content type
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_SECONDS) as response:  # noqa: S310
         response.read()
     return body
 
 
-def custom_resource_handler(action: Action) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
-    """A Lambda handler running `action(request_type, properties)` for each request."""
+def time_budget(context: Any) -> float | None:
+    """Seconds an action may take and still answer before Lambda stops the invocation (at
+    least 1); None without a deadline."""
+    left = Invocation.of(context).time_left()
+    if left == timedelta.max:
+        return None
+    return max(1.0, left.total_seconds() - RESPONSE_MARGIN_SECONDS)
 
-    def handler(event: Mapping[str, Any], _context: Any) -> dict[str, Any]:
+
+def custom_resource_handler(action: Action) -> Callable[[Mapping[str, Any], Any], dict[str, Any]]:
+    """A Lambda handler running `action(request_type, properties, budget)` for each request."""
+
+    def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         request_type = str(event["RequestType"])
+        budget = time_budget(context)
         try:
-            data = action(request_type, event.get("ResourceProperties") or {})
+            data = action(request_type, event.get("ResourceProperties") or {}, budget)
         except Exception as exc:
             logger.exception("custom resource %s failed", request_type)
             # The type and message, never a traceback (it may quote connection strings).

@@ -239,10 +239,39 @@ def _bmp(data: bytes) -> _Read:
 
 def _gif(data: bytes) -> _Read:
     width, height = struct.unpack("<HH", data[6:10])
-    # Counting frames exactly needs a full parse; two image descriptors are enough to say
-    # "animated", and a NETSCAPE loop extension says it outright.
-    animated = b"NETSCAPE2.0" in data[:4096] or data.count(b"\x00\x2c") > 1
-    return _Read(width, height, 2 if animated else 1)
+    return _Read(width, height, _gif_frames(data))
+
+
+_GIF_IMAGE, _GIF_EXTENSION = 0x2C, 0x21
+
+
+def _colour_table_size(flags: int) -> int:
+    return 3 << ((flags & 0x07) + 1) if flags & 0x80 else 0
+
+
+def _after_sub_blocks(data: bytes, pos: int) -> int:
+    """The position after the data sub-blocks starting at `pos` (each a length byte and that
+    many bytes, the last of length 0)."""
+    while data[pos]:
+        pos += data[pos] + 1
+    return pos + 1
+
+
+def _gif_frames(data: bytes) -> int:
+    """1 for a still GIF, 2 when a second image follows the first (animated), block by
+    block: the compressed pixels can hold any byte pattern. A damaged end stops the count."""
+    frames = 0
+    pos = 13 + _colour_table_size(data[10])  # header, screen descriptor, global table
+    try:
+        while frames < 2 and data[pos] in (_GIF_IMAGE, _GIF_EXTENSION):
+            if data[pos] == _GIF_EXTENSION:  # introducer, label, sub-blocks
+                pos = _after_sub_blocks(data, pos + 2)
+                continue
+            frames += 1  # descriptor (10 bytes), local table, LZW code size, sub-blocks
+            pos = _after_sub_blocks(data, pos + 11 + _colour_table_size(data[pos + 9]))
+    except IndexError:
+        pass
+    return max(1, frames)
 
 
 _READERS = {"png": _png, "jpeg": _jpeg, "webp": _webp, "tiff": _tiff, "bmp": _bmp, "gif": _gif}

@@ -5,12 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from smartnote import filetypes
 from tests.utils.images import (
     animated,
     encode,
     jpeg_behind_a_fake_frame,
+    pillow,
     png_bomb_header,
     tiff_with_tags,
     with_orientation,
@@ -56,6 +58,20 @@ def test_animated_and_multi_page_images_are_recognised(fmt: str, expected: str) 
     header = filetypes.read_header(animated(fmt))
     assert header.format == expected
     assert header.frames > 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_still_gif_is_one_frame(seed: int) -> None:
+    noise = np.random.default_rng(seed).integers(0, 255, (200, 300, 3), np.uint8)
+    assert filetypes.read_header(pillow(Image.fromarray(noise), "GIF")).frames == 1
+    assert filetypes.read_header(pillow(Image.new("P", (300, 200)), "GIF")).frames == 1
+
+
+def test_an_animated_gif_that_does_not_loop_is_recognised() -> None:
+    frames = [Image.new("RGB", (20, 20), color) for color in ("red", "green", "blue")]
+    data = pillow(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert b"NETSCAPE2.0" not in data
+    assert filetypes.read_header(data).frames > 1
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])

@@ -58,6 +58,15 @@ def photographed_page(
     return color
 
 
+def text_strip(text: str, height: int) -> Array:
+    """A screenshot of one line of `text`, black on white, `height` pixels tall."""
+    scale = (height - 8) / 22  # HERSHEY_SIMPLEX's cap height is ~22 px at scale 1
+    (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    strip = np.full((height, width + 8), 255, np.uint8)
+    cv2.putText(strip, text, (4, height - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, 0, 1, cv2.LINE_AA)
+    return strip
+
+
 def encode(image: Array, ext: str = ".jpg", quality: int = 90) -> bytes:
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else []
     ok, buffer = cv2.imencode(ext, image, params)

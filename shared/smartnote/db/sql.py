@@ -237,8 +237,8 @@ def engine_arguments(
     `timeout_seconds` (SQL_TIMEOUT_SECONDS, PostgreSQL's statement_timeout too) plus
     SOCKET_GRACE_SECONDS bounds every wait on PostgreSQL's socket (connecting, a stalled
     network): past it the connection is dropped and the request is a 503, before the
-    function's own timeout kills it (a 502, its container abandoned). None (the migrations)
-    waits as long as it takes. SQLite waits on its file's lock 5 s at most.
+    function's own timeout kills it (a 502, its container abandoned). None (a migration run
+    by hand) waits as long as it takes. SQLite waits on its file's lock 5 s at most.
     """
     if url.startswith("sqlite"):
         return url, {"check_same_thread": False, "timeout": 5}

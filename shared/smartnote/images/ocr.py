@@ -15,7 +15,9 @@ from smartnote.images.transform import shrink, size_at
 
 logger = logging.getLogger("smartnote.images.ocr")
 
-MIN_EDGE = 32  # Tesseract has nothing to read in less
+# A line of text needs ~12 px (a one-line screenshot is no taller); in less Tesseract reads
+# noise, if anything.
+MIN_EDGE = 12
 # Text of ~20-40 px cap height reads best; photographed pages at 1500-3000 px get there.
 TARGET_MIN_LONG_EDGE = 1800
 TARGET_MAX_LONG_EDGE = 3500

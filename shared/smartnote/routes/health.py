@@ -21,6 +21,8 @@ from smartnote.deps import SettingsDep
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["service"])
+# Also the drivers' own timeouts: a check given up on must not hold on to one of the
+# container's few threads (concurrency.CONTAINER_THREADS), or the next checks find none.
 CHECK_TIMEOUT_SECONDS = 3.0
 
 
@@ -42,7 +44,7 @@ async def _sql(settings: Settings) -> None:
 
     from smartnote.db.sql import get_engine  # noqa: PLC0415
 
-    engine = get_engine(settings.database_url, settings.sql_timeout_seconds)
+    engine = get_engine(settings.database_url, CHECK_TIMEOUT_SECONDS)
 
     def ping() -> None:
         with engine.connect() as connection:
@@ -52,7 +54,7 @@ async def _sql(settings: Settings) -> None:
 
 
 async def _storage(settings: Settings) -> None:
-    s3 = aws.client("s3", settings)
+    s3 = aws.client("s3", settings, CHECK_TIMEOUT_SECONDS)
     await run_blocking(s3.head_bucket, Bucket=settings.uploads_bucket)
 
 

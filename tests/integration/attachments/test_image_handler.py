@@ -12,6 +12,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 from pymongo.collection import Collection
 
 from smartnote import storage
@@ -21,7 +22,13 @@ from smartnote.jobs.images import S3Object, original_outputs
 from smartnote.local.gateway import Gateway
 from tests.conftest import EVENTS, ApiUser, object_event, s3_event
 from tests.integration.attachments.conftest import announce, upload_key
-from tests.utils.images import animated_gif, encode, jpeg_with_orientation, png_bomb_header
+from tests.utils.images import (
+    animated_gif,
+    encode,
+    jpeg_with_orientation,
+    pillow,
+    png_bomb_header,
+)
 
 Process = Callable[..., dict[str, Any]]
 
@@ -65,10 +72,11 @@ def test_event_for_a_deleted_note_is_skipped(gateway: Gateway, bucket: str, user
     [
         (png_bomb_header(), "50000x50000 (2500 megapixels)"),
         (animated_gif(), "Animated images are not accepted"),
+        (pillow(Image.new("RGB", (300, 200), "red"), "GIF"), "GIF images are not accepted"),
         (b"", "empty"),
         (encode(np.zeros((50, 50, 3), np.uint8), ".png")[:60], "corrupt or truncated"),
     ],
-    ids=["bomb-header", "animated-gif", "empty", "truncated-png"],
+    ids=["bomb-header", "animated-gif", "still-gif", "empty", "truncated-png"],
 )
 def test_bad_files_fail_with_a_reason(
     api: httpx.Client,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
 from smartnote.app import create_app
+from smartnote.concurrency import CONTAINER_THREADS
 from smartnote.config import get_settings
 from smartnote.deps import current_settings
+from smartnote.local.containers import FunctionRuntime
+from smartnote.local.events import build_rest_event
 from smartnote.local.services import free_port
+from smartnote.local.template import Template
 from smartnote.routes import auth, health, notes
 from tests.conftest import ApiUser, assert_error
 
@@ -43,3 +49,33 @@ def test_health_names_the_failing_check(
     # Why, for whoever reads the logs (never in the answer).
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["health check mongo failed"]
     assert "ServerSelectionTimeoutError" in caplog.text
+
+
+@pytest.fixture
+def storage_silent(stack_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """S3 behind a route that drops its answers: connections open, nothing ever comes back."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        get_settings.cache_clear()
+        yield
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_a_check_that_hangs_leaves_the_others_their_answer(
+    storage_silent: None, template: Template
+) -> None:
+    # Each /health left its hung S3 call on one of the container's few threads, for minutes
+    # (botocore's timeouts and retries): once they were all held, SQL was "unavailable" too.
+    container = FunctionRuntime(template.function("docs"), pool_size=1)  # one Lambda container
+    event = build_rest_event("GET", "/health", [("Host", "127.0.0.1")], resource="/health")
+    try:
+        answers = [container.invoke(event) for _ in range(CONTAINER_THREADS + 1)]
+    finally:
+        container.shutdown()
+    assert {answer["statusCode"] for answer in answers} == {503}
+    assert [json.loads(answer["body"])["checks"] for answer in answers] == [
+        {"mongo": "ok", "sql": "ok", "storage": "unavailable"}
+    ] * len(answers)

@@ -18,6 +18,7 @@ from tests.utils.images import (
     character_accuracy,
     encode,
     photographed_page,
+    text_strip,
 )
 
 EXPECTED = "\n".join(PAGE_TEXT)
@@ -36,6 +37,13 @@ def test_ocr_reads_photographed_pages(page: dict[str, float]) -> None:
     processed = pipeline.process(encode(photographed_page(**page)))  # type: ignore[arg-type]
     assert character_accuracy(EXPECTED, processed.ocr_text or "") >= 0.95
     assert processed.ocr_confidence is not None and processed.ocr_confidence > 0.8
+
+
+@pytest.mark.parametrize("height", [16, 24, 31])
+def test_ocr_reads_a_one_line_screenshot(height: int) -> None:
+    # A copied line of text, a label: an image less than 32 px high is still all text.
+    processed = pipeline.process(encode(text_strip("Invoice number 4711", height), ".png"))
+    assert processed.ocr_text == "Invoice number 4711"
 
 
 def test_preprocessing_beats_plain_tesseract_on_a_dim_tilted_page() -> None:

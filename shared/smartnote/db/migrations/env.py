@@ -1,11 +1,11 @@
-"""Alembic environment: the URL comes from the caller (smartnote.db.migrate)."""
+"""Alembic environment: the engine (online) or URL (offline) comes from smartnote.db.migrate."""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import Engine
 
-from smartnote.db.sql import engine_arguments
+from smartnote.db.migrate import migration_engine
 from smartnote.db.tables import metadata
 
 config = context.config
@@ -19,15 +19,13 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    # The application's TLS choice (sslmode in the URL) applies to migrations too.
-    url, connect_args = engine_arguments(str(config.get_main_option("sqlalchemy.url")))
-    connectable = create_engine(url, connect_args=connect_args, poolclass=pool.NullPool)
-    with connectable.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            # The role's statement_timeout (smartnote.db.migrate.limit_statements) bounds the
-            # application's statements; a migration waits for its locks as long as it takes.
-            connection.execute(text("SET statement_timeout = 0"))
-            connection.commit()
+    # smartnote.db.migrate's engine: the application's TLS choice (sslmode in the URL), the
+    # caller's time bound, and free of the role's statement_timeout. Alembic's own commands
+    # (a revision chosen by hand) come without one.
+    engine: Engine = config.attributes.get("engine") or migration_engine(
+        str(config.get_main_option("sqlalchemy.url")), wait_seconds=None
+    )
+    with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
