@@ -1,4 +1,5 @@
-"""Answers of AWS services that moto does not give, injected at botocore's client boundary."""
+"""Answers of AWS services that moto does not give, and hooks that order concurrent runs,
+injected at botocore's client boundary."""
 
 from __future__ import annotations
 
@@ -25,9 +26,6 @@ def aws_answering(service: str, operation: str, answer: Answer) -> Iterator[None
     The answer is given where botocore's Stubber gives its own (`before-call`, on the client),
     so all of SmartNote's code, botocore's error parsing included, runs as with AWS.
     """
-    client = aws.client(service, get_settings())
-    event = f"before-call.{service}.{operation}"
-    hook = f"answer-{secrets.token_hex(4)}"
 
     def before_call(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         answered = answer(params)
@@ -37,7 +35,29 @@ def aws_answering(service: str, operation: str, answer: Answer) -> Iterator[None
         response = AWSResponse(None, status, {}, None)  # type: ignore[arg-type]
         return response, {**parsed, "ResponseMetadata": {"HTTPStatusCode": status}}
 
-    client.meta.events.register(event, before_call, unique_id=hook)
+    with _hooked(service, f"before-call.{service}.{operation}", before_call):
+        yield
+
+
+@contextlib.contextmanager
+def aws_answered(
+    service: str, operation: str, seen: Callable[[dict[str, Any]], None]
+) -> Iterator[None]:
+    """For the block, `seen(parsed answer)` runs after each `operation` call of the functions'
+    `service` client has its answer, before the caller gets it (to order two runs)."""
+
+    def after_call(parsed: dict[str, Any], **_: Any) -> None:
+        seen(parsed)
+
+    with _hooked(service, f"after-call.{service}.{operation}", after_call):
+        yield
+
+
+@contextlib.contextmanager
+def _hooked(service: str, event: str, handler: Callable[..., Any]) -> Iterator[None]:
+    client = aws.client(service, get_settings())
+    hook = f"hook-{secrets.token_hex(4)}"
+    client.meta.events.register(event, handler, unique_id=hook)
     try:
         yield
     finally:

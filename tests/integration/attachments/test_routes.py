@@ -13,12 +13,11 @@ import httpx
 import numpy as np
 import pytest
 
-from smartnote import aws, storage
-from smartnote.images import pipeline
+from smartnote import aws
 from smartnote.models.attachments import MAX_MULTIPART_BYTES
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import upload, upload_key
-from tests.utils.aws_faults import aws_answering
+from tests.utils.aws_faults import aws_answered, aws_answering
 from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
 
 Process = Callable[..., dict[str, Any]]
@@ -369,41 +368,40 @@ def test_outputs_written_while_a_delete_runs_are_not_left_behind(
     s3: Any,
     bucket: str,
     process: Process,
-    monkeypatch: pytest.MonkeyPatch,
     deleted: str,
 ) -> None:
-    """The image run writes its thumbnail and web copy after the API deleted the objects but
-    before the API's request is over: nothing may stay (no record points at it)."""
+    """The image run writes its thumbnail and web copy after the API listed the objects to
+    delete but before the API's request is over: nothing may stay (no record points at it)."""
     attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
     path = f"/notes/{note['id']}" + (
         f"/attachments/{attachment['id']}" if deleted == "attachment" else "?permanent=true"
     )
-    api_deleted_objects, image_done = threading.Event(), threading.Event()
-    real_delete_prefixes, real_process = storage.delete_prefixes, pipeline.process
+    delete_started, api_listed_outputs, image_done = (threading.Event() for _ in range(3))
     answers: list[int] = []
-
-    def api_deleting(*args: Any, **kwargs: Any) -> int:
-        count = real_delete_prefixes(*args, **kwargs)
-        api_deleted_objects.set()
-        image_done.wait(30)  # the rest of the API's request comes after the image run
-        return count
-
-    def processing(*args: Any, **kwargs: Any) -> pipeline.Processed:
-        result = real_process(*args, **kwargs)
-        delete.start()
-        assert api_deleted_objects.wait(30)
-        return result  # outputs are written now, after the API's object deletion
-
     delete = threading.Thread(
         target=lambda: answers.append(api.delete(path, headers=user.headers).status_code)
     )
-    monkeypatch.setattr(storage, "delete_prefixes", api_deleting)
-    monkeypatch.setattr(pipeline, "process", processing)
-    try:
-        process(upload_key(user, note["id"], attachment["id"]))
-    finally:
-        image_done.set()
-        delete.join(30)
+
+    def api_listed(parsed: dict[str, Any]) -> None:
+        if str(parsed.get("Prefix", "")).startswith("derived/"):  # the API's last listing
+            api_listed_outputs.set()
+            image_done.wait(30)  # the rest of the API's request comes after the image run
+
+    def image_writing(params: dict[str, Any]) -> None:
+        if "/derived/" in params["url_path"] and not delete_started.is_set():
+            delete_started.set()
+            delete.start()
+            assert api_listed_outputs.wait(30)  # outputs are written now, after the listing
+
+    with (
+        aws_answered("s3", "ListObjectsV2", api_listed),
+        aws_answering("s3", "PutObject", image_writing),
+    ):
+        try:
+            process(upload_key(user, note["id"], attachment["id"]))
+        finally:
+            image_done.set()
+            delete.join(30)
     assert answers == [204]
     for root in ("uploads/", "derived/"):
         prefix = f"{root}{user.id}/{note['id']}/"
