@@ -187,6 +187,8 @@ def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, D
     def change(note: Document) -> Document:
         _refuse_trashed(note)
         attachment = find(note, attachment_id)
+        if attachment["status"] == "failed":
+            raise Conflict("The image could not be processed, so it cannot be edited")
         if attachment["status"] != "ready":
             raise Conflict("The image is not processed yet; edit it once its status is ready")
         check_operations(attachment, operations)

@@ -558,6 +558,25 @@ def test_edit_before_processing_is_409(
     assert_error(response, 409, "conflict")
 
 
+def test_edit_of_an_image_that_failed_says_so_not_that_it_is_still_processing(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    """A failed image never becomes ready: telling the client to wait for it would have it
+    wait forever."""
+    damaged = encode(photographed_page(size=(400, 300)))[:300]
+    attachment = upload(api, user, note["id"], damaged)
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    assert api.get(path, headers=user.headers).json()["status"] == "failed"
+    response = api.post(
+        f"{path}/edits", json={"operations": [{"op": "grayscale"}]}, headers=user.headers
+    )
+    assert_error(response, 409, "conflict")
+    message = response.json()["error"]["message"]
+    assert "could not be processed" in message
+    assert "once its status is ready" not in message
+
+
 def test_account_deletion_removes_attachment_objects(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
 ) -> None:
