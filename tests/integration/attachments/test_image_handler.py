@@ -13,15 +13,13 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from pymongo.collection import Collection
 
 from smartnote import storage
 from smartnote.clock import utcnow
-from smartnote.domain import attachments as domain
 from smartnote.jobs.images import S3Object, original_outputs
 from smartnote.local.gateway import Gateway
 from tests.conftest import EVENTS, ApiUser, object_event, s3_event
-from tests.integration.attachments.conftest import announce, upload_key
+from tests.integration.attachments.conftest import Scene, announce, upload_key
 from tests.utils.images import (
     animated_gif,
     encode,
@@ -187,33 +185,18 @@ def test_retry_of_a_run_cut_short_after_a_delete_removes_what_it_wrote(
         assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
 
 
-def test_lambdas_retry_of_an_attempt_killed_mid_work_processes_the_upload(
-    api: httpx.Client,
-    user: ApiUser,
-    note: dict[str, Any],
-    s3: Any,
-    bucket: str,
-    gateway: Gateway,
-    notes_collection: Collection[dict[str, Any]],
-) -> None:
-    attachment = announce(api, user, note["id"])
-    key = upload_key(user, note["id"], attachment["id"])
-    s3.put_object(Bucket=bucket, Key=key, Body=encode(np.full((64, 64, 3), 128, np.uint8)))
-    event = object_event(s3, bucket, key)
+def test_lambdas_retry_of_an_attempt_killed_mid_work_processes_the_upload(scene: Scene) -> None:
+    scene.put(encode(np.full((64, 64, 3), 128, np.uint8)))
+    event = object_event(scene.s3, scene.bucket, scene.key)
     version = S3Object.from_record(event["Records"][0]).version
     # The first attempt claimed the upload and was killed by Lambda's timeout (120 s): neither
     # `finish` nor the release on an exception ran. Its claim runs to its deadline.
-    deadline = utcnow() + timedelta(seconds=120)
-    stored = notes_collection.find_one({"_id": note["id"]})
-    assert stored is not None
-    claim = domain.claim(attachment["id"], version, "request-1", deadline)(stored)
-    notes_collection.update_one({"_id": note["id"]}, {"$set": claim, "$inc": {"version": 1}})
+    scene.claim_as(version, "request-1", utcnow() + timedelta(seconds=120))
 
     # Another delivery of the same upload (S3 delivers at least once) leaves it be...
-    duplicate = gateway.invoke("image", event, request_id="request-2")
+    duplicate = scene.gateway.invoke("image", event, request_id="request-2")
     assert duplicate["results"][0]["outcome"] == "skipped (already processed or in progress)"
     # ...while Lambda's retry, a minute later with the same request id, does the work.
-    retry = gateway.invoke("image", event, request_id="request-1")
+    retry = scene.gateway.invoke("image", event, request_id="request-1")
     assert retry["results"][0]["outcome"] == "ready"
-    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
-    assert api.get(path, headers=user.headers).json()["status"] == "ready"
+    assert scene.stored()["status"] == "ready"

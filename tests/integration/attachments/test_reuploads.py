@@ -5,103 +5,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import cv2
-import httpx
 import numpy as np
 import pytest
-from pymongo.collection import Collection
 
 from smartnote import storage
 from smartnote.clock import utcnow
-from smartnote.domain import attachments as domain
 from smartnote.jobs.images import S3Object, original_outputs
-from smartnote.local.gateway import Gateway
-from tests.conftest import ApiUser, object_event
-from tests.integration.attachments.conftest import announce, upload_key
+from tests.integration.attachments.conftest import Scene, Upload
 from tests.utils.aws_faults import aws_answering
 from tests.utils.images import encode
 
 # Two uploads told apart by their shape and their grey level (both under the web copy's edge).
-Upload = tuple[Any, tuple[int, int], int]  # pixels, (width, height), grey level
 LANDSCAPE_DARK: Upload = (np.full((200, 400, 3), 60, np.uint8), (400, 200), 60)
 PORTRAIT_LIGHT: Upload = (np.full((400, 200, 3), 190, np.uint8), (200, 400), 190)
 FIRST, SECOND = "0055AED6DCD90281E5", "0055AED6DCD90281F0"  # S3's sequencers of one key
-
-
-@dataclass
-class Scene:
-    """One announced attachment of a user's note, its upload key, and what sees it."""
-
-    api: httpx.Client
-    user: ApiUser
-    note_id: str
-    attachment_id: str
-    key: str
-    s3: Any
-    bucket: str
-    gateway: Gateway
-    notes: Collection[dict[str, Any]]
-
-    def put(self, body: bytes | Upload) -> None:
-        """Upload to the attachment's key (what a client's presigned POST does)."""
-        data = body if isinstance(body, bytes) else encode(body[0])
-        self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=data)
-
-    def event(self, sequencer: str) -> dict[str, Any]:
-        return object_event(self.s3, self.bucket, self.key, sequencer)
-
-    def process(self, sequencer: str) -> str:
-        """Deliver the event of the object now at the key; returns the function's outcome."""
-        outcome: str = self.gateway.invoke("image", self.event(sequencer))["results"][0]["outcome"]
-        return outcome
-
-    def stored(self) -> dict[str, Any]:
-        """The attachment as the database holds it."""
-        note = self.notes.find_one({"_id": self.note_id})
-        assert note is not None
-        return next(a for a in note["attachments"] if a["id"] == self.attachment_id)
-
-    def derived_keys(self) -> set[str]:
-        prefix = f"derived/{self.user.id}/{self.note_id}/{self.attachment_id}/"
-        listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        return {item["Key"] for item in listed.get("Contents", [])}
-
-    def assert_only_recorded_outputs_kept(self) -> None:
-        stored = self.stored()
-        assert self.derived_keys() == {stored["thumbnail_key"], stored["web_key"]}
-
-    def assert_shows(self, upload: Upload) -> None:
-        """The attachment's size, thumbnail and web copy, as the API serves them, are all
-        those of `upload`."""
-        path = f"/notes/{self.note_id}/attachments/{self.attachment_id}"
-        view = self.api.get(path, headers=self.user.headers).json()
-        _, (width, height), grey = upload
-        assert view["status"] == "ready"
-        assert (view["width"], view["height"]) == (width, height)
-        for url in (view["thumbnail_url"], view["web_url"]):
-            image = cv2.imdecode(np.frombuffer(httpx.get(url).content, np.uint8), cv2.IMREAD_COLOR)
-            assert image.shape[:2] == (height, width), url
-            assert abs(float(image.mean()) - grey) < 8, url
-
-
-@pytest.fixture
-def scene(
-    api: httpx.Client,
-    user: ApiUser,
-    note: dict[str, Any],
-    s3: Any,
-    bucket: str,
-    gateway: Gateway,
-    notes_collection: Collection[dict[str, Any]],
-) -> Scene:
-    attachment = announce(api, user, note["id"])
-    key = upload_key(user, note["id"], attachment["id"])
-    return Scene(
-        api, user, note["id"], attachment["id"], key, s3, bucket, gateway, notes_collection
-    )
 
 
 @pytest.fixture
@@ -176,12 +95,7 @@ def test_a_later_upload_removes_what_a_run_that_died_wrote(scene: Scene) -> None
     first = S3Object.from_record(scene.event(FIRST)["Records"][0])
     # A run of the first upload claimed it, wrote its outputs and was killed (its deadline is
     # past, no retry came): nothing recorded them.
-    stored = scene.notes.find_one({"_id": scene.note_id})
-    assert stored is not None
-    claim = domain.claim(
-        scene.attachment_id, first.version, "request-1", utcnow(), sequencer=first.sequencer
-    )
-    scene.notes.update_one({"_id": scene.note_id}, {"$set": claim(stored), "$inc": {"version": 1}})
+    scene.claim_as(first.version, "request-1", utcnow(), first.sequencer)
     parsed = storage.parse_upload_key(scene.key)
     assert parsed is not None
     for output in original_outputs(parsed, first.version, "request-1"):
