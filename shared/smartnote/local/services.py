@@ -104,9 +104,15 @@ class MongoService:
         if self.storage_path != ":memory:":
             Path(self.storage_path).mkdir(parents=True, exist_ok=True)
         # No replica set: a plain standalone, which is what directConnection expects.
-        server = SecantusDBServer(
-            host=LOCALHOST, port=0, storage_path=self.storage_path, replica_set_name=None
-        )
+        try:
+            server = SecantusDBServer(
+                host=LOCALHOST, port=0, storage_path=self.storage_path, replica_set_name=None
+            )
+        except Exception as exc:  # WiredTiger's own error type; its lock is the usual cause
+            raise OSError(
+                f"the MongoDB data in {self.storage_path} could not be opened ({exc}): in use"
+                " by another process? (another `make run`, or one still stopping)"
+            ) from exc
         server.start()
         self._server = server
 

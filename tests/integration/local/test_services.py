@@ -105,6 +105,19 @@ def test_secantus_keeps_data_across_restarts(tmp_path: Path) -> None:
             mongo.stop()
 
 
+def test_mongo_data_in_use_by_another_stack_is_a_clear_error(tmp_path: Path) -> None:
+    """A second `make run` while the first one runs (or still stops): one line saying why,
+    which the stack prints as `error: could not start the stack: ...`, not a traceback."""
+    first = MongoService(tmp_path / "mongo")
+    first.start()
+    try:
+        with pytest.raises(OSError, match="in use by another process") as refused:
+            MongoService(tmp_path / "mongo").start()
+        assert str(tmp_path / "mongo") in str(refused.value)
+    finally:
+        first.stop()
+
+
 def test_external_mongo_uri_starts_nothing() -> None:
     mongo = MongoService.from_env(environ={"MONGODB_URI": "mongodb://db.example:27017"})
     mongo.start()
