@@ -85,7 +85,8 @@ def decode_cursor(cursor: str, bound_to: str, kinds: Sequence[type[Scalar]]) -> 
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    # RecursionError: JSON nested deeper than the interpreter's limit (the length allows it).
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _invalid("cursor is not one this API issued") from exc
     if not isinstance(payload, dict) or payload.get("b") != bound_to:
         raise _invalid("cursor belongs to another query (sort or filters changed)")

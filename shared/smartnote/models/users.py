@@ -41,11 +41,15 @@ def _valid_timezone(name: str) -> str:
 TimeZoneName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_valid_timezone)
 ]
-# No control characters: a name is one line of text (and PostgreSQL text cannot hold NUL).
+# No control characters (C0, DEL, C1) nor line or paragraph separators: a name is one line
+# of text (and PostgreSQL text cannot hold NUL).
 DisplayName = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$",
     ),
 ]
 

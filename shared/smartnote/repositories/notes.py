@@ -309,7 +309,9 @@ class NotesRepository:
 
         `precondition` (If-Match) is checked on the version of a note that exists: false is a
         412. With a precondition a concurrent write is a 412; without, it is retried (after a
-        jittered pause) for up to `_RETRY_BUDGET` seconds, then a 409.
+        jittered pause) for up to `_RETRY_BUDGET` seconds, then a 409. Fields set to what they
+        hold are no write: a save that changes nothing is no new version (an autosave must not
+        fail other clients' If-Match, nor show a sync a change).
         """
         if not is_note_id(note_id):
             raise NotFound("Note not found")
@@ -321,7 +323,7 @@ class NotesRepository:
                 raise NotFound("Note not found")
             if precondition is not None and not precondition(current["version"]):
                 raise PreconditionFailed()
-            updates = change(current)
+            updates = _changed(current, change(current))
             if not updates:
                 return {k: v for k, v in current.items() if k not in PUBLIC_PROJECTION}
             # A note an older version wrote is brought to the current form with the write.
@@ -345,11 +347,28 @@ class NotesRepository:
             await asyncio.sleep(_jitter.uniform(0, pause))
             pause = min(_RETRY_MAX_PAUSE, pause * 2)
 
-    async def delete(self, owner_id: str, note_id: str) -> None:
+    async def delete(
+        self, owner_id: str, note_id: str, precondition: Callable[[int], bool] | None = None
+    ) -> None:
+        """Delete the note; with a `precondition` (If-Match), only the version it holds for
+        (412 otherwise, also when a write got in between)."""
         if not is_note_id(note_id):
             raise NotFound("Note not found")
-        result = await self._notes.delete_one({"_id": note_id, "owner_id": owner_id})
+        note: Document = {"_id": note_id, "owner_id": owner_id}
+        if precondition is None:
+            if (await self._notes.delete_one(note)).deleted_count == 0:
+                raise NotFound("Note not found")
+            return
+        current = await self._notes.find_one(note, {"version": 1})
+        if current is None:
+            raise NotFound("Note not found")
+        if not precondition(current["version"]):
+            raise PreconditionFailed()
+        result = await self._notes.delete_one({**note, "version": current["version"]})
         if result.deleted_count == 0:
+            # Written since it was read (a new version: 412), or deleted meanwhile (404).
+            if await self._notes.find_one(note, {"_id": 1}) is not None:
+                raise PreconditionFailed()
             raise NotFound("Note not found")
 
     async def delete_all_of_owner(self, owner_id: str) -> int:
@@ -526,6 +545,13 @@ class NotesRepository:
             .limit(limit)
             .to_list()
         )
+
+
+def _changed(current: Mapping[str, Any], updates: Document) -> Document:
+    """The `updates` that set a field to something else than it holds."""
+    return {
+        key: value for key, value in updates.items() if key not in current or current[key] != value
+    }
 
 
 def outdated_filter() -> Document:

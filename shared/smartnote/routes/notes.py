@@ -169,7 +169,9 @@ async def replace_note(
 
 
 @router.delete(
-    "/notes/{note_id}", status_code=status.HTTP_204_NO_CONTENT, responses={**NOT_FOUND, **BUSY}
+    "/notes/{note_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**NOT_FOUND, **STALE, **BUSY},
 )
 async def delete_note(
     note_id: str,
@@ -180,6 +182,7 @@ async def delete_note(
     permanent: Annotated[
         bool, Query(description="Delete now, with its attachments, instead of trashing it")
     ] = False,
+    if_match: IfMatch = None,
 ) -> Response:
     """Move the note to the trash, or delete it and its attachments with `?permanent=true`."""
     if permanent:
@@ -187,18 +190,22 @@ async def delete_note(
         # The note before its objects, as for one attachment (routes/attachments.py).
         prefixes = storage.note_prefixes(owner_id, note_id)
         async with storage.objects_deleted_even_if_gone(s3, settings.uploads_bucket, prefixes):
-            await notes.delete(owner_id, note_id)
+            await notes.delete(owner_id, note_id, precondition(if_match))
     else:
-        await notes.update(principal.user.id, note_id, domain.trash)
+        await notes.update(principal.user.id, note_id, domain.trash, precondition(if_match))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/notes/{note_id}/restore", responses={**NOT_FOUND, **BUSY})
+@router.post("/notes/{note_id}/restore", responses={**NOT_FOUND, **STALE, **BUSY})
 async def restore_note(
-    note_id: str, principal: CurrentPrincipal, notes: Notes, response: Response
+    note_id: str,
+    principal: CurrentPrincipal,
+    notes: Notes,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> Note:
     """Take the note out of the trash."""
-    saved = await notes.update(principal.user.id, note_id, domain.restore)
+    saved = await notes.update(principal.user.id, note_id, domain.restore, precondition(if_match))
     return _with_etag(response, domain.to_note(saved))
 
 

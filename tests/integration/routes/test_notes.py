@@ -125,6 +125,43 @@ def test_weak_if_match_never_matches(api: httpx.Client, user: ApiUser) -> None:
     assert api.get(url, headers=user.headers).json() == note
 
 
+def test_a_write_that_changes_nothing_keeps_the_version(api: httpx.Client, user: ApiUser) -> None:
+    """A save of what the note already holds (an autosave) is no new version: another
+    client's If-Match on it still holds, and a sync sees nothing new."""
+    note = create(api, user, title="t", content="c", tags=["x"], pinned=True)
+    url = f"/notes/{note['id']}"
+    editable = ("title", "content", "tags", "pinned", "archived", "color", "reminder")
+    same = {key: note[key] for key in editable}
+    for write in (api.patch, api.put):
+        response = write(url, json=same, headers=user.headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["etag"] == '"1"'
+        assert response.json() == note
+    held = api.patch(url, json={"title": "new"}, headers={**user.headers, "If-Match": '"1"'})
+    assert held.status_code == 200 and held.json()["version"] == 2
+
+
+def test_delete_and_restore_honour_if_match(api: httpx.Client, user: ApiUser) -> None:
+    """RFC 9110 13.1.1: a stale If-Match refuses the trash, the restore and, above all, the
+    permanent deletion of a note changed elsewhere since it was read."""
+    note = create(api, user, title="v1")
+    url = f"/notes/{note['id']}"
+    assert api.patch(url, json={"title": "v2"}, headers=user.headers).json()["version"] == 2
+    stale = {**user.headers, "If-Match": '"1"'}
+    assert_error(api.delete(url, headers=stale), 412, "precondition_failed")
+    assert_error(api.delete(f"{url}?permanent=true", headers=stale), 412, "precondition_failed")
+    kept = api.get(url, headers=user.headers).json()
+    assert (kept["title"], kept["version"], kept["trashed_at"]) == ("v2", 2, None)
+
+    assert api.delete(url, headers={**user.headers, "If-Match": '"2"'}).status_code == 204
+    assert_error(api.post(f"{url}/restore", headers=stale), 412, "precondition_failed")
+    restored = api.post(f"{url}/restore", headers={**user.headers, "If-Match": '"3"'})
+    assert restored.status_code == 200 and restored.json()["trashed_at"] is None
+    current = {**user.headers, "If-Match": restored.headers["etag"]}
+    assert api.delete(f"{url}?permanent=true", headers=current).status_code == 204
+    assert_error(api.get(url, headers=user.headers), 404)
+
+
 def test_put_replaces_every_editable_field(api: httpx.Client, user: ApiUser) -> None:
     note = create(api, user, title="t", content="c", tags=["x"], pinned=True, color="red")
     response = api.put(f"/notes/{note['id']}", json={"title": "only title"}, headers=user.headers)

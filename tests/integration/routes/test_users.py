@@ -67,6 +67,8 @@ def test_patch_me_changes_only_what_is_sent(api: httpx.Client, user: ApiUser) ->
         {"display_name": "x" * 101},
         {"display_name": "a\u0000b"},  # PostgreSQL text cannot hold NUL
         {"display_name": "two\nlines"},
+        {"display_name": "two\u2028lines"},  # a line separator is a line break too
+        {"display_name": "a\u0085b"},  # C1 controls (NEL) are control characters
         {"email": "hijack@example.com"},
         {"id": "another-id"},
         {"password_hash": "x"},
