@@ -11,11 +11,11 @@ after: a crash in between leaves unreachable objects, never a note without its f
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from smartnote import aws, storage
 from smartnote.config import Settings
@@ -33,6 +33,7 @@ logger = logging.getLogger("smartnote.jobs.cleanup")
 
 Clock = Callable[[], datetime]
 DeleteObjects = Callable[[list[str]], int]  # prefixes -> objects deleted
+Document = dict[str, Any]
 
 
 @dataclass
@@ -50,47 +51,53 @@ class CleanupCounts:
     write_counters: int = 0
     rederived: int = 0  # notes written by an older version, brought up to date
     rederive_failures: int = 0
+    note_failures: int = 0  # notes the steps above could not clean: logged, left for next run
 
 
 async def purge_old_trash(
     notes: NotesRepository, delete_objects: DeleteObjects, cutoff: datetime, batch: int
-) -> tuple[int, int]:
-    """Notes trashed before `cutoff` and their objects; returns (notes, objects) deleted."""
+) -> tuple[int, int, int]:
+    """Notes trashed before `cutoff` and their objects; returns (notes, objects) deleted and
+    the notes that failed."""
     purged = objects = 0
-    while found := await notes.trashed_before(cutoff, batch):
-        for note in found:
-            if await notes.purge_trashed(note["_id"], cutoff):
-                purged += 1
-                objects += delete_objects(storage.note_prefixes(note["owner_id"], note["_id"]))
-    return purged, objects
+
+    async def purge(note: Document) -> None:
+        nonlocal purged, objects
+        if await notes.purge_trashed(note["_id"], cutoff):
+            purged += 1
+            objects += delete_objects(storage.note_prefixes(note["owner_id"], note["_id"]))
+
+    failed = await _each_note(lambda skip: notes.trashed_before(cutoff, batch, skip), purge)
+    return purged, objects, failed
 
 
 async def drop_abandoned_uploads(
     notes: NotesRepository, delete_objects: DeleteObjects, cutoff: datetime, batch: int
-) -> tuple[int, int]:
-    """Attachments still `pending` since before `cutoff` and their objects.
+) -> tuple[int, int, int]:
+    """Attachments still `pending` since before `cutoff` and their objects; returns how many
+    of each, and the notes that failed.
 
     An ordinary write of the note (`NotesRepository.update`): against the version read, so a
     concurrent edit is never lost, stamped with the time of the write, so that a sync sees it,
     and with the search terms recomputed without the OCR text of what it removes.
     """
     dropped = objects = 0
-    while found := await notes.with_stale_pending_attachments(cutoff, batch):
-        for note in found:
-            removed: list[attachments.Document] = []
-            try:
-                await notes.update(
-                    note["owner_id"], note["_id"], attachments.drop_stale_pending(cutoff, removed)
-                )
-            except NotFound:
-                continue  # deleted meanwhile, with its objects
-            # Empty when another run got there first, or the upload finished.
-            for attachment in removed:
-                dropped += 1
-                objects += delete_objects(
-                    storage.attachment_prefixes(note["owner_id"], note["_id"], attachment["id"])
-                )
-    return dropped, objects
+
+    async def drop(note: Document) -> None:
+        nonlocal dropped, objects
+        removed: list[Document] = []
+        change = attachments.drop_stale_pending(cutoff, removed)
+        await notes.update(note["owner_id"], note["_id"], change)
+        # Empty when another run got there first, or the upload finished.
+        for attachment in removed:
+            dropped += 1
+            objects += delete_objects(
+                storage.attachment_prefixes(note["owner_id"], note["_id"], attachment["id"])
+            )
+
+    find = notes.with_stale_pending_attachments
+    failed = await _each_note(lambda skip: find(cutoff, batch, skip), drop)
+    return dropped, objects, failed
 
 
 async def sweep_deleted_accounts(
@@ -116,34 +123,61 @@ async def sweep_deleted_accounts(
     return swept, objects
 
 
+Find = Callable[[datetime, int, Sequence[str]], Awaitable[list[Document]]]
+
+
 async def _change_each(
-    notes: NotesRepository,
-    find: Callable[[datetime, int], Awaitable[list[attachments.Document]]],
-    change: attachments.Change,
-    cutoff: datetime,
-    batch: int,
-) -> int:
+    notes: NotesRepository, find: Find, change: attachments.Change, cutoff: datetime, batch: int
+) -> tuple[int, int]:
     """Apply `change` to every note `find` returns for `cutoff`, a batch at a time, until it
-    returns none (the change takes each note out of what `find` matches); returns how many."""
+    returns none (the change takes each note out of what `find` matches); returns how many,
+    and how many failed."""
     changed = 0
-    while found := await find(cutoff, batch):
+
+    async def apply(note: Document) -> None:
+        nonlocal changed
+        await notes.update(note["owner_id"], note["_id"], change)
+        changed += 1
+
+    failed = await _each_note(lambda skip: find(cutoff, batch, skip), apply)
+    return changed, failed
+
+
+async def _each_note(
+    find: Callable[[list[str]], Awaitable[list[Document]]],
+    work: Callable[[Document], Awaitable[None]],
+) -> int:
+    """Run `work` on each note `find` returns (given the ids to leave out), until it returns
+    none; returns how many failed. A note deleted meanwhile is passed over. One whose work
+    fails otherwise (S3 refusing its objects' deletion, a write contended past the retries,
+    what no code wrote) is logged and left for the next run, and the others go on: one note
+    must not keep every later step from running, day after day."""
+    failed: list[str] = []
+    while found := await find(failed):
         for note in found:
-            with contextlib.suppress(NotFound):  # deleted meanwhile
-                await notes.update(note["owner_id"], note["_id"], change)
-                changed += 1
-    return changed
+            try:
+                await work(note)
+            except NotFound:
+                continue  # deleted meanwhile, with its objects
+            except Exception:
+                logger.exception("cleanup: note %s failed, left for the next run", note["_id"])
+                failed.append(note["_id"])
+    return len(failed)
 
 
-async def fail_stuck_processing(notes: NotesRepository, cutoff: datetime, batch: int) -> int:
+async def fail_stuck_processing(
+    notes: NotesRepository, cutoff: datetime, batch: int
+) -> tuple[int, int]:
     """Attachments left `processing` since before `cutoff` (every attempt killed): `failed`,
-    with a reason, so that every upload ends ready or failed; returns how many notes."""
+    with a reason, so that every upload ends ready or failed; returns how many notes, and how
+    many failed."""
     find = notes.with_stuck_processing_attachments
     return await _change_each(notes, find, attachments.fail_stuck(cutoff), cutoff, batch)
 
 
-async def fail_stuck_edits(notes: NotesRepository, cutoff: datetime, batch: int) -> int:
+async def fail_stuck_edits(notes: NotesRepository, cutoff: datetime, batch: int) -> tuple[int, int]:
     """Image edits unfinished since before `cutoff` (never delivered, or every attempt
-    killed): `failed`, with a reason; returns how many notes."""
+    killed): `failed`, with a reason; returns how many notes, and how many failed."""
     find = notes.with_edits_waiting_since_before
     return await _change_each(notes, find, attachments.fail_stuck_edits(cutoff), cutoff, batch)
 
@@ -153,17 +187,15 @@ async def rederive_outdated(notes: NotesRepository, batch: int) -> tuple[int, in
     sort keys, the jobs' fields) and stores (`repositories.notes.DERIVED_VERSION`); returns
     (notes brought up to date, notes that failed). A note that fails is logged and left for
     the next run, and this run goes on with the others."""
-    failed: list[str] = []
     rederived = 0
-    while found := await notes.outdated(batch, skip_ids=failed):
-        for note_id in found:
-            try:
-                if await notes.rederive(note_id):
-                    rederived += 1
-            except Exception:  # one bad note must not stop the others; it is logged
-                logger.exception("cleanup: note %s could not be brought up to date", note_id)
-                failed.append(note_id)
-    return rederived, len(failed)
+
+    async def rederive(note: Document) -> None:
+        nonlocal rederived
+        if await notes.rederive(note["_id"]):
+            rederived += 1
+
+    failed = await _each_note(lambda skip: notes.outdated(batch, skip), rederive)
+    return rederived, failed
 
 
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
@@ -193,17 +225,19 @@ async def clean_up(
     now = clock()
     counts = CleanupCounts()
     trash_cutoff = now - timedelta(days=settings.trash_retention_days)
-    counts.notes, counts.note_objects = await purge_old_trash(
-        notes, delete_objects, trash_cutoff, settings.cleanup_batch_size
+    batch = settings.cleanup_batch_size
+    counts.notes, counts.note_objects, purge_failures = await purge_old_trash(
+        notes, delete_objects, trash_cutoff, batch
     )
     upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
-    counts.attachments, counts.attachment_objects = await drop_abandoned_uploads(
-        notes, delete_objects, upload_cutoff, settings.cleanup_batch_size
+    counts.attachments, counts.attachment_objects, drop_failures = await drop_abandoned_uploads(
+        notes, delete_objects, upload_cutoff, batch
     )
-    counts.stuck_attachments = await fail_stuck_processing(
-        notes, upload_cutoff, settings.cleanup_batch_size
+    counts.stuck_attachments, stuck_failures = await fail_stuck_processing(
+        notes, upload_cutoff, batch
     )
-    counts.stuck_edits = await fail_stuck_edits(notes, upload_cutoff, settings.cleanup_batch_size)
+    counts.stuck_edits, edit_failures = await fail_stuck_edits(notes, upload_cutoff, batch)
+    counts.note_failures = purge_failures + drop_failures + stuck_failures + edit_failures
     counts.deleted_account_notes, counts.deleted_account_objects = await sweep_deleted_accounts(
         notes, delete_objects, open_session, now - late_write_horizon(settings)
     )
@@ -212,9 +246,7 @@ async def clean_up(
             session, settings, now
         )
     # Last: after a deployment that bumped the version it may take long, and it resumes.
-    counts.rederived, counts.rederive_failures = await rederive_outdated(
-        notes, settings.cleanup_batch_size
-    )
+    counts.rederived, counts.rederive_failures = await rederive_outdated(notes, batch)
     return counts
 
 

@@ -6,7 +6,7 @@ import asyncio
 import secrets
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -470,10 +470,12 @@ class NotesRepository:
             hint=BY_ID,
         )
 
-    async def trashed_before(self, cutoff: datetime, limit: int) -> list[Document]:
-        """Notes trashed before `cutoff` (oldest first): `_id` and `owner_id`."""
+    async def trashed_before(
+        self, cutoff: datetime, limit: int, skip_ids: Sequence[str] = ()
+    ) -> list[Document]:
+        """Notes trashed before `cutoff` (oldest first), but `skip_ids`: `_id`, `owner_id`."""
         return (
-            await self._notes.find(old_trash_filter(cutoff), {"owner_id": 1})
+            await self._notes.find(_skipping(old_trash_filter(cutoff), skip_ids), {"owner_id": 1})
             .hint(OLD_TRASH_INDEX)
             .sort("trashed_at", ASCENDING)
             .limit(limit)
@@ -487,32 +489,34 @@ class NotesRepository:
         )
         return result.deleted_count == 1
 
-    async def with_stale_pending_attachments(self, cutoff: datetime, limit: int) -> list[Document]:
+    async def with_stale_pending_attachments(
+        self, cutoff: datetime, limit: int, skip_ids: Sequence[str] = ()
+    ) -> list[Document]:
         """Notes holding an attachment still `pending` since before `cutoff`."""
-        return await self._with_attachment(stale_pending_filter(cutoff), limit)
+        return await self._with_attachment(stale_pending_filter(cutoff), limit, skip_ids)
 
     async def with_stuck_processing_attachments(
-        self, cutoff: datetime, limit: int
+        self, cutoff: datetime, limit: int, skip_ids: Sequence[str] = ()
     ) -> list[Document]:
         """Notes holding an attachment `processing` since before `cutoff` (never finished)."""
-        return await self._with_attachment(stuck_processing_filter(cutoff), limit)
+        return await self._with_attachment(stuck_processing_filter(cutoff), limit, skip_ids)
 
-    async def with_edits_waiting_since_before(self, cutoff: datetime, limit: int) -> list[Document]:
+    async def with_edits_waiting_since_before(
+        self, cutoff: datetime, limit: int, skip_ids: Sequence[str] = ()
+    ) -> list[Document]:
         """Notes (`_id`, `owner_id`) with an image edit unfinished since before `cutoff`."""
+        query = _skipping(waiting_edits_filter(cutoff), skip_ids)
         return (
-            await self._notes.find(waiting_edits_filter(cutoff), {"owner_id": 1})
+            await self._notes.find(query, {"owner_id": 1})
             .hint(WAITING_EDITS_INDEX)
             .limit(limit)
             .to_list()
         )
 
-    async def outdated(self, limit: int, skip_ids: list[str]) -> list[str]:
-        """Ids of notes written by an older `DERIVED_VERSION` than this code's, but `skip_ids`."""
-        query = outdated_filter()
-        if skip_ids:
-            query["_id"] = {"$nin": skip_ids}
-        found = self._notes.find(query, {"_id": 1}).hint(OUTDATED_INDEX).limit(limit)
-        return [note["_id"] async for note in found]
+    async def outdated(self, limit: int, skip_ids: Sequence[str] = ()) -> list[Document]:
+        """Notes (`_id`) written by an older `DERIVED_VERSION` than this code's, but `skip_ids`."""
+        query = _skipping(outdated_filter(), skip_ids)
+        return await self._notes.find(query, {"_id": 1}).hint(OUTDATED_INDEX).limit(limit).to_list()
 
     async def rederive(self, note_id: str) -> bool:
         """Write the note's derived fields (and its editable fields in their current form) as
@@ -536,15 +540,23 @@ class NotesRepository:
         )
         return result.modified_count == 1
 
-    async def _with_attachment(self, element: Document, limit: int) -> list[Document]:
+    async def _with_attachment(
+        self, element: Document, limit: int, skip_ids: Sequence[str]
+    ) -> list[Document]:
         """Notes (`_id`, `owner_id`) holding an attachment that matches `element`, whose
-        status and creation time are a range of the attachments' index."""
+        status and creation time are a range of the attachments' index; but `skip_ids`."""
+        query = _skipping({"attachments": {"$elemMatch": element}}, skip_ids)
         return (
-            await self._notes.find({"attachments": {"$elemMatch": element}}, {"owner_id": 1})
+            await self._notes.find(query, {"owner_id": 1})
             .hint(STALE_UPLOADS_INDEX)
             .limit(limit)
             .to_list()
         )
+
+
+def _skipping(query: Document, skip_ids: Sequence[str]) -> Document:
+    """`query` without the notes of `skip_ids` (a job's failures, left for its next run)."""
+    return {**query, "_id": {"$nin": list(skip_ids)}} if skip_ids else query
 
 
 def _changed(current: Mapping[str, Any], updates: Document) -> Document:

@@ -24,6 +24,7 @@ from smartnote.repositories.sessions import SessionsRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from tests.conftest import ApiUser
 from tests.integration.jobs.conftest import ScheduledFunction
+from tests.utils.aws_faults import aws_answering
 
 Notes = Collection[dict[str, Any]]
 RETENTION = timedelta(days=30)
@@ -495,3 +496,40 @@ def test_what_lands_after_an_account_deletion_is_swept(
             select(tables.deleted_accounts).where(tables.deleted_accounts.c.user_id == user.id)
         ).all()
     assert tombstones == []
+
+
+def test_a_note_that_cannot_be_cleaned_does_not_stop_the_run(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    """S3 refusing one old note's objects: that note is logged and left, the other old notes
+    go, and the later steps (ended sessions in SQL) still run, on this day and every next."""
+    refused, purged = create_note(api, user, "refused"), create_note(api, user, "purged")
+    for note_id in (refused, purged):
+        trash(api, user, note_id)
+    for note_id in (refused, purged):
+        put_objects(aws, storage.note_prefixes(user.id, note_id))
+    settings = get_settings()
+    with session_factory(settings.database_url)() as session, session.begin():
+        ended = SessionsRepository(session).start(user.id, "old", timedelta(seconds=-60))
+
+    def refuse_its_objects(params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        if refused.encode() not in params["body"]:
+            return None
+        error = {"Key": "k", "Code": "AccessDenied", "Message": "Access Denied"}
+        return 200, {"Deleted": [], "Errors": [error]}
+
+    cleanup.clock.set(utcnow() + RETENTION * 2)
+    with aws_answering("s3", "DeleteObjects", refuse_its_objects):
+        counts = cleanup.run()
+    assert counts["note_failures"] == 1
+    assert notes_collection.find_one({"_id": purged}) is None
+    assert keys(aws, storage.note_prefixes(user.id, purged)) == []
+    with session_factory(settings.database_url)() as session:
+        left = session.execute(
+            select(tables.sessions.c.id).where(tables.sessions.c.id == ended.session.id)
+        ).all()
+    assert left == []
