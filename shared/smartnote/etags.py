@@ -31,15 +31,27 @@ def _entity_tags(header: str) -> list[tuple[bool, str]]:
     return tags
 
 
-def precondition(if_match: str | None) -> Precondition | None:
-    """The condition an If-Match sets (None: none, when absent or `*`, which any existing
-    resource meets). Strong comparison: true when any listed strong entity-tag is the
-    current one; a weak or malformed tag never matches. Evaluate it only once the resource
-    is known to exist, so that a missing one answers 404 whatever the header says."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    strong = {tag for weak, tag in _entity_tags(if_match) if not weak}
-    return lambda version: str(version) in strong
+def precondition(if_match: str | None, if_none_match: str | None = None) -> Precondition | None:
+    """The condition a write's If-Match and If-None-Match set (None: none).
+
+    If-Match: absent or `*` (which any existing resource meets) sets none; else strong
+    comparison, true when any listed strong entity-tag is the current one (a weak or
+    malformed tag never matches). If-None-Match: false when it is `*` or lists the current
+    one (weak comparison), for a write as for a read (RFC 9110 §13.1.2: a 412 instead of the
+    304 of a GET). Evaluate it only once the resource is known to exist, so that a missing
+    one answers 404 whatever the headers say."""
+    match: Precondition | None = None
+    if if_match is not None and if_match.strip() != "*":
+        strong = {tag for weak, tag in _entity_tags(if_match) if not weak}
+        match = lambda version: str(version) in strong  # noqa: E731
+    if if_none_match is None:
+        return match
+    unless = if_none_match
+
+    def both(version: int) -> bool:
+        return (match is None or match(version)) and not matches_none(unless, version)
+
+    return both
 
 
 def matches_none(if_none_match: str | None, version: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from smartnote import storage
 from smartnote.cursors import MAX_CURSOR_LENGTH
@@ -13,7 +13,7 @@ from smartnote.deps import S3Client, SettingsDep
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
-from smartnote.etags import etag, matches_none, precondition
+from smartnote.etags import Precondition, etag, matches_none, precondition
 from smartnote.models.common import KEPT_CHANGING, Page, Timestamp, error_responses
 from smartnote.models.notes import Note, NoteCreate, NotePatch, SortKey, Tag, TagCount
 from smartnote.repositories.notes import NoteQuery
@@ -46,6 +46,24 @@ IfMatch = Annotated[
         " strong comparison: a stale, weak (`W/`) or malformed one answers 412."
     ),
 ]
+IfNoneMatchOnWrite = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        description='`*` or `"<version>"` (a list of them): write only if the note is not at'
+        " one of them, else 412 (RFC 9110; `*`: the note exists, always 412).",
+    ),
+]
+
+
+async def write_precondition(
+    if_match: IfMatch = None, if_none_match: IfNoneMatchOnWrite = None
+) -> Precondition | None:
+    """What a write of a note asks of its current version (RFC 9110 §13.1.1-2)."""
+    return precondition(if_match, if_none_match)
+
+
+WritePrecondition = Annotated[Precondition | None, Depends(write_precondition)]
 
 
 def _with_etag(response: Response, note: Note) -> Note:
@@ -142,13 +160,11 @@ async def patch_note(
     principal: CurrentPrincipal,
     notes: Notes,
     response: Response,
-    if_match: IfMatch = None,
+    condition: WritePrecondition,
 ) -> Note:
     """Change some fields; unknown fields are refused (422). Inside `reminder` too only the
     fields sent change: `{"reminder": {"at": ...}}` moves a reminder and keeps its repeat."""
-    saved = await notes.update(
-        principal.user.id, note_id, domain.patch(body), precondition(if_match)
-    )
+    saved = await notes.update(principal.user.id, note_id, domain.patch(body), condition)
     return _with_etag(response, domain.to_note(saved))
 
 
@@ -159,12 +175,10 @@ async def replace_note(
     principal: CurrentPrincipal,
     notes: Notes,
     response: Response,
-    if_match: IfMatch = None,
+    condition: WritePrecondition,
 ) -> Note:
     """Replace every editable field (fields not sent get their defaults)."""
-    saved = await notes.update(
-        principal.user.id, note_id, domain.replace(body), precondition(if_match)
-    )
+    saved = await notes.update(principal.user.id, note_id, domain.replace(body), condition)
     return _with_etag(response, domain.to_note(saved))
 
 
@@ -179,10 +193,10 @@ async def delete_note(
     notes: Notes,
     s3: S3Client,
     settings: SettingsDep,
+    condition: WritePrecondition,
     permanent: Annotated[
         bool, Query(description="Delete now, with its attachments, instead of trashing it")
     ] = False,
-    if_match: IfMatch = None,
 ) -> Response:
     """Move the note to the trash, or delete it and its attachments with `?permanent=true`."""
     if permanent:
@@ -190,9 +204,9 @@ async def delete_note(
         # The note before its objects, as for one attachment (routes/attachments.py).
         prefixes = storage.note_prefixes(owner_id, note_id)
         async with storage.objects_deleted_even_if_gone(s3, settings.uploads_bucket, prefixes):
-            await notes.delete(owner_id, note_id, precondition(if_match))
+            await notes.delete(owner_id, note_id, condition)
     else:
-        await notes.update(principal.user.id, note_id, domain.trash, precondition(if_match))
+        await notes.update(principal.user.id, note_id, domain.trash, condition)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -202,10 +216,10 @@ async def restore_note(
     principal: CurrentPrincipal,
     notes: Notes,
     response: Response,
-    if_match: IfMatch = None,
+    condition: WritePrecondition,
 ) -> Note:
     """Take the note out of the trash."""
-    saved = await notes.update(principal.user.id, note_id, domain.restore, precondition(if_match))
+    saved = await notes.update(principal.user.id, note_id, domain.restore, condition)
     return _with_etag(response, domain.to_note(saved))
 
 

@@ -162,6 +162,32 @@ def test_delete_and_restore_honour_if_match(api: httpx.Client, user: ApiUser) ->
     assert_error(api.get(url, headers=user.headers), 404)
 
 
+@pytest.mark.parametrize(
+    ("if_none_match", "status"),
+    [("*", 412), ('"1"', 412), ('"7", W/"1"', 412), ('"7"', 200)],
+)
+def test_writes_honour_if_none_match(
+    api: httpx.Client, user: ApiUser, if_none_match: str, status: int
+) -> None:
+    """RFC 9110 13.1.2: If-None-Match on a write is false when it is `*` (the note exists) or
+    names the current version (weak comparison): a 412 and nothing written."""
+    note = create(api, user, title="v1")
+    url = f"/notes/{note['id']}"
+    headers = {**user.headers, "If-None-Match": if_none_match}
+    writes = [
+        lambda: api.patch(url, json={"title": "v2"}, headers=headers),
+        lambda: api.put(url, json={"title": "v2"}, headers=headers),
+        lambda: api.delete(url, headers=headers),
+    ]
+    if status == 412:
+        for write in writes:
+            assert_error(write(), 412, "precondition_failed")
+        kept = api.get(url, headers=user.headers).json()
+        assert (kept["title"], kept["version"], kept["trashed_at"]) == ("v1", 1, None)
+    else:
+        assert writes[0]().status_code == 200
+
+
 def test_put_replaces_every_editable_field(api: httpx.Client, user: ApiUser) -> None:
     note = create(api, user, title="t", content="c", tags=["x"], pinned=True, color="red")
     response = api.put(f"/notes/{note['id']}", json={"title": "only title"}, headers=user.headers)
