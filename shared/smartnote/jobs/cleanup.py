@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from smartnote import aws, storage
 from smartnote.config import Settings
@@ -33,7 +32,7 @@ logger = logging.getLogger("smartnote.jobs.cleanup")
 
 Clock = Callable[[], datetime]
 DeleteObjects = Callable[[list[str]], int]  # prefixes -> objects deleted
-Document = dict[str, Any]
+Document = attachments.Document
 
 
 @dataclass
