@@ -1,6 +1,7 @@
 """The ASGI layers of every function. Outermost, `EdgeMiddleware`: request id, stage prefix,
-HEAD, security headers on every answer. Innermost, `BodyLimitMiddleware`: the body limit and
-the clean 500 for any crash, whose answers then pass through CORS (app.py) like the routes'."""
+HEAD, security headers on every answer. `BodyLimitMiddleware`: the body limit and the clean
+500 for any crash, whose answers then pass through CORS (app.py) like the routes'. Innermost,
+`Utf8FormMiddleware`: raw UTF-8 in a url-encoded form read as UTF-8."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -171,3 +173,42 @@ class BodyLimitMiddleware:
             return message
 
         return limited_receive
+
+
+_FORM_TYPE = b"application/x-www-form-urlencoded"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_ASCII = bytes(range(0x80))  # left as they are: only the bytes past ASCII are encoded
+
+
+class Utf8FormMiddleware:
+    """Reads the raw non-ASCII bytes of a url-encoded form as UTF-8, as the characters sent.
+
+    A browser percent-encodes them (the WHATWG form serializer, RFC 6749 appendix B), but
+    `curl -d 'username=zoë@…'` sends them raw, and Starlette decodes raw bytes as Latin-1:
+    the login with the right password failed. Percent-encoding those bytes before the parser
+    is unambiguous (a conforming body holds none), and the parser then decodes them as UTF-8;
+    bytes that are not UTF-8 become U+FFFD, a failed login. The body limit counts the bytes
+    the client sent (this layer sits inside it).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        content_type = next((v for k, v in scope["headers"] if k.lower() == b"content-type"), b"")
+        if content_type.split(b";", 1)[0].strip().lower() != _FORM_TYPE:
+            await self.app(scope, receive, send)
+            return
+
+        async def receive_encoded() -> Message:
+            message = await receive()
+            body = message.get("body", b"")
+            if message["type"] == "http.request" and not body.isascii():
+                # Byte by byte, so a character split across two messages is encoded whole.
+                message = {**message, "body": quote_from_bytes(body, safe=_ASCII).encode()}
+            return message
+
+        await self.app(scope, receive_encoded, send)
