@@ -464,3 +464,24 @@ def test_the_rds_proxy_requires_the_tls_the_functions_verify(template: Template)
     assert proxy["RequireTLS"] is True
     endpoint = "postgresql+pg8000://u:p@x.proxy-abc.eu-central-1.rds.amazonaws.com:5432/db"
     assert postgres_tls(endpoint)[1] is not False
+
+
+def test_custom_resources_give_up_soon_after_their_function_could_answer(
+    template: Template,
+) -> None:
+    """A function killed by its timeout sends CloudFormation nothing, which then waits the
+    default hour before failing the deployment: ServiceTimeout ends that wait a minute after
+    the function's own timeout (plenty to PUT the answer, see custom_resource.py)."""
+    resources = template.raw["Resources"]
+    function_timeout = template.raw.get("Globals", {}).get("Function", {}).get("Timeout")
+    checked = []
+    for logical_id, resource in resources.items():
+        if not resource["Type"].startswith("Custom::"):
+            continue
+        function_id = resource["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+        timeout = resources[function_id]["Properties"].get("Timeout", function_timeout)
+        service_timeout = resource["Properties"].get("ServiceTimeout")
+        assert isinstance(service_timeout, int), f"{logical_id}: no ServiceTimeout (an hour)"
+        assert timeout < service_timeout <= min(timeout + 120, 3600), logical_id
+        checked.append(logical_id)
+    assert checked == ["SchemaMigration"]
