@@ -175,7 +175,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers)
 
 
-# What a browser may send and read cross-origin beyond CORS's safelisted headers.
+# What a browser may send and read cross-origin beyond CORS's safelisted headers (template.yaml's
+# GatewayResponses expose the same to a browser reading API Gateway's own answers).
 _CORS_REQUEST_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -183,7 +184,7 @@ _CORS_REQUEST_HEADERS = [
     "If-None-Match",
     "X-Request-ID",
 ]
-_CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
+CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
 
 
 class _CorsMiddleware(CORSMiddleware):
@@ -269,7 +270,7 @@ def create_app(
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=_CORS_REQUEST_HEADERS,
-            expose_headers=_CORS_RESPONSE_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
             max_age=600,
         )
     # Added last, so outermost: request id and security headers on every answer, CORS's too.

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from smartnote.app import CORS_RESPONSE_HEADERS
 from smartnote.config import Settings
-from smartnote.local.template import load_yaml
+from smartnote.local.template import load_template, load_yaml
 from smartnote.routes import notes
 from tests.conftest import ROOT, ApiUser, assert_error
 from tests.security.checks import SECURITY_HEADERS, assert_security_headers
@@ -294,6 +295,7 @@ def test_api_gateways_own_errors_carry_the_security_headers_and_the_clients_requ
         headers = {
             name.lower(): value.strip("'")
             for name, value in response["ResponseParameters"]["Headers"].items()
+            if isinstance(value, str)  # not the CORS headers, which depend on the parameter
         }
         assert SECURITY_HEADERS.items() <= headers.items()
         # The client's own id, as the functions echo it (unquoted: a mapping, not a literal).
@@ -302,3 +304,46 @@ def test_api_gateways_own_errors_carry_the_security_headers_and_the_clients_requ
         body = response["ResponseTemplates"]["application/json"]
         error = json.loads(body.replace("$context.error.messageString", '"x"'))["error"]
         assert set(error) == {"code", "message", "details"} and error["details"] == []
+
+
+ONE_ORIGIN = "https://app.example.com"
+TWO_ORIGINS = "https://app.example.com,https://admin.example.com"
+EXPOSED = "'" + ", ".join(CORS_RESPONSE_HEADERS) + "'"
+
+
+def _gateway_response_headers(origins: str) -> dict[str, dict[str, Any]]:
+    """Each GatewayResponse's headers as CloudFormation resolves them for CorsAllowOrigins."""
+    template = load_template(ROOT / "template.yaml")
+    resolved = template.resolver({"CORS_ALLOW_ORIGINS": origins}).resolve(
+        template.raw["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    )
+    return {kind: r["ResponseParameters"]["Headers"] for kind, r in resolved.items()}
+
+
+def test_api_gateways_own_errors_carry_cors_for_the_allowed_origins() -> None:
+    """A browser app of an allowed origin reads API Gateway's own 429 (and its Retry-After),
+    504 or 404 as it reads the functions' answers, not as an opaque network error."""
+    cors = {"access-control-allow-origin", "access-control-allow-credentials", "vary"}
+    cors.add("access-control-expose-headers")
+    for kind, headers in _gateway_response_headers(ONE_ORIGIN).items():
+        # One origin: named, with credentials as the functions allow them.
+        assert headers["Access-Control-Allow-Origin"] == f"'{ONE_ORIGIN}'", kind
+        assert headers["Access-Control-Allow-Credentials"] == "'true'", kind
+        assert headers["Access-Control-Expose-Headers"] == EXPOSED, kind
+        assert "Vary" not in headers, kind
+    for kind, headers in _gateway_response_headers(TWO_ORIGINS).items():
+        # Several: the caller's Origin (no conditionals in API Gateway), so never credentials.
+        assert headers["Access-Control-Allow-Origin"] == "method.request.header.Origin", kind
+        assert "Access-Control-Allow-Credentials" not in headers, kind
+        assert headers["Access-Control-Expose-Headers"] == EXPOSED, kind
+        assert headers["Vary"] == "'Origin'", kind
+    for kind, headers in _gateway_response_headers("").items():
+        assert not cors & {name.lower() for name in headers}, kind
+
+
+def test_a_change_of_the_allowed_origins_reaches_api_gateways_own_errors() -> None:
+    """SAM redeploys the stage only when the API's definition changes as written, and the
+    CORS headers change with a parameter: without AlwaysDeploy, changing CorsAllowOrigins
+    alone would leave the stage answering with the old origins."""
+    api = next(r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Api")
+    assert api["Properties"]["AlwaysDeploy"] is True

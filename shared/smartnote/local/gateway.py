@@ -9,6 +9,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
 from http.client import HTTPMessage
@@ -22,7 +23,12 @@ from smartnote.local.events import (
     build_rest_event,
     parse_lambda_response,
 )
-from smartnote.local.gateway_responses import GatewayResponses, gateway_responses
+from smartnote.local.gateway_responses import (
+    GatewayResponse,
+    GatewayResponses,
+    gateway_responses,
+    header_value,
+)
 from smartnote.local.template import Template, match_route
 from smartnote.middleware import SECURITY_HEADERS, request_id
 
@@ -64,13 +70,15 @@ def error_response(
         ("X-Request-ID", answer_request_id),
         *(headers or []),
     ]
-    # As the template's GatewayResponses do on AWS: the functions' security headers.
-    all_headers += [(name.decode(), value.decode()) for name, value in SECURITY_HEADERS]
+    # As the template's GatewayResponses do on AWS: the functions' security headers (those a
+    # template's response declares are among `headers` already).
+    present = {name.lower() for name, _ in all_headers}
+    all_headers += [
+        (name.decode(), value.decode())
+        for name, value in SECURITY_HEADERS
+        if name.decode() not in present
+    ]
     return HttpResponse(status, all_headers, body)
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str:
-    return next((value for key, value in headers if key.lower() == name), "")
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -92,14 +100,17 @@ class Gateway:
         *,
         quiet: bool = False,
         stage: str = "local",
+        environ: Mapping[str, str] = os.environ,
     ) -> None:
+        """`environ` gives the template's parameters their local values (CORS_ALLOW_ORIGINS the
+        CORS headers of the gateway's own answers), as `AwsService.provision` does."""
         self.template = template
         self.host = host
         self.port = port
         self.pool_size = pool_size
         self.quiet = quiet
         self.stage = stage
-        self.responses: GatewayResponses = gateway_responses(template)
+        self.responses: GatewayResponses = gateway_responses(template, environ)
         self._runtimes: dict[str, FunctionRuntime] = {}
         self._runtimes_lock = threading.Lock()
         self._server: _HttpServer | None = None
@@ -134,14 +145,13 @@ class Gateway:
     ) -> tuple[HttpResponse, str | None]:
         """Route one HTTP request and run it; returns the response and the function's name."""
         path = raw_path.split("?", 1)[0] or "/"
-        incoming_id = _header(headers, "x-request-id")
         if path.startswith(LOCAL_PREFIX):
-            return self._local(method, path, incoming_id), None
+            return self._local(method, path, headers), None
         # As API Gateway: HEAD reaches a function only through a HEAD or ANY method, and a
         # method the resource lacks is as unknown as a path no resource has.
         match = match_route(self.template.routes, method, path)
         if match is None:
-            return self._missing_route(method, path, incoming_id), None
+            return self._missing_route(method, path, headers), None
         fn = match.function
         event = build_rest_event(
             method,
@@ -165,39 +175,36 @@ class Gateway:
                 method,
                 path,
             )
-            return self.own_error(504, "Endpoint request timed out", incoming_id), fn.name
+            return self.own_error(504, "Endpoint request timed out", headers), fn.name
         except FunctionTimedOut:
             # Lambda stopped it at its Timeout: a failed invocation, which API Gateway answers
             # with a 502 like a crash (the containers logged the timeout).
-            return self.own_error(502, "The function timed out", incoming_id), fn.name
+            return self.own_error(502, "The function timed out", headers), fn.name
         except Exception:
             # The client gets a generic 502; the traceback goes to stderr (the function's log).
             logger.exception("%s failed on %s %s", fn.logical_id, method, path)
-            return self.own_error(502, "The function failed", incoming_id), fn.name
+            return self.own_error(502, "The function failed", headers), fn.name
 
     def own_error(
-        self,
-        status: int,
-        message: str,
-        incoming_id: str = "",
-        headers: list[tuple[str, str]] | None = None,
+        self, status: int, message: str, request: Sequence[tuple[str, str]] = ()
     ) -> HttpResponse:
-        """An error of the gateway itself, as the template's DEFAULT_4XX/5XX shapes it."""
-        response = self.responses.for_status(status)
-        answer_id = response.request_id(incoming_id)
-        return error_response(status, response.code, message, answer_id, headers)
+        """An error of the gateway itself, as the template's DEFAULT_4XX/5XX shapes it for a
+        request with these headers."""
+        return _answer(self.responses.for_status(status), status, message, request)
 
-    def _missing_route(self, method: str, path: str, incoming_id: str) -> HttpResponse:
+    def _missing_route(
+        self, method: str, path: str, request: Sequence[tuple[str, str]]
+    ) -> HttpResponse:
         missing = self.responses.missing_route
         status = missing.status or HTTPStatus.FORBIDDEN  # API Gateway's own status for it
-        message = f"No route for {method} {path}"
-        return error_response(status, missing.code, message, missing.request_id(incoming_id))
+        return _answer(missing, status, f"No route for {method} {path}", request)
 
-    def _local(self, method: str, path: str, incoming_id: str) -> HttpResponse:
+    def _local(self, method: str, path: str, request: Sequence[tuple[str, str]]) -> HttpResponse:
         """The local stack's own routes (`/_local/...`); API Gateway on AWS has none."""
         if path.rstrip("/") != f"{LOCAL_PREFIX}emails":
-            return self._missing_route(method, path, incoming_id)
-        incoming_id = request_id(incoming_id)  # answered like a function's (middleware.py)
+            return self._missing_route(method, path, request)
+        # Answered like a function's (middleware.py).
+        incoming_id = request_id(header_value(request, "x-request-id"))
         if method not in ("GET", "HEAD"):
             return error_response(
                 405,
@@ -249,6 +256,15 @@ class Gateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _answer(
+    response: GatewayResponse, status: int, message: str, request: Sequence[tuple[str, str]]
+) -> HttpResponse:
+    """An answer of the gateway itself of this response type, to a request with these
+    headers: its X-Request-ID and other headers as the template maps them."""
+    answer_id = response.request_id(header_value(request, "x-request-id"))
+    return error_response(status, response.code, message, answer_id, response.headers_for(request))
 
 
 def _read_chunked(rfile: Any) -> bytes:
@@ -320,8 +336,8 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         def _send_error(self, status: int, message: str) -> None:
             self.close_connection = True  # an unread body would poison the next request
             # No command: the request line was too long (414), before parse_request.
-            incoming_id = self.headers.get("X-Request-ID", "") if self.command else ""
-            self._send(gateway.own_error(status, message, incoming_id))
+            request = list(self.headers.items()) if self.command else []
+            self._send(gateway.own_error(status, message, request))
 
         def parse_request(self) -> bool:
             self.headers = HTTPMessage()  # a refusal must not echo the last request's id
@@ -343,7 +359,7 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 return
             length = str(len(response.body))
             if self.command == "HEAD":  # the function's: the length its GET would have
-                length = _header(response.headers, "content-length") or length
+                length = header_value(response.headers, "content-length") or length
             self.send_header("Content-Length", length)
             self.end_headers()
             if self.command != "HEAD":

@@ -5,14 +5,17 @@ deployed API sends: DEFAULT_4XX and DEFAULT_5XX for whatever the gateway refuses
 get from a function, MISSING_AUTHENTICATION_TOKEN (API Gateway's answer to a path or method
 no resource has) for an unknown route. Their X-Request-ID is the client's, as sent, when the
 template maps it from the request (`method.request.header.X-Request-ID`), else a new id (API
-Gateway's own, `context.requestId`).
+Gateway's own, `context.requestId`). Their other headers are the template's, resolved with the
+local parameter values (the CORS headers follow CorsAllowOrigins, read from CORS_ALLOW_ORIGINS
+as the functions read it): a quoted literal as it is, a request header's value when the
+client sent that header (API Gateway leaves the header out otherwise).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,21 +24,42 @@ from smartnote.local.template import Template
 API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
 _CODE = re.compile(r'"code"\s*:\s*"([^"$]+)"')
 CLIENTS_REQUEST_ID = "method.request.header.X-Request-ID"
+_REQUEST_HEADER = "method.request.header."
+_LITERAL = re.compile(r"'(.*)'", re.DOTALL)
+
+
+def header_value(headers: Sequence[tuple[str, str]], name: str) -> str:
+    """The value of the header `name` (any case) among `headers`, or ""."""
+    return next((value for key, value in headers if key.lower() == name.lower()), "")
 
 
 @dataclass(frozen=True)
 class GatewayResponse:
-    """One response type: its status (None: the error's own), its `error.code`, and whether
-    its X-Request-ID echoes the client's."""
+    """One response type: its status (None: the error's own), its `error.code`, whether its
+    X-Request-ID echoes the client's, and its other headers as the template maps them."""
 
     status: int | None
     code: str
     echoes_request_id: bool
+    headers: tuple[tuple[str, str], ...] = ()
 
     def request_id(self, incoming: str) -> str:
         """Its X-Request-ID: the client's as sent (API Gateway copies it unchecked) when it
         echoes one, else a new id, standing in for API Gateway's own."""
         return incoming if self.echoes_request_id and incoming else uuid.uuid4().hex
+
+    def headers_for(self, request: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Its other headers in the answer to a request with these headers."""
+        answered = []
+        for name, source in self.headers:
+            literal = _LITERAL.fullmatch(source)
+            if literal:
+                answered.append((name, literal[1]))
+            elif source.startswith(_REQUEST_HEADER):
+                value = header_value(request, source.removeprefix(_REQUEST_HEADER))
+                if value:
+                    answered.append((name, value))
+        return answered
 
 
 # For a response type the template does not declare (a test's template declares none): what
@@ -66,17 +90,20 @@ def _parse(raw: Mapping[str, Any], fallback: GatewayResponse) -> GatewayResponse
     status = raw.get("StatusCode")
     headers = (raw.get("ResponseParameters") or {}).get("Headers") or {}
     request_id = next((v for k, v in headers.items() if str(k).lower() == "x-request-id"), None)
+    others = tuple((str(k), str(v)) for k, v in headers.items() if str(k).lower() != "x-request-id")
     return GatewayResponse(
         int(status) if status is not None else fallback.status,
         code[1] if code else fallback.code,
         echoes_request_id=(
             fallback.echoes_request_id if request_id is None else request_id == CLIENTS_REQUEST_ID
         ),
+        headers=others,
     )
 
 
-def gateway_responses(template: Template) -> GatewayResponses:
-    """The template's GatewayResponses (of its first API that declares some)."""
+def gateway_responses(template: Template, environ: Mapping[str, str]) -> GatewayResponses:
+    """The template's GatewayResponses (of its first API that declares some), its parameters
+    given their local values from `environ` (see `Template.resolver`)."""
     declared: Mapping[str, Any] = next(
         (
             resource.properties["GatewayResponses"]
@@ -85,9 +112,10 @@ def gateway_responses(template: Template) -> GatewayResponses:
         ),
         {},
     )
+    resolver = template.resolver(environ)
 
     def response(kind: str) -> GatewayResponse:
-        raw = declared.get(kind)
+        raw = resolver.resolve(declared.get(kind))
         return _parse(raw, FALLBACK[kind]) if isinstance(raw, Mapping) else FALLBACK[kind]
 
     return GatewayResponses(

@@ -1,14 +1,20 @@
-"""CloudFormation's condition functions and `Fn::Split`, for a resource the local stack creates.
+"""CloudFormation's condition functions, `Fn::Split`, `Fn::Select` and `Fn::Sub` of parameters,
+for a resource the local stack creates or mirrors.
 
 A resource property built from parameters and conditions (the uploads bucket's CORS rule:
-`!If [HasCorsOrigins, ..., !Ref AWS::NoValue]`) is resolved here with the local values of
-those parameters, so the local resource is the template's own, not a copy that may drift.
+`!If [HasCorsOrigins, ..., !Ref AWS::NoValue]`, the CORS headers of the API's GatewayResponses)
+is resolved here with the local values of those parameters, so the local resource is the
+template's own, not a copy that may drift.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+# `${Name}` in a `Fn::Sub` string; `${!Name}` is the literal `${Name}`.
+_SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
 
 
 class Unresolvable(ValueError):
@@ -77,6 +83,21 @@ class Resolver:
         separator, source = argument
         return str(self.resolve(source)).split(separator)
 
+    def _select(self, argument: list[Any]) -> Any:
+        index, items = argument
+        return self.resolve(items)[int(self.resolve(index))]
+
+    def _sub(self, argument: Any) -> str:
+        """The string form only, its variables parameters (no `Res.Attr`, no variable map)."""
+        if not isinstance(argument, str):
+            raise Unresolvable("Fn::Sub with a variable map is not evaluated locally")
+
+        def variable(match: re.Match[str]) -> str:
+            literal, name = match[1], match[2]
+            return f"${{{name}}}" if literal else str(self.parameter(name))
+
+        return _SUB_VARIABLE.sub(variable, argument)
+
     _FUNCTIONS: dict[str, Callable[[Resolver, Any], Any]] = {
         "Ref": _ref,
         "Condition": condition,
@@ -86,4 +107,6 @@ class Resolver:
         "Fn::Or": _or,
         "Fn::Equals": _equals,
         "Fn::Split": _split,
+        "Fn::Select": _select,
+        "Fn::Sub": _sub,
     }

@@ -53,3 +53,26 @@ def test_what_has_no_local_value_is_said_not_guessed(template: Template) -> None
         resolver.resolve({"Ref": "NoSuchParameter"})
     # Parameters nobody uses are not checked: ENVIRONMENT=local is no AllowedValue of it.
     assert template.resolver({"ENVIRONMENT": "local"}).resolve({"Ref": "LogLevel"}) == "INFO"
+
+
+def test_one_origin_or_several_as_cloudformation_tells_them_apart(template: Template) -> None:
+    """The conditions the API's own answers' CORS headers depend on (GatewayResponses)."""
+    several = template.resolver({"CORS_ALLOW_ORIGINS": "https://a.example,https://b.example"})
+    assert several.condition("HasSeveralCorsOrigins")
+    assert not several.condition("HasOneCorsOrigin")
+    one = template.resolver({"CORS_ALLOW_ORIGINS": "https://a.example"})
+    assert one.condition("HasOneCorsOrigin") and not one.condition("HasSeveralCorsOrigins")
+    none = template.resolver({"CORS_ALLOW_ORIGINS": ""})
+    assert not none.condition("HasOneCorsOrigin") and not none.condition("HasSeveralCorsOrigins")
+    split = {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+    assert several.resolve({"Fn::Select": [1, split]}) == "https://b.example"
+    sub = {"Fn::Sub": "'${CorsAllowOrigins}' ${!Kept}"}
+    assert one.resolve(sub) == "'https://a.example' ${Kept}"
+
+
+def test_a_sub_of_what_has_no_local_value_is_said_not_guessed(template: Template) -> None:
+    resolver = template.resolver({})
+    with pytest.raises(Unresolvable):
+        resolver.resolve({"Fn::Sub": "${AWS::StackName}-api"})
+    with pytest.raises(Unresolvable):
+        resolver.resolve({"Fn::Sub": ["${Name}", {"Name": "x"}]})

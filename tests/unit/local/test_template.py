@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -340,16 +341,24 @@ def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_resp
     template: Template, tmp_path: Path
 ) -> None:
     """The codes a client sees from API Gateway itself, so the local gateway sends the same."""
-    responses = gateway_responses(template)
+    responses = gateway_responses(template, {})
     # Every one echoes the client's X-Request-ID (method.request.header.X-Request-ID).
-    assert responses.default_4xx == GatewayResponse(None, "gateway_error", echoes_request_id=True)
-    assert responses.default_5xx == GatewayResponse(None, "gateway_error", echoes_request_id=True)
-    assert responses.missing_route == GatewayResponse(404, "not_found", echoes_request_id=True)
-    assert {
+    declared = {
         "DEFAULT_4XX": responses.default_4xx,
         "DEFAULT_5XX": responses.default_5xx,
         "MISSING_AUTHENTICATION_TOKEN": responses.missing_route,
-    } == FALLBACK
+    }
+    assert {kind: replace(r, headers=()) for kind, r in declared.items()} == FALLBACK
+    assert FALLBACK["DEFAULT_4XX"] == GatewayResponse(None, "gateway_error", True)
+    assert FALLBACK["MISSING_AUTHENTICATION_TOKEN"] == GatewayResponse(404, "not_found", True)
+    # Their other headers, as the template maps them: no CORS without CorsAllowOrigins.
+    assert dict(responses.missing_route.headers)["X-Frame-Options"] == "'DENY'"
+    assert not [name for name, _ in responses.missing_route.headers if "Access-Control" in name]
+    several = gateway_responses(template, {"CORS_ALLOW_ORIGINS": "http://a.test,http://b.test"})
+    echoed = several.missing_route.headers_for([("origin", "http://b.test")])
+    assert ("Access-Control-Allow-Origin", "http://b.test") in echoed
+    assert ("Vary", "Origin") in echoed
+    assert "Access-Control-Allow-Origin" not in dict(several.missing_route.headers_for([]))
     (tmp_path / "template.yaml").write_text(
         "Resources:\n"
         "  Api:\n"
@@ -362,7 +371,7 @@ def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_resp
         "          ResponseTemplates:\n"
         '            application/json: \'{"error": {"code": "upstream", "message": 1}}\'\n'
     )
-    own = gateway_responses(load_template(tmp_path / "template.yaml"))
+    own = gateway_responses(load_template(tmp_path / "template.yaml"), {})
     # API Gateway's own id, not the client's.
     assert own.for_status(504) == GatewayResponse(None, "upstream", echoes_request_id=False)
     assert own.for_status(413) == FALLBACK["DEFAULT_4XX"]  # not declared: the project's
