@@ -1,4 +1,5 @@
-"""The ColdStart metric: one EMF record per container, in the shape CloudWatch reads."""
+"""SmartNote's metrics: one ColdStart record per container, one record of a job run's counts,
+in the shape CloudWatch reads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from smartnote.lambda_runtime import MeteredHandler
-from smartnote.metrics import ColdStartMetric, cold_start_record
+from smartnote.metrics import DIMENSIONS, ColdStartMetric, cold_start_record, write_counts
+from tests.utils.emf import emf_records
 
 
 def test_record_is_embedded_metric_format(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,3 +70,29 @@ def test_metered_handler_reports_then_answers(
     assert calls == ["1", "2"]
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["ColdStart"] for line in lines] == [1]
+
+
+def test_a_runs_counts_are_one_record(on_lambda: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TestSpace")
+    stream = io.StringIO()
+    write_counts({"JobFailures": 2, "JobGivenUp": 0}, stream)
+    [record] = emf_records(stream.getvalue())
+    directive = record["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "TestSpace"
+    assert directive["Dimensions"] == [list(DIMENSIONS)]
+    assert directive["Metrics"] == [
+        {"Name": "JobFailures", "Unit": "Count"},
+        {"Name": "JobGivenUp", "Unit": "Count"},
+    ]
+    assert (record["function_name"], record["JobFailures"], record["JobGivenUp"]) == (
+        "fn-from-env",
+        2,
+        0,
+    )
+
+
+def test_no_counts_written_outside_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    stream = io.StringIO()
+    write_counts({"JobFailures": 1}, stream)
+    assert stream.getvalue() == ""

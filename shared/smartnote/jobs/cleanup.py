@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from smartnote import aws, storage
+from smartnote import aws, metrics, storage
 from smartnote.config import Settings
 from smartnote.db.sql import Session, session_factory
 from smartnote.domain import attachments
@@ -33,6 +33,10 @@ logger = logging.getLogger("smartnote.jobs.cleanup")
 Clock = Callable[[], datetime]
 DeleteObjects = Callable[[list[str]], int]  # prefixes -> objects deleted
 Document = attachments.Document
+# A run's failures as metrics (`smartnote.metrics`), each watched by an alarm in template.yaml:
+# a run that succeeds while it cleans nothing would otherwise alarm no one.
+NOTE_FAILURES_METRIC = "CleanupNoteFailures"
+REDERIVE_FAILURES_METRIC = "CleanupRederiveFailures"
 
 
 @dataclass
@@ -220,23 +224,26 @@ async def clean_up(
     open_session: Callable[[], Session],
     settings: Settings,
     clock: Clock,
-) -> CleanupCounts:
+    counts: CleanupCounts,
+) -> None:
+    """Run every step, adding to `counts` as each ends: a run that fails part-way still
+    tells what it did and what it could not."""
     now = clock()
-    counts = CleanupCounts()
     trash_cutoff = now - timedelta(days=settings.trash_retention_days)
     batch = settings.cleanup_batch_size
-    counts.notes, counts.note_objects, purge_failures = await purge_old_trash(
+    counts.notes, counts.note_objects, failed = await purge_old_trash(
         notes, delete_objects, trash_cutoff, batch
     )
+    counts.note_failures += failed
     upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
-    counts.attachments, counts.attachment_objects, drop_failures = await drop_abandoned_uploads(
+    counts.attachments, counts.attachment_objects, failed = await drop_abandoned_uploads(
         notes, delete_objects, upload_cutoff, batch
     )
-    counts.stuck_attachments, stuck_failures = await fail_stuck_processing(
-        notes, upload_cutoff, batch
-    )
-    counts.stuck_edits, edit_failures = await fail_stuck_edits(notes, upload_cutoff, batch)
-    counts.note_failures = purge_failures + drop_failures + stuck_failures + edit_failures
+    counts.note_failures += failed
+    counts.stuck_attachments, failed = await fail_stuck_processing(notes, upload_cutoff, batch)
+    counts.note_failures += failed
+    counts.stuck_edits, failed = await fail_stuck_edits(notes, upload_cutoff, batch)
+    counts.note_failures += failed
     counts.deleted_account_notes, counts.deleted_account_objects = await sweep_deleted_accounts(
         notes, delete_objects, open_session, now - late_write_horizon(settings)
     )
@@ -246,7 +253,14 @@ async def clean_up(
         )
     # Last: after a deployment that bumped the version it may take long, and it resumes.
     counts.rederived, counts.rederive_failures = await rederive_outdated(notes, batch)
-    return counts
+
+
+def failure_metrics(counts: CleanupCounts) -> dict[str, int]:
+    """What of a run's `counts` is written as metrics."""
+    return {
+        NOTE_FAILURES_METRIC: counts.note_failures,
+        REDERIVE_FAILURES_METRIC: counts.rederive_failures,
+    }
 
 
 async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[str, int]:
@@ -261,12 +275,17 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
     def delete_objects(prefixes: list[str]) -> int:
         return storage.delete_prefixes(s3, settings.uploads_bucket, prefixes)
 
-    counts = await clean_up(
-        await notes_repository(settings),
-        delete_objects,
-        session_factory(settings.database_url, settings.sql_timeout_seconds),
-        settings,
-        clock,
-    )
+    counts = CleanupCounts()
+    try:
+        await clean_up(
+            await notes_repository(settings),
+            delete_objects,
+            session_factory(settings.database_url, settings.sql_timeout_seconds),
+            settings,
+            clock,
+            counts,
+        )
+    finally:
+        metrics.write_counts(failure_metrics(counts))
     logger.info("cleanup: %s", asdict(counts), extra={"counts": asdict(counts)})
     return asdict(counts)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from smartnote import aws
+from smartnote import aws, metrics
 from smartnote.config import Settings
 from smartnote.db.sql import session_factory
 from smartnote.domain.reminders import fired, latest_due, owner_zone
@@ -35,6 +35,11 @@ Outcome = Literal["sent", "skipped", "undeliverable", "refused"]
 # released for the next run (five minutes later) instead of held for the lease, and no email
 # is cut off between SES accepting it and the note recording it (which would send it twice).
 SAFETY = timedelta(seconds=60)
+# A run's failures as metrics (`smartnote.metrics`). Failed sends also fail the run (Lambda's
+# Errors); those given up succeed, and only these metrics' alarm tells of them.
+FAILED_METRIC = "RemindersFailed"
+REFUSED_METRIC = "RemindersRefused"
+UNDELIVERABLE_METRIC = "RemindersUndeliverable"
 
 
 @dataclass(frozen=True)
@@ -86,18 +91,19 @@ async def send_due_reminders(
     settings: Settings,
     clock: Clock,
     invocation: Invocation,
-) -> ReminderCounts:
-    """Handle every reminder due at the start of the run; returns what happened."""
+    counts: ReminderCounts,
+) -> None:
+    """Handle every reminder due at the start of the run, adding what happened to `counts`
+    as it goes (a run that fails part-way still tells what it did)."""
     now = clock()
     lease_until = now + timedelta(seconds=settings.reminder_lease_seconds)
     claim = secrets.token_hex(12)
-    counts = ReminderCounts()
     while True:
         batch = await notes.claim_due_reminders(
             now, lease_until, claim, settings.reminder_batch_size
         )
         if not batch:
-            return counts
+            return
         counts.claimed += len(batch)
         by_id = owners({note["owner_id"] for note in batch})
         for index, note in enumerate(batch):
@@ -108,7 +114,7 @@ async def send_due_reminders(
                 logger.warning(
                     "time running out; %d reminders left for the next run", counts.released
                 )
-                return counts
+                return
             try:
                 await _handle(
                     note, by_id.get(note["owner_id"]), notes, mailer, settings, clock, claim, counts
@@ -196,16 +202,30 @@ def _deliver(
     return "sent"
 
 
+def failure_metrics(counts: ReminderCounts) -> dict[str, int]:
+    """What of a run's `counts` is written as metrics."""
+    return {
+        FAILED_METRIC: counts.failed,
+        REFUSED_METRIC: counts.refused,
+        UNDELIVERABLE_METRIC: counts.undeliverable,
+    }
+
+
 async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[str, int]:
     """The reminders function's job, with this container's clients."""
-    counts = await send_due_reminders(
-        await notes_repository(settings),
-        sql_owner_loader(settings),
-        SesMailer(aws.client("ses", settings), settings.ses_sender),
-        settings,
-        clock,
-        invocation,
-    )
+    counts = ReminderCounts()
+    try:
+        await send_due_reminders(
+            await notes_repository(settings),
+            sql_owner_loader(settings),
+            SesMailer(aws.client("ses", settings), settings.ses_sender),
+            settings,
+            clock,
+            invocation,
+            counts,
+        )
+    finally:
+        metrics.write_counts(failure_metrics(counts))
     logger.info("reminders: %s", asdict(counts), extra={"counts": asdict(counts)})
     if counts.failed:
         raise RemindersNotSent(f"{counts.failed} reminder(s) not sent; the next run retries")

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from pymongo.collection import Collection
 from sqlalchemy import select
 
-from smartnote import storage
+from smartnote import metrics, storage
 from smartnote.clock import utcnow
 from smartnote.config import get_settings
 from smartnote.db import tables
 from smartnote.db.sql import session_factory
 from smartnote.domain import attachments
+from smartnote.jobs import cleanup as cleanup_job
 from smartnote.local.services import AwsService
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import DERIVED_VERSION
@@ -25,6 +28,7 @@ from smartnote.repositories.write_limits import WriteLimiter
 from tests.conftest import ApiUser
 from tests.integration.jobs.conftest import ScheduledFunction
 from tests.utils.aws_faults import aws_answering
+from tests.utils.emf import emf_records, metric_names, record_of
 
 Notes = Collection[dict[str, Any]]
 RETENTION = timedelta(days=30)
@@ -498,6 +502,18 @@ def test_what_lands_after_an_account_deletion_is_swept(
     assert tombstones == []
 
 
+def s3_refusing_objects_of(note_id: str) -> contextlib.AbstractContextManager[None]:
+    """For the block, S3 refuses to delete the objects of `note_id` (and only those)."""
+
+    def refuse_its_objects(params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        if note_id.encode() not in params["body"]:
+            return None
+        error = {"Key": "k", "Code": "AccessDenied", "Message": "Access Denied"}
+        return 200, {"Deleted": [], "Errors": [error]}
+
+    return aws_answering("s3", "DeleteObjects", refuse_its_objects)
+
+
 def test_a_note_that_cannot_be_cleaned_does_not_stop_the_run(
     api: httpx.Client,
     user: ApiUser,
@@ -516,14 +532,8 @@ def test_a_note_that_cannot_be_cleaned_does_not_stop_the_run(
     with session_factory(settings.database_url)() as session, session.begin():
         ended = SessionsRepository(session).start(user.id, "old", timedelta(seconds=-60))
 
-    def refuse_its_objects(params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
-        if refused.encode() not in params["body"]:
-            return None
-        error = {"Key": "k", "Code": "AccessDenied", "Message": "Access Denied"}
-        return 200, {"Deleted": [], "Errors": [error]}
-
     cleanup.clock.set(utcnow() + RETENTION * 2)
-    with aws_answering("s3", "DeleteObjects", refuse_its_objects):
+    with s3_refusing_objects_of(refused):
         counts = cleanup.run()
     assert counts["note_failures"] == 1
     assert notes_collection.find_one({"_id": purged}) is None
@@ -533,3 +543,82 @@ def test_a_note_that_cannot_be_cleaned_does_not_stop_the_run(
             select(tables.sessions.c.id).where(tables.sessions.c.id == ended.session.id)
         ).all()
     assert left == []
+
+
+def test_a_run_writes_its_failures_as_one_metric_record(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A note S3 will not let go and one no code wrote: the run succeeds, so Lambda's Errors
+    stay 0, and only these metrics (CleanupNoteFailuresAlarm ...) tell of them."""
+    refused = create_note(api, user, "refused")
+    trash(api, user, refused)
+    put_objects(aws, storage.note_prefixes(user.id, refused))
+    broken = create_note(api, user, "broken")
+    _as_written_before_versions(notes_collection, broken, tags=None)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "CleanupFunction")  # as on Lambda
+    cleanup.clock.set(utcnow() + RETENTION * 2)
+    capsys.readouterr()
+    try:
+        with s3_refusing_objects_of(refused):
+            counts = cleanup.run()
+    finally:
+        notes_collection.delete_one({"_id": broken})
+    record = record_of(capsys.readouterr().out, cleanup_job.NOTE_FAILURES_METRIC)
+    failures = {cleanup_job.NOTE_FAILURES_METRIC, cleanup_job.REDERIVE_FAILURES_METRIC}
+    assert metric_names(record) == failures
+    assert counts["note_failures"] >= 1 and counts["rederive_failures"] >= 1
+    assert record[cleanup_job.NOTE_FAILURES_METRIC] == counts["note_failures"]
+    assert record[cleanup_job.REDERIVE_FAILURES_METRIC] == counts["rederive_failures"]
+    assert record["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [list(metrics.DIMENSIONS)]
+    assert (record["function_name"], record["service"]) == ("CleanupFunction", "smartnote")
+
+
+def test_no_metric_is_written_off_lambda(
+    cleanup: ScheduledFunction,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The local stack: nothing reads stdout as metrics, and its console stays clean."""
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    cleanup.clock.set(utcnow())
+    capsys.readouterr()
+    cleanup.run()
+    assert emf_records(capsys.readouterr().out) == []
+
+
+def test_a_run_that_fails_part_way_still_writes_the_failures_it_counted(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    empty_sql_url: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S3 refuses a note's objects, then SQL fails the run (its tables missing, as before a
+    migration): Lambda's Errors see the run, and the metric still counts the note."""
+    refused = create_note(api, user, "refused")
+    trash(api, user, refused)
+    put_objects(aws, storage.note_prefixes(user.id, refused))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "CleanupFunction")
+    monkeypatch.setenv("DATABASE_URL", empty_sql_url)
+    get_settings.cache_clear()
+    cleanup.clock.set(utcnow() + RETENTION * 2)
+    capsys.readouterr()
+    try:
+        with s3_refusing_objects_of(refused), pytest.raises(Exception, match="deleted_accounts"):
+            cleanup.run()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    record = record_of(capsys.readouterr().out, cleanup_job.NOTE_FAILURES_METRIC)
+    left = [r for r in caplog.records if r.getMessage().endswith("left for the next run")]
+    assert record[cleanup_job.NOTE_FAILURES_METRIC] == len(left) >= 1
+    assert record[cleanup_job.REDERIVE_FAILURES_METRIC] == 0  # its step never ran

@@ -29,6 +29,7 @@ from tests.integration.jobs.conftest import (
     scheduled_event,
     ses_refusing,
 )
+from tests.utils.emf import emf_records, metric_names, record_of
 
 Notes = Collection[dict[str, Any]]
 
@@ -830,3 +831,47 @@ def test_a_sent_reminder_is_stamped_with_the_time_of_its_write(
     assert parse(after["updated_at"]) >= parse(watermark)
     synced = api.get("/notes", params={"updated_since": watermark}, headers=user.headers)
     assert note_id in [n["id"] for n in synced.json()["items"]]
+
+
+def test_a_run_writes_its_failures_as_one_metric_record(
+    api: httpx.Client,
+    user: ApiUser,
+    reminders: ScheduledFunction,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One reminder given up (refused), one SES can never take, one left for the next run:
+    the run fails for the last, and its record still counts all three, as the run did."""
+    tag = os.urandom(4).hex()
+    refused = register_and_login(api)
+    undeliverable = register_and_login(api, email=f"jürgen-{tag}@example.com")
+    for owner in (refused, undeliverable, user):
+        create_note(api, owner, utc(2039, 1, 1, 9, 0))
+    reminders.clock.set(utc(2039, 1, 1, 9, 1))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "RemindersFunction")  # as on Lambda
+    capsys.readouterr()
+    with (
+        send_attempts(1),
+        ses_refusing(refused.email, "MessageRejected", not_verified(refused.email)),
+        ses_refusing(user.email, "Throttling", "Rate exceeded"),
+        pytest.raises(RuntimeError, match="not sent"),
+    ):
+        reminders.run()
+    record = record_of(capsys.readouterr().out, reminders_job.FAILED_METRIC)
+    logged = [r for r in caplog.records if r.getMessage().startswith("reminders: ")]
+    counts = logged[-1].counts  # the run's counts, as its log line gives them
+    assert metric_names(record) == {
+        reminders_job.FAILED_METRIC,
+        reminders_job.REFUSED_METRIC,
+        reminders_job.UNDELIVERABLE_METRIC,
+    }
+    assert record[reminders_job.FAILED_METRIC] == counts["failed"] >= 1
+    assert record[reminders_job.REFUSED_METRIC] == counts["refused"] >= 1
+    assert record[reminders_job.UNDELIVERABLE_METRIC] == counts["undeliverable"] >= 1
+    assert (record["function_name"], record["service"]) == ("RemindersFunction", "smartnote")
+
+    reminders.clock.advance(minutes=5)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")  # the local stack: its console stays clean
+    reminders.run()  # the throttled one goes out
+    assert emf_records(capsys.readouterr().out) == []
