@@ -254,8 +254,20 @@ def test_browser_origins_allowed_by_the_api_may_upload_to_the_bucket_and_no_othe
     parameter = TEMPLATE["Parameters"]["CorsAllowOrigins"]
     pattern = re.compile(parameter["AllowedPattern"])
     assert pattern.fullmatch("https://app.example.com,https://admin.example.com")
-    for refused in ("*", "https://*.example.com", "https://a.example.com, https://b.example.com"):
-        assert not pattern.fullmatch(refused)
+    assert pattern.fullmatch("http://localhost:5173") and pattern.fullmatch("")
+    # What a browser never sends as its Origin (no path, not even "/"; a scheme), as written
+    # in a header or a bucket rule that would then match no browser at all.
+    for refused in (
+        "*",
+        "https://*.example.com",
+        "https://a.example.com, https://b.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/app",
+        "app.example.com",
+        "https://a.example.com,,https://b.example.com",
+        "https://a.example.com,",
+    ):
+        assert not pattern.fullmatch(refused), refused
     assert TEMPLATE["Conditions"]["HasCorsOrigins"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "CorsAllowOrigins"}, ""]}]
     }
