@@ -39,6 +39,7 @@ LONGEST_INVOCATION = timedelta(minutes=15)
 
 # What processing an original makes of it: none yet, or none any more after a failure (a new
 # upload at the same key must not keep the previous one's thumbnail or searchable text).
+# `original_etag` is the S3 ETag of the bytes it processed: an edit renders those bytes only.
 NO_RESULTS: Document = {
     "width": None,
     "height": None,
@@ -46,6 +47,7 @@ NO_RESULTS: Document = {
     "ocr_confidence": None,
     "thumbnail_key": None,
     "web_key": None,
+    "original_etag": None,
 }
 
 
@@ -171,7 +173,9 @@ def _room_for_one_more(edits: list[Document]) -> list[Document]:
 
 
 def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, Document]:
-    """The change that queues an edit, and the derived record it adds."""
+    """The change that queues an edit, and the derived record it adds. The edit is of the
+    upload whose results the attachment shows (`original_etag`): another upload to the same
+    key before it is rendered does not become its source (jobs/images.py)."""
     derived: Document = {
         "id": new_attachment_id(),
         "status": "pending",
@@ -192,6 +196,7 @@ def add_edit(attachment_id: str, operations: list[Operation]) -> tuple[Change, D
         if attachment["status"] != "ready":
             raise Conflict("The image is not processed yet; edit it once its status is ready")
         check_operations(attachment, operations)
+        derived["original_etag"] = attachment.get("original_etag")
         attachment["derived"] = [*_room_for_one_more(attachment.get("derived") or []), derived]
         attachment["updated_at"] = utcnow()
         return _replace(note, attachment)

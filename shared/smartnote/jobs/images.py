@@ -19,6 +19,12 @@ interleaving. S3's `sequencer` orders the uploads of one key, so the event of an
 arriving late claims nothing. The outputs no record points at are deleted: a run's own when
 another took its claim, the previous upload's once a later one is recorded, and those of a
 claim taken over from a run that died.
+
+An edit is of the upload whose results the attachment showed when it was asked for: the run
+records the ETag of the bytes it processed, the edit takes it over, and rendering reads the
+key with If-Match on it. Another upload to the key before the edit runs makes it fail with a
+reason (the bucket keeps no versions: those bytes are gone), never render the new bytes as an
+edit of the old ones.
 """
 
 from __future__ import annotations
@@ -48,6 +54,19 @@ THUMBNAIL = "thumbnail.jpg"
 WEB = "web.jpg"
 PROCESSED = "processed"  # derived/.../{attachment}/processed/{run}/{thumbnail,web}.jpg
 _RUN_DIGITS = 16
+REPLACED = "The image was replaced by a new upload after this edit was asked for; ask again"
+
+
+class Replaced(Exception):
+    """The object at a key is no longer the upload asked for (S3 answered 412 to If-Match)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An object's bytes (at most the upload limit + 1) and the ETag of the object read."""
+
+    data: bytes
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -116,13 +135,22 @@ class ImageJob:
         except NotFound:
             return None  # the note is gone: so is the work
 
-    def _read(self, bucket: str, key: str) -> bytes | None:
+    def _read(self, bucket: str, key: str, if_match: str | None = None) -> Fetched | None:
+        """The object at `key`, None when there is none; with `if_match`, only if it is still
+        the object of that ETag, else Replaced (one request: no other write slips between)."""
         try:
-            response = self._s3.get_object(Bucket=bucket, Key=key)
+            response = self._s3.get_object(
+                Bucket=bucket, Key=key, **({"IfMatch": if_match} if if_match else {})
+            )
         except self._s3.exceptions.NoSuchKey:
             return None
+        except self._s3.exceptions.ClientError as exc:
+            if if_match and exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise Replaced(key) from exc
+            raise
         # Never more than the limit + 1 byte in memory, whatever the object's size.
-        return bytes(response["Body"].read(MAX_UPLOAD_BYTES + 1))
+        data = bytes(response["Body"].read(MAX_UPLOAD_BYTES + 1))
+        return Fetched(data, str(response["ETag"]))
 
     async def _original(
         self, obj: S3Object, parsed: storage.UploadKey, invocation: Invocation
@@ -191,9 +219,10 @@ class ImageJob:
         if obj.size > MAX_UPLOAD_BYTES:  # known from the event: no need to download it
             limit = MAX_UPLOAD_BYTES // (1024 * 1024)
             return _failed_original(f"The file is larger than {limit} MB")
-        data = self._read(obj.bucket, obj.key)
-        if data is None:
+        fetched = self._read(obj.bucket, obj.key)
+        if fetched is None:
             return _failed_original("The upload is gone")
+        data = fetched.data
         try:
             processed = pipeline.process(data, self._languages)
         except pipeline.ImageRejected as exc:
@@ -215,6 +244,7 @@ class ImageJob:
             "ocr_confidence": processed.ocr_confidence,
             "thumbnail_key": thumbnail_key,
             "web_key": web_key,
+            "original_etag": fetched.etag,  # what edits of these results render
         }
 
     def _discard(self, bucket: str, keys: Sequence[str | None]) -> None:
@@ -239,7 +269,7 @@ class ImageJob:
         if derived.get("claim") != token:
             return "skipped (already processed or in progress)"
         try:
-            result = self._render(obj, parsed, attachment, edit_id)
+            result = self._render(obj, parsed, attachment, derived)
         except BaseException:
             await self._update(parsed, domain.release_edit(parsed.attachment_id, edit_id, token))
             raise
@@ -252,18 +282,24 @@ class ImageJob:
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
     def _render(
-        self, obj: S3Object, parsed: storage.UploadKey, attachment: Document, edit_id: str
+        self, obj: S3Object, parsed: storage.UploadKey, attachment: Document, derived: Document
     ) -> Document:
+        """The edit `derived` of the upload it was asked of: the bytes of the ETag it recorded
+        (edits recorded before it was, none: the object at the key). The bucket keeps no
+        versions, so once another upload replaced them the edit fails, and says so."""
         raw = self._read(obj.bucket, obj.key)
         try:
-            request = EditRequest.model_validate(json.loads(raw or b"null"))
+            request = EditRequest.model_validate(json.loads(raw.data if raw else b"null"))
         except (ValueError, ValidationError):
             return _failed("The edit request is invalid")
-        original = self._read(obj.bucket, attachment["key"])
+        try:
+            original = self._read(obj.bucket, attachment["key"], derived.get("original_etag"))
+        except Replaced:
+            return _failed(REPLACED)
         if original is None:
             return _failed("The original image is gone")
         try:
-            rendered = pipeline.apply_edits(original, request.operations)
+            rendered = pipeline.apply_edits(original.data, request.operations)
         except pipeline.ImageRejected as exc:
             return _failed(exc.reason)
         except Exception:  # see _process_original
@@ -273,7 +309,7 @@ class ImageJob:
             parsed.owner_id,
             parsed.note_id,
             parsed.attachment_id,
-            _edit_output(edit_id, rendered.format),
+            _edit_output(derived["id"], rendered.format),
         )
         self._put(obj.bucket, key, rendered.data, rendered.content_type)
         return {

@@ -204,7 +204,12 @@ async def edit_attachment(
     s3: S3Client,
     settings: SettingsDep,
 ) -> EditAccepted:
-    """Queue edits (applied in order to the original); the result becomes a derived image."""
+    """Queue edits (applied in order to the original); the result becomes a derived image.
+
+    The edit is of the upload the attachment shows now. If another upload to its key replaces
+    it before the edit is rendered, the derived image ends `failed` with a reason, never
+    rendered from the new upload: ask again once that one is `ready`.
+    """
     owner_id = principal.user.id
     change, derived = domain.add_edit(attachment_id, body.operations)
     await notes.update(owner_id, note_id, change)

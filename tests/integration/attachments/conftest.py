@@ -76,6 +76,11 @@ def upload_key(user: ApiUser, note_id: str, attachment_id: str) -> str:
     return f"uploads/{user.id}/{note_id}/{attachment_id}/original"
 
 
+def downloaded(url: str) -> Any:
+    """The pixels (BGR) of the image a presigned URL serves."""
+    return cv2.imdecode(np.frombuffer(httpx.get(url).content, np.uint8), cv2.IMREAD_COLOR)
+
+
 # Two uploads told apart by their shape and their grey level (both under the web copy's edge).
 Upload = tuple[Any, tuple[int, int], int]  # pixels, (width, height), grey level
 
@@ -122,6 +127,29 @@ class Scene:
         claim = domain.claim(self.attachment_id, version, request_id, deadline, sequencer=sequencer)
         self.notes.update_one({"_id": self.note_id}, {"$set": claim(note), "$inc": {"version": 1}})
 
+    def ask_edit(self, operations: list[dict[str, Any]]) -> str:
+        """Ask the API for an edit of the attachment; returns the id of its derived image."""
+        path = f"/notes/{self.note_id}/attachments/{self.attachment_id}/edits"
+        response = self.api.post(path, json={"operations": operations}, headers=self.user.headers)
+        assert response.status_code == 202, response.text
+        derived_id: str = response.json()["derived"]["id"]
+        return derived_id
+
+    def run_edit(self, derived_id: str) -> str:
+        """Deliver the event of an edit's request object; returns the function's outcome."""
+        key = f"uploads/{self.user.id}/{self.note_id}/{self.attachment_id}/edits/{derived_id}.json"
+        event = object_event(self.s3, self.bucket, key)
+        outcome: str = self.gateway.invoke("image", event)["results"][0]["outcome"]
+        return outcome
+
+    def view(self) -> dict[str, Any]:
+        """The attachment as the API serves it."""
+        path = f"/notes/{self.note_id}/attachments/{self.attachment_id}"
+        response = self.api.get(path, headers=self.user.headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     def derived_keys(self) -> set[str]:
         prefix = f"derived/{self.user.id}/{self.note_id}/{self.attachment_id}/"
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
@@ -134,13 +162,12 @@ class Scene:
     def assert_shows(self, upload: Upload) -> None:
         """The attachment's size, thumbnail and web copy, as the API serves them, are all
         those of `upload`."""
-        path = f"/notes/{self.note_id}/attachments/{self.attachment_id}"
-        view = self.api.get(path, headers=self.user.headers).json()
+        view = self.view()
         _, (width, height), grey = upload
         assert view["status"] == "ready"
         assert (view["width"], view["height"]) == (width, height)
         for url in (view["thumbnail_url"], view["web_url"]):
-            image = cv2.imdecode(np.frombuffer(httpx.get(url).content, np.uint8), cv2.IMREAD_COLOR)
+            image = downloaded(url)
             assert image.shape[:2] == (height, width), url
             assert abs(float(image.mean()) - grey) < 8, url
 

@@ -12,8 +12,8 @@ import pytest
 
 from smartnote import storage
 from smartnote.clock import utcnow
-from smartnote.jobs.images import S3Object, original_outputs
-from tests.integration.attachments.conftest import Scene, Upload
+from smartnote.jobs.images import REPLACED, S3Object, original_outputs
+from tests.integration.attachments.conftest import Scene, Upload, downloaded
 from tests.utils.aws_faults import aws_answering
 from tests.utils.images import encode
 
@@ -104,3 +104,61 @@ def test_a_later_upload_removes_what_a_run_that_died_wrote(scene: Scene) -> None
     scene.put(PORTRAIT_LIGHT)
     assert scene.process(SECOND) == "ready"
     scene.assert_only_recorded_outputs_kept()
+
+
+ROTATE = [{"op": "rotate", "degrees": 90}]
+
+
+@pytest.mark.parametrize("new_upload_processed", ["before the edit", "after the edit"])
+def test_an_edit_of_an_upload_replaced_before_it_ran_fails_and_the_new_upload_stays(
+    scene: Scene, new_upload_processed: str
+) -> None:
+    scene.put(LANDSCAPE_DARK)
+    assert scene.process(FIRST) == "ready"
+    edit = scene.ask_edit(ROTATE)  # of the dark landscape, the upload the client sees
+    # Another upload lands on the key before the edit's request reaches the image function:
+    # the bytes the edit was asked of are gone (the bucket keeps no versions).
+    scene.put(PORTRAIT_LIGHT)
+    if new_upload_processed == "before the edit":
+        assert scene.process(SECOND) == "ready"
+        outcome = scene.run_edit(edit)
+    else:
+        outcome = scene.run_edit(edit)
+        assert scene.process(SECOND) == "ready"
+
+    # Not the light portrait rotated, presented as an edit of the dark landscape.
+    assert outcome == f"failed: {REPLACED}"
+    (derived,) = scene.view()["derived"]
+    assert (derived["id"], derived["status"], derived["error"]) == (edit, "failed", REPLACED)
+    assert derived["url"] is None and derived["width"] is None
+    scene.assert_shows(PORTRAIT_LIGHT)
+    scene.assert_only_recorded_outputs_kept()  # and no edited image of either upload
+
+
+def test_an_edit_of_an_upload_sent_again_unchanged_is_rendered(scene: Scene) -> None:
+    scene.put(LANDSCAPE_DARK)
+    assert scene.process(FIRST) == "ready"
+    edit = scene.ask_edit(ROTATE)
+    scene.put(LANDSCAPE_DARK)  # the same bytes again (a client's retry): the same image
+    assert scene.process(SECOND) == "ready"
+
+    assert scene.run_edit(edit) == "ready"
+    (derived,) = scene.view()["derived"]
+    assert (derived["width"], derived["height"]) == (200, 400)
+    assert abs(float(downloaded(derived["url"]).mean()) - LANDSCAPE_DARK[2]) < 8
+
+
+def test_an_edit_rendered_before_a_new_upload_keeps_the_pixels_it_was_asked_of(
+    scene: Scene,
+) -> None:
+    scene.put(LANDSCAPE_DARK)
+    assert scene.process(FIRST) == "ready"
+    edit = scene.ask_edit(ROTATE)
+    assert scene.run_edit(edit) == "ready"
+    scene.put(PORTRAIT_LIGHT)
+    assert scene.process(SECOND) == "ready"
+
+    (derived,) = scene.view()["derived"]
+    assert (derived["id"], derived["width"], derived["height"]) == (edit, 200, 400)
+    assert abs(float(downloaded(derived["url"]).mean()) - LANDSCAPE_DARK[2]) < 8
+    scene.assert_shows(PORTRAIT_LIGHT)
