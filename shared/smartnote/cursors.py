@@ -13,9 +13,11 @@ from typing import Any
 
 from smartnote.errors import ValidationFailed
 
-# The longest cursor this API issues, with room: the title sort's key is the casefolded title
-# (200 characters, at most 6 UTF-8 bytes each after casefolding) and the last id, base64'd.
-MAX_CURSOR_LENGTH = 2048
+# The longest cursor this API issues, with room: the title sort's key is the title casefolded
+# and composed (200 characters, at most 12 bytes each in the cursor's JSON: NFC decomposes
+# U+1D160 into three 4-byte characters, JSON escapes U+0001 as 6) and the last id, base64'd:
+# about 3 300 characters.
+MAX_CURSOR_LENGTH = 4096
 Scalar = bool | int | str | datetime
 # What a BSON int64 holds: a larger int is an OverflowError in the driver.
 _INT64 = range(-(2**63), 2**63)

@@ -44,6 +44,11 @@ _UNSPACED = re.compile(
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"  # Han
     "]+"
 )
+# Letters that casefold and NFKD leave marked: Turkish dotless i (U+0131, the lower case of
+# "I" in Turkish: "KIRMIZI" is "k\u0131rm\u0131z\u0131") and the letters with a stroke, which
+# Unicode decomposes into no base letter and mark as it does "ó" ("Łódź" typed without its
+# marks is "lodz").
+_UNMARKED = str.maketrans("\u0131łøđħŧ", "ilodht")
 MAX_TERM_LENGTH = 64
 MAX_QUERY_WORDS = 32
 MAX_UNSPACED_TERMS = 300_000
@@ -57,13 +62,13 @@ def _fold(text: str) -> str:
     prefix-match unrelated words. Case is folded again after the decomposition (a styled
     bold H, U+1D407, decomposes to "H"), and what is left is composed again (NFC), so that
     a Hangul syllable stays one character instead of its letters ("사과" is no prefix of
-    "사관").
+    "사관"). Dotless and stroked letters lose their marks too (`_UNMARKED`).
     """
     if text.isascii():  # most text: nothing to decompose, strip or compose
         return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     bare = "".join(ch for ch in decomposed if ch.isascii() or unicodedata.category(ch)[0] != "M")
-    return unicodedata.normalize("NFC", bare.casefold())
+    return unicodedata.normalize("NFC", bare.casefold().translate(_UNMARKED))
 
 
 def _pairs(run: str, last_alone: bool) -> Iterator[str]:

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,11 +97,12 @@ def test_cursor_with_wrong_arity_is_refused() -> None:
 
 
 def test_the_longest_title_cursor_is_within_the_limit() -> None:
-    """The title sort's cursor holds the casefolded title (200 characters, each at most 6
-    UTF-8 bytes after casefolding: "ῷ" -> "ῶι") and the note id: it must fit the limit the
-    route and `decode_cursor` enforce, or the list cannot be paged past that note."""
-    for widest in ("\u1ff7", "\U0001f600", "\u0416"):
-        title_key = (widest * 200).casefold()
+    """The title sort's cursor holds the casefolded, composed title (200 characters, each at
+    most 12 bytes of the cursor's JSON: "ῷ" -> "ῶι", U+1D160 -> three 4-byte characters,
+    U+0001 -> "\\u0001") and the note id: it must fit the limit the route and
+    `decode_cursor` enforce, or the list cannot be paged past that note."""
+    for widest in ("\u1ff7", "\U0001f600", "\u0416", "\U0001d160", "\u0001"):
+        title_key = unicodedata.normalize("NFC", (widest * 200).casefold())
         cursor = encode_cursor([title_key, "f" * 24], fingerprint("title", "q", ["tag"]))
         assert len(cursor) <= MAX_CURSOR_LENGTH
         assert decode_cursor(cursor, fingerprint("title", "q", ["tag"]), [str, str]) == [

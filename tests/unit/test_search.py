@@ -15,6 +15,19 @@ def test_words_are_folded_case_and_accents() -> None:
     assert words("Café CRÈME, naïve-Über 42") == ["cafe", "creme", "naive", "uber", "42"]
 
 
+def test_dotless_and_stroked_letters_fold_like_accents() -> None:
+    # casefold keeps Turkish dotless i (U+0131, the lower case of "I"), NFKD splits no stroke
+    # off a letter.
+    assert words("KIRMIZI k\u0131rm\u0131z\u0131 İzmir Łódź KØBENHAVN Đakovo") == [
+        "kirmizi",
+        "kirmizi",
+        "izmir",
+        "lodz",
+        "kobenhavn",
+        "dakovo",
+    ]
+
+
 def test_index_terms_are_distinct_and_keep_first_order() -> None:
     assert index_terms(["Buy milk", "milk and BREAD"]) == "buy milk and bread"
 

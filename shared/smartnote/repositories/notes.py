@@ -141,7 +141,8 @@ def is_note_id(value: str) -> bool:
 # notes are found, sorted and filtered as new ones are, with no migration to run.
 # 2: Chinese, Japanese and Thai words as character pairs in `terms`, tags and `title_key`
 #    composed (NFC), `edit_waiting_since`.
-DERIVED_VERSION = 2
+# 3: dotless i (U+0131) and stroked letters ("ł", "ø", "đ") searched as "i", "l", "o", "d".
+DERIVED_VERSION = 3
 
 
 def derived_fields(note: Mapping[str, Any]) -> Document:
@@ -376,14 +377,7 @@ class NotesRepository:
         return result.deleted_count
 
     async def tag_counts(self, owner_id: str) -> list[Document]:
-        pipeline: list[Document] = [
-            {"$match": {"owner_id": owner_id, "trashed": False}},
-            {"$project": {"tags": 1}},
-            {"$unwind": "$tags"},
-            {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
-            {"$sort": {"count": -1, "_id": 1}},
-        ]
-        cursor = await self._notes.aggregate(pipeline)
+        cursor = await self._notes.aggregate(tag_counts_pipeline(owner_id))
         return [{"name": row["_id"], "count": row["count"]} async for row in cursor]
 
     # --- the scheduled jobs: across owners, each scan one index range ------------------------
@@ -552,6 +546,17 @@ class NotesRepository:
             .limit(limit)
             .to_list()
         )
+
+
+def tag_counts_pipeline(owner_id: str) -> list[Document]:
+    """`/tags`: the owner's notes out of the trash (a state indexes' range), counted by tag."""
+    return [
+        {"$match": {"owner_id": owner_id, "trashed": False}},
+        {"$project": {"tags": 1}},
+        {"$unwind": "$tags"},
+        {"$group": {"_id": "$tags", "count": {"$sum": 1}}},
+        {"$sort": {"count": -1, "_id": 1}},
+    ]
 
 
 def _skipping(query: Document, skip_ids: Sequence[str]) -> Document:

@@ -116,7 +116,16 @@ async def list_notes(
     updated_since: Annotated[Timestamp | None, Query(description=UPDATED_SINCE)] = None,
     sort: SortKey = "updated_at",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR_LENGTH,
+            description="`next_cursor` of the previous page, sent with the same filters and"
+            " sort (else 422). Pages are read after the cursor's sort key: a note changed (by"
+            " `updated_at`), renamed (by `title`) or pinned meanwhile moves, and may be missed"
+            " or met again; `updated_since` sees every change.",
+        ),
+    ] = None,
 ) -> Page[Note]:
     """The caller's notes, pinned first (except by title), a page at a time."""
     query = NoteQuery(

@@ -24,6 +24,7 @@ from smartnote.repositories.notes import (
     derived_fields,
     list_query,
     new_note_id,
+    tag_counts_pipeline,
 )
 
 OWNER = "plan-owner"
@@ -44,6 +45,10 @@ SHAPES: dict[str, NoteQuery] = {
     "sync": NoteQuery(updated_since=SINCE),
     "sync by title": NoteQuery(updated_since=SINCE, sort="title"),
     "sync of the trash": NoteQuery(updated_since=SINCE, trashed=True),
+    "tag in the trash": NoteQuery(tags=["work"], trashed=True),
+    "unpinned tag by created_at": NoteQuery(tags=["home"], pinned=False, sort="created_at"),
+    "tag sync": NoteQuery(tags=["work"], updated_since=SINCE),
+    "q in the trash by title": NoteQuery(q="meeting", trashed=True, sort="title"),
 }
 
 
@@ -127,6 +132,25 @@ def test_every_list_shape_reads_its_index(
 ) -> None:
     stages = _plan(notes, _find(name, with_cursor))
     assert ("IXSCAN", _find(name, with_cursor).hint) in stages, stages
+    assert all(stage != "COLLSCAN" for stage, _ in stages), stages
+
+
+def _all_stages(explained: Any) -> list[tuple[str, str | None]]:
+    """Every plan stage anywhere in an explain answer (an aggregate's plan is nested)."""
+    if isinstance(explained, list):
+        return [stage for item in explained for stage in _all_stages(item)]
+    if not isinstance(explained, dict):
+        return []
+    found = [(str(explained["stage"]), explained.get("indexName"))] if "stage" in explained else []
+    return found + [stage for value in explained.values() for stage in _all_stages(value)]
+
+
+def test_tag_counts_read_the_owners_index_range(notes: Collection[dict[str, Any]]) -> None:
+    explained = notes.database.command(
+        "explain", {"aggregate": notes.name, "pipeline": tag_counts_pipeline(OWNER), "cursor": {}}
+    )
+    stages = _all_stages(explained)
+    assert any(stage == "IXSCAN" and str(name).startswith("owner_") for stage, name in stages)
     assert all(stage != "COLLSCAN" for stage, _ in stages), stages
 
 

@@ -29,6 +29,20 @@ def test_title_sort_pages_past_an_emoji_title(api: httpx.Client, user: ApiUser) 
     assert [n["id"] for n in seen] == [first["id"], second["id"]]
 
 
+def test_title_sort_pages_past_the_widest_title(api: httpx.Client, user: ApiUser) -> None:
+    """The widest title key: 200 characters that NFC decomposes into three 4-byte ones
+    (U+1D160, a composition exclusion), 12 UTF-8 bytes each; or that JSON escapes (U+0001,
+    6 bytes). The cursor after such a note was longer than `cursor` may be: a 422 on page 2."""
+    for widest in ("\U0001d160", "\u0001"):
+        first = create(api, user, title=widest * 200)
+        second = create(api, user, title="\U0001f600" * 200)
+        seen = page_all(api, user, sort="title", limit=1)
+        assert [n["id"] for n in seen] == [first["id"], second["id"]], widest
+        for note in (first, second):
+            permanent = {"permanent": True}
+            api.delete(f"/notes/{note['id']}", params=permanent, headers=user.headers)
+
+
 # --- search ------------------------------------------------------------------------------
 
 
@@ -60,6 +74,36 @@ def test_styled_letters_are_found_ignoring_case(api: httpx.Client, user: ApiUser
     pasted from social media) folds to "Hello" with its capital, casefold ran before NFKD."""
     create(api, user, title="styled", content="\U0001d407\U0001d41e\U0001d425\U0001d425\U0001d428")
     assert titles(api.get("/notes", params={"q": "hello"}, headers=user.headers)) == ["styled"]
+
+
+RED = "k\u0131rm\u0131z\u0131"  # Turkish, with three dotless i
+
+
+def test_turkish_capitals_and_stroked_letters_fold_like_case_and_accents(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    """Case and accents are ignored (README). Turkish "KIRMIZI" is RED in capitals, but
+    casefold keeps its dotless i (U+0131) while "I" folds to "i"; and Unicode decomposes no
+    letter with a stroke ("ł", "ø", "đ") as it does "ó": the same word in capitals, or typed
+    without its marks, was not found."""
+    create(api, user, title="turkish", content=f"{RED} elma")
+    create(api, user, title="capitals", content="KIRMIZI BİBER")
+    create(api, user, title="polish", content="Łódź")
+    create(api, user, title="danish", content="København")
+    create(api, user, title="croatian", content="Đakovo")
+    for q, found in [
+        ("KIRMIZI", ["capitals", "turkish"]),
+        ("kirmizi", ["capitals", "turkish"]),
+        (RED, ["capitals", "turkish"]),
+        ("biber", ["capitals"]),
+        ("lodz", ["polish"]),
+        ("ŁÓDŹ", ["polish"]),
+        ("kobenhavn", ["danish"]),
+        ("KØBENHAVN", ["danish"]),
+        ("dakovo", ["croatian"]),
+    ]:
+        listed = titles(api.get("/notes", params={"q": q}, headers=user.headers))
+        assert sorted(listed) == found, q
 
 
 def test_every_word_of_a_long_query_must_match(api: httpx.Client, user: ApiUser) -> None:
