@@ -19,9 +19,11 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
-def accented() -> tuple[str, str]:
+def accented(api: httpx.Client) -> tuple[str, str]:
     """An address and a password, both with letters outside ASCII, registered as JSON."""
-    return f"zoë-{uuid.uuid4().hex[:8]}@exämple.com", "pässwört-mit-ümlauten"
+    email, password = f"zoë-{uuid.uuid4().hex[:8]}@exämple.com", "pässwört-mit-ümlauten"
+    _register(api, email, password)
+    return email, password
 
 
 def _register(api: httpx.Client, email: str, password: str) -> None:
@@ -29,13 +31,15 @@ def _register(api: httpx.Client, email: str, password: str) -> None:
     assert created.status_code == 201, created.text
 
 
+def _log_in(api: httpx.Client, body: bytes) -> httpx.Response:
+    return api.post("/auth/token", content=body, headers=FORM)
+
+
 def test_raw_utf8_bytes_in_the_login_form_are_read_as_utf8(
     api: httpx.Client, accented: tuple[str, str]
 ) -> None:
     email, password = accented
-    _register(api, email, password)
-    raw = f"username={email}&password={password}".encode()  # as curl -d sends it
-    response = api.post("/auth/token", content=raw, headers=FORM)
+    response = _log_in(api, f"username={email}&password={password}".encode())  # as curl -d
     assert response.status_code == 200, response.text
     assert response.json()["token_type"] == "bearer"
 
@@ -44,9 +48,7 @@ def test_percent_encoded_login_form_still_works(
     api: httpx.Client, accented: tuple[str, str]
 ) -> None:
     email, password = accented
-    _register(api, email, password)
-    encoded = f"username={quote(email)}&password={quote(password)}".encode("ascii")
-    response = api.post("/auth/token", content=encoded, headers=FORM)
+    response = _log_in(api, f"username={quote(email)}&password={quote(password)}".encode())
     assert response.status_code == 200, response.text
 
 
@@ -66,6 +68,5 @@ def test_bytes_that_are_not_utf8_are_a_failed_login_not_an_error(
     api: httpx.Client, accented: tuple[str, str]
 ) -> None:
     email, password = accented
-    _register(api, email, password)
     latin1 = f"username={email}&password={password}".encode("latin-1")
-    assert_error(api.post("/auth/token", content=latin1, headers=FORM), 401, "unauthorized")
+    assert_error(_log_in(api, latin1), 401, "unauthorized")
