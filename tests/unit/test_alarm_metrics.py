@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from smartnote import metrics
-from smartnote.jobs import cleanup, reminders
+from smartnote.jobs import cleanup, images, reminders
 from smartnote.local.template import Template, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +24,7 @@ ALARM_TYPE = "AWS::CloudWatch::Alarm"
 WRITTEN = {
     "CleanupFunction": set(cleanup.failure_metrics(cleanup.CleanupCounts())),
     "RemindersFunction": set(reminders.failure_metrics(reminders.ReminderCounts())),
+    "ImageFunction": set(images.failure_metrics(images.ImageCounts())),
 }
 # What must have an alarm. Not RemindersFailed: a failed send fails its run, which
 # RemindersErrorsAlarm (Lambda's Errors) already watches.
@@ -32,6 +33,8 @@ ALARMED = {
     ("CleanupFunction", cleanup.REDERIVE_FAILURES_METRIC),
     ("RemindersFunction", reminders.REFUSED_METRIC),
     ("RemindersFunction", reminders.UNDELIVERABLE_METRIC),
+    ("ImageFunction", images.PROCESSING_ERRORS_METRIC),
+    ("ImageFunction", images.OCR_FAILURES_METRIC),
 }
 
 

@@ -33,6 +33,9 @@ class Processed:
     web: bytes  # JPEG, long edge <= 2048
     ocr_text: str | None
     ocr_confidence: float | None
+    # Tesseract failed (a language pack missing, a timeout): the image is still `ready`,
+    # without text, and the job counts it (a metric with an alarm: a broken deploy shows).
+    ocr_failed: bool
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,11 @@ def process(data: bytes, languages: str = "eng") -> Processed:
     height, width = image.shape[:2]
     try:
         result = ocr.read_text(image, languages)
-        text, confidence = result.text, result.confidence
+        text, confidence, ocr_failed = result.text, result.confidence, False
     except (pytesseract.TesseractError, RuntimeError) as exc:
         # OCR is a bonus: the image itself is fine, so it is still `ready`.
         logger.warning("OCR failed: %s", exc)
-        text, confidence = None, None
+        text, confidence, ocr_failed = None, None, True
     return Processed(
         content_type=header.mime_type,
         width=width,
@@ -74,6 +77,7 @@ def process(data: bytes, languages: str = "eng") -> Processed:
         web=transform.encode(transform.fit(image, WEB_EDGE), "jpeg"),
         ocr_text=text,
         ocr_confidence=confidence,
+        ocr_failed=ocr_failed,
     )
 
 

@@ -25,6 +25,11 @@ records the ETag of the bytes it processed, the edit takes it over, and renderin
 key with If-Match on it. Another upload to the key before the edit runs makes it fail with a
 reason (the bucket keeps no versions: those bytes are gone), never render the new bytes as an
 edit of the old ones.
+
+What a run swallows to keep the attachment's answer (a catch-all of the pipeline: a decoder or
+library bug; an OCR failure: the image is `ready` without text) succeeds as far as Lambda
+knows, so each invocation writes its counts of them as one metric record (`smartnote.metrics`),
+each watched by an alarm in template.yaml: a deploy that broke OpenCV or Tesseract shows.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
-from smartnote import storage
+from smartnote import metrics, storage
 from smartnote.domain import attachments as domain
 from smartnote.errors import NotFound
 from smartnote.images import pipeline, transform
@@ -55,6 +60,26 @@ WEB = "web.jpg"
 PROCESSED = "processed"  # derived/.../{attachment}/processed/{run}/{thumbnail,web}.jpg
 _RUN_DIGITS = 16
 REPLACED = "The image was replaced by a new upload after this edit was asked for; ask again"
+# An invocation's failures as metrics, each watched by an alarm in template.yaml.
+PROCESSING_ERRORS_METRIC = "ImageProcessingErrors"
+OCR_FAILURES_METRIC = "ImageOcrFailures"
+
+
+@dataclass
+class ImageCounts:
+    """What an invocation swallowed: images and edits the pipeline failed on unexpectedly
+    (not those it refused with a reason), and uploads it could not read the text of."""
+
+    processing_errors: int = 0
+    ocr_failures: int = 0
+
+
+def failure_metrics(counts: ImageCounts) -> dict[str, int]:
+    """What of an invocation's `counts` is written as metrics."""
+    return {
+        PROCESSING_ERRORS_METRIC: counts.processing_errors,
+        OCR_FAILURES_METRIC: counts.ocr_failures,
+    }
 
 
 class Replaced(Exception):
@@ -110,23 +135,30 @@ class ImageJob:
         self._languages = languages
 
     async def handle(self, event: Document, invocation: Invocation | None = None) -> list[Document]:
-        """Process every record; returns one outcome per record (for logs and tests)."""
+        """Process every record; returns one outcome per record (for logs and tests). Its
+        counts are written as one metric record, also when a record fails the invocation."""
         invocation = invocation or Invocation.of(None)
         outcomes = []
-        for obj in created_objects(event):
-            outcome = await self._handle_object(obj, invocation)
-            logger.info("s3://%s/%s: %s", obj.bucket, obj.key, outcome)
-            outcomes.append({"key": obj.key, "outcome": outcome})
+        counts = ImageCounts()
+        try:
+            for obj in created_objects(event):
+                outcome = await self._handle_object(obj, invocation, counts)
+                logger.info("s3://%s/%s: %s", obj.bucket, obj.key, outcome)
+                outcomes.append({"key": obj.key, "outcome": outcome})
+        finally:
+            metrics.write_counts(failure_metrics(counts))
         return outcomes
 
-    async def _handle_object(self, obj: S3Object, invocation: Invocation) -> str:
+    async def _handle_object(
+        self, obj: S3Object, invocation: Invocation, counts: ImageCounts
+    ) -> str:
         parsed = storage.parse_upload_key(obj.key)
         if parsed is None:
             return "ignored (not an upload key)"
         if parsed.edit_id is not None:
-            return await self._edit(obj, parsed, parsed.edit_id, invocation)
+            return await self._edit(obj, parsed, parsed.edit_id, invocation, counts)
         if parsed.name == domain.ORIGINAL:
-            return await self._original(obj, parsed, invocation)
+            return await self._original(obj, parsed, invocation, counts)
         return "ignored (unknown object)"
 
     async def _update(self, parsed: storage.UploadKey, change: domain.Change) -> Document | None:
@@ -153,7 +185,7 @@ class ImageJob:
         return Fetched(data, str(response["ETag"]))
 
     async def _original(
-        self, obj: S3Object, parsed: storage.UploadKey, invocation: Invocation
+        self, obj: S3Object, parsed: storage.UploadKey, invocation: Invocation, counts: ImageCounts
     ) -> str:
         token = invocation.request_id
         ours = original_outputs(parsed, obj.version, token)
@@ -183,7 +215,7 @@ class ImageJob:
             outputs = original_outputs(parsed, taken["source"] or "", taken["claim"])
             self._discard(obj.bucket, _unrecorded(outputs, attachment))
         try:
-            result = self._process_original(obj, parsed, ours)
+            result = self._process_original(obj, parsed, ours, counts)
         except BaseException:
             await self._update(parsed, domain.release(parsed.attachment_id, token))
             raise
@@ -212,10 +244,10 @@ class ImageJob:
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
     def _process_original(
-        self, obj: S3Object, parsed: storage.UploadKey, outputs: list[str]
+        self, obj: S3Object, parsed: storage.UploadKey, outputs: list[str], counts: ImageCounts
     ) -> Document:
         """Check, thumbnail, copy and read the upload; its thumbnail and web copy are written
-        to `outputs` (in this order)."""
+        to `outputs` (in this order). What it swallows is added to `counts`."""
         if obj.size > MAX_UPLOAD_BYTES:  # known from the event: no need to download it
             limit = MAX_UPLOAD_BYTES // (1024 * 1024)
             return _failed_original(f"The file is larger than {limit} MB")
@@ -229,7 +261,10 @@ class ImageJob:
             return _failed_original(exc.reason, size=len(data))
         except Exception:  # a decoder bug on hostile input must not loop retries
             logger.exception("processing %s failed", obj.key)
+            counts.processing_errors += 1
             return _failed_original("The image could not be processed", size=len(data))
+        if processed.ocr_failed:  # logged by the pipeline; still `ready`, without text
+            counts.ocr_failures += 1
         thumbnail_key, web_key = outputs
         self._put(obj.bucket, thumbnail_key, processed.thumbnail)
         self._put(obj.bucket, web_key, processed.web)
@@ -256,7 +291,12 @@ class ImageJob:
         self._s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
 
     async def _edit(
-        self, obj: S3Object, parsed: storage.UploadKey, edit_id: str, invocation: Invocation
+        self,
+        obj: S3Object,
+        parsed: storage.UploadKey,
+        edit_id: str,
+        invocation: Invocation,
+        counts: ImageCounts,
     ) -> str:
         token = invocation.request_id
         claim = domain.claim_edit(parsed.attachment_id, edit_id, token, invocation.deadline)
@@ -269,7 +309,7 @@ class ImageJob:
         if derived.get("claim") != token:
             return "skipped (already processed or in progress)"
         try:
-            result = self._render(obj, parsed, attachment, derived)
+            result = self._render(obj, parsed, attachment, derived, counts)
         except BaseException:
             await self._update(parsed, domain.release_edit(parsed.attachment_id, edit_id, token))
             raise
@@ -282,7 +322,12 @@ class ImageJob:
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
     def _render(
-        self, obj: S3Object, parsed: storage.UploadKey, attachment: Document, derived: Document
+        self,
+        obj: S3Object,
+        parsed: storage.UploadKey,
+        attachment: Document,
+        derived: Document,
+        counts: ImageCounts,
     ) -> Document:
         """The edit `derived` of the upload it was asked of: the bytes of the ETag it recorded
         (edits recorded before it was, none: the object at the key). The bucket keeps no
@@ -304,6 +349,7 @@ class ImageJob:
             return _failed(exc.reason)
         except Exception:  # see _process_original
             logger.exception("edit %s failed", obj.key)
+            counts.processing_errors += 1
             return _failed("The edit could not be applied")
         key = storage.derived_key(
             parsed.owner_id,

@@ -46,6 +46,21 @@ def test_ocr_reads_a_one_line_screenshot(height: int) -> None:
     assert processed.ocr_text == "Invoice number 4711"
 
 
+# Installed with Tesseract here and in the image function: eng (and osd); not deu.
+MISSING_LANGUAGE = "deu"
+
+
+def test_an_ocr_failure_is_reported_and_the_image_still_processed() -> None:
+    """A language pack missing (a broken deploy): the image has its copies, no text, and
+    the failure is said to the caller, not only logged."""
+    data = encode(text_strip("Invoice number 4711", 24), ".png")
+    failed = pipeline.process(data, MISSING_LANGUAGE)
+    read = pipeline.process(data)
+    assert (failed.ocr_failed, failed.ocr_text, failed.ocr_confidence) == (True, None, None)
+    assert (read.ocr_failed, read.ocr_text) == (False, "Invoice number 4711")
+    assert (failed.thumbnail, failed.web) == (read.thumbnail, read.web)
+
+
 def test_preprocessing_beats_plain_tesseract_on_a_dim_tilted_page() -> None:
     image = photographed_page(skew_degrees=-4.0, shadow=0.6, contrast=60)
     plain = pytesseract.image_to_string(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
