@@ -197,6 +197,11 @@ class AwsService:
         host, port = self._server.get_host_and_port()
         return f"http://{host}:{port}"
 
+    @property
+    def running(self) -> bool:
+        """Whether this endpoint answers: an external one always, ours between start and stop."""
+        return self.external or self._server is not None
+
     def start(self) -> None:
         if self.external or self._server is not None:
             return

@@ -20,6 +20,7 @@ from typing import Any
 from smartnote.local.async_invoke import AsyncInvoker
 from smartnote.local.gateway import Gateway
 from smartnote.local.s3_events import S3EventDelivery
+from smartnote.local.s3_snapshot import S3Snapshot
 from smartnote.local.scheduler import Scheduler
 from smartnote.local.services import (
     DEFAULT_REGION,
@@ -36,6 +37,7 @@ logger = logging.getLogger("smartnote.local.stack")
 DATA_DIR = Path(".local")
 STACK_FILE = "stack.json"
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
+S3_DIR = "s3"
 
 
 def jwt_secret(data_dir: Path) -> str:
@@ -153,6 +155,13 @@ class Stack:
         # EventBridge invokes the scheduled functions asynchronously, as S3 the image one.
         self.scheduled_runs = AsyncInvoker(self.template, self.gateway.invoke, self.aws)
         self.s3_events = S3EventDelivery(self.template, self.aws, self.gateway)
+        # moto keeps objects in memory only; an external endpoint (LocalStack) has its own
+        # persistence.
+        self.s3_snapshot = (
+            None
+            if self.aws.external
+            else S3Snapshot(self.data_dir / S3_DIR, [b.bucket_name for b in self.template.buckets])
+        )
 
     @property
     def stack_file(self) -> Path:
@@ -165,6 +174,8 @@ class Stack:
             self.sql.start()
             self.aws.start()
             self.provisioned = self.aws.provision(self.template)
+            if self.s3_snapshot is not None:  # before any notification: none of them fires
+                self.s3_snapshot.restore(self.aws.client("s3"))
             env = local_environ(
                 mongodb_uri=self.mongo.url,
                 database_url=self.sql.url,
@@ -207,9 +218,18 @@ class Stack:
         self.scheduled_runs.stop()
         self.s3_events.stop()
         self.gateway.stop()
+        self._save_s3()  # nothing writes to S3 any more, and moto still holds it all
         self.aws.stop()
         self.mongo.stop()
         self.sql.stop()
+
+    def _save_s3(self) -> None:
+        if self.s3_snapshot is None or not self.aws.running:
+            return
+        try:
+            self.s3_snapshot.save(self.aws.client("s3"))
+        except Exception:  # stop the rest all the same; the previous snapshot stays whole
+            logger.exception("could not save the S3 objects to %s", self.s3_snapshot.directory)
 
     def _event_sources(self, function_name: str) -> str:
         return ", ".join(
@@ -224,7 +244,7 @@ class Stack:
         mongo_kind = (
             "external" if self.mongo.external else f"SecantusDB, data in {self.mongo.storage_path}"
         )
-        aws_kind = "external" if self.aws.external else "moto, in memory"
+        aws_kind = "external" if self.aws.external else f"moto, S3 objects saved in {S3_DIR}/"
         rows = [
             ("API", api, "API Gateway REST v1 emulation"),
             ("Swagger UI", f"{api}/docs", ""),

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +20,7 @@ from smartnote.local.events import build_rest_event
 from smartnote.local.services import AwsService, MongoService, free_port, port_is_free
 from smartnote.local.stack import Stack, ephemeral_services, jwt_secret, read_stack_file
 from smartnote.local.template import load_template
+from tests.utils.local_stack import interrupt, start_stack_process
 
 TEMPLATE = """
 Resources:
@@ -179,39 +175,6 @@ def test_stack_runs_everything_and_cleans_up(
     assert (data_dir / "mongo").is_dir()
 
 
-def _start_stack_process(project: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    """`python -m smartnote.local.stack` in `project`, as `make run` starts it; and stack.json."""
-    external = ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL")
-    env = {key: value for key, value in os.environ.items() if key not in external}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "smartnote.local.stack", "--port", str(port), "--quiet"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while (info := read_stack_file(project / ".local")) is None:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the stack did not start: {process.communicate()[0]}")
-        time.sleep(0.2)
-    return process, info
-
-
-def _interrupt(process: subprocess.Popen[str]) -> str:
-    """Ctrl-C: the stack must exit 0 on its own, soon."""
-    process.send_signal(signal.SIGINT)
-    try:
-        output, _ = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        pytest.fail(f"the stack ignored Ctrl-C: {process.communicate()[0]}")
-    assert process.returncode == 0, output
-    return output
-
-
 def _listening(url: str) -> bool:
     parts = urlsplit(url)
     return not port_is_free(parts.hostname or "", parts.port or 0)
@@ -219,25 +182,25 @@ def _listening(url: str) -> bool:
 
 def test_ctrl_c_stops_everything_and_a_second_run_keeps_the_data(project: Path) -> None:
     port = free_port()
-    process, info = _start_stack_process(project, port)
+    process, info = start_stack_process(project, port)
     try:
         assert httpx.get(f"http://127.0.0.1:{port}/hello", timeout=10).status_code == 200
         with MongoClient(info["mongodb_uri"]) as client:
             client.smartnote.kept.insert_one({"_id": "across-restarts"})
     finally:
-        output = _interrupt(process)
+        output = interrupt(process)
     assert "Ctrl-C to stop" in output
     urls = (info["api_url"], info["mongodb_uri"], info["aws_endpoint_url"])
     assert [url for url in urls if _listening(url)] == []  # nothing left running
     assert read_stack_file(project / ".local") is None
 
-    process, again = _start_stack_process(project, port)
+    process, again = start_stack_process(project, port)
     try:
         assert again["jwt_secret_file"] == info["jwt_secret_file"]
         with MongoClient(again["mongodb_uri"]) as client:
             assert client.smartnote.kept.find_one({"_id": "across-restarts"}) is not None
     finally:
-        _interrupt(process)
+        interrupt(process)
 
 
 @pytest.mark.usefixtures("restore_environ")

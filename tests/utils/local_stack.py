@@ -1,0 +1,48 @@
+"""`make run`'s stack as a child process, for tests of what a restart keeps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smartnote.local.stack import read_stack_file
+
+
+def start_stack_process(project: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """`python -m smartnote.local.stack` in `project`, as `make run` starts it; and stack.json."""
+    external = ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL")
+    env = {key: value for key, value in os.environ.items() if key not in external}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smartnote.local.stack", "--port", str(port), "--quiet"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while (info := read_stack_file(project / ".local")) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the stack did not start: {process.communicate()[0]}")
+        time.sleep(0.2)
+    return process, info
+
+
+def interrupt(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C: the stack must exit 0 on its own, soon; its output."""
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"the stack ignored Ctrl-C: {process.communicate()[0]}")
+    assert process.returncode == 0, output
+    return output
