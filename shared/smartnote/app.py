@@ -20,7 +20,7 @@ from smartnote import __version__
 from smartnote.config import get_settings
 from smartnote.errors import AppError, ServiceUnavailable, is_unavailable
 from smartnote.logs import configure_logging
-from smartnote.middleware import BodyLimitMiddleware, EdgeMiddleware, Utf8FormMiddleware
+from smartnote.middleware import BodyLimitMiddleware, EdgeMiddleware, FormMiddleware
 from smartnote.models.common import ErrorResponse
 
 logger = logging.getLogger("smartnote.errors")
@@ -258,7 +258,7 @@ def create_app(
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_middleware(Utf8FormMiddleware)  # innermost: the body limit counts the raw bytes
+    app.add_middleware(FormMiddleware)  # innermost: the body limit counts the raw bytes
     # Its 413 and 500 answers pass through CORS, so an allowed origin reads them.
     limit = max(settings.max_request_body_bytes, max_body_bytes or 0)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=limit)

@@ -58,15 +58,35 @@ class AuthService:
         password_hash = user.password_hash if user else None
         if not self._verify_throttled(email, client_ip, password, password_hash) or user is None:
             raise Unauthorized(BAD_CREDENTIALS)
-        new_hash = user.password_hash
-        if self._hasher.needs_rehash(user.password_hash):
-            new_hash = self._hasher.hash(password)
-        # The password checked must still be the account's: a change that committed meanwhile
-        # ended every other session, this one included, and a rehash must not undo it.
-        if not self._users.replace_password_hash(user.id, user.password_hash, new_hash):
+        if not self._hold_password(user, password):
             raise Unauthorized(BAD_CREDENTIALS)
         issued = self._sessions.start(user.id, user_agent, self._refresh_ttl)
         return self._pair(user.id, issued.session.id, issued.token)
+
+    def _hold_password(self, user: UserRecord, password: str) -> bool:
+        """Keep the password just checked as the account's until the session starts (its row
+        stays locked), rehashed if the hash's parameters are outdated; False if it is no longer
+        the account's password.
+
+        The password checked must still be the account's: a change that committed meanwhile
+        ended every other session, this one included, and a rehash must not undo it. A hash
+        replaced meanwhile may be another login's rehash of this same password, though: it is
+        checked too (one more verification, only in that race), else the right password
+        would be a 401.
+        """
+        new_hash = user.password_hash
+        if self._hasher.needs_rehash(user.password_hash):
+            new_hash = self._hasher.hash(password)
+        if self._users.replace_password_hash(user.id, user.password_hash, new_hash):
+            return True
+        current = self._users.by_id(user.id)
+        return (
+            current is not None
+            and self._hasher.verify(password, current.password_hash)
+            and self._users.replace_password_hash(
+                user.id, current.password_hash, current.password_hash
+            )
+        )
 
     def refresh(self, refresh_token: str) -> TokenPair:
         try:

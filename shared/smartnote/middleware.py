@@ -1,10 +1,11 @@
 """The ASGI layers of every function. Outermost, `EdgeMiddleware`: request id, stage prefix,
 HEAD, security headers on every answer. `BodyLimitMiddleware`: the body limit and the clean
 500 for any crash, whose answers then pass through CORS (app.py) like the routes'. Innermost,
-`Utf8FormMiddleware`: raw UTF-8 in a url-encoded form read as UTF-8."""
+`FormMiddleware`: forms read as their clients meant them, or refused (400)."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote_from_bytes
 
+from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smartnote.logs import request_id_var
@@ -110,7 +112,7 @@ class EdgeMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Innermost: the body limit (413) and a clean 500 for any crash of the app."""
+    """The body limit (413) and a clean 500 for any crash of the app."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -180,15 +182,37 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ASCII = bytes(range(0x80))  # left as they are: only the bytes past ASCII are encoded
 
 
-class Utf8FormMiddleware:
-    """Reads the raw non-ASCII bytes of a url-encoded form as UTF-8, as the characters sent.
+# What a multipart form may declare as its charset. Starlette decodes the form's fields with
+# any Python codec named there, and some make text no UTF-8 encoder takes: `unicode_escape`
+# turns `\ud800` into a lone surrogate, which a password hash, a SQL driver or a JSON encoder
+# then refuses (a 500). URL-encoded forms are read as UTF-8 whatever they declare.
+FORM_CHARSETS = frozenset({"utf-8", "ascii", "iso8859-1"})
 
-    A browser percent-encodes them (the WHATWG form serializer, RFC 6749 appendix B), but
+
+def undecodable_form(content_type: bytes) -> bool:
+    """Whether a body of this Content-Type is a multipart form whose charset is not one of
+    FORM_CHARSETS, read as Starlette reads it (an unknown codec it decodes as Latin-1)."""
+    media_type, params = parse_options_header(content_type)
+    if media_type != b"multipart/form-data" or b"charset" not in params:
+        return False
+    try:
+        return codecs.lookup(params[b"charset"].decode("latin-1")).name not in FORM_CHARSETS
+    except LookupError:
+        return False
+
+
+class FormMiddleware:
+    """Forms read as their clients meant them, or refused with a 400.
+
+    URL-encoded: the raw non-ASCII bytes are read as UTF-8, the characters sent. A browser
+    percent-encodes them (the WHATWG form serializer, RFC 6749 appendix B), but
     `curl -d 'username=zoë@…'` sends them raw, and Starlette decodes raw bytes as Latin-1:
     the login with the right password failed. Percent-encoding those bytes before the parser
     is unambiguous (a conforming body holds none), and the parser then decodes them as UTF-8;
     bytes that are not UTF-8 become U+FFFD, a failed login. The body limit counts the bytes
     the client sent (this layer sits inside it).
+
+    Multipart: a charset other than FORM_CHARSETS is a 400 before anything is parsed.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -199,6 +223,10 @@ class Utf8FormMiddleware:
             await self.app(scope, receive, send)
             return
         content_type = next((v for k, v in scope["headers"] if k.lower() == b"content-type"), b"")
+        if undecodable_form(content_type):
+            message = "A multipart form's text must be UTF-8 (its charset parameter)"
+            await send_error(send, 400, "bad_request", message)
+            return
         if content_type.split(b";", 1)[0].strip().lower() != _FORM_TYPE:
             await self.app(scope, receive, send)
             return

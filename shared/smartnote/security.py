@@ -122,7 +122,9 @@ class TokenService:
                 issuer=self._issuer,
                 options={"require_exp": True, "require_sub": True, "require_iat": True},
             )
-        except (JWTError, ValueError, TypeError, KeyError) as exc:
+        # RecursionError: jose parses the (unsigned) header with json.loads, which a header
+        # nested past the recursion limit makes raise it, from anyone's 1.3 kB token.
+        except (JWTError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise Unauthorized("Invalid or expired access token") from exc
         sub, sid, exp = claims.get("sub"), claims.get("sid"), claims.get("exp")
         if claims.get("typ") != "access" or not isinstance(sub, str) or not isinstance(sid, str):

@@ -65,6 +65,32 @@ def test_per_client_throttle_spans_accounts_and_new_service_instances(session: S
         )
 
 
+def test_an_ipv6_client_is_throttled_by_its_64_bit_network(session: Session) -> None:
+    """The per-client limit counted each IPv6 address alone, and a client holds a whole /64
+    at least (2^64 addresses): by changing address at each guess, it sprayed passwords over
+    any number of accounts without ever reaching the limit."""
+    network = f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
+    another = f"another-{uuid.uuid4().hex}@example.com"
+    for host in ("::1", "::2", ":abcd:ef01:2345:6789"):
+        with pytest.raises(Unauthorized):
+            service(session, login_max_failures_per_client=3).login(
+                f"victim-{uuid.uuid4().hex}@example.com",
+                "guess-guess-1",
+                network + host,
+                None,
+            )
+        session.commit()
+    with pytest.raises(TooManyRequests):
+        service(session, login_max_failures_per_client=3).login(
+            another, "guess-guess-1", f"{network.upper()}:0:0:0:ffff", None
+        )
+    # Another network is not affected.
+    with pytest.raises(Unauthorized):
+        service(session, login_max_failures_per_client=3).login(
+            another, "guess-guess-1", f"2001:db9:{network[9:]}::1", None
+        )
+
+
 def test_success_clears_the_account_failures(session: Session) -> None:
     auth = service(session, login_max_failures_per_account=3)
     email = f"u-{uuid.uuid4().hex}@example.com"

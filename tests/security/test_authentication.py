@@ -159,6 +159,24 @@ def test_a_login_racing_the_deletion_of_its_account_is_a_401(stack_env: None) ->
         assert_error(_login(client, email, password), 401)
 
 
+def test_two_logins_that_both_rehash_the_password_both_succeed(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    """A hash of older (here cheaper) parameters is replaced at the next login. Two logins at
+    once both checked it; the one that stored its new hash second found the hash it had
+    checked replaced, and answered the right password with 401 "Incorrect email or password"."""
+    with cold_container(auth.router, **SLOW_HASH) as client:
+        first, second = _race(
+            lambda: _login(client, user.email, user.password),
+            lambda: _login(client, user.email, user.password),
+            0,
+        )
+        assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+        for answer in (first, second):
+            headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+            assert client.get("/auth/sessions", headers=headers).status_code == 200
+
+
 def _comparable(response: httpx.Response) -> tuple[int, str, dict[str, str]]:
     headers = {k: v for k, v in response.headers.items() if k not in ("x-request-id", "date")}
     return response.status_code, response.text, headers

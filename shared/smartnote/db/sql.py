@@ -269,13 +269,18 @@ def build_engine(url: str, timeout_seconds: float | None = None) -> Engine:
 
 
 def _socket_failure_is_a_lost_connection(context: ExceptionContext) -> BaseException | None:
-    """pg8000 lets its socket's own errors through unwrapped (a read past `timeout_seconds`).
-    The connection is then mid-message: it is dropped, never back in the pool, and the error
-    is an `OperationalError` of a lost connection, as pg8000 reports other network errors."""
+    """pg8000 lets some errors through unwrapped, raised while it was writing or reading a
+    message: its socket's own (a read past `timeout_seconds`), or a parameter it could not
+    encode (text with a lone surrogate). The connection is then mid-message: it is dropped,
+    never back in the pool, where the next statements would have read the wrong answers.
+    A socket error becomes an `OperationalError` of a lost connection, as pg8000 reports other
+    network errors; any other stays what it is (a 500: no retry would succeed)."""
     error = context.original_exception
-    if context.sqlalchemy_exception is not None or not isinstance(error, OSError):
+    if context.sqlalchemy_exception is not None:  # pg8000's own error: the exchange ended
         return None
     context.is_disconnect = True
+    if not isinstance(error, OSError):
+        return None
     return OperationalError(
         str(context.statement), context.parameters, error, connection_invalidated=True
     )

@@ -5,14 +5,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, delete, insert, select, update
 
 from smartnote.clock import utcnow
 from smartnote.db.sql import Session
 from smartnote.db.tables import USER_AGENT_LENGTH, refresh_tokens, sessions, storable, users
 from smartnote.repositories.users import UserRecord
 from smartnote.security import hash_token, new_refresh_token
+
+
+def _live_at(now: datetime | BindParameter[Any]) -> ColumnElement[bool]:
+    """`SessionRecord.is_live`, in SQL."""
+    return and_(sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+
 
 # Every authenticated request runs this, so it is built once (building a statement and its
 # cache key cost more than running it): ~470 -> ~200 -> ~130 us per lookup on SQLite, bench
@@ -23,8 +30,7 @@ _LIVE_SESSION_USER = (
     .where(
         sessions.c.id == bindparam("session_id"),
         users.c.id == bindparam("user_id"),
-        sessions.c.revoked_at.is_(None),
-        sessions.c.expires_at > bindparam("now"),
+        _live_at(bindparam("now")),
     )
 )
 
@@ -104,9 +110,16 @@ class SessionsRepository:
         if spent.rowcount != 1:
             self.revoke(auth_session.id, reason="reuse")
             raise RefreshRejected("refresh token reused")
-        self._db.execute(
-            update(sessions).where(sessions.c.id == auth_session.id).values(last_used_at=now)
+        # Still live when touched: a logout or a password change that committed since the
+        # session was read ended it (on PostgreSQL one in progress is waited for), and a pair
+        # of an ended session would be a 200 whose tokens are refused at their first use.
+        touched = self._db.execute(
+            update(sessions)
+            .where(sessions.c.id == auth_session.id, _live_at(now))
+            .values(last_used_at=now)
         )
+        if touched.rowcount != 1:
+            raise RefreshRejected("session ended")
         auth_session = replace(auth_session, last_used_at=now)
         return IssuedRefresh(auth_session, self._issue(auth_session.id, now))
 
@@ -134,11 +147,7 @@ class SessionsRepository:
         now = utcnow()
         return self._db.all(
             select(sessions)
-            .where(
-                sessions.c.user_id == user_id,
-                sessions.c.revoked_at.is_(None),
-                sessions.c.expires_at > now,
-            )
+            .where(sessions.c.user_id == user_id, _live_at(now))
             .order_by(sessions.c.created_at.desc(), sessions.c.id),
             SessionRecord,
         )

@@ -93,3 +93,15 @@ def test_a_block_whose_commit_fails_leaves_nothing_behind(sql_url: str) -> None:
     with session_factory(sql_url)() as session, session.begin():
         session.execute(_write(next_job))
     assert (_failures_of(sql_url, lost), _failures_of(sql_url, next_job)) == (0, 1)
+
+
+def test_a_parameter_the_driver_cannot_send_spoils_no_pooled_connection(sql_url: str) -> None:
+    """pg8000 encodes a statement's parameters while writing it out: text it cannot encode
+    (a lone surrogate) raised halfway, and the connection went back to the pool mid-message,
+    so that the statements served on it next failed, or read the answers of others."""
+    for _ in range(3):
+        with session_factory(sql_url)() as session, pytest.raises(UnicodeEncodeError):
+            session.execute(select(login_failures.c.id).where(login_failures.c.email == "\ud800"))
+    for number in range(6):  # more than the pool holds
+        with session_factory(sql_url)() as session:
+            assert session.execute(select(number)).scalar_one() == number

@@ -211,6 +211,44 @@ def test_token_form_requires_fields(api: httpx.Client) -> None:
     assert_error(api.post("/auth/token", json={"username": "a", "password": "b"}), 422)
 
 
+def _multipart_form(fields: dict[str, bytes], charset: str) -> tuple[bytes, dict[str, str]]:
+    parts = [
+        b'--b0undary\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value)
+        for name, value in fields.items()
+    ]
+    content_type = f"multipart/form-data; boundary=b0undary; charset={charset}"
+    return b"".join(parts) + b"--b0undary--\r\n", {"Content-Type": content_type}
+
+
+def test_the_login_form_may_be_multipart_in_utf8(api: httpx.Client, user: ApiUser) -> None:
+    fields = {"username": user.email.encode(), "password": user.password.encode()}
+    for charset in ("utf-8", "UTF8", "us-ascii"):
+        content, headers = _multipart_form(fields, charset)
+        assert api.post("/auth/token", content=content, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("charset", ["unicode_escape", "raw_unicode_escape"])
+def test_a_form_charset_decoding_to_lone_surrogates_is_a_400(
+    api: httpx.Client, user: ApiUser, charset: str
+) -> None:
+    """Starlette decodes a multipart form's fields with whatever Python codec its charset
+    names: `unicode_escape` made `\\ud800` a lone surrogate, which no password hash, SQL
+    driver or JSON encoder takes. That was a 500, and on PostgreSQL the pooled connection
+    was left mid-message: the next requests served on it failed too."""
+    for fields in (
+        {"username": user.email.encode(), "password": b"\\ud800-wrong-password"},
+        {"username": b"\\ud800" + user.email.encode(), "password": b"wrong-password"},
+    ):
+        content, headers = _multipart_form(fields, charset)
+        response = api.post("/auth/token", content=content, headers=headers)
+        assert_error(response, 400, "bad_request")
+    for _ in range(5):  # more requests than the pool holds connections
+        assert api.get("/auth/sessions", headers=user.headers).status_code == 200
+    login = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    assert login.status_code == 200
+
+
 def test_refresh_rotates_and_reuse_revokes_the_session(api: httpx.Client, user: ApiUser) -> None:
     first = api.post("/auth/refresh", json={"refresh_token": user.refresh_token})
     assert first.status_code == 200
@@ -284,9 +322,21 @@ def test_revoking_another_users_or_unknown_session_is_404(
     assert api.get("/users/me", headers=other_user.headers).status_code == 200
 
 
+# A JWT header nested past Python's recursion limit: jose's json.loads raised RecursionError,
+# which no `except` took (a 500 on every authenticated route, for anyone, from 1.3 kB).
+NESTED_HEADER = base64.urlsafe_b64encode(b"[" * 1000).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer", "Bearer not.a.jwt", "Basic dXNlcjpwYXNz", "Bearer " + "a" * 5000],
+    [
+        None,
+        "Bearer",
+        "Bearer not.a.jwt",
+        "Basic dXNlcjpwYXNz",
+        "Bearer " + "a" * 5000,
+        f"Bearer {NESTED_HEADER}.e30.c2ln",
+    ],
 )
 def test_protected_routes_need_a_valid_bearer_token(
     api: httpx.Client, authorization: str | None
