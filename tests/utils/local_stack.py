@@ -1,4 +1,5 @@
-"""`make run`'s stack as a child process, for tests of what a restart keeps."""
+"""Local-stack test projects (a template and its functions' code), and `make run`'s stack as a
+child process, for tests of what a restart keeps."""
 
 from __future__ import annotations
 
@@ -6,13 +7,25 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from smartnote.local.stack import read_stack_file
+
+
+def write_project(root: Path, template: str, functions: Mapping[str, str]) -> Path:
+    """`root` as a project: `template` as its template.yaml, and each of `functions` (name ->
+    source) as functions/<name>/app.py."""
+    (root / "template.yaml").write_text(template)
+    for name, source in functions.items():
+        (root / "functions" / name).mkdir(parents=True)
+        (root / "functions" / name / "app.py").write_text(textwrap.dedent(source))
+    return root
 
 
 def start_stack_process(project: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import textwrap
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 from smartnote.local.events import build_rest_event
 from smartnote.local.gateway import Gateway
 from smartnote.local.template import load_template
+from tests.utils.local_stack import write_project
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -158,13 +158,8 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("project")
-    (root / "template.yaml").write_text(TEMPLATE)
     apps = {"hello": HELLO_APP, "boom": BOOM_APP, "stuck": STUCK_APP, "long": LONG_APP}
-    for name, source in apps.items():
-        (root / "functions" / name).mkdir(parents=True)
-        (root / "functions" / name / "app.py").write_text(textwrap.dedent(source))
-    return root
+    return write_project(tmp_path_factory.mktemp("project"), TEMPLATE, apps)
 
 
 @pytest.fixture(scope="module")

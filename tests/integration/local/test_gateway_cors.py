@@ -11,7 +11,6 @@ DEFAULT_5XX.
 from __future__ import annotations
 
 import http.client
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import yaml
 from smartnote.app import CORS_RESPONSE_HEADERS
 from smartnote.local.gateway import Gateway
 from smartnote.local.template import load_template
+from tests.utils.local_stack import write_project
 
 REPO = Path(__file__).resolve().parents[3]
 ALLOWED = "http://localhost:5173"
@@ -61,10 +61,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "Globals": {"Function": {"Environment": real["Globals"]["Function"]["Environment"]}},
         "Resources": {"Api": real["Resources"]["Api"], **resources},
     }
-    (root / "template.yaml").write_text(yaml.safe_dump(template), encoding="utf-8")
-    (root / "functions" / "boom").mkdir(parents=True)
-    (root / "functions" / "boom" / "app.py").write_text(textwrap.dedent(BOOM_APP))
-    return root
+    return write_project(root, yaml.safe_dump(template), {"boom": BOOM_APP})
 
 
 def _gateway(project: Path, monkeypatch: pytest.MonkeyPatch, origins: str) -> Iterator[Gateway]:

@@ -5,7 +5,6 @@ answering meanwhile."""
 from __future__ import annotations
 
 import json
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from smartnote.local.services import AwsService
 from smartnote.local.template import Template, load_template
 from tests.conftest import ApiUser
 from tests.utils.images import encode, photographed_page
+from tests.utils.local_stack import write_project
 
 TEMPLATE = """
 Resources:
@@ -110,12 +110,8 @@ def _wait_for(check: Callable[[], Any], timeout: float = 30) -> Any:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("s3-events")
-    (root / "template.yaml").write_text(TEMPLATE)
-    for name, source in (("record", RECORD_APP), ("boom", BOOM_APP), ("work", WORK_APP)):
-        (root / "functions" / name).mkdir(parents=True)
-        (root / "functions" / name / "app.py").write_text(textwrap.dedent(source))
-    return root
+    apps = {"record": RECORD_APP, "boom": BOOM_APP, "work": WORK_APP}
+    return write_project(tmp_path_factory.mktemp("s3-events"), TEMPLATE, apps)
 
 
 @pytest.fixture(scope="module")

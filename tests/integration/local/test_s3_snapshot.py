@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from smartnote.local.s3_snapshot import BLOBS, MANIFEST, S3Snapshot
 from smartnote.local.services import AwsService, free_port
 from smartnote.local.stack import S3_DIR, Stack
 from smartnote.local.template import load_template
-from tests.utils.local_stack import interrupt, start_stack_process
+from tests.utils.local_stack import interrupt, start_stack_process, write_project
 
 BUCKET = "snapshot-test-uploads"
 
@@ -54,6 +53,14 @@ def handler(event, context):
 PHOTO = bytes(range(256)) * 64 + b"\x00\xff"
 PHOTO_KEY = "uploads/own er/note/att/Café menu 日本.png"
 EDIT_KEY = "uploads/owner/note/att/edits/e1.json"
+
+
+def _saved(s3: Any, bucket: str, directory: Path) -> S3Snapshot:
+    """A snapshot of `bucket` under `directory`, restored (nothing yet) and then saved."""
+    snapshot = S3Snapshot(directory, [bucket])
+    snapshot.restore(s3)
+    snapshot.save(s3)
+    return snapshot
 
 
 def _put_uploads(s3: Any, bucket: str) -> dict[str, dict[str, Any]]:
@@ -95,10 +102,7 @@ def _wait_for(check: Callable[[], Any], timeout: float = 30) -> Any:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "template.yaml").write_text(TEMPLATE)
-    (tmp_path / "functions" / "record").mkdir(parents=True)
-    (tmp_path / "functions" / "record" / "app.py").write_text(textwrap.dedent(RECORD_APP))
-    return tmp_path
+    return write_project(tmp_path, TEMPLATE, {"record": RECORD_APP})
 
 
 def _events_log(project: Path) -> Path:
@@ -223,9 +227,7 @@ def test_a_save_that_fails_midway_keeps_the_previous_snapshot(
 ) -> None:
     s3 = aws.client("s3")
     before = _put_uploads(s3, bucket)
-    snapshot = S3Snapshot(tmp_path / "s3", [bucket])
-    snapshot.restore(s3)
-    snapshot.save(s3)
+    snapshot = _saved(s3, bucket, tmp_path / "s3")
     s3.put_object(Bucket=bucket, Key=PHOTO_KEY, Body=b"replaced", ContentType="image/png")
     s3.put_object(Bucket=bucket, Key="uploads/o/n/a/new.png", Body=b"new")
 
@@ -248,9 +250,7 @@ def test_a_save_writes_only_new_bytes_and_drops_unused_ones(
     s3 = aws.client("s3")
     _put_uploads(s3, bucket)
     blobs = tmp_path / "s3" / BLOBS
-    snapshot = S3Snapshot(tmp_path / "s3", [bucket])
-    snapshot.restore(s3)
-    snapshot.save(s3)
+    snapshot = _saved(s3, bucket, tmp_path / "s3")
     photo_blob = blobs / hashlib.md5(PHOTO).hexdigest()  # noqa: S324
     written = photo_blob.stat().st_mtime_ns
     s3.delete_object(Bucket=bucket, Key=EDIT_KEY)
@@ -271,9 +271,7 @@ def test_the_objects_of_a_bucket_the_template_no_longer_has_stay_in_the_snapshot
     """A stack run once under another name must not drop the first name's objects."""
     s3 = aws.client("s3")
     before = _put_uploads(s3, bucket)
-    first = S3Snapshot(tmp_path / "s3", [bucket])
-    first.restore(s3)
-    first.save(s3)
+    _saved(s3, bucket, tmp_path / "s3")
     _empty(s3, bucket)
     other = f"{bucket}-other"
     s3.create_bucket(Bucket=other)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from smartnote.local.events import build_rest_event
 from smartnote.local.services import AwsService, MongoService, free_port, port_is_free
 from smartnote.local.stack import Stack, ephemeral_services, jwt_secret, read_stack_file
 from smartnote.local.template import load_template
-from tests.utils.local_stack import interrupt, start_stack_process
+from tests.utils.local_stack import interrupt, start_stack_process, write_project
 
 TEMPLATE = """
 Resources:
@@ -61,10 +60,7 @@ def handler(event, context):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "template.yaml").write_text(TEMPLATE)
-    (tmp_path / "functions" / "hello").mkdir(parents=True)
-    (tmp_path / "functions" / "hello" / "app.py").write_text(textwrap.dedent(HELLO_APP))
-    return tmp_path
+    return write_project(tmp_path, TEMPLATE, {"hello": HELLO_APP})
 
 
 def test_free_port_and_port_is_free() -> None:
