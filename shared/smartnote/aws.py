@@ -5,8 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from smartnote.errors import unavailable_on
+
 if TYPE_CHECKING:
     from smartnote.config import Settings
+
+# A secret is read at a container's start or at its first request that needs it: Secrets
+# Manager or SSM not answering costs that request a few seconds and a 503, not the function's
+# whole timeout (botocore alone waits 60 s a try, over several tries).
+SECRET_TIMEOUT_SECONDS = 3.0
 
 
 def client(service: str, settings: Settings, timeout_seconds: float | None = None) -> Any:
@@ -53,16 +60,49 @@ def arn_service(arn: str) -> str:
     return parts[2] if len(parts) == 6 and parts[0] == "arn" else ""
 
 
+class SecretUnavailable(RuntimeError):
+    """Secrets Manager or SSM could not give a secret now (throttled, unreachable, failing):
+    a 503; the read is not cached, so the next request tries again."""
+
+
+unavailable_on(SecretUnavailable)
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Whether a failed read may succeed when repeated (a missing secret or a denied read
+    never does: those stay errors of the deployment)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError  # noqa: PLC0415
+    from botocore.retries.standard import (  # noqa: PLC0415
+        RetryContext,
+        ThrottledRetryableChecker,
+    )
+
+    if isinstance(exc, ConnectionError | HTTPClientError):  # unreachable, timed out, dropped
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    # botocore's own list of the error codes that mean "throttled".
+    throttled = ThrottledRetryableChecker().is_retryable(
+        RetryContext(1, parsed_response=exc.response)
+    )
+    return status >= 500 or bool(throttled)
+
+
 @lru_cache(maxsize=8)
 def _secret(arn: str, region: str, endpoint_url: str | None) -> str:
-    if arn_service(arn) == "ssm":  # arn:aws:ssm:<region>:<account>:parameter/<name>
-        name = "/" + arn.split(":parameter/", 1)[1]
-        response = _client("ssm", region, endpoint_url).get_parameter(
-            Name=name, WithDecryption=True
-        )
-        return str(response["Parameter"]["Value"])
-    response = _client("secretsmanager", region, endpoint_url).get_secret_value(SecretId=arn)
-    return str(response["SecretString"])
+    service = "ssm" if arn_service(arn) == "ssm" else "secretsmanager"
+    reader = _client(service, region, endpoint_url, SECRET_TIMEOUT_SECONDS)
+    try:
+        if service == "ssm":  # arn:aws:ssm:<region>:<account>:parameter/<name>
+            name = "/" + arn.split(":parameter/", 1)[1]
+            response = reader.get_parameter(Name=name, WithDecryption=True)
+            return str(response["Parameter"]["Value"])
+        return str(reader.get_secret_value(SecretId=arn)["SecretString"])
+    except Exception as exc:
+        if _is_transient(exc):
+            raise SecretUnavailable(f"{service} did not give {arn}: {type(exc).__name__}") from exc
+        raise
 
 
 def secret_value(arn: str, settings: Settings) -> str:

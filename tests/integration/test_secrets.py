@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,10 +14,15 @@ from smartnote.config import (
     MIN_JWT_SECRET_LENGTH,
     Settings,
     WeakJwtSecret,
+    get_settings,
     jwt_secret,
     resolve_secrets,
 )
 from smartnote.local.services import AwsService
+from smartnote.routes import auth, notes
+from tests.conftest import assert_error
+from tests.security.containers import cold_container
+from tests.utils.aws_faults import aws_answering
 
 
 def _settings(aws: AwsService, **values: str) -> Settings:
@@ -82,3 +90,56 @@ def test_a_missing_secret_fails_loudly(aws: AwsService) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:smartnote-missing-AbCdEf"
     with pytest.raises(Exception, match="ResourceNotFound"):
         resolve_secrets(_settings(aws, database_url_secret_arn=arn))
+
+
+@pytest.fixture
+def jwt_key_arn(aws: AwsService) -> str:
+    return _secrets_manager_arn(aws, uuid.uuid4().hex * 2)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "ThrottlingException"), (500, "InternalServiceError")]
+)
+def test_a_failed_jwt_key_read_is_a_503_then_read_again(
+    stack_env: None, jwt_key_arn: str, status: int, code: str
+) -> None:
+    """A container reads the key at its first authenticated request; Secrets Manager throttling
+    or failing that read is a backing service unavailable now (503, Retry-After), not a crash
+    (500), and the next request reads it again."""
+
+    def failing(_: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return status, {"Error": {"Code": code, "Message": "try again"}}
+
+    bearer = {"Authorization": "Bearer not-a-token"}
+    timeout = aws_clients.SECRET_TIMEOUT_SECONDS
+    with cold_container(notes.router, auth.router, jwt_secret_arn=jwt_key_arn) as client:
+        with aws_answering("secretsmanager", "GetSecretValue", failing, timeout):
+            listed = client.get("/notes", headers=bearer)
+            login = client.post("/auth/token", data={"username": "a@b.example", "password": "x"})
+        for refused in (listed, login):
+            assert_error(refused, 503, "service_unavailable")
+            assert int(refused.headers["retry-after"]) > 0
+        assert_error(client.get("/notes", headers=bearer), 401, "unauthorized")
+
+
+@pytest.fixture
+def secrets_silent(stack_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """AWS behind an endpoint that accepts connections and never answers (a VPC without a
+    route to Secrets Manager)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        get_settings.cache_clear()
+        yield
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_a_secrets_manager_that_does_not_answer_is_a_503(secrets_silent: None) -> None:
+    """The request that needs the key gets its 503 after a few seconds, not the function's
+    timeout (botocore alone waits 60 s a try, several tries) and API Gateway's 502."""
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:smartnote-jwt-AbCdEf"
+    with cold_container(notes.router, jwt_secret_arn=arn) as client:
+        response = client.get("/notes", headers={"Authorization": "Bearer not-a-token"})
+    assert_error(response, 503, "service_unavailable")

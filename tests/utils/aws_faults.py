@@ -19,9 +19,12 @@ Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]] | None]
 
 
 @contextlib.contextmanager
-def aws_answering(service: str, operation: str, answer: Answer) -> Iterator[None]:
+def aws_answering(
+    service: str, operation: str, answer: Answer, timeout_seconds: float | None = None
+) -> Iterator[None]:
     """For the block, each `operation` call of the functions' `service` client that `answer`
-    answers gets that answer; every other call still goes to moto.
+    answers gets that answer; every other call still goes to moto. `timeout_seconds` names
+    the client (`aws.client`) when the code under test uses one with a timeout.
 
     The answer is given where botocore's Stubber gives its own (`before-call`, on the client),
     so all of SmartNote's code, botocore's error parsing included, runs as with AWS.
@@ -35,7 +38,7 @@ def aws_answering(service: str, operation: str, answer: Answer) -> Iterator[None
         response = AWSResponse(None, status, {}, None)  # type: ignore[arg-type]
         return response, {**parsed, "ResponseMetadata": {"HTTPStatusCode": status}}
 
-    with _hooked(service, f"before-call.{service}.{operation}", before_call):
+    with _hooked(service, "before-call", operation, before_call, timeout_seconds):
         yield
 
 
@@ -49,13 +52,21 @@ def aws_answered(
     def after_call(parsed: dict[str, Any], **_: Any) -> None:
         seen(parsed)
 
-    with _hooked(service, f"after-call.{service}.{operation}", after_call):
+    with _hooked(service, "after-call", operation, after_call):
         yield
 
 
 @contextlib.contextmanager
-def _hooked(service: str, event: str, handler: Callable[..., Any]) -> Iterator[None]:
-    client = aws.client(service, get_settings())
+def _hooked(
+    service: str,
+    stage: str,
+    operation: str,
+    handler: Callable[..., Any],
+    timeout_seconds: float | None = None,
+) -> Iterator[None]:
+    client = aws.client(service, get_settings(), timeout_seconds)
+    # botocore names its events by service id ("secrets-manager"), not by client name.
+    event = f"{stage}.{client.meta.service_model.service_id.hyphenize()}.{operation}"
     hook = f"hook-{secrets.token_hex(4)}"
     client.meta.events.register(event, handler, unique_id=hook)
     try:

@@ -15,13 +15,32 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ConfigurationError,
+    ConnectionFailure,
+    ServerSelectionTimeoutError,
+)
 
-from smartnote.errors import unavailable_on
+from smartnote.errors import unavailable_on, unavailable_when
 
 Document = dict[str, Any]
 
+
+def _srv_lookup_unanswered(exc: BaseException) -> bool:
+    """A `mongodb+srv://` URI (Atlas) whose DNS lookup got no answer in time, or only
+    failures. PyMongo raises a ConfigurationError, as for a malformed URI, but its client
+    looks the name up again on its next call: the same request may succeed in a moment."""
+    if not isinstance(exc, ConfigurationError):
+        return False
+    from dns.exception import Timeout  # noqa: PLC0415 - PyMongo's own dependency, on error only
+    from dns.resolver import NoNameservers  # noqa: PLC0415
+
+    return isinstance(exc.__cause__, Timeout | NoNameservers)
+
+
 unavailable_on(ConnectionFailure, ServerSelectionTimeoutError, AutoReconnect)
+unavailable_when(_srv_lookup_unanswered)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import json
 import socket
 from collections.abc import Iterator
 
+import dns.asyncresolver
 import pytest
 from fastapi.testclient import TestClient
 
@@ -79,3 +80,32 @@ def test_a_check_that_hangs_leaves_the_others_their_answer(
     assert [json.loads(answer["body"])["checks"] for answer in answers] == [
         {"mongo": "ok", "sql": "ok", "storage": "unavailable"}
     ] * len(answers)
+
+
+@pytest.fixture
+def dns_silent(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Name lookups (as PyMongo makes them for `mongodb+srv://`) sent to a DNS server that
+    never answers: a Lambda in a VPC whose resolver is slow or throttled."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = silent.getsockname()[1]
+        monkeypatch.setattr(dns.asyncresolver, "default_resolver", resolver)
+        yield
+
+
+def test_an_atlas_uri_whose_dns_lookup_times_out_is_a_503(
+    stack_env: None, dns_silent: None, user: ApiUser
+) -> None:
+    """Atlas gives `mongodb+srv://` URIs, looked up in DNS at a container's first Mongo call.
+    PyMongo reports a lookup that timed out as a ConfigurationError, like a malformed URI,
+    but the next request looks it up again: a 503 (try again), not a 500."""
+    atlas = "mongodb+srv://cluster0.example.mongodb.net/"
+    settings = get_settings().model_copy(update={"mongodb_uri": atlas, "mongodb_timeout_ms": 300})
+    app = create_app(notes.router)
+    app.dependency_overrides[current_settings] = lambda: settings
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/notes", headers=user.headers)
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["retry-after"]) > 0
