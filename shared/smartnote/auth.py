@@ -104,8 +104,11 @@ class AuthService:
                 session_id = found.id
         self._sessions.revoke(session_id, reason="logout")
 
-    def live_sessions(self, principal: Principal) -> list[SessionRecord]:
-        return self._sessions.list_live(principal.user.id)
+    def live_sessions(
+        self, principal: Principal, limit: int, cursor: str | None
+    ) -> tuple[list[SessionRecord], str | None]:
+        """A page of the caller's live sessions, newest first, and the next page's cursor."""
+        return self._sessions.page_live(principal.user.id, limit, cursor)
 
     def revoke_session(self, principal: Principal, session_id: str) -> None:
         found = self._sessions.get_live(session_id)

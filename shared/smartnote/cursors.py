@@ -23,7 +23,8 @@ Scalar = bool | int | str | datetime
 _INT64 = range(-(2**63), 2**63)
 
 
-def _invalid(reason: str) -> ValidationFailed:
+def invalid_cursor(reason: str) -> ValidationFailed:
+    """The 422 of a cursor that names no position of its listing."""
     return ValidationFailed(
         "Invalid cursor",
         details=[{"loc": ["query", "cursor"], "msg": reason, "type": "invalid_cursor"}],
@@ -53,21 +54,21 @@ def _decode_value(item: Any, kind: type[Scalar]) -> Scalar:
     """The value of one sort key, refused unless it is exactly what that key holds: its type
     (a bool is no int), an int64, text that is valid UTF-8 (a lone surrogate is not)."""
     if not (isinstance(item, list) and len(item) == 2 and item[0] in ("d", "v")):
-        raise _invalid("malformed cursor value")
+        raise invalid_cursor("malformed cursor value")
     tag, raw = item
     if kind is datetime:
         if tag != "d" or not isinstance(raw, str):
-            raise _invalid("malformed cursor date")
+            raise invalid_cursor("malformed cursor date")
         parsed = datetime.fromisoformat(raw)
         if parsed.tzinfo is None:
-            raise _invalid("malformed cursor date")
+            raise invalid_cursor("malformed cursor date")
         return parsed.astimezone(UTC)  # OverflowError for a forged one beyond year 9999 in UTC
     if tag != "v" or type(raw) is not kind:
-        raise _invalid("malformed cursor value")
+        raise invalid_cursor("malformed cursor value")
     if isinstance(raw, str) and not _is_utf8(raw):
-        raise _invalid("cursor text is not valid UTF-8")
+        raise invalid_cursor("cursor text is not valid UTF-8")
     if kind is int and raw not in _INT64:
-        raise _invalid("cursor number out of range")
+        raise invalid_cursor("cursor number out of range")
     return raw
 
 
@@ -83,19 +84,19 @@ def decode_cursor(cursor: str, bound_to: str, kinds: Sequence[type[Scalar]]) -> 
     """The sort-key values in `cursor`, one of each type in `kinds`; a 422 if it is malformed
     or made for another query."""
     if len(cursor) > MAX_CURSOR_LENGTH:
-        raise _invalid("cursor too long")
+        raise invalid_cursor("cursor too long")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload = json.loads(raw)
     # RecursionError: JSON nested deeper than the interpreter's limit (the length allows it).
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise _invalid("cursor is not one this API issued") from exc
+        raise invalid_cursor("cursor is not one this API issued") from exc
     if not isinstance(payload, dict) or payload.get("b") != bound_to:
-        raise _invalid("cursor belongs to another query (sort or filters changed)")
+        raise invalid_cursor("cursor belongs to another query (sort or filters changed)")
     keys = payload.get("k")
     if not isinstance(keys, list) or len(keys) != len(kinds):
-        raise _invalid("malformed cursor")
+        raise invalid_cursor("malformed cursor")
     try:
         return [_decode_value(item, kind) for item, kind in zip(keys, kinds, strict=True)]
     except (ValueError, OverflowError) as exc:
-        raise _invalid("malformed cursor") from exc
+        raise invalid_cursor("malformed cursor") from exc

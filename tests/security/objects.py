@@ -48,7 +48,7 @@ def _session(api: httpx.Client, owner: ApiUser, _: Ids, __: Deliver) -> str:
     login = {"username": owner.email, "password": owner.password}
     token = _created(api.post("/auth/token", data=login))["access_token"]
     sessions = _created(api.get("/auth/sessions", headers={"Authorization": f"Bearer {token}"}))
-    return str(next(s["id"] for s in sessions if s["current"]))
+    return str(next(s["id"] for s in sessions["items"] if s["current"]))
 
 
 def _attachment(api: httpx.Client, owner: ApiUser, ids: Ids, deliver: Deliver) -> str:

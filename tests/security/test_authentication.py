@@ -44,7 +44,7 @@ def test_per_client_throttle_spans_accounts_and_cold_starts(stack_env: None) -> 
 
 
 def test_revoked_sessions_refresh_token_is_refused(api: httpx.Client, user: ApiUser) -> None:
-    sessions = api.get("/auth/sessions", headers=user.headers).json()
+    sessions = api.get("/auth/sessions", headers=user.headers).json()["items"]
     current = next(s["id"] for s in sessions if s["current"])
     second = _login(api, user.email, user.password).json()
     headers = {"Authorization": f"Bearer {second['access_token']}"}

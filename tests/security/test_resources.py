@@ -32,6 +32,28 @@ def test_every_limit_parameter_is_capped_at_100() -> None:
         assert schema.get("maximum", 10**9) <= 100, path
 
 
+# The GETs that answer a bare JSON array: API.md documents `GET /tags` as one (a count per
+# distinct tag), and a note holds at most MAX_ATTACHMENTS_PER_NOTE (50) attachments.
+BARE_ARRAYS = {"/tags", "/notes/{note_id}/attachments"}
+
+
+def test_every_other_list_answers_a_cursor_page() -> None:
+    """A list whose length the caller grows (notes, sessions: one per login) is a page of at
+    most `limit`, so its answer and its cost stay bounded."""
+    arrays, pages = set(), set()
+    for path, item in DOCUMENT["paths"].items():
+        get = item.get("get", {})
+        content = get.get("responses", {}).get("200", {}).get("content", {})
+        schema = content.get("application/json", {}).get("schema", {})
+        if schema.get("type") == "array":
+            arrays.add(path)
+        elif schema.get("$ref", "").rsplit("/", 1)[-1].startswith("Page_"):
+            pages.add(path)
+            assert {p["name"] for p in get["parameters"]} >= {"limit", "cursor"}, path
+    assert arrays == BARE_ARRAYS
+    assert pages >= {"/notes", "/auth/sessions"}
+
+
 def test_page_size_over_the_cap_is_refused(api: httpx.Client, user: ApiUser) -> None:
     assert_error(api.get("/notes", params={"limit": 101}, headers=user.headers), 422)
     assert api.get("/notes", params={"limit": 100}, headers=user.headers).status_code == 200
@@ -165,7 +187,7 @@ def test_a_spent_write_limit_does_not_keep_the_owner_from_taking_the_account_bac
         spent = spender.post("/notes", json={"title": "t"}, headers=user.headers)
         assert_error(spent, 429, "rate_limited")
     with cold_container(auth.router, users.router, **limit) as owner:
-        live = owner.get("/auth/sessions", headers=user.headers).json()
+        live = owner.get("/auth/sessions", headers=user.headers).json()["items"]
         thief = next(s["id"] for s in live if not s["current"])
         assert owner.delete(f"/auth/sessions/{thief}", headers=user.headers).status_code == 204
         change = {"current_password": user.password, "new_password": "brand-new-secret-42"}

@@ -51,12 +51,7 @@ sessions = Table(
     "sessions",
     metadata,
     Column("id", String(36), primary_key=True),
-    Column(
-        "user_id",
-        ForeignKey("users.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("user_agent", String(USER_AGENT_LENGTH)),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_used_at", UTCDateTime(), nullable=False),
@@ -64,6 +59,9 @@ sessions = Table(
     Column("revoked_at", UTCDateTime()),
     Column("revoked_reason", String(32)),
 )
+# A user's sessions in GET /auth/sessions' order (newest first, by id among equals), so that a
+# page is one range of it; it serves every other lookup by user too.
+Index("ix_sessions_user_created", sessions.c.user_id, sessions.c.created_at.desc(), sessions.c.id)
 
 # A refresh token, stored only as its hash; `spent_at` set once it was exchanged.
 refresh_tokens = Table(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from smartnote import aws
 from smartnote.config import Settings, get_settings
@@ -38,3 +38,7 @@ async def client_ip(request: Request) -> str:
 
 
 ClientIp = Annotated[str, Depends(client_ip)]
+
+
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+"""`?limit=` of a cursor-paged list: 1..100 items (API.md; the route gives the default, 20)."""

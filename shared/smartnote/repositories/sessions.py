@@ -7,9 +7,21 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from smartnote.clock import utcnow
+from smartnote.cursors import decode_cursor, encode_cursor, fingerprint, invalid_cursor
 from smartnote.db.sql import Session
 from smartnote.db.tables import USER_AGENT_LENGTH, refresh_tokens, sessions, storable, users
 from smartnote.repositories.users import UserRecord
@@ -143,14 +155,18 @@ class SessionsRepository:
         params = {"session_id": session_id, "user_id": user_id, "now": utcnow()}
         return self._db.first(_LIVE_SESSION_USER, UserRecord, params)
 
-    def list_live(self, user_id: str) -> list[SessionRecord]:
-        now = utcnow()
-        return self._db.all(
-            select(sessions)
-            .where(sessions.c.user_id == user_id, _live_at(now))
-            .order_by(sessions.c.created_at.desc(), sessions.c.id),
-            SessionRecord,
-        )
+    def page_live(
+        self, user_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[SessionRecord], str | None]:
+        """A page of the user's live sessions, newest first (by id among equal creation
+        times), after `cursor`; and the cursor of the next page, if there is one."""
+        found = self._db.all(_live_page_query(user_id, limit + 1, cursor), SessionRecord)
+        page = found[:limit]
+        next_cursor = None
+        if len(found) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor([last.created_at, last.id], _listing_of(user_id))
+        return page, next_cursor
 
     def revoke(self, session_id: str, reason: str) -> None:
         self._db.execute(
@@ -178,6 +194,28 @@ class SessionsRepository:
 
     def _by_id(self, session_id: str) -> SessionRecord | None:
         return self._db.first(select(sessions).where(sessions.c.id == session_id), SessionRecord)
+
+
+def _listing_of(user_id: str) -> str:
+    """What a cursor of the sessions listing is bound to: its user (another's is a 422)."""
+    return fingerprint("sessions", user_id)
+
+
+def _live_page_query(user_id: str, limit: int, cursor: str | None) -> Select[Any]:
+    """Up to `limit` live sessions of the user after `cursor`'s, in the listing's order: a
+    range of `ix_sessions_user_created`, read in its order (no sort, no offset)."""
+    statement = select(sessions).where(sessions.c.user_id == user_id, _live_at(utcnow()))
+    if cursor is not None:
+        created_at, session_id = decode_cursor(cursor, _listing_of(user_id), [datetime, str])
+        if not isinstance(session_id, str) or not _is_uuid(session_id):
+            # No session's id: a forged cursor (and PostgreSQL refuses a NUL in one).
+            raise invalid_cursor("malformed cursor")
+        # `created_at <=` bounds the index range; the rest skips the ties already listed.
+        statement = statement.where(
+            sessions.c.created_at <= created_at,
+            or_(sessions.c.created_at < created_at, sessions.c.id > session_id),
+        )
+    return statement.order_by(sessions.c.created_at.desc(), sessions.c.id).limit(limit)
 
 
 def _is_uuid(value: str) -> bool:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from smartnote.concurrency import run_blocking, run_short
-from smartnote.deps import ClientIp
+from smartnote.cursors import MAX_CURSOR_LENGTH
+from smartnote.deps import ClientIp, PageLimit
 from smartnote.deps.sql import NOT_A_COUNTED_WRITE, Auth, CurrentPrincipal, ReclaimingPrincipal
-from smartnote.models.common import error_responses
+from smartnote.models.common import Page, error_responses
 from smartnote.models.users import (
     LogoutRequest,
     RefreshRequest,
@@ -77,10 +78,23 @@ async def logout(
 
 
 @router.get("/sessions", responses=UNAUTHORIZED)
-async def list_sessions(principal: CurrentPrincipal, auth: Auth) -> list[SessionOut]:
-    """The caller's live sessions."""
-    live = await run_short(auth.live_sessions, principal)
-    return [
+async def list_sessions(
+    principal: CurrentPrincipal,
+    auth: Auth,
+    limit: PageLimit = 20,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_CURSOR_LENGTH,
+            description="`next_cursor` of the previous page (of this caller's sessions, else"
+            " 422). A session ended meanwhile is not listed; one started meanwhile is newer"
+            " than the pages after the first.",
+        ),
+    ] = None,
+) -> Page[SessionOut]:
+    """The caller's live sessions, newest first, a page at a time."""
+    live, next_cursor = await run_short(auth.live_sessions, principal, limit, cursor)
+    items = [
         SessionOut(
             id=s.id,
             created_at=s.created_at,
@@ -90,6 +104,7 @@ async def list_sessions(principal: CurrentPrincipal, auth: Auth) -> list[Session
         )
         for s in live
     ]
+    return Page[SessionOut](items=items, next_cursor=next_cursor)
 
 
 @router.delete(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from smartnote import storage
 from smartnote.cursors import MAX_CURSOR_LENGTH
-from smartnote.deps import S3Client, SettingsDep
+from smartnote.deps import PageLimit, S3Client, SettingsDep
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
@@ -115,7 +115,7 @@ async def list_notes(
     trashed: Annotated[bool | None, Query(description="Default false")] = None,
     updated_since: Annotated[Timestamp | None, Query(description=UPDATED_SINCE)] = None,
     sort: SortKey = "updated_at",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    limit: PageLimit = 20,
     cursor: Annotated[
         str | None,
         Query(

@@ -14,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from smartnote.db.migrate import alembic_config, upgrade_to_head
 from smartnote.db.sql import get_engine
-from smartnote.db.tables import metadata, users
+from smartnote.db.tables import metadata, sessions, users
 from smartnote.repositories.users import normalise_email
 from tests.conftest import postgres_database
 
@@ -87,3 +87,61 @@ def test_emails_stored_in_an_older_normal_form_are_brought_to_todays(empty_sql_u
     # Two accounts for one address: which is the person's is an operator's call.
     assert (emails["old"], emails["new"]) == (clashing["old"], clashing["new"])
     assert emails["plain"] == "plain@example.com"
+
+
+def _sessions_indexes(url: str) -> dict[str, list[tuple[str, bool]]]:
+    """Each index of `sessions`: its columns, each with whether it is descending."""
+    engine = create_engine(url, poolclass=NullPool)
+    found = {}
+    for index in inspect(engine).get_indexes("sessions"):
+        name = str(index["name"])
+        if url.startswith("sqlite"):  # SQLite's reflection leaves the direction out
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql(f"PRAGMA index_xinfo({name})").all()
+            found[name] = [(row.name, bool(row.desc)) for row in rows if row.key]
+        else:
+            sorting = index.get("column_sorting", {})
+            found[name] = [
+                (str(column), "desc" in sorting.get(str(column), ()))
+                for column in index["column_names"]
+            ]
+    return found
+
+
+def test_sessions_get_an_index_of_each_users_newest_first_and_give_it_back(
+    empty_sql_url: str,
+) -> None:
+    """Revision 0005: GET /auth/sessions' pages are ranges of (user_id, created_at DESC, id),
+    which also serves every lookup by user (the index of user_id alone goes); the sessions
+    stored before are kept, and a downgrade restores the index it replaced."""
+    command.upgrade(alembic_config(empty_sql_url), "0004")
+    before = {
+        "ix_sessions_user_id": [("user_id", False)],
+        "ix_sessions_expires_at": [("expires_at", False)],
+    }
+    assert _sessions_indexes(empty_sql_url) == before
+    now = datetime.now(UTC)
+    engine = create_engine(empty_sql_url, poolclass=NullPool)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(users).values(
+                id="u1", email="kept@example.com", password_hash="x", timezone="UTC",
+                email_reminders=True, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        connection.execute(
+            insert(sessions).values(
+                id="s1", user_id="u1", created_at=now, last_used_at=now, expires_at=now
+            )
+        )
+    upgrade_to_head(empty_sql_url)
+    assert _sessions_indexes(empty_sql_url) == {
+        "ix_sessions_user_created": [("user_id", False), ("created_at", True), ("id", False)],
+        "ix_sessions_expires_at": [("expires_at", False)],
+    }
+    with engine.connect() as connection:
+        assert connection.execute(select(sessions.c.id)).scalars().all() == ["s1"]
+    command.downgrade(alembic_config(empty_sql_url), "0004")
+    assert _sessions_indexes(empty_sql_url) == before
+    upgrade_to_head(empty_sql_url)
+    assert "ix_sessions_user_created" in _sessions_indexes(empty_sql_url)

@@ -300,7 +300,7 @@ def test_sessions_list_and_revoke(api: httpx.Client, user: ApiUser) -> None:
         data={"username": user.email, "password": user.password},
         headers={"User-Agent": "phone-app/1.0"},
     ).json()
-    sessions = api.get("/auth/sessions", headers=user.headers).json()
+    sessions = api.get("/auth/sessions", headers=user.headers).json()["items"]
     assert len(sessions) == 2
     assert {s["user_agent"] for s in sessions} >= {"phone-app/1.0"}
     assert [s["current"] for s in sessions].count(True) == 1
@@ -308,13 +308,13 @@ def test_sessions_list_and_revoke(api: httpx.Client, user: ApiUser) -> None:
 
     assert api.delete(f"/auth/sessions/{phone['id']}", headers=user.headers).status_code == 204
     assert_error(api.post("/auth/refresh", json={"refresh_token": other["refresh_token"]}), 401)
-    assert len(api.get("/auth/sessions", headers=user.headers).json()) == 1
+    assert len(api.get("/auth/sessions", headers=user.headers).json()["items"]) == 1
 
 
 def test_revoking_another_users_or_unknown_session_is_404(
     api: httpx.Client, user: ApiUser, other_user: ApiUser
 ) -> None:
-    theirs = api.get("/auth/sessions", headers=other_user.headers).json()[0]["id"]
+    theirs = api.get("/auth/sessions", headers=other_user.headers).json()["items"][0]["id"]
     assert_error(api.delete(f"/auth/sessions/{theirs}", headers=user.headers), 404, "not_found")
     assert_error(api.delete("/auth/sessions/no-such-session", headers=user.headers), 404)
     assert_error(api.delete("/auth/sessions/a%00b", headers=user.headers), 404)
