@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,6 @@ from smartnote.config import (
     MIN_JWT_SECRET_LENGTH,
     Settings,
     WeakJwtSecret,
-    get_settings,
     jwt_secret,
     resolve_secrets,
 )
@@ -22,7 +20,7 @@ from smartnote.local.services import AwsService
 from smartnote.routes import auth, notes
 from tests.conftest import assert_error
 from tests.security.containers import cold_container
-from tests.utils.aws_faults import aws_answering
+from tests.utils.aws_faults import aws_answering, aws_silent
 
 
 def _settings(aws: AwsService, **values: str) -> Settings:
@@ -126,14 +124,8 @@ def test_a_failed_jwt_key_read_is_a_503_then_read_again(
 def secrets_silent(stack_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """AWS behind an endpoint that accepts connections and never answers (a VPC without a
     route to Secrets Manager)."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-        get_settings.cache_clear()
+    with aws_silent(monkeypatch):
         yield
-        monkeypatch.undo()
-        get_settings.cache_clear()
 
 
 def test_a_secrets_manager_that_does_not_answer_is_a_503(secrets_silent: None) -> None:

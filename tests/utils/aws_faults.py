@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 from botocore.awsrequest import AWSResponse
 
 from smartnote import aws
@@ -73,3 +75,17 @@ def _hooked(
         yield
     finally:
         client.meta.events.unregister(event, unique_id=hook)
+
+
+@contextlib.contextmanager
+def aws_silent(monkeypatch: pytest.MonkeyPatch, backlog: int = 8) -> Iterator[None]:
+    """Every AWS call goes to an endpoint that accepts connections and never answers (a route
+    that drops the answers, a VPC without a route to the service)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(backlog)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        get_settings.cache_clear()
+        yield
+        monkeypatch.undo()
+        get_settings.cache_clear()

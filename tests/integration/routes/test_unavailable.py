@@ -20,6 +20,7 @@ from smartnote.local.services import free_port
 from smartnote.local.template import Template
 from smartnote.routes import auth, health, notes
 from tests.conftest import ApiUser, assert_error
+from tests.utils.aws_faults import aws_silent
 
 
 @pytest.fixture
@@ -55,14 +56,8 @@ def test_health_names_the_failing_check(
 @pytest.fixture
 def storage_silent(stack_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """S3 behind a route that drops its answers: connections open, nothing ever comes back."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-        get_settings.cache_clear()
+    with aws_silent(monkeypatch, backlog=64):
         yield
-        monkeypatch.undo()
-        get_settings.cache_clear()
 
 
 def test_a_check_that_hangs_leaves_the_others_their_answer(
