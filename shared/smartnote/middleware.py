@@ -31,6 +31,11 @@ SECURITY_HEADERS = [
 ]
 
 
+def _header(scope: Scope, name: bytes) -> bytes:
+    """The value of the request header `name` (lower case), b"" when it was not sent."""
+    return next((v for k, v in scope["headers"] if k.lower() == name), b"")
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -76,7 +81,7 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((v for k, v in scope["headers"] if k.lower() == b"x-request-id"), b"")
+        incoming = _header(scope, b"x-request-id")
         rid = request_id(incoming.decode("latin-1"))
         token = request_id_var.set(rid)
         prefix = stage_prefix(scope)
@@ -142,7 +147,7 @@ class BodyLimitMiddleware:
             nonlocal too_large
             too_large = True
 
-        declared = next((v for k, v in scope["headers"] if k.lower() == b"content-length"), b"")
+        declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await send_error(send, 413, "payload_too_large", self._too_large_message())
             return
@@ -178,6 +183,7 @@ class BodyLimitMiddleware:
 
 
 _FORM_TYPE = b"application/x-www-form-urlencoded"
+_MULTIPART_TYPE = b"multipart/form-data"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _ASCII = bytes(range(0x80))  # left as they are: only the bytes past ASCII are encoded
 
@@ -189,11 +195,10 @@ _ASCII = bytes(range(0x80))  # left as they are: only the bytes past ASCII are e
 FORM_CHARSETS = frozenset({"utf-8", "ascii", "iso8859-1"})
 
 
-def undecodable_form(content_type: bytes) -> bool:
-    """Whether a body of this Content-Type is a multipart form whose charset is not one of
-    FORM_CHARSETS, read as Starlette reads it (an unknown codec it decodes as Latin-1)."""
-    media_type, params = parse_options_header(content_type)
-    if media_type != b"multipart/form-data" or b"charset" not in params:
+def _refused_charset(params: dict[bytes, bytes]) -> bool:
+    """Whether a multipart form's parameters name a charset outside FORM_CHARSETS (a name that
+    is no codec is not refused: Starlette decodes that form as Latin-1)."""
+    if b"charset" not in params:
         return False
     try:
         return codecs.lookup(params[b"charset"].decode("latin-1")).name not in FORM_CHARSETS
@@ -222,12 +227,13 @@ class FormMiddleware:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        content_type = next((v for k, v in scope["headers"] if k.lower() == b"content-type"), b"")
-        if undecodable_form(content_type):
+        # Parsed as Starlette parses it to choose the form's parser.
+        media_type, params = parse_options_header(_header(scope, b"content-type"))
+        if media_type == _MULTIPART_TYPE and _refused_charset(params):
             message = "A multipart form's text must be UTF-8 (its charset parameter)"
             await send_error(send, 400, "bad_request", message)
             return
-        if content_type.split(b";", 1)[0].strip().lower() != _FORM_TYPE:
+        if media_type != _FORM_TYPE:
             await self.app(scope, receive, send)
             return
 
