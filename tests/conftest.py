@@ -208,9 +208,11 @@ class ApiUser:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-def register_and_login(api: httpx.Client, *, email: str | None = None, **profile: Any) -> ApiUser:
+def register_and_login(
+    api: httpx.Client, *, email: str | None = None, password: str | None = None, **profile: Any
+) -> ApiUser:
     email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-    password = f"tulip-orbit-{uuid.uuid4().hex[:8]}"
+    password = password or f"tulip-orbit-{uuid.uuid4().hex[:8]}"
     created = api.post("/auth/register", json={"email": email, "password": password, **profile})
     assert created.status_code == 201, created.text
     tokens = api.post("/auth/token", data={"username": email, "password": password})

@@ -12,7 +12,7 @@ from smartnote.models.users import TokenPair, UserRegister
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.sessions import RefreshRejected, SessionRecord, SessionsRepository
 from smartnote.repositories.users import UserRecord, UsersRepository, normalise_email
-from smartnote.security import PasswordHasher, TokenService
+from smartnote.security import PasswordHasher, PasswordMatch, TokenService
 
 # One message for unknown user and wrong password: no account enumeration.
 BAD_CREDENTIALS = "Incorrect email or password"
@@ -56,17 +56,18 @@ class AuthService:
         email = normalise_email(email)
         user = self._users.by_email(email)
         password_hash = user.password_hash if user else None
-        if not self._verify_throttled(email, client_ip, password, password_hash) or user is None:
+        match = self._verify_throttled(email, client_ip, password, password_hash)
+        if not match or user is None:
             raise Unauthorized(BAD_CREDENTIALS)
-        if not self._hold_password(user, password):
+        if not self._hold_password(user, password, match):
             raise Unauthorized(BAD_CREDENTIALS)
         issued = self._sessions.start(user.id, user_agent, self._refresh_ttl)
         return self._pair(user.id, issued.session.id, issued.token)
 
-    def _hold_password(self, user: UserRecord, password: str) -> bool:
+    def _hold_password(self, user: UserRecord, password: str, match: PasswordMatch) -> bool:
         """Keep the password just checked as the account's until the session starts (its row
-        stays locked), rehashed if the hash's parameters are outdated; False if it is no longer
-        the account's password.
+        stays locked), rehashed if the hash's parameters are outdated or it is of the password
+        unprepared (`match`); False if it is no longer the account's password.
 
         The password checked must still be the account's: a change that committed meanwhile
         ended every other session, this one included, and a rehash must not undo it. A hash
@@ -75,14 +76,14 @@ class AuthService:
         would be a 401.
         """
         new_hash = user.password_hash
-        if self._hasher.needs_rehash(user.password_hash):
+        if match is PasswordMatch.UNPREPARED or self._hasher.needs_rehash(user.password_hash):
             new_hash = self._hasher.hash(password)
         if self._users.replace_password_hash(user.id, user.password_hash, new_hash):
             return True
         current = self._users.by_id(user.id)
         return (
             current is not None
-            and self._hasher.verify(password, current.password_hash)
+            and self._hasher.verify(password, current.password_hash) is not PasswordMatch.NONE
             and self._users.replace_password_hash(
                 user.id, current.password_hash, current.password_hash
             )
@@ -96,7 +97,14 @@ class AuthService:
         return self._pair(issued.session.user_id, issued.session.id, issued.token)
 
     def logout(self, principal: Principal, refresh_token: str | None) -> None:
-        """End the session of `refresh_token` (if the caller's), else the current one."""
+        """End the session of `refresh_token` if it is a live one of the caller's (another
+        device's), else the caller's current one.
+
+        A token of no live session of the caller's (another user's, an ended session's, none
+        at all) ends the current session: the caller asked to be logged out, and a client
+        holding a stale or wrong token must not stay logged in. Another user's session is never
+        ended. Every case answers the same 204, so whether a token is live is not told.
+        """
         session_id = principal.session_id
         if refresh_token is not None:
             found = self._sessions.find_live_by_token(refresh_token)
@@ -131,6 +139,8 @@ class AuthService:
         user = principal.user
         if not self._verify_throttled(user.email, client_ip, password, user.password_hash):
             raise Forbidden("The password is incorrect")
+        # A hash of the password unprepared is not replaced here: a change replaces it anyway
+        # and a deletion removes it; the next login does.
 
     def change_password(self, principal: Principal, new_password: str) -> None:
         """Replace the password `confirm_password` checked: 403 if another change replaced it
@@ -158,7 +168,7 @@ class AuthService:
 
     def _verify_throttled(
         self, email: str, client_ip: str, password: str, password_hash: str | None
-    ) -> bool:
+    ) -> PasswordMatch:
         """Check a password under the failed-login limits (per account, per client).
 
         The attempt is recorded as a failure and committed *before* the check, then counted
@@ -170,10 +180,10 @@ class AuthService:
         self._refuse_if_throttled(email, client_ip, now)  # over already: record nothing more
         self._failures.record_now(email, client_ip, now)
         self._refuse_if_throttled(email, client_ip, now, counting_this_attempt=True)
-        if not self._hasher.verify(password, password_hash):
-            return False
-        self._failures.clear(email)
-        return True
+        match = self._hasher.verify(password, password_hash)
+        if match:
+            self._failures.clear(email)
+        return match
 
     def _refuse_if_throttled(
         self, email: str, client_ip: str, now: datetime, *, counting_this_attempt: bool = False

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,7 @@ from jose.backends.base import Key
 from smartnote.clock import utcnow
 from smartnote.config import Settings
 from smartnote.errors import Unauthorized
-from smartnote.passwords import MAX_PASSWORD_LENGTH
+from smartnote.passwords import MAX_PASSWORD_LENGTH, prepare_password
 
 if TYPE_CHECKING:
     from passlib.context import CryptContext
@@ -36,8 +38,23 @@ def _password_context(time_cost: int, memory_cost: int, parallelism: int) -> Cry
     )
 
 
+class PasswordMatch(Enum):
+    """How a password matched a stored hash; false only for `NONE`, so that `if verify(...)`
+    cannot take a wrong password for a right one."""
+
+    NONE = "none"
+    PREPARED = "prepared"
+    # Of a form the password was typed in: a hash made before passwords were prepared, to
+    # replace with one of the prepared form.
+    UNPREPARED = "unprepared"
+
+    def __bool__(self) -> bool:
+        return self is not PasswordMatch.NONE
+
+
 class PasswordHasher:
-    """Argon2 through the passlib API (the maintained `libpass` distribution)."""
+    """Argon2 through the passlib API (the maintained `libpass` distribution), of passwords
+    prepared (`prepare_password`)."""
 
     def __init__(self, settings: Settings) -> None:
         self._cost = (
@@ -51,25 +68,49 @@ class PasswordHasher:
         return _password_context(*self._cost)
 
     def hash(self, password: str) -> str:
-        return str(self._context.hash(password))
+        return str(self._context.hash(prepare_password(password)))
 
-    def verify(self, password: str, password_hash: str | None) -> bool:
-        """Check a password; with no hash (unknown user) it still spends the same time.
+    def verify(self, password: str, password_hash: str | None) -> PasswordMatch:
+        """Check a password, prepared, then in the forms an older hash may be of.
 
+        With no hash (unknown user) it does the same work against a dummy hash: as many
+        verifications as a wrong password of an account, which depend on the password alone.
         A password longer than any we accept matches no account: it is checked against the
         dummy hash too (passlib raises on more than 4096 characters, which was a 500 on the
-        login form, whose fields have no length limit).
+        login form, whose fields have no length limit; NFD makes at most 4 of one).
         """
-        if password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
-            self._context.verify(password[:MAX_PASSWORD_LENGTH], self._dummy_hash())
-            return False
-        return bool(self._context.verify(password, password_hash))
+        if len(password) > MAX_PASSWORD_LENGTH:
+            password, password_hash = password[:MAX_PASSWORD_LENGTH], None
+        prepared = prepare_password(password)
+        older = _unprepared_forms(password, prepared)
+        if password_hash is None:
+            for form in (prepared, *older):
+                self._context.verify(form, self._dummy_hash())
+            return PasswordMatch.NONE
+        if self._context.verify(prepared, password_hash):
+            return PasswordMatch.PREPARED
+        if any(self._context.verify(form, password_hash) for form in older):
+            return PasswordMatch.UNPREPARED
+        return PasswordMatch.NONE
 
     def needs_rehash(self, password_hash: str) -> bool:
         return bool(self._context.needs_update(password_hash))
 
     def _dummy_hash(self) -> str:
         return _dummy_hash_for(self._context)
+
+
+def _unprepared_forms(password: str, prepared: str) -> list[str]:
+    """The forms other than `prepared` a hash made before passwords were prepared may be of:
+    the password as the registering client sent it, which may have been the other canonical
+    form (registered on a Mac, typed on Windows), non-ASCII spaces as typed."""
+    if password.isascii():  # its own NFC and NFD, and prepared already
+        return []
+    forms = dict.fromkeys(
+        (password, unicodedata.normalize("NFC", password), unicodedata.normalize("NFD", password))
+    )
+    forms.pop(prepared, None)
+    return list(forms)
 
 
 @lru_cache(maxsize=4)

@@ -5,13 +5,23 @@ import json
 import subprocess
 import sys
 import time
+import unicodedata
+from collections.abc import Callable
 
 import pytest
 from jose import jwk, jwt
+from passlib.context import CryptContext
 
 from smartnote.config import Settings
 from smartnote.errors import Unauthorized
-from smartnote.security import PasswordHasher, TokenService, hash_token, new_refresh_token
+from smartnote.security import (
+    PasswordHasher,
+    PasswordMatch,
+    TokenService,
+    hash_token,
+    new_refresh_token,
+)
+from tests.utils.passwords import is_hash_of, unprepared_hash
 
 SECRET = "unit-test-secret-of-at-least-32-characters"
 
@@ -104,12 +114,90 @@ def test_password_hashes_are_argon2_and_verify(settings: Settings) -> None:
     hasher = PasswordHasher(settings)
     hashed = hasher.hash("tulip-orbit-7-canyon")
     assert hashed.startswith("$argon2")
-    assert hasher.verify("tulip-orbit-7-canyon", hashed)
-    assert not hasher.verify("tulip-orbit-7-canyoN", hashed)
+    assert hasher.verify("tulip-orbit-7-canyon", hashed) is PasswordMatch.PREPARED
+    wrong = hasher.verify("tulip-orbit-7-canyoN", hashed)
+    assert wrong is PasswordMatch.NONE and not wrong  # false: `if verify(...)` stays safe
 
 
 def test_unknown_user_verification_still_hashes_and_fails(settings: Settings) -> None:
-    assert PasswordHasher(settings).verify("anything-at-all", None) is False
+    assert PasswordHasher(settings).verify("anything-at-all", None) is PasswordMatch.NONE
+
+
+ZOE = "zo\u00eb-na\u00efve-passphrase"
+
+
+def test_passwords_are_hashed_prepared(settings: Settings) -> None:
+    hashed = PasswordHasher(settings).hash(unicodedata.normalize("NFD", ZOE) + "\u00a0!")
+    assert is_hash_of(ZOE + " !", hashed)
+
+
+@pytest.mark.parametrize(
+    ("hashed_as_sent", "typed"),
+    [
+        (unicodedata.normalize("NFD", ZOE), ZOE),
+        (unicodedata.normalize("NFD", ZOE), unicodedata.normalize("NFD", ZOE)),
+        (ZOE + "\u00a0!", unicodedata.normalize("NFD", ZOE) + "\u00a0!"),
+        ("tulip\u3000orbit-canyon", "tulip\u3000orbit-canyon"),
+    ],
+)
+def test_a_hash_of_the_password_as_sent_matches_unprepared(
+    settings: Settings, hashed_as_sent: str, typed: str
+) -> None:
+    hasher = PasswordHasher(settings)
+    older = unprepared_hash(hashed_as_sent, settings)
+    assert hasher.verify(typed, older) is PasswordMatch.UNPREPARED
+    assert hasher.verify(typed + "x", older) is PasswordMatch.NONE
+
+
+class _CountedVerifications:
+    """passlib's verifications (the time of a password check is theirs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = CryptContext.verify
+
+        def counted(context: CryptContext, *args: object, **kwargs: object) -> object:
+            self.count += 1
+            return original(context, *args, **kwargs)
+
+        monkeypatch.setattr(CryptContext, "verify", counted)
+
+    def of(self, check: Callable[[], object]) -> int:
+        before = self.count
+        check()
+        return self.count - before
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "wrong-password-1",
+        ZOE,
+        unicodedata.normalize("NFD", ZOE),
+        "wrong\u00a0pass" + unicodedata.normalize("NFD", "\u00e9") + "\u00e8",
+        "p" * 5000,
+    ],
+    ids=["ascii", "nfc", "nfd", "mixed-with-nbsp", "overlong"],
+)
+def test_an_unknown_user_costs_the_verifications_of_a_wrong_password(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    # The login of an unknown user checks the password against a dummy hash: as many times
+    # as a wrong password of a real account, else the time would tell which emails exist.
+    hasher = PasswordHasher(settings)
+    account = hasher.hash("tulip-orbit-7-canyon")
+    verifications = _CountedVerifications(monkeypatch)
+    wrong = verifications.of(lambda: hasher.verify(password, account))
+    unknown = verifications.of(lambda: hasher.verify(password, None))
+    assert wrong == unknown >= 1
+
+
+def test_a_password_nfd_makes_longer_than_passlib_takes_is_no_error(settings: Settings) -> None:
+    # U+1F82 decomposes into 4 code points: 1024 of them are passlib's 4096 exactly.
+    hasher = PasswordHasher(settings)
+    account = hasher.hash("tulip-orbit-7-canyon")
+    for password in ("\u1f82" * 1024, "\u1f82" * 1025, "\ufb2c" * 1024):
+        assert hasher.verify(password, account) is PasswordMatch.NONE
 
 
 def test_refresh_tokens_are_random_and_stored_hashed() -> None:

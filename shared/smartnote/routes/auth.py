@@ -72,7 +72,11 @@ async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
 async def logout(
     principal: ReclaimingPrincipal, auth: Auth, body: LogoutRequest | None = None
 ) -> Response:
-    """End a session: the one of `refresh_token` if given, else the caller's."""
+    """End a session: the one of `refresh_token` if given, else the caller's.
+
+    A `refresh_token` of no live session of the caller's ends the caller's own session, never
+    another user's; the answer is the same 204.
+    """
     await run_short(auth.logout, principal, body.refresh_token if body else None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -290,6 +290,49 @@ def test_logout_with_refresh_token_ends_that_session_only(api: httpx.Client) -> 
     assert api.get("/users/me", headers=first.headers).status_code == 200
 
 
+def test_logout_with_the_callers_own_refresh_token_ends_its_session(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    response = api.post(
+        "/auth/logout", json={"refresh_token": user.refresh_token}, headers=user.headers
+    )
+    assert response.status_code == 204
+    assert_error(api.post("/auth/refresh", json={"refresh_token": user.refresh_token}), 401)
+    assert_error(api.get("/users/me", headers=user.headers), 401)
+
+
+def _ended_session_of(api: httpx.Client, user: ApiUser) -> str:
+    """The refresh token of another session of `user`'s, ended since."""
+    login = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    ended = login.json()
+    ended_headers = {"Authorization": f"Bearer {ended['access_token']}"}
+    assert api.post("/auth/logout", headers=ended_headers).status_code == 204
+    return str(ended["refresh_token"])
+
+
+@pytest.mark.parametrize(
+    "whose", ["another user's", "an ended session's", "unknown"], ids=lambda whose: whose
+)
+def test_logout_with_a_token_of_no_live_session_of_the_caller_ends_only_the_callers(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser, whose: str
+) -> None:
+    """A token that is not the caller's (or none at all) ends the caller's current session, who
+    asked to be logged out, and never the token owner's; the same 204 in every case, so
+    whether it is a live token is not told."""
+    token = {
+        "another user's": other_user.refresh_token,
+        "an ended session's": _ended_session_of(api, user),
+        "unknown": "not-a-refresh-token",
+    }[whose]
+    response = api.post("/auth/logout", json={"refresh_token": token}, headers=user.headers)
+    assert response.status_code == 204
+    assert_error(api.get("/users/me", headers=user.headers), 401)
+    assert_error(api.post("/auth/refresh", json={"refresh_token": user.refresh_token}), 401)
+    assert api.get("/users/me", headers=other_user.headers).status_code == 200
+    theirs = api.post("/auth/refresh", json={"refresh_token": other_user.refresh_token})
+    assert theirs.status_code == 200
+
+
 def test_logout_requires_authentication(api: httpx.Client) -> None:
     assert_error(api.post("/auth/logout"), 401)
 
