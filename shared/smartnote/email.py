@@ -4,6 +4,7 @@ them through SES's v1 API (works the same on AWS, LocalStack and moto)."""
 from __future__ import annotations
 
 import html
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -54,6 +55,22 @@ def ses_address(address: str) -> str | None:
         return None
 
 
+# SES's codes for "too many at once" (its sending rate is per second). A throttled email was
+# refused, so sending it again cannot make a second copy: it is retried on the spot after
+# these waits, as botocore would have (the client makes one attempt per call, because
+# botocore's retries would also resend an email whose answer was lost).
+THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
+THROTTLE_WAITS_SECONDS = (0.25, 0.75)
+
+
+def _error(exc: Exception) -> tuple[str | None, str]:
+    """The code and message of botocore's ClientError, read by shape so this module does not
+    import botocore; its connection errors have a `response` too, None."""
+    error = (getattr(exc, "response", None) or {}).get("Error", {})
+    code = error.get("Code")
+    return (str(code) if code is not None else None), str(error.get("Message", ""))
+
+
 class SesMailer:
     """Sends through SES `SendEmail` from a verified sender."""
 
@@ -62,6 +79,18 @@ class SesMailer:
         self._sender = sender
 
     def send(self, email: Email) -> str:
+        """Send `email` (see `Mailer.send`), once more after each wait of
+        `THROTTLE_WAITS_SECONDS` while SES throttles it."""
+        for wait in THROTTLE_WAITS_SECONDS:
+            try:
+                return self._send_once(email)
+            except Exception as exc:
+                if _error(exc)[0] not in THROTTLED:
+                    raise
+            time.sleep(wait)
+        return self._send_once(email)
+
+    def _send_once(self, email: Email) -> str:
         def part(data: str) -> dict[str, str]:
             return {"Data": data, "Charset": "UTF-8"}
 
@@ -78,9 +107,7 @@ class SesMailer:
                 },
             )
         except Exception as exc:
-            # botocore's ClientError, read by shape so this module does not import botocore.
-            error = getattr(exc, "response", {}).get("Error", {})
-            code, message = error.get("Code"), str(error.get("Message", ""))
+            code, message = _error(exc)
             # SES refuses an address with this code, and does not say which. The sender is
             # well formed (Settings checks SES_SENDER), so it is the recipient's.
             if code == "InvalidParameterValue":

@@ -9,8 +9,10 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import ConnectionClosedError
 
 from smartnote import aws
 from smartnote.config import get_settings
@@ -55,6 +57,30 @@ def aws_answered(
         seen(parsed)
 
     with _hooked(service, "after-call", operation, after_call):
+        yield
+
+
+@contextlib.contextmanager
+def aws_answer_lost(
+    service: str, operation: str, timeout_seconds: float | None = None
+) -> Iterator[None]:
+    """For the block, each `operation` call of the functions' `service` client reaches the
+    service (moto), which does what it was asked, but its answer is lost on the way back: the
+    connection closes before it arrives (a dropped connection, a proxy timing out). The caller
+    cannot tell whether it was done; botocore then retries as it would with AWS.
+
+    Given where botocore sends each attempt (`before-send`), so its retries run as with AWS.
+    """
+
+    def before_send(request: AWSPreparedRequest, **_: Any) -> None:
+        body = request.body  # a query API's form (SES, SQS...): text or bytes
+        assert isinstance(body, str | bytes), type(body)
+        httpx.request(
+            request.method, request.url, headers=dict(request.headers), content=body, timeout=30
+        ).raise_for_status()
+        raise ConnectionClosedError(endpoint_url=request.url)
+
+    with _hooked(service, "before-send", operation, before_send, timeout_seconds):
         yield
 
 

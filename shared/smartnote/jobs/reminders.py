@@ -3,8 +3,9 @@
 A run claims a batch of due reminders with a lease (`NotesRepository.claim_due_reminders`),
 so overlapping runs and retried invocations never pick the same ones. A send that fails is
 released and retried by the next run; a run that crashes mid-way leaves its claims to expire.
-Only if the process dies between SES accepting a message and the note being updated can a
-reminder go out twice - the outside world allows no better without a transactional outbox.
+Only if the process dies between SES accepting a message and the note being updated, or SES's
+answer is lost on the way back, can a reminder go out twice (once more, by the next run) - the
+outside world allows no better without a transactional outbox.
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ Outcome = Literal["sent", "skipped", "undeliverable", "refused"]
 # released for the next run (five minutes later) instead of held for the lease, and no email
 # is cut off between SES accepting it and the note recording it (which would send it twice).
 SAFETY = timedelta(seconds=60)
+# Each email is one SES call that gives up after this long without an answer (to connect, then
+# to read): a send ends well within SAFETY. botocore's own timeouts (60 s) and retries would
+# outlast it, and a retry resends an email whose answer was lost though SES may have sent it;
+# a failed send is released to the next run instead.
+SEND_TIMEOUT_SECONDS = 10.0
 # A run's failures as metrics (`smartnote.metrics`). Failed sends also fail the run (Lambda's
 # Errors); those given up succeed, and only these metrics' alarm tells of them.
 FAILED_METRIC = "RemindersFailed"
@@ -218,7 +224,7 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
         await send_due_reminders(
             await notes_repository(settings),
             sql_owner_loader(settings),
-            SesMailer(aws.client("ses", settings), settings.ses_sender),
+            SesMailer(aws.client("ses", settings, SEND_TIMEOUT_SECONDS), settings.ses_sender),
             settings,
             clock,
             invocation,

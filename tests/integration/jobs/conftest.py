@@ -16,6 +16,7 @@ from pymongo.collection import Collection
 
 from smartnote.clock import to_stored_time
 from smartnote.config import get_settings
+from smartnote.jobs import reminders as reminders_job
 from smartnote.lambda_runtime import ScheduledHandler
 from smartnote.local.containers import FunctionRuntime
 from smartnote.local.emails import sent_emails
@@ -119,4 +120,4 @@ def ses_refusing(
             return None
         return status, {"Error": {"Code": code, "Message": message, "Type": "Sender"}}
 
-    return aws_answering("ses", "SendEmail", refuse)
+    return aws_answering("ses", "SendEmail", refuse, reminders_job.SEND_TIMEOUT_SECONDS)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ConnectionClosedError
 from pydantic import ValidationError
 from pymongo.collection import Collection
 
@@ -29,6 +30,7 @@ from tests.integration.jobs.conftest import (
     scheduled_event,
     ses_refusing,
 )
+from tests.utils.aws_faults import aws_answer_lost, aws_answering, aws_silent
 from tests.utils.emf import emf_records, metric_names, record_of
 
 Notes = Collection[dict[str, Any]]
@@ -440,6 +442,83 @@ def test_a_send_ses_cannot_take_now_is_retried_until_it_goes_out(
             reminders.clock.advance(minutes=5)
     reminders.run()
     assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Later"]
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_an_email_ses_throttles_once_goes_out_in_the_same_run(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """SES refuses a send over its per-second rate (`Throttling`): the email was not taken,
+    so it is sent again on the spot, as botocore's retries did before the client made one
+    attempt per call; the run neither fails nor waits five minutes for the next."""
+    note_id = create_note(api, user, utc(2037, 4, 2, 9, 0), title="Soon")
+    reminders.clock.set(utc(2037, 4, 2, 9, 1))
+    refusals = iter([True])
+
+    def throttle_once(params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        if not next(refusals, False):
+            return None
+        error = {
+            "Code": "Throttling",
+            "Message": "Maximum sending rate exceeded.",
+            "Type": "Sender",
+        }
+        return 400, {"Error": error}
+
+    with aws_answering("ses", "SendEmail", throttle_once, reminders_job.SEND_TIMEOUT_SECONDS):
+        reminders.run()
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Soon"]
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_an_email_whose_answer_is_lost_is_sent_once_by_the_run(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SES took the email, but its answer never came (the connection dropped): retried on the
+    spot (botocore's retries), each attempt was one more email of the same reminder."""
+    note_id = create_note(api, user, utc(2037, 6, 1, 9, 0), title="Dentist")
+    reminders.clock.set(utc(2037, 6, 1, 9, 1))
+    lost = aws_answer_lost("ses", "SendEmail", reminders_job.SEND_TIMEOUT_SECONDS)
+    with lost, pytest.raises(RuntimeError, match="not sent"):
+        reminders.run()  # the run cannot know it went out: released, the run fails
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Dentist"]
+    assert reminder_of(api, user, note_id)["last_sent_at"] is None
+    # The log tells what failed: the connection, not the job's reading of the error.
+    (failure,) = [r for r in caplog.records if note_id in r.getMessage()]
+    assert failure.exc_info is not None and failure.exc_info[0] is ConnectionClosedError
+
+
+def test_a_send_ses_never_answers_ends_before_lambda_stops_the_run(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    template: Template,
+    reminders: ScheduledFunction,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run starts a send only with more than `SAFETY` left, so that Lambda never stops it
+    mid-send (the claims would then wait for their lease, the email in flight might go twice).
+    With botocore's own timeouts (60 s) and retries, one send to an SES that never answers
+    outlasted that margin."""
+    note_id = create_note(api, user, utc(2037, 7, 1, 9, 0))
+    reminders.clock.set(utc(2037, 7, 1, 9, 1))
+    margin = int(reminders_job.SAFETY.total_seconds())
+    barely = replace(template.function("reminders"), timeout=margin + 30)  # time for one send
+    container = FunctionRuntime(barely, pool_size=1)
+    try:
+        assert container.handler() is reminders.containers.handler()  # the same clock
+        with aws_silent(monkeypatch), pytest.raises(reminders_job.RemindersNotSent):
+            container.invoke(scheduled_event("reminders", reminders.clock()))
+    finally:
+        container.shutdown()
+    assert emails_to(aws, user.email) == []
+    reminders.clock.advance(minutes=5)
+    reminders.run()  # released, not held for the lease: the next run sends it
+    assert len(emails_to(aws, user.email)) == 1
     assert reminder_of(api, user, note_id)["last_sent_at"] is not None
 
 
