@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from smartnote.errors import unavailable_on
+from smartnote.errors import unavailable_on, unavailable_when
 
 if TYPE_CHECKING:
     from smartnote.config import Settings
@@ -87,6 +88,17 @@ def _is_transient(exc: Exception) -> bool:
         RetryContext(1, parsed_response=exc.response)
     )
     return status >= 500 or bool(throttled)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is an AWS call that failed for now (S3 throttled, failing, unreachable):
+    a 503 with Retry-After, as for the databases, not a 500 (a route's deletion, repeated,
+    finishes). A denied or invalid call stays a 500. Never imports botocore: an error raised
+    where it was never loaded is not its."""
+    return "botocore" in sys.modules and isinstance(exc, Exception) and _is_transient(exc)
+
+
+unavailable_when(_unavailable)
 
 
 @lru_cache(maxsize=8)

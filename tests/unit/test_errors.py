@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import pg8000.dbapi
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from pymongo.errors import DuplicateKeyError, NetworkTimeout, ServerSelectionTimeoutError
 from sqlalchemy.exc import (
     DatabaseError,
@@ -16,10 +18,19 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from smartnote import aws
 from smartnote.db import mongo, sql
 from smartnote.errors import NotFound, is_unavailable
 
-assert mongo and sql  # importing them is what declares their drivers' errors
+assert aws and mongo and sql  # importing them is what declares their drivers' errors
+
+
+def _s3_error(status: int, code: str) -> ClientError:
+    answer: Any = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(answer, "PutObject")
 
 
 @pytest.mark.parametrize(
@@ -29,6 +40,9 @@ assert mongo and sql  # importing them is what declares their drivers' errors
         NetworkTimeout("read timed out"),  # a ConnectionFailure
         OperationalError("SELECT 1", {}, Exception("connection refused")),
         PoolTimeout("QueuePool limit reached"),
+        _s3_error(503, "SlowDown"),  # S3 throttling: the route's call, repeated, goes through
+        _s3_error(500, "InternalError"),
+        EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"),
     ],
 )
 def test_declared_driver_errors_are_unavailable(error: Exception) -> None:
@@ -42,6 +56,7 @@ def test_declared_driver_errors_are_unavailable(error: Exception) -> None:
         NoResultFound(),
         NotFound(),
         ValueError("bad"),
+        _s3_error(403, "AccessDenied"),  # a deployment error: retrying never helps
     ],
 )
 def test_other_errors_are_not(error: Exception) -> None:

@@ -106,9 +106,44 @@ def add(attachment: Document) -> Change:
 
 
 def remove(attachment_id: str) -> Change:
+    """Delete the attachment: a 404 when absent (also in the trash: the repeat of a deletion
+    that S3 answered with a 503 must still remove the objects), a 409 in the trash."""
+
     def change(note: Document) -> Document:
-        find(note, attachment_id)  # 404 when absent
+        find(note, attachment_id)
+        _refuse_trashed(note)
         return {"attachments": [a for a in note["attachments"] if a["id"] != attachment_id]}
+
+    return change
+
+
+def forget(attachment_id: str) -> Change:
+    """Remove the attachment if it is there, whatever the note's state: the undo of an `add`
+    whose upload never reached S3 (a client told to retry finds no ghost of it)."""
+
+    def change(note: Document) -> Document:
+        attachments = note.get("attachments") or []
+        kept = [a for a in attachments if a["id"] != attachment_id]
+        return {"attachments": kept} if len(kept) < len(attachments) else {}
+
+    return change
+
+
+def forget_edit(attachment_id: str, derived_id: str) -> Change:
+    """Remove the edit if it is there: the undo of an `add_edit` whose request never reached
+    S3, so it would never run (it would wait `pending` for the cleanup to fail it)."""
+
+    def change(note: Document) -> Document:
+        try:
+            attachment = find(note, attachment_id)
+        except NotFound:
+            return {}
+        edits = attachment.get("derived") or []
+        kept = [edit for edit in edits if edit["id"] != derived_id]
+        if len(kept) == len(edits):
+            return {}
+        attachment["derived"] = kept
+        return _replace(note, attachment)
 
     return change
 

@@ -66,7 +66,11 @@ def canonical_content_type(declared: str) -> str:
 Status = Literal["pending", "processing", "ready", "failed"]
 
 _DIRECTORIES = re.compile(r"^.*[/\\]")
-_CONTROL = r"\x00-\x1f\x7f"  # a regex character class's ranges
+# A regex character class's ranges: what a name shown as one line of text must not hold.
+# C0 and C1 control characters (NEL ends a line, CSI starts a terminal escape), Unicode's
+# line and paragraph separators, and the bidi embeddings, overrides and isolates, which
+# show "invoice\u202egpj.exe" as "invoiceexe.jpg" (right-to-left names need none of them).
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 _CONTROL_CHARACTERS = re.compile(f"[{_CONTROL}]")
 
 

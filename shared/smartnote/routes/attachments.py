@@ -7,10 +7,13 @@ image, so this function stays light (no OpenCV, no numpy).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile, status
+from fastapi import APIRouter, File, Request, Response, UploadFile, status
 
 from smartnote import filetypes, storage
 from smartnote.concurrency import run_blocking
@@ -19,7 +22,7 @@ from smartnote.deps import S3Client, SettingsDep
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import attachments as domain
-from smartnote.errors import PayloadTooLarge, UnsupportedMediaType
+from smartnote.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from smartnote.models.attachments import (
     ACCEPTED_CONTENT_TYPES,
     MAX_MULTIPART_BYTES,
@@ -36,6 +39,7 @@ from smartnote.models.attachments import (
 )
 from smartnote.models.common import KEPT_CHANGING, error_responses
 
+logger = logging.getLogger("smartnote.routes.attachments")
 router = APIRouter(prefix="/notes/{note_id}/attachments", tags=["attachments"])
 
 NOT_FOUND = error_responses((404, "No such note or attachment (or not yours)"))
@@ -43,6 +47,9 @@ REFUSED = error_responses(
     (409, f"The note is in the trash or has too many attachments, or {KEPT_CHANGING}"),
     (413, "Larger than allowed"),
     (415, "Not an accepted image type"),
+)
+IN_TRASH = error_responses(
+    (409, f"The note is in the trash (restore it first), or {KEPT_CHANGING}")
 )
 _READ_CHUNK = 1024 * 1024
 
@@ -65,6 +72,32 @@ def _url_for(s3: Any, settings: Settings) -> domain.UrlFor:
     return url_for
 
 
+@contextlib.asynccontextmanager
+async def _undone_if_failed(
+    notes: Notes, owner_id: str, note_id: str, undo: domain.Change
+) -> AsyncIterator[None]:
+    """Apply `undo` to the note when the body fails (the S3 write of what a record announces),
+    then let the failure through: the client is told to retry and finds no record of the
+    attempt. Should S3 have taken the write after all, the image function finds no record
+    and discards it (jobs/images.py)."""
+    try:
+        yield
+    except Exception:
+        try:
+            await notes.update(owner_id, note_id, undo)
+        except NotFound:
+            pass  # the note is gone, and the record with it
+        except Exception:  # the failure to report is the first one; the cleanup ends the rest
+            logger.exception("could not undo a record of note %s", note_id)
+        raise
+
+
+def _located(response: Response, request: Request, note_id: str, attachment_id: str) -> None:
+    """`Location` of a created attachment: a path, right behind any host and stage prefix."""
+    path = request.url_for("get_attachment", note_id=note_id, attachment_id=attachment_id).path
+    response.headers["Location"] = path
+
+
 async def _create(
     notes: Notes, owner_id: str, note_id: str, filename: str, content_type: str, size: int
 ) -> dict[str, Any]:
@@ -84,8 +117,11 @@ async def create_attachment(
     notes: Notes,
     s3: S3Client,
     settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> AttachmentCreated:
-    """Announce an upload; answers with a presigned S3 POST that enforces its type and size.
+    """Announce an upload; answers with a presigned S3 POST that enforces its type and size,
+    and the attachment's path in `Location`.
 
     POST `upload.fields` and then the `file` part as multipart/form-data to `upload.url`.
     Processing starts when the upload lands; poll the attachment for its `status`.
@@ -106,6 +142,7 @@ async def create_attachment(
         body.size,
         settings.upload_url_ttl_seconds,
     )
+    _located(response, request, note_id, document["id"])
     return AttachmentCreated(
         attachment=domain.to_attachment(document, _url_for(s3, settings)),
         upload=UploadTicket(
@@ -139,8 +176,11 @@ async def upload_attachment(
     notes: Notes,
     s3: S3Client,
     settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> Attachment:
-    """Upload an image through the API (for clients that cannot reach S3, e.g. Swagger UI)."""
+    """Upload an image through the API (for clients that cannot reach S3, e.g. Swagger UI);
+    answers with the attachment's path in `Location`."""
     data = await _read_limited(file, MAX_MULTIPART_BYTES)
     fmt = filetypes.sniff_format(data)
     if fmt not in filetypes.ACCEPTED_FORMATS:
@@ -151,13 +191,15 @@ async def upload_attachment(
     filename = upload_filename(file.filename)
     owner_id = principal.user.id
     document = await _create(notes, owner_id, note_id, filename, content_type, len(data))
-    await run_blocking(
-        s3.put_object,
-        Bucket=settings.uploads_bucket,
-        Key=document["key"],
-        Body=data,
-        ContentType=content_type,
-    )
+    async with _undone_if_failed(notes, owner_id, note_id, domain.forget(document["id"])):
+        await run_blocking(
+            s3.put_object,
+            Bucket=settings.uploads_bucket,
+            Key=document["key"],
+            Body=data,
+            ContentType=content_type,
+        )
+    _located(response, request, note_id, document["id"])
     return domain.to_attachment(document, _url_for(s3, settings))
 
 
@@ -215,20 +257,22 @@ async def edit_attachment(
     await notes.update(owner_id, note_id, change)
     # The request object under uploads/ triggers the image function, on AWS and locally alike.
     request = {"operations": derived["operations"]}
-    await run_blocking(
-        s3.put_object,
-        Bucket=settings.uploads_bucket,
-        Key=storage.edit_request_key(owner_id, note_id, attachment_id, derived["id"]),
-        Body=json.dumps(request).encode(),
-        ContentType="application/json",
-    )
+    undo = domain.forget_edit(attachment_id, derived["id"])
+    async with _undone_if_failed(notes, owner_id, note_id, undo):
+        await run_blocking(
+            s3.put_object,
+            Bucket=settings.uploads_bucket,
+            Key=storage.edit_request_key(owner_id, note_id, attachment_id, derived["id"]),
+            Body=json.dumps(request).encode(),
+            ContentType="application/json",
+        )
     return EditAccepted(attachment_id=attachment_id, derived=DerivedImage.model_validate(derived))
 
 
 @router.delete(
     "/{attachment_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**NOT_FOUND, **error_responses((409, KEPT_CHANGING.capitalize()))},
+    responses={**NOT_FOUND, **IN_TRASH},
 )
 async def delete_attachment(
     note_id: str,
@@ -238,7 +282,8 @@ async def delete_attachment(
     s3: S3Client,
     settings: SettingsDep,
 ) -> Response:
-    """Delete the attachment and all its S3 objects (original, thumbnail, copies, edits)."""
+    """Delete the attachment and all its S3 objects (original, thumbnail, copies, edits); the
+    trash keeps a note as it was, so restore it first."""
     owner_id = principal.user.id
     # The record first, its objects after: an image run that writes an output after the
     # objects are gone finds the record gone too when it finishes, and deletes the output

@@ -54,6 +54,31 @@ def test_presigned_post_policy_pins_key_type_and_size(
     assert "expiration" in _policy(fields)
 
 
+def test_a_created_attachment_is_located_by_its_own_path(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    """A 201 names what it created (RFC 9110 15.3.2), as `POST /notes` does: without
+    `Location` the created resource would be the request's target, the note's list."""
+    base = f"/notes/{note['id']}/attachments"
+    announced = api.post(
+        base,
+        json={"filename": "a.jpg", "content_type": "image/jpeg", "size": 10},
+        headers=user.headers,
+    )
+    image = encode(photographed_page(size=(300, 200)))
+    uploaded = api.post(
+        f"{base}/upload", files={"file": ("b.jpg", image, "image/jpeg")}, headers=user.headers
+    )
+    for response, attachment in (
+        (announced, announced.json()["attachment"]),
+        (uploaded, uploaded.json()),
+    ):
+        assert response.status_code == 201, response.text
+        assert response.headers.get("location") == f"{base}/{attachment['id']}"
+        located = api.get(response.headers["location"], headers=user.headers)
+        assert located.json()["id"] == attachment["id"]
+
+
 @pytest.mark.parametrize(
     "declared", ["image/jpg", "image/pjpeg", "IMAGE/JPEG", "image/jpeg; name=page.jpg"]
 )
@@ -289,6 +314,26 @@ def test_trashed_note_takes_no_new_attachment(
         headers=user.headers,
     )
     assert_error(response, 409, "conflict")
+
+
+def test_a_trashed_notes_attachments_are_kept_until_it_is_restored(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    """The trash keeps a note as it was (its edits and new attachments are refused): deleting
+    one of its attachments is a 409 too, and its objects stay."""
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(400, 300))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    assert api.delete(f"/notes/{note['id']}", headers=user.headers).status_code == 204
+    trashed = api.get(f"/notes/{note['id']}", headers=user.headers).json()
+
+    assert_error(api.delete(path, headers=user.headers), 409, "conflict")
+    after = api.get(f"/notes/{note['id']}", headers=user.headers).json()
+    assert (after["version"], after["attachments"]) == (trashed["version"], trashed["attachments"])
+    prefix = f"derived/{user.id}/{note['id']}/{attachment['id']}/"
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 2
+    assert api.post(f"/notes/{note['id']}/restore", headers=user.headers).status_code == 200
+    assert api.delete(path, headers=user.headers).status_code == 204
 
 
 def test_a_multi_file_upload_announces_every_file(
@@ -602,6 +647,18 @@ def test_requests_that_sign_nothing_build_no_s3_client(
     assert aws._client.cache_info().currsize == 0
 
 
+def _throttled(params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """S3 throttling a call (it answers 503 SlowDown under load, on every retry here)."""
+    return 503, {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}}
+
+
+def _partly_refused(params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """DeleteObjects succeeding as a call and listing the keys it could not delete."""
+    error = {"Key": "k", "Code": "InternalError", "Message": "We encountered an error"}
+    return 200, {"Deleted": [], "Errors": [error]}
+
+
+@pytest.mark.parametrize("refusal", [_partly_refused, _throttled], ids=["partly", "throttled"])
 @pytest.mark.parametrize("deleted", ["attachment", "note"])
 def test_a_delete_repeated_after_a_503_removes_the_objects(
     api: httpx.Client,
@@ -611,23 +668,20 @@ def test_a_delete_repeated_after_a_503_removes_the_objects(
     bucket: str,
     process: Process,
     deleted: str,
+    refusal: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
 ) -> None:
-    """S3 refusing the object deletion is a 503 whose repetition finishes the deletion
-    (storage.ObjectsNotDeleted): the record is already gone then, and the repeated call, a
-    404, must still remove the objects (nothing else ever would)."""
+    """S3 refusing the object deletion (some keys, or the whole call) is a 503 whose
+    repetition finishes the deletion: the record is already gone then, and the repeated call,
+    a 404, must still remove the objects (nothing else ever would)."""
     attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
     process(upload_key(user, note["id"], attachment["id"]))
     path = f"/notes/{note['id']}" + (
         f"/attachments/{attachment['id']}" if deleted == "attachment" else "?permanent=true"
     )
-
-    def partly_refused(params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        # DeleteObjects succeeds as a call and lists the keys it could not delete.
-        error = {"Key": "k", "Code": "InternalError", "Message": "We encountered an error"}
-        return 200, {"Deleted": [], "Errors": [error]}
-
-    with aws_answering("s3", "DeleteObjects", partly_refused):
-        assert_error(api.delete(path, headers=user.headers), 503, "service_unavailable")
+    with aws_answering("s3", "DeleteObjects", refusal):
+        response = api.delete(path, headers=user.headers)
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["retry-after"]) > 0
     assert_error(api.delete(path, headers=user.headers), 404, "not_found")
     for root in ("uploads/", "derived/"):
         prefix = f"{root}{user.id}/{note['id']}/"
@@ -668,9 +722,25 @@ def test_an_edit_too_long_for_its_output_format_is_422(
     assert api.get(path, headers=user.headers).json()["derived"] == []
 
 
-@pytest.mark.parametrize(
-    "filename", ["a\x00b.jpg", "line\nbreak.jpg", "tab\there.jpg", "bell\x07.jpg", "del\x7f.jpg"]
-)
+# What a name shown as one line of text must not hold (models.attachments): C0 and C1
+# control characters, line and paragraph separators, bidi embeddings, overrides, isolates.
+NOT_IN_A_NAME = [
+    "a\x00b.jpg",
+    "line\nbreak.jpg",
+    "tab\there.jpg",
+    "bell\x07.jpg",
+    "del\x7f.jpg",
+    "nel\x85.jpg",
+    "csi\x9b31m.jpg",
+    "line\u2028separator.jpg",
+    "paragraph\u2029separator.jpg",
+    "invoice\u202egpj.exe",
+    "embedded\u202bname.jpg",
+    "isolate\u2066d\u2069.jpg",
+]
+
+
+@pytest.mark.parametrize("filename", NOT_IN_A_NAME)
 def test_announcing_a_filename_with_control_characters_is_422(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], filename: str
 ) -> None:
@@ -689,6 +759,9 @@ def test_announcing_a_filename_with_control_characters_is_422(
         ("C:\\fakepath\\photo.jpg", "photo.jpg"),  # what some browsers send
         ("../../etc/receipt.jpg", "receipt.jpg"),
         ("scan\x00\x1b.jpg", "scan.jpg"),
+        ("invoice\u202egpj.exe", "invoicegpj.exe"),
+        ("two\x85lines\u2028here.jpg", "twolineshere.jpg"),
+        ("קבלה.jpg", "קבלה.jpg"),  # a right-to-left name needs no bidi control
         ("dir/", "image"),
         ("\x01\x02", "image"),
     ],
@@ -733,3 +806,35 @@ def test_announcing_keeps_the_name_without_its_directories(
         headers=user.headers,
     )
     assert_error(response, 422, "validation_error")
+
+
+def test_a_direct_upload_s3_does_not_take_is_a_503_and_leaves_no_attachment(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    """A client told to retry must not find a `pending` ghost of the upload that failed in
+    its note (it would stay for a day, counted against the note's 50)."""
+    with aws_answering("s3", "PutObject", _throttled):
+        response = api.post(
+            f"/notes/{note['id']}/attachments/upload",
+            files={"file": ("page.jpg", encode(photographed_page(size=(300, 200))), "image/jpeg")},
+            headers=user.headers,
+        )
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["retry-after"]) > 0
+    assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
+
+
+def test_an_edit_s3_does_not_take_is_a_503_and_queues_nothing(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    """An edit whose request object S3 refused never runs: it must not stay `pending`."""
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(300, 200))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    with aws_answering("s3", "PutObject", _throttled):
+        response = api.post(
+            f"{path}/edits", json={"operations": [{"op": "grayscale"}]}, headers=user.headers
+        )
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["retry-after"]) > 0
+    assert api.get(path, headers=user.headers).json()["derived"] == []

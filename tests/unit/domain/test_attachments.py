@@ -361,3 +361,25 @@ def test_at_the_limit_with_no_failed_edit_a_new_one_is_refused() -> None:
     change, _ = domain.add_edit("a1", ops)
     with pytest.raises(Conflict, match="at most"):
         change(note)
+
+
+def test_an_attachment_of_a_trashed_note_is_kept_and_a_missing_one_is_a_404() -> None:
+    """404 before 409: the repeat of a deletion S3 refused (the record already gone) must
+    remove the objects, which only a 404 does, also once the note is in the trash."""
+    trashed = {**_note(), "trashed": True}
+    with pytest.raises(NotFound):
+        domain.remove("gone")(trashed)
+    with pytest.raises(Conflict):
+        domain.remove("a1")(trashed)
+    assert domain.remove("a1")(_note()) == {"attachments": []}
+
+
+def test_an_upload_or_edit_s3_never_took_is_forgotten_whatever_the_note_is_now() -> None:
+    change, derived = domain.add_edit("a1", _operations({"op": "grayscale"}))
+    edited = {**_apply(_note(status="ready"), change), "trashed": True}  # trashed meanwhile
+    undone = _apply(edited, domain.forget_edit("a1", derived["id"]))
+    assert domain.find(undone, "a1")["derived"] == []
+    assert domain.forget("a1")(edited) == {"attachments": []}
+    assert domain.forget("gone")(edited) == {}
+    assert domain.forget_edit("a1", "gone")(edited) == {}
+    assert domain.forget_edit("gone", derived["id"])(edited) == {}
