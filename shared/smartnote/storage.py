@@ -5,14 +5,16 @@ Layout (the image function is triggered on `uploads/` only):
     derived/{owner_id}/{note_id}/{attachment_id}/{name}   what the image function makes:
         processed/{run}/thumbnail.jpg, processed/{run}/web.jpg   one run's, of one upload
         edits/{edit_id}.{format}                                  one edit's result
+    (and thumbnail.jpg, web.jpg right under the attachment: written by versions before runs)
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +25,13 @@ UPLOADS = "uploads"
 DERIVED = "derived"
 _DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
 _OUR_PREFIX = re.compile(r"[A-Za-z0-9/-]+/")  # made of our ids: uuids, hex
+PROCESSED = "processed"
+THUMBNAIL = "thumbnail.jpg"
+WEB = "web.jpg"
+# The names of what the image function writes (above), and nothing else.
+_IMAGE_OUTPUT = re.compile(
+    r"(?:processed/[0-9a-f]+/)?(?:thumbnail|web)\.jpg|edits/[0-9a-f]+\.[a-z]+"
+)
 
 
 def upload_key(owner_id: str, note_id: str, attachment_id: str, name: str) -> str:
@@ -31,6 +40,48 @@ def upload_key(owner_id: str, note_id: str, attachment_id: str, name: str) -> st
 
 def derived_key(owner_id: str, note_id: str, attachment_id: str, name: str) -> str:
     return f"{DERIVED}/{owner_id}/{note_id}/{attachment_id}/{name}"
+
+
+def run_output_name(run: str, name: str) -> str:
+    """The name of one processing run's output (THUMBNAIL or WEB) under its attachment."""
+    return f"{PROCESSED}/{run}/{name}"
+
+
+def edit_output_name(edit_id: str, fmt: str) -> str:
+    """The name of an edit's result (`fmt`: its format, the file's extension)."""
+    return f"edits/{edit_id}.{fmt}"
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """An object the image function wrote, found by its key under derived/."""
+
+    key: str
+    owner_id: str
+    note_id: str
+    attachment_id: str
+    last_modified: datetime
+
+
+def image_output(key: str, last_modified: datetime) -> ImageOutput | None:
+    """`key` as an image output (`derived/{owner}/{note}/{attachment}/` and a name the image
+    function writes), or None for any other key."""
+    parts = key.split("/", 4)
+    if len(parts) != 5 or parts[0] != DERIVED or not all(parts[1:]):
+        return None
+    if not _IMAGE_OUTPUT.fullmatch(parts[4]):
+        return None
+    return ImageOutput(key, parts[1], parts[2], parts[3], last_modified)
+
+
+def image_outputs(s3: Any, bucket: str) -> Iterator[list[ImageOutput]]:
+    """Every image output in the bucket, a listing's page at a time."""
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{DERIVED}/"):
+        found = (
+            image_output(item["Key"], item["LastModified"]) for item in page.get("Contents", [])
+        )
+        yield [output for output in found if output is not None]
 
 
 def owner_prefixes(owner_id: str) -> list[str]:
@@ -64,14 +115,19 @@ def delete_prefixes(s3: Any, bucket: str, prefixes: list[str]) -> int:
     paginator = s3.get_paginator("list_objects_v2")
     for prefix in prefixes:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            for start in range(0, len(keys), _DELETE_BATCH):
-                batch = keys[start : start + _DELETE_BATCH]
-                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
-                if answer.get("Errors"):  # DeleteObjects succeeds even when some keys failed
-                    raise ObjectsNotDeleted(answer["Errors"])
-                deleted += len(batch)
+            deleted += delete_keys(s3, bucket, [item["Key"] for item in page.get("Contents", [])])
     return deleted
+
+
+def delete_keys(s3: Any, bucket: str, keys: list[str]) -> int:
+    """Delete the objects at `keys` (idempotent); returns how many keys; ObjectsNotDeleted when
+    S3 refused any."""
+    for start in range(0, len(keys), _DELETE_BATCH):
+        batch = [{"Key": key} for key in keys[start : start + _DELETE_BATCH]]
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        if answer.get("Errors"):  # DeleteObjects succeeds even when some keys failed
+            raise ObjectsNotDeleted(answer["Errors"])
+    return len(keys)
 
 
 @contextlib.asynccontextmanager

@@ -148,6 +148,14 @@ def forget_edit(attachment_id: str, derived_id: str) -> Change:
     return change
 
 
+def stored_keys(attachment: Mapping[str, Any]) -> set[str]:
+    """Every S3 key the attachment's record points at: its upload, thumbnail and web copy,
+    and its edits' results."""
+    keys = [attachment.get(name) for name in ("key", "thumbnail_key", "web_key")]
+    keys += [edit.get("key") for edit in attachment.get("derived") or []]
+    return {key for key in keys if key}
+
+
 def _refused(index: int, message: str, detail: str, kind: str) -> ValidationFailed:
     location = ["body", "operations", index]
     return ValidationFailed(message, details=[{"loc": location, "msg": detail, "type": kind}])
@@ -267,6 +275,10 @@ def claim_end(item: Document) -> datetime:
     return since + LONGEST_INVOCATION + CLAIM_MARGIN
 
 
+# What a claim sets (`_claimed`), and `withdraw` puts back.
+CLAIM_FIELDS = ("status", "source", "claim", "processing_since", "claimed_until", "error")
+
+
 def _claimed(item: Document, source: str, token: str, deadline: datetime | None) -> None:
     now = utcnow()
     until = (deadline or now + LONGEST_INVOCATION) + CLAIM_MARGIN
@@ -318,16 +330,20 @@ def claim(
     *,
     sequencer: str | None = None,
     displaced: list[Document] | None = None,
+    before: list[Document] | None = None,
 ) -> Change:
     """Mark the attachment `processing` by this delivery (`token`, its invocation's request
     id) until `deadline` (when the invocation is stopped), unless the work is done or held,
     or a later upload (`sequencer`, the S3 event's) was claimed already. `displaced` gets the
     claim this one took over from another delivery (`source` and `claim`), whose outputs are
-    not going to be recorded: the last call's, i.e. that of the write applied."""
+    not going to be recorded, and `before` the claim's fields as they were (for `withdraw`):
+    the last call's, i.e. those of the write applied."""
     displaced = [] if displaced is None else displaced
+    before = [] if before is None else before
 
     def change(note: Document) -> Document:
         displaced.clear()
+        before.clear()
         try:
             attachment = find(note, attachment_id)
         except NotFound:
@@ -336,6 +352,7 @@ def claim(
             return {}
         if attachment["status"] == "processing" and attachment.get("claim") not in (None, token):
             displaced.append({"source": attachment.get("source"), "claim": attachment["claim"]})
+        before.append({field: attachment[field] for field in CLAIM_FIELDS if field in attachment})
         _claimed(attachment, source, token, deadline)
         if sequencer is not None:
             attachment["sequencer"] = sequencer
@@ -369,6 +386,59 @@ def release(attachment_id: str, token: str) -> Change:
     dead-letter queue) starts at the failure, not when the attachment was created."""
     result = {"status": "pending", "pending_since": utcnow(), "claim": None, "source": None}
     return finish(attachment_id, token, result)
+
+
+def withdraw(attachment_id: str, token: str, before: Document) -> Change:
+    """Give the claim back as if it had never been taken: the claim's fields as `claim` found
+    them (`before`). For a delivery whose upload turned out to be replaced by another before
+    it was read: that one's own event does the work, and until then the attachment shows
+    what it showed (results, or `pending`, or a failure), not a run of an upload that is
+    gone. Nothing when the claim is no longer this delivery's."""
+
+    def change(note: Document) -> Document:
+        try:
+            attachment = find(note, attachment_id)
+        except NotFound:
+            return {}
+        if attachment.get("claim") != token:
+            return {}
+        for field in CLAIM_FIELDS:
+            if field in before:
+                attachment[field] = before[field]
+            else:
+                attachment.pop(field, None)
+        attachment["updated_at"] = utcnow()
+        return _replace(note, attachment)
+
+    return change
+
+
+def source_etag(source: str | None) -> str | None:
+    """The ETag (quoted, as S3 answers it) of the upload a claim's `source` names by its
+    ETag and size (the bucket keeps no versions); None for any other source."""
+    etag, _, size = (source or "").rpartition(":")
+    return f'"{etag}"' if etag and size.isdigit() else None
+
+
+def adopt_original_etag(attachment_id: str, etag: str) -> Change:
+    """Record `etag`, of the bytes an edit read from the key of an attachment processed
+    before `original_etag` was recorded, as its `original_etag` when it is the ETag of the
+    upload those results are of (the processing claim's `source`): later edits are then of
+    those bytes only. Any other (a newer upload on the key) is not recorded."""
+
+    def change(note: Document) -> Document:
+        try:
+            attachment = find(note, attachment_id)
+        except NotFound:
+            return {}
+        if attachment.get("original_etag") or attachment["status"] != "ready":
+            return {}
+        if source_etag(attachment.get("source")) != etag:
+            return {}
+        attachment["original_etag"] = etag
+        return _replace(note, attachment)
+
+    return change
 
 
 STUCK = "The image could not be processed in time; upload it again"

@@ -1,6 +1,7 @@
 """Daily cleanup: purge old trash with its S3 objects, abandoned uploads, what was written for
-deleted accounts after their deletion, ended sessions and old login failures; and bring notes
-written by an older version of the code up to date.
+deleted accounts after their deletion, ended sessions and old login failures; bring notes
+written by an older version of the code up to date; and delete the image outputs no record
+points at (of image function runs that died between writing and recording them).
 
 Every deletion is conditional on what made it due (still trashed since before the cutoff,
 still pending since before the cutoff), so two runs at once, a retried run or a user
@@ -12,9 +13,10 @@ after: a crash in between leaves unreachable objects, never a note without its f
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from smartnote import aws, metrics, storage
 from smartnote.config import Settings
@@ -37,6 +39,31 @@ Document = attachments.Document
 # a run that succeeds while it cleans nothing would otherwise alarm no one.
 NOTE_FAILURES_METRIC = "CleanupNoteFailures"
 REDERIVE_FAILURES_METRIC = "CleanupRederiveFailures"
+# An image output is written and recorded by one attempt of the image function, before that
+# attempt's deadline; Lambda's retry of the attempt (the same request id: the same keys) writes
+# it again before recording it, and comes within the event's maximum age. By Lambda's own
+# limits (an event's age at most 6 hours, an invocation's at most 15 minutes), whatever
+# template.yaml sets, an output older than this that no record points at never will be.
+OUTPUTS_SETTLED_AFTER = (
+    timedelta(hours=6) + attachments.LONGEST_INVOCATION + attachments.CLAIM_MARGIN
+)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """The uploads bucket, as the steps use it."""
+
+    s3: Any
+    name: str
+
+    def delete_prefixes(self, prefixes: list[str]) -> int:
+        return storage.delete_prefixes(self.s3, self.name, prefixes)
+
+    def delete_keys(self, keys: list[str]) -> int:
+        return storage.delete_keys(self.s3, self.name, keys)
+
+    def image_outputs(self) -> Iterator[list[storage.ImageOutput]]:
+        return storage.image_outputs(self.s3, self.name)
 
 
 @dataclass
@@ -54,6 +81,7 @@ class CleanupCounts:
     write_counters: int = 0
     rederived: int = 0  # notes written by an older version, brought up to date
     rederive_failures: int = 0
+    unrecorded_outputs: int = 0  # image outputs of runs that died, deleted
     note_failures: int = 0  # notes the steps above could not clean: logged, left for next run
 
 
@@ -158,14 +186,22 @@ async def _each_note(
     failed: list[str] = []
     while found := await find(failed):
         for note in found:
-            try:
-                await work(note)
-            except NotFound:
-                continue  # deleted meanwhile, with its objects
-            except Exception:
-                logger.exception("cleanup: note %s failed, left for the next run", note["_id"])
+            if not await _cleaned(note["_id"], work(note)):
                 failed.append(note["_id"])
     return len(failed)
+
+
+async def _cleaned(note_id: str, work: Awaitable[None]) -> bool:
+    """Whether `work` on a note ended (or found the note deleted meanwhile, with its objects);
+    when it fails, it is logged and False: left for the next run."""
+    try:
+        await work
+    except NotFound:
+        return True
+    except Exception:
+        logger.exception("cleanup: note %s failed, left for the next run", note_id)
+        return False
+    return True
 
 
 async def fail_stuck_processing(
@@ -201,6 +237,50 @@ async def rederive_outdated(notes: NotesRepository, batch: int) -> tuple[int, in
     return rederived, failed
 
 
+async def delete_unrecorded_outputs(
+    notes: NotesRepository, bucket: Bucket, cutoff: datetime
+) -> tuple[int, int]:
+    """Image outputs written before `cutoff` that no attachment or edit record points at:
+    those of a run killed between writing and recording them (its retries killed too, or
+    never come), or left when their attachment or note was deleted; returns (objects deleted,
+    notes that failed). Only what the image function writes (`storage.image_output`): never
+    an upload, nor a key of any other layout.
+
+    The records are read after the listing, and `cutoff` is OUTPUTS_SETTLED_AFTER back at
+    least: no record comes to point at an output this old that it did not point at then."""
+    deleted = failed = 0
+
+    async def delete(keys: list[str]) -> None:
+        nonlocal deleted
+        deleted += bucket.delete_keys(keys)
+
+    for page in bucket.image_outputs():
+        old: dict[str, list[str]] = {}  # by note
+        for output in page:
+            if output.last_modified < cutoff:
+                old.setdefault(output.note_id, []).append(output.key)
+        if not old:
+            continue
+        recorded = {
+            key
+            for note in await notes.attachments_of(sorted(old))
+            for attachment in note.get("attachments") or []
+            for key in attachments.stored_keys(attachment)
+        }
+        for note_id, keys in old.items():
+            unrecorded = [key for key in keys if key not in recorded]
+            if unrecorded and not await _cleaned(note_id, delete(unrecorded)):
+                failed += 1
+    return deleted, failed
+
+
+def outputs_cutoff(settings: Settings, now: datetime) -> datetime:
+    """Before when an unrecorded image output was written to be deleted: once a run is taken
+    for dead (`pending_attachment_max_age_hours`), and never sooner than OUTPUTS_SETTLED_AFTER."""
+    age = max(timedelta(hours=settings.pending_attachment_max_age_hours), OUTPUTS_SETTLED_AFTER)
+    return now - age
+
+
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
     """Sessions that expired or were revoked, failures outside the throttle window, and
     write counters of windows that are over."""
@@ -220,7 +300,7 @@ def late_write_horizon(settings: Settings) -> timedelta:
 
 async def clean_up(
     notes: NotesRepository,
-    delete_objects: DeleteObjects,
+    bucket: Bucket,
     open_session: Callable[[], Session],
     settings: Settings,
     clock: Clock,
@@ -229,6 +309,7 @@ async def clean_up(
     """Run every step, adding to `counts` as each ends: a run that fails part-way still
     tells what it did and what it could not."""
     now = clock()
+    delete_objects = bucket.delete_prefixes
     trash_cutoff = now - timedelta(days=settings.trash_retention_days)
     batch = settings.cleanup_batch_size
     counts.notes, counts.note_objects, failed = await purge_old_trash(
@@ -251,8 +332,13 @@ async def clean_up(
         counts.sessions, counts.login_failures, counts.write_counters = clean_sql(
             session, settings, now
         )
-    # Last: after a deployment that bumped the version it may take long, and it resumes.
+    # After a deployment that bumped the version it may take long, and it resumes.
     counts.rederived, counts.rederive_failures = await rederive_outdated(notes, batch)
+    # Last: it lists the whole derived/ prefix, and what it leaves waits a day unharmed.
+    counts.unrecorded_outputs, failed = await delete_unrecorded_outputs(
+        notes, bucket, outputs_cutoff(settings, now)
+    )
+    counts.note_failures += failed
 
 
 def failure_metrics(counts: CleanupCounts) -> dict[str, int]:
@@ -270,16 +356,11 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
     being stopped at the invocation's deadline loses nothing.
     """
     del invocation
-    s3 = aws.client("s3", settings)
-
-    def delete_objects(prefixes: list[str]) -> int:
-        return storage.delete_prefixes(s3, settings.uploads_bucket, prefixes)
-
     counts = CleanupCounts()
     try:
         await clean_up(
             await notes_repository(settings),
-            delete_objects,
+            Bucket(aws.client("s3", settings), settings.uploads_bucket),
             session_factory(settings.database_url, settings.sql_timeout_seconds),
             settings,
             clock,

@@ -16,9 +16,12 @@ claim (`original_outputs`: the object's version and the request id; a Lambda ret
 same ones again) and records them, with all the rest it found, in one conditional write that
 only the claim's holder can make: the record shows one upload's results, whatever the
 interleaving. S3's `sequencer` orders the uploads of one key, so the event of an earlier one
-arriving late claims nothing. The outputs no record points at are deleted: a run's own when
-another took its claim, the previous upload's once a later one is recorded, and those of a
-claim taken over from a run that died.
+arriving late claims nothing. A run reads its upload with If-Match on the event's ETag: when
+another upload replaced it since, the run gives its claim back as it found it and does nothing
+(the replacing upload has its own event), never processes the newer bytes as the older upload.
+The outputs no record points at are deleted: a run's own when another took its claim, the
+previous upload's once a later one is recorded, and those of a claim taken over from a run
+that died.
 
 An edit is of the upload whose results the attachment showed when it was asked for: the run
 records the ETag of the bytes it processed, the edit takes it over, and rendering reads the
@@ -55,9 +58,6 @@ from smartnote.repositories.notes import NotesRepository
 logger = logging.getLogger("smartnote.jobs.images")
 
 Document = dict[str, Any]
-THUMBNAIL = "thumbnail.jpg"
-WEB = "web.jpg"
-PROCESSED = "processed"  # derived/.../{attachment}/processed/{run}/{thumbnail,web}.jpg
 _RUN_DIGITS = 16
 REPLACED = "The image was replaced by a new upload after this edit was asked for; ask again"
 # An invocation's failures as metrics, each watched by an alarm in template.yaml.
@@ -103,6 +103,7 @@ class S3Object:
     size: int
     version: str  # the version id, else eTag:size (unversioned buckets)
     sequencer: str | None = None  # orders the writes of one key (S3's hexadecimal string)
+    etag: str | None = None  # of the object written, as GetObject gives it (quoted)
 
     @classmethod
     def from_record(cls, record: Document) -> S3Object:
@@ -111,7 +112,12 @@ class S3Object:
         version = obj.get("versionId") or f"{obj.get('eTag', '')}:{obj.get('size', 0)}"
         # Keys arrive URL-encoded with '+' for spaces.
         key, size = unquote_plus(obj["key"]), int(obj.get("size", 0))
-        return cls(s3["bucket"]["name"], key, size, version, obj.get("sequencer") or None)
+        # Events give the ETag without its quotes; GetObject, and If-Match by RFC 9110, quoted.
+        etag = str(obj.get("eTag") or "").strip('"')
+        sequencer = obj.get("sequencer") or None
+        return cls(
+            s3["bucket"]["name"], key, size, version, sequencer, f'"{etag}"' if etag else None
+        )
 
 
 def created_objects(event: Document) -> list[S3Object]:
@@ -190,6 +196,7 @@ class ImageJob:
         token = invocation.request_id
         ours = original_outputs(parsed, obj.version, token)
         displaced: list[Document] = []
+        before: list[Document] = []
         claim = domain.claim(
             parsed.attachment_id,
             obj.version,
@@ -197,6 +204,7 @@ class ImageJob:
             invocation.deadline,
             sequencer=obj.sequencer,
             displaced=displaced,
+            before=before,
         )
         note = await self._update(parsed, claim)
         attachment = _find(note, parsed.attachment_id)
@@ -216,6 +224,11 @@ class ImageJob:
             self._discard(obj.bucket, _unrecorded(outputs, attachment))
         try:
             result = self._process_original(obj, parsed, ours, counts)
+        except Replaced:
+            # Another upload to the key since this event: its own event does the work.
+            for fields in before:  # none when an earlier attempt of ours finished already
+                await self._update(parsed, domain.withdraw(parsed.attachment_id, token, fields))
+            return "skipped (replaced by a newer upload)"
         except BaseException:
             await self._update(parsed, domain.release(parsed.attachment_id, token))
             raise
@@ -247,11 +260,12 @@ class ImageJob:
         self, obj: S3Object, parsed: storage.UploadKey, outputs: list[str], counts: ImageCounts
     ) -> Document:
         """Check, thumbnail, copy and read the upload; its thumbnail and web copy are written
-        to `outputs` (in this order). What it swallows is added to `counts`."""
+        to `outputs` (in this order). What it swallows is added to `counts`. Replaced when
+        the key holds another upload than the event's by now."""
         if obj.size > MAX_UPLOAD_BYTES:  # known from the event: no need to download it
             limit = MAX_UPLOAD_BYTES // (1024 * 1024)
             return _failed_original(f"The file is larger than {limit} MB")
-        fetched = self._read(obj.bucket, obj.key)
+        fetched = self._read(obj.bucket, obj.key, obj.etag)
         if fetched is None:
             return _failed_original("The upload is gone")
         data = fetched.data
@@ -319,6 +333,10 @@ class ImageJob:
         if _find_derived(_find(saved, parsed.attachment_id), edit_id) is None:
             self._discard(obj.bucket, [obj.key, *_edit_outputs(parsed, edit_id)])
             return "discarded (attachment or edit deleted meanwhile)"
+        if not derived.get("original_etag") and result.get("original_etag"):
+            # Processed before ETags were recorded: what later edits are of, when verified.
+            etag = result["original_etag"]
+            await self._update(parsed, domain.adopt_original_etag(parsed.attachment_id, etag))
         return str(result["status"]) + (f": {result['error']}" if result.get("error") else "")
 
     def _render(
@@ -355,7 +373,7 @@ class ImageJob:
             parsed.owner_id,
             parsed.note_id,
             parsed.attachment_id,
-            _edit_output(derived["id"], rendered.format),
+            storage.edit_output_name(derived["id"], rendered.format),
         )
         self._put(obj.bucket, key, rendered.data, rendered.content_type)
         return {
@@ -365,6 +383,7 @@ class ImageJob:
             "content_type": rendered.content_type,
             "width": rendered.width,
             "height": rendered.height,
+            "original_etag": original.etag,  # the bytes it is of
         }
 
 
@@ -375,9 +394,12 @@ def original_outputs(parsed: storage.UploadKey, source: str, token: str) -> list
     run = hashlib.sha256(f"{source}\n{token}".encode()).hexdigest()[:_RUN_DIGITS]
     return [
         storage.derived_key(
-            parsed.owner_id, parsed.note_id, parsed.attachment_id, f"{PROCESSED}/{run}/{name}"
+            parsed.owner_id,
+            parsed.note_id,
+            parsed.attachment_id,
+            storage.run_output_name(run, name),
         )
-        for name in (THUMBNAIL, WEB)
+        for name in (storage.THUMBNAIL, storage.WEB)
     ]
 
 
@@ -391,15 +413,14 @@ def _unrecorded(keys: list[str], attachment: Document) -> list[str]:
     return [key for key in keys if key not in recorded]
 
 
-def _edit_output(edit_id: str, fmt: str) -> str:
-    return f"edits/{edit_id}.{fmt}"
-
-
 def _edit_outputs(parsed: storage.UploadKey, edit_id: str) -> list[str]:
     """Every object rendering the edit may write (its format is the edit's to choose)."""
     return [
         storage.derived_key(
-            parsed.owner_id, parsed.note_id, parsed.attachment_id, _edit_output(edit_id, fmt)
+            parsed.owner_id,
+            parsed.note_id,
+            parsed.attachment_id,
+            storage.edit_output_name(edit_id, fmt),
         )
         for fmt in transform.CONTENT_TYPES
     ]

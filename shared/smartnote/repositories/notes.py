@@ -507,6 +507,13 @@ class NotesRepository:
             .to_list()
         )
 
+    async def attachments_of(self, note_ids: Sequence[str]) -> list[Document]:
+        """The notes of `note_ids` that exist (`_id`, `owner_id`, `attachments`), trashed
+        ones too."""
+        query = {"_id": {"$in": list(note_ids)}}
+        found = self._notes.find(query, {"owner_id": 1, "attachments": 1}).hint(BY_ID)
+        return await found.to_list()
+
     async def outdated(self, limit: int, skip_ids: Sequence[str] = ()) -> list[Document]:
         """Notes (`_id`) written by an older `DERIVED_VERSION` than this code's, but `skip_ids`."""
         query = _skipping(outdated_filter(), skip_ids)

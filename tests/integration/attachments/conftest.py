@@ -18,7 +18,10 @@ from smartnote.domain import attachments as domain
 from smartnote.local.gateway import Gateway
 from smartnote.local.services import AwsService
 from tests.conftest import ApiUser, object_event
-from tests.integration.jobs.conftest import notes_collection  # noqa: F401 - a fixture here too
+from tests.integration.jobs.conftest import (  # noqa: F401 - fixtures here too
+    cleanup,
+    notes_collection,
+)
 from tests.utils.images import encode
 
 

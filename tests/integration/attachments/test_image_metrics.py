@@ -8,6 +8,7 @@ metrics' alarms tell of a deployment that broke Tesseract or OpenCV.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,6 +51,13 @@ def ocr_languages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         get_settings.cache_clear()
 
 
+@pytest.fixture
+def no_tesseract(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """A deploy that lost the Tesseract program: none on the image function's PATH."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    yield
+
+
 def page() -> bytes:
     return encode(text_strip(TEXT, 24), ".png")
 
@@ -77,6 +85,66 @@ def test_an_ocr_failure_is_counted_and_the_image_stays_ready(
     assert record[image_job.PROCESSING_ERRORS_METRIC] == 0
     view = scene.view()
     assert (view["status"], view["ocr_text"], view["height"]) == ("ready", None, 24)
+
+
+def test_a_processing_error_is_counted_and_the_upload_ends_failed_with_a_reason(
+    scene: Scene,
+    on_lambda: None,
+    no_tesseract: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the pipeline raises unexpectedly (here: the OCR program it runs is missing, an
+    OSError, neither a refusal nor an OCR failure) is swallowed by its catch-all: the upload
+    ends `failed` with a reason, the invocation succeeds, and only the metric tells."""
+    scene.put(page())
+    capsys.readouterr()
+    assert scene.process("0A") == "failed: The image could not be processed"
+    record = invocation_record(capsys.readouterr().out)
+    assert record[image_job.PROCESSING_ERRORS_METRIC] == 1
+    assert record[image_job.OCR_FAILURES_METRIC] == 0
+    stored = scene.stored()  # ended: nothing left for the cleanup to find stuck
+    assert (stored["status"], stored["processing_since"], stored["claimed_until"]) == (
+        "failed",
+        None,
+        None,
+    )
+    view = scene.view()
+    assert (view["status"], view["error"]) == ("failed", "The image could not be processed")
+    assert (view["thumbnail_url"], view["ocr_text"]) == (None, None)
+    assert scene.derived_keys() == set()
+
+
+def test_an_s3_write_failure_is_no_swallowed_error_but_a_failed_invocation_retried(
+    scene: Scene,
+    on_lambda: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """S3 refusing a web copy is not the pipeline's to swallow: the run gives its claim back
+    and fails (Lambda's Errors, and its retry), counting no processing error; the retry, with
+    the same request id, finishes the upload over what the failed attempt wrote."""
+    scene.put(page())
+    event = scene.event("0A")
+
+    def internal_error(params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        if not params["url_path"].endswith("/web.jpg"):
+            return None
+        return 500, {"Error": {"Code": "InternalError", "Message": "We encountered an error"}}
+
+    capsys.readouterr()
+    with (
+        aws_answering("s3", "PutObject", internal_error),
+        pytest.raises(Exception, match="InternalError"),
+    ):
+        scene.gateway.invoke("image", event, request_id="request-1")
+    record = invocation_record(capsys.readouterr().out)
+    assert record[image_job.PROCESSING_ERRORS_METRIC] == 0
+    stored = scene.stored()
+    assert (stored["status"], stored["claim"], stored["error"]) == ("pending", None, None)
+
+    retry = scene.gateway.invoke("image", event, request_id="request-1")
+    assert retry["results"][0]["outcome"] == "ready"
+    assert invocation_record(capsys.readouterr().out)[image_job.PROCESSING_ERRORS_METRIC] == 0
+    scene.assert_only_recorded_outputs_kept()
 
 
 def test_read_rejected_and_edited_images_count_no_failure(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from smartnote import storage
 from smartnote.clock import utcnow
 from smartnote.jobs.images import REPLACED, S3Object, original_outputs
 from tests.integration.attachments.conftest import Scene, Upload, downloaded
+from tests.integration.jobs.conftest import ScheduledFunction
 from tests.utils.aws_faults import aws_answering
 from tests.utils.images import encode
 
@@ -73,6 +75,71 @@ def test_an_older_uploads_event_arriving_late_changes_nothing(scene: Scene) -> N
     scene.assert_shows(PORTRAIT_LIGHT)
 
 
+def unordered(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` without its `sequencer`: the order of the key's writes is not known."""
+    for record in event["Records"]:
+        del record["s3"]["object"]["sequencer"]
+    return event
+
+
+# What the event of a replaced upload may change of the attachment: when (and that a write of
+# that sequencer happened), nothing of what it shows or of who holds it.
+NOT_SHOWN = ("updated_at", "sequencer")
+
+
+def shown(attachment: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in attachment.items() if name not in NOT_SHOWN}
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["sequenced", "unsequenced"])
+def test_the_event_of_a_replaced_upload_runs_before_the_newer_ones_and_takes_nothing(
+    scene: Scene, ordered: bool
+) -> None:
+    scene.put(LANDSCAPE_DARK)
+    older = scene.event(FIRST)
+    scene.put(PORTRAIT_LIGHT)  # before the first upload's event reaches the image function
+    before = scene.stored()
+
+    # Not the portrait processed as the landscape's upload: that upload's bytes are gone.
+    late = scene.gateway.invoke("image", older if ordered else unordered(older))
+    assert late["results"][0]["outcome"] == "skipped (replaced by a newer upload)"
+    assert shown(scene.stored()) == shown(before)
+    assert scene.derived_keys() == set()
+
+    newer = scene.event(SECOND)
+    done = scene.gateway.invoke("image", newer if ordered else unordered(newer))
+    assert done["results"][0]["outcome"] == "ready"
+    scene.assert_shows(PORTRAIT_LIGHT)
+    assert (
+        scene.stored()["original_etag"]
+        == scene.s3.head_object(Bucket=scene.bucket, Key=scene.key)["ETag"]
+    )
+    scene.assert_only_recorded_outputs_kept()
+
+
+def test_the_event_of_a_replaced_upload_after_the_newer_ones_changes_nothing(
+    scene: Scene,
+) -> None:
+    """Events without a sequencer (their order unknown): the late one claims the attachment
+    from the ready newer upload, and must give it back as it was."""
+    scene.put(LANDSCAPE_DARK)
+    older = unordered(scene.event(FIRST))
+    scene.put(PORTRAIT_LIGHT)
+    assert scene.gateway.invoke("image", unordered(scene.event(SECOND)))["results"][0] == {
+        "key": scene.key,
+        "outcome": "ready",
+    }
+    before = scene.stored()
+
+    late = scene.gateway.invoke("image", older)
+    assert late["results"][0]["outcome"] == "skipped (replaced by a newer upload)"
+    assert shown(scene.stored()) == shown(before)
+    scene.assert_shows(PORTRAIT_LIGHT)
+    scene.assert_only_recorded_outputs_kept()
+    # An edit asked now is of the portrait the client sees.
+    assert scene.run_edit(scene.ask_edit(ROTATE)) == "ready"
+
+
 def test_a_new_upload_replaces_the_outputs_of_the_one_before(scene: Scene) -> None:
     for upload, sequencer in ((LANDSCAPE_DARK, FIRST), (PORTRAIT_LIGHT, SECOND)):
         scene.put(upload)
@@ -104,6 +171,36 @@ def test_a_later_upload_removes_what_a_run_that_died_wrote(scene: Scene) -> None
     scene.put(PORTRAIT_LIGHT)
     assert scene.process(SECOND) == "ready"
     scene.assert_only_recorded_outputs_kept()
+
+
+def test_what_a_run_that_died_for_good_wrote_goes_with_the_daily_cleanup(
+    scene: Scene, cleanup: ScheduledFunction
+) -> None:
+    """Every attempt at a new upload was killed after writing its outputs, and no later
+    upload came to remove them: the cleanup fails the attachment and deletes them, and keeps
+    what the record shows (the upload before) and the original."""
+    scene.put(LANDSCAPE_DARK)
+    assert scene.process(FIRST) == "ready"
+    scene.put(PORTRAIT_LIGHT)
+    second = S3Object.from_record(scene.event(SECOND)["Records"][0])
+    scene.claim_as(second.version, "request-1", utcnow(), second.sequencer)
+    parsed = storage.parse_upload_key(scene.key)
+    assert parsed is not None
+    dead = original_outputs(parsed, second.version, "request-1")
+    for output in dead:
+        scene.s3.put_object(Bucket=scene.bucket, Key=output, Body=encode(PORTRAIT_LIGHT[0]))
+    written = max(
+        scene.s3.head_object(Bucket=scene.bucket, Key=key)["LastModified"] for key in dead
+    )
+
+    cleanup.clock.set(written + timedelta(days=2))
+    result = cleanup.run()
+    assert result["stuck_attachments"] >= 1 and result["unrecorded_outputs"] >= 2
+    assert scene.stored()["status"] == "failed"
+    scene.assert_only_recorded_outputs_kept()
+    stored = scene.stored()
+    assert not {stored["thumbnail_key"], stored["web_key"]} & set(dead)
+    assert scene.s3.head_object(Bucket=scene.bucket, Key=scene.key)["ContentLength"] > 0
 
 
 ROTATE = [{"op": "rotate", "degrees": 90}]
@@ -162,3 +259,42 @@ def test_an_edit_rendered_before_a_new_upload_keeps_the_pixels_it_was_asked_of(
     assert (derived["id"], derived["width"], derived["height"]) == (edit, 200, 400)
     assert abs(float(downloaded(derived["url"]).mean()) - LANDSCAPE_DARK[2]) < 8
     scene.assert_shows(PORTRAIT_LIGHT)
+
+
+def _as_processed_before_etags_were_recorded(scene: Scene) -> None:
+    """The attachment as the image function stored it before it recorded `original_etag`."""
+    scene.notes.update_one(
+        {"_id": scene.note_id, "attachments.id": scene.attachment_id},
+        {"$unset": {"attachments.$.original_etag": ""}},
+    )
+
+
+def test_an_attachment_processed_before_etags_gets_its_etag_at_its_first_edit(
+    scene: Scene,
+) -> None:
+    scene.put(LANDSCAPE_DARK)
+    assert scene.process(FIRST) == "ready"
+    _as_processed_before_etags_were_recorded(scene)
+    assert scene.run_edit(scene.ask_edit(ROTATE)) == "ready"  # reads the key as it is
+    etag = scene.s3.head_object(Bucket=scene.bucket, Key=scene.key)["ETag"]
+    assert scene.stored()["original_etag"] == etag  # the upload its results are of
+
+    # So the next edit is of that upload, whatever lands on the key after it was asked for.
+    edit = scene.ask_edit(ROTATE)
+    scene.put(PORTRAIT_LIGHT)
+    assert scene.run_edit(edit) == f"failed: {REPLACED}"
+
+
+def test_an_etag_not_of_the_upload_processed_is_never_recorded(scene: Scene) -> None:
+    """Another upload on the key (its processing still to come) when the first edit of an
+    attachment processed before ETags renders: its ETag is not that of the results shown."""
+    scene.put(LANDSCAPE_DARK)
+    assert scene.process(FIRST) == "ready"
+    _as_processed_before_etags_were_recorded(scene)
+    edit = scene.ask_edit(ROTATE)
+    scene.put(PORTRAIT_LIGHT)
+    scene.run_edit(edit)
+    assert scene.stored().get("original_etag") is None
+    assert scene.process(SECOND) == "ready"
+    etag = scene.s3.head_object(Bucket=scene.bucket, Key=scene.key)["ETag"]
+    assert scene.stored()["original_etag"] == etag

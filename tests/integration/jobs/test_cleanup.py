@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -622,3 +625,116 @@ def test_a_run_that_fails_part_way_still_writes_the_failures_it_counted(
     left = [r for r in caplog.records if r.getMessage().endswith("left for the next run")]
     assert record[cleanup_job.NOTE_FAILURES_METRIC] == len(left) >= 1
     assert record[cleanup_job.REDERIVE_FAILURES_METRIC] == 0  # its step never ran
+
+
+@dataclass
+class Outputs:
+    """An attachment's record and image outputs in S3, written now (`written` at the latest)."""
+
+    recorded: list[str]  # what the record points at: the upload, its outputs, an edit's result
+    unrecorded: list[str]  # what a run that died, an edit never recorded, a deleted attachment left
+    other: list[str]  # under the attachment, of no layout the image function writes
+    written: datetime
+
+
+def _settled_outputs(aws: AwsService, user: ApiUser, note_id: str, notes: Notes) -> Outputs:
+    s3, bucket = aws.client("s3"), get_settings().uploads_bucket
+    attachment, gone = _attachment(utcnow(), "ready"), secrets.token_hex(8)
+    edit, stuck_edit = secrets.token_hex(8), secrets.token_hex(8)
+
+    def under(attachment_id: str, name: str) -> str:
+        return storage.derived_key(user.id, note_id, attachment_id, name)
+
+    def run(name: str) -> str:
+        return under(attachment["id"], storage.run_output_name(secrets.token_hex(8), name))
+
+    upload = storage.upload_key(user.id, note_id, attachment["id"], "original")
+    thumbnail, web = run(storage.THUMBNAIL), run(storage.WEB)
+    edited = under(attachment["id"], storage.edit_output_name(edit, "png"))
+    attachment |= {"key": upload, "thumbnail_key": thumbnail, "web_key": web}
+    attachment["derived"] = [
+        {"id": edit, "status": "ready", "key": edited},
+        {"id": stuck_edit, "status": "failed", "key": None},  # failed by the cleanup: killed
+    ]
+    notes.update_one({"_id": note_id}, {"$set": {"attachments": [attachment]}})
+    outputs = Outputs(
+        recorded=[upload, thumbnail, web, edited],
+        unrecorded=[
+            run(storage.THUMBNAIL),  # a run killed after writing both
+            run(storage.WEB),
+            under(attachment["id"], storage.edit_output_name(stuck_edit, "jpeg")),
+            under(attachment["id"], storage.WEB),  # the layout before runs
+            under(gone, storage.run_output_name(secrets.token_hex(8), storage.WEB)),
+        ],
+        other=[under(attachment["id"], "photo.jpg")],
+        written=datetime.min.replace(tzinfo=UTC),
+    )
+    for key in outputs.recorded + outputs.unrecorded + outputs.other:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        written = s3.head_object(Bucket=bucket, Key=key)["LastModified"]
+        outputs.written = max(outputs.written, written)
+    return outputs
+
+
+def _written_after(aws: AwsService, key: str, moment: datetime) -> datetime:
+    """Write `key` (S3 times objects to the second) later than `moment`; returns when."""
+    s3, bucket = aws.client("s3"), get_settings().uploads_bucket
+    while True:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        written: datetime = s3.head_object(Bucket=bucket, Key=key)["LastModified"]
+        if written > moment:
+            return written
+        time.sleep(0.1)
+
+
+def _run_at_cutoff(cleanup: ScheduledFunction, cutoff: datetime) -> dict[str, Any]:
+    """Run the cleanup when outputs written before `cutoff` are settled."""
+    age = cutoff - cleanup_job.outputs_cutoff(get_settings(), cutoff)
+    assert age >= cleanup_job.OUTPUTS_SETTLED_AFTER
+    cleanup.clock.set(cutoff + age)
+    return cleanup.run()
+
+
+def test_image_outputs_no_record_points_at_go_once_settled_and_nothing_else(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    note_id = create_note(api, user)
+    outputs = _settled_outputs(aws, user, note_id, notes_collection)
+    # A run in flight has just written its thumbnail, not yet recorded.
+    in_flight = storage.derived_key(
+        user.id, note_id, secrets.token_hex(8), storage.run_output_name("0" * 16, storage.WEB)
+    )
+    started = _written_after(aws, in_flight, outputs.written)
+    everything = [*outputs.recorded, *outputs.unrecorded, *outputs.other, in_flight]
+    prefixes = [f"uploads/{user.id}/{note_id}/", f"derived/{user.id}/{note_id}/"]
+
+    _run_at_cutoff(cleanup, outputs.written)  # none is older than the age yet
+    assert sorted(keys(aws, prefixes)) == sorted(everything)
+
+    result = _run_at_cutoff(cleanup, started)
+    assert result["unrecorded_outputs"] >= len(outputs.unrecorded)
+    assert sorted(keys(aws, prefixes)) == sorted([*outputs.recorded, *outputs.other, in_flight])
+    assert result["note_failures"] == 0
+
+
+def test_unrecorded_outputs_s3_will_not_delete_are_a_failure_left_for_the_next_run(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    note_id = create_note(api, user)
+    outputs = _settled_outputs(aws, user, note_id, notes_collection)
+    prefixes = [f"derived/{user.id}/{note_id}/"]
+    with s3_refusing_objects_of(note_id):
+        refused = _run_at_cutoff(cleanup, outputs.written + timedelta(seconds=1))
+    assert refused["note_failures"] == 1
+    assert set(outputs.unrecorded) <= set(keys(aws, prefixes))
+
+    _run_at_cutoff(cleanup, outputs.written + timedelta(seconds=1))
+    assert not set(outputs.unrecorded) & set(keys(aws, prefixes))

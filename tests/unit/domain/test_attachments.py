@@ -114,6 +114,60 @@ def test_release_lets_a_retry_claim() -> None:
     assert domain.claim("a1", "v", "t2")(released) != {}
 
 
+@pytest.mark.parametrize(
+    "was",
+    [
+        {},  # a new attachment, never claimed
+        {"status": "ready", "source": "etag-1:10", "claim": "t0", "processing_since": None},
+        {"status": "failed", "error": "The file is empty", "source": "e:0", "claim": "t0"},
+    ],
+    ids=["pending", "ready", "failed"],
+)
+def test_a_withdrawn_claim_leaves_the_attachment_as_it_was(was: dict[str, Any]) -> None:
+    before: list[dict[str, Any]] = []
+    note = _note(**was)
+    claimed = _apply(note, domain.claim("a1", "etag-2:10", "t1", sequencer="0A", before=before))
+    assert domain.find(claimed, "a1")["status"] == "processing"
+    withdrawn = domain.find(_apply(claimed, domain.withdraw("a1", "t1", *before)), "a1")
+    original = domain.find(note, "a1")
+    for field in ("updated_at", "sequencer"):  # written, and the write's order learned
+        withdrawn.pop(field, None)
+        original.pop(field, None)
+    assert withdrawn == original
+
+
+def test_a_claim_taken_over_meanwhile_is_not_withdrawn() -> None:
+    before: list[dict[str, Any]] = []
+    note = _apply(_note(), domain.claim("a1", "etag-1:10", "t1", sequencer="0A", before=before))
+    taken = _apply(note, domain.claim("a1", "etag-2:10", "t2", sequencer="0B"))
+    assert domain.withdraw("a1", "t1", *before)(taken) == {}
+
+
+@pytest.mark.parametrize(
+    ("source", "etag"),
+    [
+        ("d41d8cd98f00b204e9800998ecf8427e:10", '"d41d8cd98f00b204e9800998ecf8427e"'),
+        ("9b2cf535f27731c974343645a3985328-3:16777216", '"9b2cf535f27731c974343645a3985328-3"'),
+        ("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", None),  # a version id names no ETag
+        (None, None),
+    ],
+    ids=["single-part", "multipart", "version-id", "none"],
+)
+def test_the_etag_a_claims_source_names(source: str | None, etag: str | None) -> None:
+    assert domain.source_etag(source) == etag
+
+
+def test_only_the_etag_of_the_upload_processed_is_adopted() -> None:
+    processed = _note(status="ready", source="abc:10")
+    adopted = domain.adopt_original_etag("a1", '"abc"')(processed)
+    assert domain.find(adopted, "a1")["original_etag"] == '"abc"'
+    assert domain.adopt_original_etag("a1", '"def"')(processed) == {}  # a newer upload's
+    recorded = _note(status="ready", source="abc:10", original_etag='"abc"')
+    assert domain.adopt_original_etag("a1", '"abc"')(recorded) == {}
+    in_progress = _note(status="processing", source="abc:10")
+    assert domain.adopt_original_etag("a1", '"abc"')(in_progress) == {}
+
+
 def test_claims_on_a_missing_attachment_do_nothing() -> None:
     assert domain.claim("nope", "v", "t")(_note()) == {}
     with pytest.raises(NotFound):
