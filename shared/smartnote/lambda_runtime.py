@@ -11,15 +11,19 @@ for the non-HTTP functions.
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+
 from smartnote.clock import utcnow
 from smartnote.concurrency import loop_to_itself
 from smartnote.config import Settings, get_settings
 from smartnote.invocation import Invocation
+from smartnote.lambda_events import UnsupportedEvent, describe
 from smartnote.logs import configure_logging, request_id_var
 from smartnote.metrics import ColdStartMetric
 from smartnote.models.events import ScheduledEvent
@@ -34,6 +38,7 @@ Job = Callable[[Settings, Clock, Invocation], Coroutine[Any, Any, dict[str, int]
 EntryPoint = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 T = TypeVar("T")
+logger = logging.getLogger("smartnote.events")
 
 
 class MeteredHandler:
@@ -56,11 +61,14 @@ class MeteredHandler:
 
 
 def lambda_handler(app: FastAPI) -> MeteredHandler:
-    """The Lambda entry point for `app` (API Gateway REST and HTTP events)."""
+    """The Lambda entry point for `app`: API Gateway REST proxy events to Mangum, warm-up
+    pings and every other event answered without it (`smartnote.api_events`)."""
     from mangum import Mangum  # noqa: PLC0415 - only the HTTP functions pay for it
 
+    from smartnote.api_events import ApiEventGuard  # noqa: PLC0415 - nor for this
+
     mangum: Mangum = Mangum(app, lifespan="off", api_gateway_base_path="/")
-    return MeteredHandler(mangum)
+    return MeteredHandler(ApiEventGuard(mangum))
 
 
 def container_loop() -> asyncio.AbstractEventLoop:
@@ -89,7 +97,9 @@ class ScheduledHandler:
 
     `clock` is the job's notion of now; tests set it on the handler of the function module.
     An exception propagates, so Lambda retries the invocation and then hands the event to
-    the function's on-failure destination.
+    the function's on-failure destination. So does any other event than a schedule's, as
+    `UnsupportedEvent`: the job does not run, and the dead-letter queue's alarm shows the
+    misrouted rule or broken schedule input.
     """
 
     def __init__(self, job: Job, clock: Clock = utcnow) -> None:
@@ -100,7 +110,7 @@ class ScheduledHandler:
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self.cold_start.record(context)
         configure_logging()
-        scheduled = ScheduledEvent.model_validate(event)
+        scheduled = _scheduled_event(event)
         token = request_id_var.set(getattr(context, "aws_request_id", None) or scheduled.id)
         try:
             job = self.job(get_settings(), self.clock, Invocation.of(context))
@@ -108,3 +118,21 @@ class ScheduledHandler:
         finally:
             request_id_var.reset(token)
         return {"scheduled_time": scheduled.time.isoformat(), **counts}
+
+
+def _scheduled_event(event: Any) -> ScheduledEvent:
+    """`event` as a schedule's event, else `UnsupportedEvent` saying what is wrong (the field
+    errors only: pydantic's message would quote the event's values)."""
+    try:
+        return ScheduledEvent.model_validate(event)
+    except ValidationError as exc:
+        wrong = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'event'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        message = (
+            'this function runs on an EventBridge scheduled event ("detail-type": "Scheduled'
+            f' Event" from aws.events or aws.scheduler); got {describe(event)}: {wrong}'
+        )
+        logger.error("not a scheduled event: %s", message)
+        raise UnsupportedEvent(message) from None

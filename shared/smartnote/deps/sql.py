@@ -21,7 +21,7 @@ from smartnote.repositories.users import UsersRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from smartnote.security import PasswordHasher, TokenService
 
-# Relative tokenUrl: Swagger UI resolves it against the document's URL, stage included.
+# Relative tokenUrl: the docs function serves it under the stage (routes/docs.py, _staged).
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 

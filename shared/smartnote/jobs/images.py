@@ -52,6 +52,7 @@ from smartnote.domain import attachments as domain
 from smartnote.errors import NotFound
 from smartnote.images import pipeline, transform
 from smartnote.invocation import Invocation
+from smartnote.lambda_events import UnsupportedEvent, describe
 from smartnote.models.attachments import MAX_UPLOAD_BYTES, EditRequest
 from smartnote.repositories.notes import NotesRepository
 
@@ -120,16 +121,28 @@ class S3Object:
         )
 
 
-def created_objects(event: Document) -> list[S3Object]:
-    """The created objects an S3 event names (none for S3's test event)."""
-    if event.get("Event") == "s3:TestEvent":
+def created_objects(event: Any) -> list[S3Object]:
+    """The created objects an S3 event names: none for S3's test event, nor for records of
+    other S3 events. Anything else is `UnsupportedEvent`, raised before any work: a failure
+    record replayed whole, say, must fail, not succeed with nothing done."""
+    if isinstance(event, dict) and event.get("Event") == "s3:TestEvent":
         return []
-    return [
-        S3Object.from_record(record)
-        for record in event.get("Records") or []
-        if record.get("eventSource") == "aws:s3"
-        and str(record.get("eventName", "")).startswith("ObjectCreated")
+    records = event.get("Records") if isinstance(event, dict) else None
+    s3_records = [
+        r for r in records or [] if isinstance(r, dict) and r.get("eventSource") == "aws:s3"
     ]
+    if not isinstance(records, list) or not s3_records:
+        raise UnsupportedEvent(f"this function takes S3 event notifications; got {describe(event)}")
+    try:
+        return [
+            S3Object.from_record(record)
+            for record in s3_records
+            if str(record.get("eventName", "")).startswith("ObjectCreated")
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UnsupportedEvent(
+            f"a malformed S3 event record ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 class ImageJob:
@@ -140,14 +153,17 @@ class ImageJob:
         self._s3 = s3
         self._languages = languages
 
-    async def handle(self, event: Document, invocation: Invocation | None = None) -> list[Document]:
-        """Process every record; returns one outcome per record (for logs and tests). Its
-        counts are written as one metric record, also when a record fails the invocation."""
+    async def handle(
+        self, objects: Sequence[S3Object], invocation: Invocation | None = None
+    ) -> list[Document]:
+        """Process the created `objects` of an event (`created_objects`); returns one outcome
+        per object (for logs and tests). Its counts are written as one metric record, also
+        when an object fails the invocation."""
         invocation = invocation or Invocation.of(None)
         outcomes = []
         counts = ImageCounts()
         try:
-            for obj in created_objects(event):
+            for obj in objects:
                 outcome = await self._handle_object(obj, invocation, counts)
                 logger.info("s3://%s/%s: %s", obj.bucket, obj.key, outcome)
                 outcomes.append({"key": obj.key, "outcome": outcome})

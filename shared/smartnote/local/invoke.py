@@ -34,6 +34,8 @@ def find_event(function: str, event_path: str | None, events_dir: Path = EVENTS_
     """The event file to use: the one given, else `tests/events/<fn>.json`."""
     if event_path:
         path = Path(event_path)
+        if path.is_dir():
+            raise UsageError(f"event file {path} is a directory, not a JSON file")
         if not path.is_file():
             raise UsageError(f"event file {path} does not exist")
         return path
@@ -71,6 +73,16 @@ def environment(template: Template, data_dir: Path = DATA_DIR) -> Iterator[str]:
         yield "ephemeral services"
 
 
+def read_event(path: Path) -> Any:
+    """The JSON event in `path`; a `UsageError` naming the file if it is not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"event file {path} is not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"event file {path} is not valid JSON: {exc}") from None
+
+
 def invoke(template: Template, function: str, event: dict[str, Any]) -> Any:
     """Run one function once in a container of its own and return its result."""
     gateway = Gateway(template, pool_size=1)
@@ -94,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         template = load_template(args.template)
         spec = template.function(args.function)
         event_file = find_event(spec.name, args.event)
-        event = json.loads(event_file.read_text(encoding="utf-8"))
+        event = read_event(event_file)
     except (UsageError, KeyError, OSError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         print(f"error: {message}", file=sys.stderr)

@@ -6,12 +6,14 @@ under an API Gateway stage prefix (``/dev/docs``), and no asset comes from a CDN
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import mimetypes
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -67,6 +69,23 @@ def _content_type(file: Path) -> str:
     if suffix in _CONTENT_TYPES:
         return _CONTENT_TYPES[suffix]
     return mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+
+
+def _staged(document: dict[str, Any], root: str) -> dict[str, Any]:
+    """A copy of `document` served under `root`: that server, and each relative OAuth2
+    `tokenUrl` as a path under it. OpenAPI resolves a relative one against the server URL
+    (RFC 3986), and `auth/token` against `/prod` is `/auth/token`, outside the stage."""
+    staged = {**document, "servers": [{"url": root}]}
+    components = document.get("components", {})
+    if "securitySchemes" in components:
+        schemes = copy.deepcopy(components["securitySchemes"])
+        for scheme in schemes.values():
+            for flow in scheme.get("flows", {}).values():
+                url = flow.get("tokenUrl", "/")
+                if not url.startswith("/") and not urlsplit(url).scheme:
+                    flow["tokenUrl"] = f"{root}/{url}"
+        staged["components"] = {**components, "securitySchemes": schemes}
+    return staged
 
 
 def _swagger_html(root: str, oauth2_redirect_url: str) -> str:
@@ -141,7 +160,7 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
         root = _root_path(request)
         if root:
             # A copy: the caller may cache its document and serve other stages.
-            document = {**document, "servers": [{"url": root}]}
+            document = _staged(document, root)
         return JSONResponse(document)
 
     @router.get("/docs")

@@ -16,8 +16,13 @@ from PIL import Image
 
 from smartnote import storage
 from smartnote.clock import utcnow
+from smartnote.config import get_settings
 from smartnote.jobs.images import S3Object, original_outputs
+from smartnote.lambda_events import UnsupportedEvent
+from smartnote.local.containers import FunctionRuntime
 from smartnote.local.gateway import Gateway
+from smartnote.local.services import free_port
+from smartnote.local.template import Template
 from tests.conftest import EVENTS, ApiUser, object_event, s3_event
 from tests.integration.attachments.conftest import Scene, announce, upload_key
 from tests.utils.images import (
@@ -27,6 +32,7 @@ from tests.utils.images import (
     pillow,
     png_bomb_header,
 )
+from tests.utils.lambda_events import FOREIGN_EVENTS, event_file
 
 Process = Callable[..., dict[str, Any]]
 
@@ -52,6 +58,46 @@ def _put_and_process(
 def test_s3_test_event_is_ignored(gateway: Gateway) -> None:
     event = json.loads((EVENTS / "s3-test-event.json").read_text())
     assert gateway.invoke("image", event) == {"results": []}
+
+
+def test_s3_test_event_is_ignored_without_reaching_mongo(
+    gateway: Gateway, template: Template, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 sends it when the stack puts the bucket's notification: with Atlas not reachable
+    yet (its network access is a deploy step), it failed, was retried, and parked in
+    ImageFailuresQueue as if an upload had failed."""
+    event = json.loads((EVENTS / "s3-test-event.json").read_text())
+    monkeypatch.setenv("MONGODB_URI", f"mongodb://127.0.0.1:{free_port()}/")
+    monkeypatch.setenv("MONGODB_TIMEOUT_MS", "300")
+    get_settings.cache_clear()
+    container = FunctionRuntime(template.function("image"), pool_size=1)
+    try:
+        assert container.invoke(event) == {"results": []}
+    finally:
+        container.shutdown()
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+NOT_S3: dict[str, Callable[[], Any]] = {
+    **FOREIGN_EVENTS,
+    "empty": dict,
+    "scheduled": lambda: event_file("reminders"),
+    "api-request": lambda: event_file("users"),
+    "records-not-a-list": lambda: {"Records": "x"},
+    "sqs-records": lambda: {"Records": [{"eventSource": "aws:sqs", "body": "{}"}]},
+    "s3-record-without-object": lambda: {
+        "Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]
+    },
+}
+
+
+@pytest.mark.parametrize("kind", list(NOT_S3))
+def test_an_event_that_is_not_an_s3_one_is_refused_by_name(gateway: Gateway, kind: str) -> None:
+    """Before, most of these "succeeded" with no result: a failure record replayed whole
+    (instead of its requestPayload) left its upload unprocessed and its message deleted."""
+    with pytest.raises(UnsupportedEvent, match="S3 event"):
+        gateway.invoke("image", NOT_S3[kind]())
 
 
 def test_keys_outside_uploads_are_ignored(gateway: Gateway, bucket: str) -> None:

@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 
 from smartnote.local.events import build_rest_event
+from smartnote.local.gateway import Gateway
 from smartnote.openapi import PREBUILT_NAME, document_source, merged_openapi
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -77,3 +79,21 @@ def test_without_a_prebuilt_document_it_is_built_from_the_code(tmp_path: Path) -
     assert document_source(tmp_path / PREBUILT_NAME) is merged_openapi
     (tmp_path / PREBUILT_NAME).write_text('{"openapi": "3.1.0", "paths": {}}', encoding="utf-8")
     assert document_source(tmp_path / PREBUILT_NAME)() == {"openapi": "3.1.0", "paths": {}}
+
+
+@pytest.mark.parametrize(
+    ("stage_path", "token_path"), [("", "/auth/token"), ("/prod", "/prod/auth/token")]
+)
+def test_the_token_url_resolves_under_the_stage_as_openapi_says(
+    gateway: Gateway, stage_path: str, token_path: str
+) -> None:
+    """OpenAPI resolves a relative tokenUrl against the server URL (RFC 3986): `auth/token`
+    against `/prod` is `/auth/token`, outside the stage, where a client that follows the
+    document (a generated client, an importing tool) gets API Gateway's 403. Swagger UI only
+    reached it by resolving against its page's URL instead."""
+    event = build_rest_event("GET", "/openapi.json", [("Host", "x")], resource="/openapi.json")
+    event["requestContext"]["path"] = stage_path + event["path"]
+    document = json.loads(gateway.invoke("docs", event)["body"])
+    base = document.get("servers", [{"url": "/"}])[0]["url"]
+    flow = document["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]["password"]
+    assert urljoin(base, flow["tokenUrl"]) == token_path
