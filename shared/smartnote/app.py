@@ -89,9 +89,11 @@ def _contract_headers(status: str, response: dict[str, Any]) -> dict[str, dict[s
     headers = {"X-Request-ID": _REQUEST_ID}
     if status == "401":
         headers["WWW-Authenticate"] = _header("`Bearer`")
-    if status in ("429", "503"):
+    schema = response.get("content", {}).get("application/json", {}).get("schema")
+    # An error answer's; /health's 503 is its own report, sent without one.
+    if status == "429" or (status == "503" and schema == _ERROR_SCHEMA):
         headers["Retry-After"] = _RETRY_AFTER
-    is_note = response.get("content", {}).get("application/json", {}).get("schema") == _NOTE_SCHEMA
+    is_note = schema == _NOTE_SCHEMA
     if is_note or status == "304":
         headers["ETag"] = _ETAG
     if is_note and status == "201":
@@ -105,6 +107,8 @@ def document_edge_errors(document: dict[str, Any]) -> dict[str, Any]:
     for item in document.get("paths", {}).values():
         for method, operation in item.items():
             responses = operation.setdefault("responses", {})
+            if not operation.get("parameters") and "requestBody" not in operation:
+                responses.pop("422", None)  # nothing to be invalid (COMMON_RESPONSES has it)
             for status, (description, applies) in _EDGE_ERRORS.items():
                 if applies(operation, method) and status not in responses:
                     responses[status] = {

@@ -48,6 +48,17 @@ REFUSED = error_responses(
     (413, "Larger than allowed"),
     (415, "Not an accepted image type"),
 )
+# The created attachment's path (`_located`), declared on the 201.
+LOCATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "headers": {
+            "Location": {
+                "description": "The path of the new attachment",
+                "schema": {"type": "string"},
+            }
+        }
+    }
+}
 IN_TRASH = error_responses(
     (409, f"The note is in the trash (restore it first), or {KEPT_CHANGING}")
 )
@@ -109,7 +120,7 @@ async def _create(
     return document
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={**NOT_FOUND, **REFUSED})
+@router.post("", status_code=status.HTTP_201_CREATED, responses={**LOCATED, **NOT_FOUND, **REFUSED})
 async def create_attachment(
     note_id: str,
     body: AttachmentCreate,
@@ -162,7 +173,9 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/upload", status_code=status.HTTP_201_CREATED, responses={**NOT_FOUND, **REFUSED})
+@router.post(
+    "/upload", status_code=status.HTTP_201_CREATED, responses={**LOCATED, **NOT_FOUND, **REFUSED}
+)
 async def upload_attachment(
     note_id: str,
     file: Annotated[

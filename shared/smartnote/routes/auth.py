@@ -51,7 +51,7 @@ async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     auth: Auth,
     ip: ClientIp,
-    user_agent: Annotated[str | None, Header()] = None,
+    user_agent: Annotated[str | None, Header(alias="User-Agent")] = None,
 ) -> TokenPair:
     """Log in with `username` (your email) and `password`: an access and a refresh token."""
     return await run_blocking(auth.login, form.username, form.password, ip, user_agent)

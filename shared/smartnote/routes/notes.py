@@ -42,8 +42,9 @@ UPDATED_SINCE = (
 IfMatch = Annotated[
     str | None,
     Header(
+        alias="If-Match",
         description='`"<version>"` from the ETag, a list of them (any may be current) or `*`;'
-        " strong comparison: a stale, weak (`W/`) or malformed one answers 412."
+        " strong comparison: a stale, weak (`W/`) or malformed one answers 412.",
     ),
 ]
 IfNoneMatchOnWrite = Annotated[
@@ -151,7 +152,7 @@ async def get_note(
     principal: CurrentPrincipal,
     notes: Notes,
     response: Response,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Note | Response:
     """One note, with its `ETag`; `If-None-Match` with the current one answers 304."""
     note = domain.to_note(await notes.get(principal.user.id, note_id))
