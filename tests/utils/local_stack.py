@@ -49,13 +49,34 @@ def start_stack_process(project: Path, port: int) -> tuple[subprocess.Popen[str]
     return process, info
 
 
-def interrupt(process: subprocess.Popen[str]) -> str:
-    """Ctrl-C: the stack must exit 0 on its own, soon; its output."""
-    process.send_signal(signal.SIGINT)
+def interrupt(process: subprocess.Popen[str], signum: int = signal.SIGINT) -> str:
+    """Ctrl-C (or `signum`): the stack must exit 0 on its own, soon; its output."""
+    process.send_signal(signum)
     try:
         output, _ = process.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        pytest.fail(f"the stack ignored Ctrl-C: {process.communicate()[0]}")
+        pytest.fail(f"the stack ignored signal {signum}: {process.communicate()[0]}")
     assert process.returncode == 0, output
     return output
+
+
+def hang_up(process: subprocess.Popen[str]) -> None:
+    """A closed terminal: the stack's output goes nowhere any more, then SIGHUP; the stack
+    must stop as on Ctrl-C and exit 0."""
+    assert process.stdout is not None
+    process.stdout.close()  # its writes now fail, as on a terminal that is gone
+    process.send_signal(signal.SIGHUP)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail("the stack ignored SIGHUP")
+    assert process.returncode == 0
+
+
+def kill(process: subprocess.Popen[str]) -> None:
+    """kill -9: no clean stop at all, as in a crash."""
+    process.kill()
+    process.communicate()

@@ -19,6 +19,7 @@ from typing import Any
 
 from smartnote.local.async_invoke import AsyncInvoker
 from smartnote.local.gateway import Gateway
+from smartnote.local.s3_autosave import S3Autosave
 from smartnote.local.s3_events import S3EventDelivery
 from smartnote.local.s3_snapshot import S3Snapshot
 from smartnote.local.scheduler import Scheduler
@@ -162,6 +163,7 @@ class Stack:
             if self.aws.external
             else S3Snapshot(self.data_dir / S3_DIR, [b.bucket_name for b in self.template.buckets])
         )
+        self.s3_autosave: S3Autosave | None = None
 
     @property
     def stack_file(self) -> Path:
@@ -176,6 +178,9 @@ class Stack:
             self.provisioned = self.aws.provision(self.template)
             if self.s3_snapshot is not None:  # before any notification: none of them fires
                 self.s3_snapshot.restore(self.aws.client("s3"))
+                # From now on every write is on disk within a second, not only at a clean stop.
+                self.s3_autosave = S3Autosave(self.s3_snapshot, self.aws.client("s3"))
+                self.s3_autosave.start()
             env = local_environ(
                 mongodb_uri=self.mongo.url,
                 database_url=self.sql.url,
@@ -224,10 +229,15 @@ class Stack:
         self.sql.stop()
 
     def _save_s3(self) -> None:
+        if self.s3_autosave is not None:
+            self.s3_autosave.stop()
+            self.s3_autosave = None
         if self.s3_snapshot is None or not self.aws.running:
             return
         try:
-            self.s3_snapshot.save(self.aws.client("s3"))
+            count = self.s3_snapshot.save(self.aws.client("s3"))
+            if self.s3_snapshot.restored:
+                logger.info("saved %d S3 object(s) to %s", count, self.s3_snapshot.directory)
         except Exception:  # stop the rest all the same; the previous snapshot stays whole
             logger.exception("could not save the S3 objects to %s", self.s3_snapshot.directory)
 
@@ -244,7 +254,7 @@ class Stack:
         mongo_kind = (
             "external" if self.mongo.external else f"SecantusDB, data in {self.mongo.storage_path}"
         )
-        aws_kind = "external" if self.aws.external else f"moto, S3 objects saved in {S3_DIR}/"
+        aws_kind = "external" if self.aws.external else f"moto, S3 objects saved to {S3_DIR}/"
         rows = [
             ("API", api, "API Gateway REST v1 emulation"),
             ("Swagger UI", f"{api}/docs", ""),
@@ -328,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    # Ctrl-C, `kill`, and the terminal closing (SIGHUP) all stop the stack cleanly.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
     try:
         stack.start()
     except (OSError, ValueError) as exc:  # ValueError: a template parameter's local value
@@ -340,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
             pass
     finally:
-        print("Stopping the local stack...", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):  # its terminal may be gone (SIGHUP)
+            print("Stopping the local stack...", file=sys.stderr, flush=True)
         stack.stop()
     return 0
 

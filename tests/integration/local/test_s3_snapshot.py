@@ -1,10 +1,13 @@
-"""The local stack's S3 objects across restarts: saved on a clean stop, put back on start
-before the buckets notify the image function, so none of them is processed again."""
+"""The local stack's S3 objects across restarts: saved within moments of each write and on a
+clean stop, put back on start before the buckets notify the image function, so none of them is
+processed again."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from smartnote.local.moto_s3 import object_versions
+from smartnote.local.s3_autosave import S3Autosave
 from smartnote.local.s3_snapshot import BLOBS, MANIFEST, S3Snapshot
 from smartnote.local.services import AwsService, free_port
-from smartnote.local.stack import S3_DIR, Stack
+from smartnote.local.stack import S3_DIR, Stack, read_stack_file
 from smartnote.local.template import load_template
-from tests.utils.local_stack import interrupt, start_stack_process, write_project
+from tests.utils.local_stack import hang_up, interrupt, kill, start_stack_process, write_project
 
 BUCKET = "snapshot-test-uploads"
 
@@ -149,7 +154,79 @@ def test_a_restarted_stack_has_its_objects_back_and_processes_none_again(project
         assert _delivered_keys(project) == ["uploads/o/n/a/after-restart.png"]
     finally:
         interrupt(process)
-    assert list((project / ".local" / S3_DIR).glob("**/.tmp-*")) == []  # cleaned by the save
+    assert list((project / ".local" / S3_DIR).glob("**/.tmp-*")) == []  # cleaned at the start
+
+
+def _snapshot_holds(project: Path, objects: dict[str, dict[str, Any]]) -> bool:
+    """Whether the stack's snapshot holds just `objects` (key -> `_stored`), with their types."""
+    try:
+        manifest = json.loads((project / ".local" / S3_DIR / MANIFEST).read_text())
+    except FileNotFoundError:
+        return False
+    saved = {
+        o["key"]: (o["etag"], o["headers"].get("ContentType")) for o in manifest["buckets"][BUCKET]
+    }
+    return saved == {key: (o["etag"], o["type"]) for key, o in objects.items()}
+
+
+def test_writes_survive_a_stack_killed_without_a_clean_stop(project: Path) -> None:
+    """A stack killed (kill -9, a crash) a few seconds after S3 writes comes back with them,
+    as Mongo and SQLite come back with theirs: a new object, an object put again with other
+    headers, and a deleted object that stays deleted."""
+    port = free_port()
+    process, info = start_stack_process(project, port)
+    try:
+        _put_uploads(AwsService(info["aws_endpoint_url"]).client("s3"), BUCKET)
+    finally:
+        interrupt(process)
+
+    process, info = start_stack_process(project, port)
+    try:
+        s3 = AwsService(info["aws_endpoint_url"]).client("s3")
+        s3.delete_object(Bucket=BUCKET, Key=EDIT_KEY)
+        s3.put_object(Bucket=BUCKET, Key=PHOTO_KEY, Body=PHOTO, ContentType="image/webp")
+        s3.put_object(Bucket=BUCKET, Key="derived/o/n/a/web.jpg", Body=PHOTO[:999])
+        written = {key: _stored(s3, BUCKET, key) for key in _keys(s3, BUCKET)}
+        # The stack saves on its own within moments; wait for it rather than for a time.
+        deadline = time.monotonic() + 30
+        while not _snapshot_holds(project, written) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        kill(process)
+
+    process, info = start_stack_process(project, port)
+    try:
+        s3 = AwsService(info["aws_endpoint_url"]).client("s3")
+        assert {key: _stored(s3, BUCKET, key) for key in _keys(s3, BUCKET)} == written
+        assert written[PHOTO_KEY]["type"] == "image/webp"
+        assert EDIT_KEY not in written
+    finally:
+        interrupt(process)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_terminate_or_a_closed_terminal_is_a_clean_stop(project: Path, signum: int) -> None:
+    """`kill` (SIGTERM) or closing the terminal `make run` runs in (SIGHUP, and its output
+    gone) stop the stack as Ctrl-C does: it exits 0, withdraws stack.json, keeps the objects."""
+    port = free_port()
+    process, info = start_stack_process(project, port)
+    try:
+        s3 = AwsService(info["aws_endpoint_url"]).client("s3")
+        written = _put_uploads(s3, BUCKET)
+    finally:
+        if signum == signal.SIGHUP:
+            hang_up(process)
+        else:
+            interrupt(process, signum)
+    assert read_stack_file(project / ".local") is None
+    assert not (project / ".local" / "stack.json").exists()
+
+    process, info = start_stack_process(project, port)
+    try:
+        s3 = AwsService(info["aws_endpoint_url"]).client("s3")
+        assert {key: _stored(s3, BUCKET, key) for key in _keys(s3, BUCKET)} == written
+    finally:
+        interrupt(process)
 
 
 @pytest.fixture(scope="module")
@@ -263,6 +340,111 @@ def test_a_save_writes_only_new_bytes_and_drops_unused_ones(
     assert sorted(o["key"] for o in manifest["buckets"][bucket]) == sorted(
         [PHOTO_KEY, "uploads/copy.png", "derived/owner/note/att/processed/r1/thumbnail.jpg"]
     )
+
+
+def _requests(s3: Any) -> list[tuple[str, str]]:
+    """Every S3 request `s3` makes from now on: its operation and key, in order."""
+    made: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        made.append((model.name, params.get("Key", "")))
+
+    s3.meta.events.register("before-parameter-build.s3", record)
+    return made
+
+
+def test_a_save_with_nothing_changed_sends_no_request_and_writes_nothing(
+    aws: AwsService, bucket: str, tmp_path: Path
+) -> None:
+    """What the stack does every second while nobody writes: it must cost next to nothing."""
+    s3 = aws.client("s3")
+    _put_uploads(s3, bucket)
+    snapshot = _saved(s3, bucket, tmp_path / "s3")
+    snapshot.save(s3)  # a first upload is read twice (below); from now on it is settled
+    manifest = tmp_path / "s3" / MANIFEST
+    written = manifest.stat().st_mtime_ns
+    requests = _requests(s3)
+
+    assert snapshot.save(s3) == 3
+    assert requests == []
+    assert manifest.stat().st_mtime_ns == written
+
+
+def test_a_save_reads_only_the_objects_written_since_the_previous_one(
+    aws: AwsService, bucket: str, tmp_path: Path
+) -> None:
+    s3 = aws.client("s3")
+    before = _put_uploads(s3, bucket)
+    snapshot = _saved(s3, bucket, tmp_path / "s3")
+    snapshot.save(s3)
+    s3.put_object(Bucket=bucket, Key=PHOTO_KEY, Body=PHOTO, ContentType="image/webp")
+    s3.delete_object(Bucket=bucket, Key=EDIT_KEY)
+    requests = _requests(s3)
+
+    assert snapshot.save(s3) == 2
+    assert {key for _operation, key in requests} == {PHOTO_KEY}
+    _empty(s3, bucket)
+    S3Snapshot(tmp_path / "s3", [bucket]).restore(s3)
+    after = {key: _stored(s3, bucket, key) for key in _keys(s3, bucket)}
+    assert after == {
+        PHOTO_KEY: before[PHOTO_KEY] | {"type": "image/webp"},
+        "derived/owner/note/att/processed/r1/thumbnail.jpg": before[
+            "derived/owner/note/att/processed/r1/thumbnail.jpg"
+        ],
+    }
+
+
+def test_a_new_object_is_read_again_at_the_next_save(
+    aws: AwsService, bucket: str, tmp_path: Path
+) -> None:
+    """moto shows a new object in its bucket a moment before it sets the object's headers, and
+    a save may read it in between: the next save reads each new object once more. Here the
+    headers come late by a PUT that the versions given to the snapshot do not tell apart."""
+    s3 = aws.client("s3")
+    same = object()
+    snapshot = S3Snapshot(
+        tmp_path / "s3", [bucket], lambda b: dict.fromkeys(object_versions(b), same)
+    )
+    snapshot.restore(s3)
+    s3.put_object(Bucket=bucket, Key=PHOTO_KEY, Body=PHOTO)
+    snapshot.save(s3)
+    s3.put_object(Bucket=bucket, Key=PHOTO_KEY, Body=PHOTO, ContentType="image/png")
+    snapshot.save(s3)
+    _empty(s3, bucket)
+
+    S3Snapshot(tmp_path / "s3", [bucket]).restore(s3)
+    assert s3.head_object(Bucket=bucket, Key=PHOTO_KEY)["ContentType"] == "image/png"
+
+
+def test_the_autosave_tries_again_after_a_failed_save(
+    aws: AwsService, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A save that fails (moto or the disk) is logged once, and the next ones try again."""
+    caplog.set_level(logging.INFO, logger="smartnote.local.s3_autosave")
+    s3 = aws.client("s3")
+    snapshot = S3Snapshot(tmp_path / "s3", [bucket])
+    snapshot.restore(s3)
+    failures: list[str] = []
+
+    def moto_gone(model: Any, **_: Any) -> None:
+        failures.append(model.name)
+        raise ConnectionError("moto is away")
+
+    saver = aws.client("s3")  # the autosave's own client; only its requests fail
+    saver.meta.events.register("before-call.s3", moto_gone)
+    autosave = S3Autosave(snapshot, saver, period=0.05)
+    autosave.start()
+    try:
+        s3.put_object(Bucket=bucket, Key=PHOTO_KEY, Body=PHOTO, ContentType="image/png")
+        _wait_for(lambda: len(failures) >= 3)
+        saver.meta.events.unregister("before-call.s3", moto_gone)
+        manifest = tmp_path / "s3" / MANIFEST
+        _wait_for(lambda: manifest.exists() and PHOTO_KEY in manifest.read_text())
+    finally:
+        autosave.stop()
+    logged = [r.getMessage() for r in caplog.records if r.name == "smartnote.local.s3_autosave"]
+    assert logged[0].startswith("could not save the S3 objects")
+    assert logged[1:] == [f"the S3 objects are saved to {tmp_path / 's3'} again"]
 
 
 def test_the_objects_of_a_bucket_the_template_no_longer_has_stay_in_the_snapshot(
