@@ -51,6 +51,12 @@ NO_RESULTS: Document = {
 }
 
 
+def failed_upload(reason: str) -> Document:
+    """What the record of an upload that failed holds: the reason, and none of the results an
+    earlier upload at the key left (the image function's refusals, the cleanup's stuck runs)."""
+    return {"status": "failed", "error": reason, **NO_RESULTS}
+
+
 def new_attachment_id() -> str:
     return secrets.token_hex(8)
 
@@ -454,14 +460,16 @@ def stuck_processing(attachment: Document, cutoff: datetime) -> bool:
 
 
 def fail_stuck(cutoff: datetime) -> Change:
-    """Fail, with a reason, the note's attachments stuck in `processing` since before `cutoff`."""
+    """Fail, with a reason, the note's attachments stuck in `processing` since before `cutoff`.
+    What is stuck is an upload newer than any results recorded (those of the same upload are
+    never claimed again), so, failed, it keeps none of them (`failed_upload`)."""
 
     def change(note: Document) -> Document:
         now = utcnow()
         attachments = [dict(a) for a in note.get("attachments") or []]
         stuck = [a for a in attachments if stuck_processing(a, cutoff)]
         for attachment in stuck:
-            attachment.update(status="failed", error=STUCK, claim=None, updated_at=now)
+            attachment.update(failed_upload(STUCK), claim=None, updated_at=now)
             attachment.update(processing_since=None, claimed_until=None)
         return {"attachments": attachments} if stuck else {}
 

@@ -4,7 +4,9 @@ let Tesseract (single-threaded, via pytesseract) read a clean black-on-white pag
 from __future__ import annotations
 
 import logging
+import subprocess
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,6 +27,26 @@ MAX_DESKEW_DEGREES = 15.0
 OCR_TIMEOUT_SECONDS = 60
 # Bounds the note document (MongoDB's limit is 16 MB for the note and all its attachments).
 MAX_TEXT_CHARS = 50_000
+
+
+class OcrFailed(Exception):
+    """Tesseract did not read the page; the message says why, on one line, for the logs."""
+
+
+# What pytesseract raises when the Tesseract program does not read a page: its own error (an
+# exit status: a language pack missing, a library the program lacks), its timeout
+# (RuntimeError), the program missing or not runnable (OSError: TesseractNotFoundError,
+# PermissionError, an exec format error, or its output files missing when another program
+# answers to the name), or the version check of a process's first OCR failing
+# (CalledProcessError; SystemExit for a version it cannot read, which must not end the
+# image function's process).
+_TESSERACT_FAILURES = (
+    pytesseract.TesseractError,
+    RuntimeError,
+    OSError,
+    subprocess.SubprocessError,
+    SystemExit,
+)
 
 
 @dataclass(frozen=True)
@@ -102,14 +124,7 @@ def read_text(image: Image, languages: str = "eng") -> OcrResult:
     """The text of `image` and Tesseract's mean word confidence."""
     if min(image.shape[:2]) < MIN_EDGE:
         return OcrResult("", None)
-    page = prepare(image)
-    data = pytesseract.image_to_data(
-        page,
-        lang=languages,
-        config="--oem 1 --psm 3",
-        output_type=pytesseract.Output.DICT,
-        timeout=OCR_TIMEOUT_SECONDS,
-    )
+    data = _tesseract_words(prepare(image), languages)
     lines: dict[tuple[int, int, int], list[str]] = {}
     confidences: list[float] = []
     for index, raw_word in enumerate(data["text"]):
@@ -123,3 +138,31 @@ def read_text(image: Image, languages: str = "eng") -> OcrResult:
     text = "\n".join(" ".join(words) for words in lines.values())[:MAX_TEXT_CHARS]
     mean = round(sum(confidences) / len(confidences) / 100, 3) if confidences else None
     return OcrResult(text, mean)
+
+
+def _tesseract_words(page: Image, languages: str) -> dict[str, list[Any]]:
+    """Tesseract's words of `page` (pytesseract's table), or OcrFailed with the cause."""
+    try:
+        data: dict[str, list[Any]] = pytesseract.image_to_data(
+            page,
+            lang=languages,
+            config="--oem 1 --psm 3",
+            output_type=pytesseract.Output.DICT,
+            timeout=OCR_TIMEOUT_SECONDS,
+        )
+    except _TESSERACT_FAILURES as exc:
+        raise OcrFailed(_cause(exc)) from exc
+    return data
+
+
+def _cause(exc: BaseException) -> str:
+    """One line on why Tesseract did not read: the error, what the program printed, and the
+    error it replaced (pytesseract says "not installed" for one it could not run)."""
+    said = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, subprocess.CalledProcessError) and exc.output:
+        output = exc.output  # bytes: pytesseract's version check reads it so
+        said += " It printed: " + output.decode(errors="replace")
+    before = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if before is not None:
+        said += f" (from {type(before).__name__}: {before})"
+    return " ".join(said.split())

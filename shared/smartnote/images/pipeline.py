@@ -10,8 +10,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pytesseract
-
 from smartnote.images import ocr, transform
 from smartnote.images.decode import ImageRejected, decode, decode_at_least, inspect
 from smartnote.models.attachments import Operation, edit_output_format
@@ -33,8 +31,9 @@ class Processed:
     web: bytes  # JPEG, long edge <= 2048
     ocr_text: str | None
     ocr_confidence: float | None
-    # Tesseract failed (a language pack missing, a timeout): the image is still `ready`,
-    # without text, and the job counts it (a metric with an alarm: a broken deploy shows).
+    # Tesseract failed (a language pack missing, a timeout, the program missing or not
+    # runnable): the image is still `ready`, without text, and the job counts it (a metric
+    # with an alarm: a broken deploy shows).
     ocr_failed: bool
 
 
@@ -65,7 +64,7 @@ def process(data: bytes, languages: str = "eng") -> Processed:
     try:
         result = ocr.read_text(image, languages)
         text, confidence, ocr_failed = result.text, result.confidence, False
-    except (pytesseract.TesseractError, RuntimeError) as exc:
+    except ocr.OcrFailed as exc:
         # OCR is a bonus: the image itself is fine, so it is still `ready`.
         logger.warning("OCR failed: %s", exc)
         text, confidence, ocr_failed = None, None, True

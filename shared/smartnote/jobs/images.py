@@ -447,8 +447,8 @@ def _failed(reason: str, **extra: Any) -> Document:
 
 
 def _failed_original(reason: str, **extra: Any) -> Document:
-    """A failed original keeps nothing of an earlier upload's results (domain.NO_RESULTS)."""
-    return _failed(reason, **domain.NO_RESULTS, **extra)
+    """A failed original keeps nothing of an earlier upload's results (domain.failed_upload)."""
+    return {**domain.failed_upload(reason), **extra}
 
 
 def _find(note: Document | None, attachment_id: str) -> Document | None:

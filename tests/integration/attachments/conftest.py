@@ -153,6 +153,12 @@ class Scene:
         body: dict[str, Any] = response.json()
         return body
 
+    def finds(self, words: str) -> bool:
+        """Whether the owner's search for `words` finds the note."""
+        response = self.api.get("/notes", params={"q": words}, headers=self.user.headers)
+        assert response.status_code == 200, response.text
+        return self.note_id in [note["id"] for note in response.json()["items"]]
+
     def derived_keys(self) -> set[str]:
         prefix = f"derived/{self.user.id}/{self.note_id}/{self.attachment_id}/"
         listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)

@@ -21,6 +21,7 @@ from smartnote.jobs import images as image_job
 from smartnote.local.gateway import Gateway
 from tests.conftest import ApiUser, object_event
 from tests.integration.attachments.conftest import Scene, announce, upload_key
+from tests.utils import tesseract
 from tests.utils.aws_faults import aws_answering
 from tests.utils.emf import emf_records, metric_names, record_of
 from tests.utils.images import encode, text_strip
@@ -49,13 +50,6 @@ def ocr_languages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     finally:
         monkeypatch.delenv("OCR_LANGUAGES")
         get_settings.cache_clear()
-
-
-@pytest.fixture
-def no_tesseract(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A deploy that lost the Tesseract program: none on the image function's PATH."""
-    monkeypatch.setenv("PATH", str(tmp_path))
-    yield
 
 
 def page() -> bytes:
@@ -87,31 +81,40 @@ def test_an_ocr_failure_is_counted_and_the_image_stays_ready(
     assert (view["status"], view["ocr_text"], view["height"]) == ("ready", None, 24)
 
 
-def test_a_processing_error_is_counted_and_the_upload_ends_failed_with_a_reason(
+@pytest.mark.parametrize("kind", sorted(tesseract.BROKEN))
+def test_a_broken_tesseract_program_is_an_ocr_failure_and_the_image_stays_ready(
     scene: Scene,
     on_lambda: None,
-    no_tesseract: None,
+    kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """What the pipeline raises unexpectedly (here: the OCR program it runs is missing, an
-    OSError, neither a refusal nor an OCR failure) is swallowed by its catch-all: the upload
-    ends `failed` with a reason, the invocation succeeds, and only the metric tells."""
+    """A deploy that lost the Tesseract program or cannot run it (an OSError, the program's
+    own error) costs uploads their text, not their thumbnails: `ready` without text, counted
+    as an OCR failure and logged with the cause, not a processing error. The container read
+    a page before (warm); tests/unit/images/test_pipeline.py has a cold one."""
     scene.put(page())
+    assert scene.process("0A") == "ready"
+    assert scene.view()["ocr_text"] == TEXT
+    monkeypatch.setenv("PATH", tesseract.install(kind, tmp_path))
+    scene.put(encode(text_strip(TEXT, 30), ".png"))  # another upload to the key
     capsys.readouterr()
-    assert scene.process("0A") == "failed: The image could not be processed"
+    caplog.clear()
+
+    assert scene.process("0B") == "ready"
     record = invocation_record(capsys.readouterr().out)
-    assert record[image_job.PROCESSING_ERRORS_METRIC] == 1
-    assert record[image_job.OCR_FAILURES_METRIC] == 0
-    stored = scene.stored()  # ended: nothing left for the cleanup to find stuck
-    assert (stored["status"], stored["processing_since"], stored["claimed_until"]) == (
-        "failed",
-        None,
-        None,
-    )
+    assert record[image_job.OCR_FAILURES_METRIC] == 1
+    assert record[image_job.PROCESSING_ERRORS_METRIC] == 0
     view = scene.view()
-    assert (view["status"], view["error"]) == ("failed", "The image could not be processed")
-    assert (view["thumbnail_url"], view["ocr_text"]) == (None, None)
-    assert scene.derived_keys() == set()
+    assert (view["status"], view["error"], view["height"]) == ("ready", None, 30)
+    assert (view["ocr_text"], view["ocr_confidence"]) == (None, None)
+    assert view["thumbnail_url"] and view["web_url"]
+    scene.assert_only_recorded_outputs_kept()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "smartnote.images.pipeline"]
+    assert len(warnings) == 1 and warnings[0].startswith("OCR failed: ")
+    assert tesseract.BROKEN[kind].warm_cause in warnings[0]
 
 
 def test_an_s3_write_failure_is_no_swallowed_error_but_a_failed_invocation_retried(

@@ -13,16 +13,18 @@ import pytest
 
 from smartnote import storage
 from smartnote.clock import utcnow
+from smartnote.domain.attachments import NO_RESULTS, STUCK
 from smartnote.jobs.images import REPLACED, S3Object, original_outputs
 from tests.integration.attachments.conftest import Scene, Upload, downloaded
 from tests.integration.jobs.conftest import ScheduledFunction
 from tests.utils.aws_faults import aws_answering
-from tests.utils.images import encode
+from tests.utils.images import encode, text_strip
 
 # Two uploads told apart by their shape and their grey level (both under the web copy's edge).
 LANDSCAPE_DARK: Upload = (np.full((200, 400, 3), 60, np.uint8), (400, 200), 60)
 PORTRAIT_LIGHT: Upload = (np.full((400, 200, 3), 190, np.uint8), (200, 400), 190)
 FIRST, SECOND = "0055AED6DCD90281E5", "0055AED6DCD90281F0"  # S3's sequencers of one key
+OLD_TEXT = "Zeppelin hangar invoice"  # what an upload before says, for search
 
 
 @pytest.fixture
@@ -177,10 +179,14 @@ def test_what_a_run_that_died_for_good_wrote_goes_with_the_daily_cleanup(
     scene: Scene, cleanup: ScheduledFunction
 ) -> None:
     """Every attempt at a new upload was killed after writing its outputs, and no later
-    upload came to remove them: the cleanup fails the attachment and deletes them, and keeps
-    what the record shows (the upload before) and the original."""
-    scene.put(LANDSCAPE_DARK)
+    upload came to remove them: the cleanup fails the attachment, which then keeps nothing of
+    the upload before (no thumbnail, web copy or text, as a failed upload's record), deletes
+    what it wrote and those outputs, and keeps the original. The note is no longer found by
+    the text of the upload before."""
+    scene.put(encode(text_strip(OLD_TEXT, 24), ".png"))
     assert scene.process(FIRST) == "ready"
+    before = scene.stored()
+    assert scene.finds("zeppelin")
     scene.put(PORTRAIT_LIGHT)
     second = S3Object.from_record(scene.event(SECOND)["Records"][0])
     scene.claim_as(second.version, "request-1", utcnow(), second.sequencer)
@@ -192,14 +198,18 @@ def test_what_a_run_that_died_for_good_wrote_goes_with_the_daily_cleanup(
     written = max(
         scene.s3.head_object(Bucket=scene.bucket, Key=key)["LastModified"] for key in dead
     )
+    assert scene.derived_keys() == {before["thumbnail_key"], before["web_key"], *dead}
 
     cleanup.clock.set(written + timedelta(days=2))
     result = cleanup.run()
-    assert result["stuck_attachments"] >= 1 and result["unrecorded_outputs"] >= 2
-    assert scene.stored()["status"] == "failed"
-    scene.assert_only_recorded_outputs_kept()
     stored = scene.stored()
-    assert not {stored["thumbnail_key"], stored["web_key"]} & set(dead)
+    assert (stored["status"], stored["error"]) == ("failed", STUCK)
+    assert {name: stored[name] for name in NO_RESULTS} == NO_RESULTS
+    assert result["stuck_attachments"] >= 1 and result["unrecorded_outputs"] >= 4
+    view = scene.view()
+    assert (view["thumbnail_url"], view["web_url"], view["ocr_text"]) == (None, None, None)
+    assert scene.derived_keys() == set()
+    assert not scene.finds("zeppelin")
     assert scene.s3.head_object(Bucket=scene.bucket, Key=scene.key)["ContentLength"] > 0
 
 

@@ -263,6 +263,27 @@ def test_only_processing_that_started_before_the_cutoff_is_failed() -> None:
     assert domain.fail_stuck(cutoff)(_note(status="ready", processing_since=None)) == {}
 
 
+def test_a_stuck_upload_keeps_nothing_of_the_upload_before() -> None:
+    """The upload stuck is a new one over processed results: failed, it shows none of them,
+    as a failed upload the image function judged (`domain.failed_upload`)."""
+    cutoff = utcnow()
+    results = {
+        "width": 40,
+        "height": 20,
+        "ocr_text": "zeppelin",
+        "ocr_confidence": 0.9,
+        "thumbnail_key": "derived/o/n/a1/processed/r/thumbnail.jpg",
+        "web_key": "derived/o/n/a1/processed/r/web.jpg",
+        "original_etag": '"e1"',
+    }
+    stuck = _note(
+        status="processing", claim="dead", processing_since=cutoff - timedelta(1), **results
+    )
+    failed = domain.find(_apply(stuck, domain.fail_stuck(cutoff)), "a1")
+    assert {name: failed[name] for name in results} == domain.NO_RESULTS
+    assert failed | domain.failed_upload(domain.STUCK) == failed
+
+
 def test_only_uploads_pending_since_before_the_cutoff_are_dropped() -> None:
     cutoff = utcnow()
     before = cutoff - timedelta(seconds=1)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -12,6 +17,7 @@ import pytest
 
 from smartnote.images import decode, ocr, pipeline, transform
 from smartnote.models.attachments import EditRequest
+from tests.utils import tesseract
 from tests.utils.images import (
     PAGE_TEXT,
     TRANSPARENT_FILES,
@@ -59,6 +65,39 @@ def test_an_ocr_failure_is_reported_and_the_image_still_processed() -> None:
     assert (failed.ocr_failed, failed.ocr_text, failed.ocr_confidence) == (True, None, None)
     assert (read.ocr_failed, read.ocr_text) == (False, "Invoice number 4711")
     assert (failed.thumbnail, failed.web) == (read.thumbnail, read.web)
+
+
+# A cold image function's container: its first OCR runs in a process of its own.
+COLD_PROCESS = """
+import json, logging, sys
+from smartnote.images import pipeline
+logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
+processed = pipeline.process(sys.stdin.buffer.read())
+print(json.dumps([processed.ocr_failed, processed.ocr_text, len(processed.thumbnail) > 0]))
+"""
+
+
+@pytest.mark.parametrize("kind", sorted(tesseract.BROKEN))
+def test_a_cold_container_without_a_working_tesseract_still_processes_the_image(
+    kind: str, tmp_path: Path
+) -> None:
+    """The first OCR of a container checks the program's version (pytesseract): a missing
+    or unrunnable program there is an OCR failure too, logged with its cause, never a
+    processing error nor an exit of the process."""
+    data = encode(text_strip("Invoice number 4711", 24), ".png")
+    env = {**os.environ, "PATH": tesseract.install(kind, tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", COLD_PROCESS],
+        input=data,
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    log = result.stderr.decode()
+    assert result.returncode == 0, log
+    assert json.loads(result.stdout) == [True, None, True]
+    assert "smartnote.images.pipeline OCR failed: " in log
+    assert tesseract.BROKEN[kind].cold_cause in log
 
 
 def test_preprocessing_beats_plain_tesseract_on_a_dim_tilted_page() -> None:
