@@ -82,10 +82,25 @@ def new_attachment(
 
 
 def find(note: Document, attachment_id: str) -> Document:
+    found = _found(note, attachment_id)
+    if found is None:
+        raise NotFound("Attachment not found")
+    return found
+
+
+def _found(note: Document, attachment_id: str) -> Document | None:
+    """A copy of the note's attachment, or None (deleted meanwhile: a job's change is then
+    nothing to do)."""
     for attachment in note.get("attachments") or []:
         if attachment["id"] == attachment_id:
             return dict(attachment)
-    raise NotFound("Attachment not found")
+    return None
+
+
+def _held(note: Document, attachment_id: str, token: str) -> Document | None:
+    """A copy of the attachment while the delivery `token` holds its claim, else None."""
+    attachment = _found(note, attachment_id)
+    return attachment if attachment is not None and attachment.get("claim") == token else None
 
 
 def _replace(note: Document, attachment: Document) -> Document:
@@ -140,9 +155,8 @@ def forget_edit(attachment_id: str, derived_id: str) -> Change:
     S3, so it would never run (it would wait `pending` for the cleanup to fail it)."""
 
     def change(note: Document) -> Document:
-        try:
-            attachment = find(note, attachment_id)
-        except NotFound:
+        attachment = _found(note, attachment_id)
+        if attachment is None:
             return {}
         edits = attachment.get("derived") or []
         kept = [edit for edit in edits if edit["id"] != derived_id]
@@ -350,9 +364,8 @@ def claim(
     def change(note: Document) -> Document:
         displaced.clear()
         before.clear()
-        try:
-            attachment = find(note, attachment_id)
-        except NotFound:
+        attachment = _found(note, attachment_id)
+        if attachment is None:
             return {}  # deleted meanwhile: nothing to do
         if not _upload_claimable(attachment, source, sequencer, token, utcnow()):
             return {}
@@ -372,12 +385,9 @@ def finish(attachment_id: str, token: str, result: Document) -> Change:
     """Store the outcome of the delivery that holds the claim."""
 
     def change(note: Document) -> Document:
-        try:
-            attachment = find(note, attachment_id)
-        except NotFound:
-            return {}
-        if attachment.get("claim") != token:
-            return {}  # another delivery took over
+        attachment = _held(note, attachment_id, token)
+        if attachment is None:
+            return {}  # deleted meanwhile, or another delivery took over
         attachment.update(result)
         attachment.update(processing_since=None, claimed_until=None)
         attachment["updated_at"] = utcnow()
@@ -402,11 +412,8 @@ def withdraw(attachment_id: str, token: str, before: Document) -> Change:
     gone. Nothing when the claim is no longer this delivery's."""
 
     def change(note: Document) -> Document:
-        try:
-            attachment = find(note, attachment_id)
-        except NotFound:
-            return {}
-        if attachment.get("claim") != token:
+        attachment = _held(note, attachment_id, token)
+        if attachment is None:
             return {}
         for field in CLAIM_FIELDS:
             if field in before:
@@ -433,9 +440,8 @@ def adopt_original_etag(attachment_id: str, etag: str) -> Change:
     those bytes only. Any other (a newer upload on the key) is not recorded."""
 
     def change(note: Document) -> Document:
-        try:
-            attachment = find(note, attachment_id)
-        except NotFound:
+        attachment = _found(note, attachment_id)
+        if attachment is None:
             return {}
         if attachment.get("original_etag") or attachment["status"] != "ready":
             return {}
@@ -551,9 +557,8 @@ def _update_derived(
     attachment_id: str, derived_id: str, update: Callable[[Document], bool]
 ) -> Change:
     def change(note: Document) -> Document:
-        try:
-            attachment = find(note, attachment_id)
-        except NotFound:
+        attachment = _found(note, attachment_id)
+        if attachment is None:
             return {}
         derived = [dict(d) for d in attachment.get("derived") or []]
         for item in derived:
