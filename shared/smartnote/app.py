@@ -242,7 +242,8 @@ def create_app(
 ) -> FastAPI:
     """A FastAPI app with SmartNote's error mapping, middleware and the given routers.
 
-    `max_body_bytes` raises the body limit for a function that takes uploads.
+    `max_body_bytes` raises the body limit for a function whose valid bodies can be larger
+    (uploads, the longest note).
     """
     configure_logging()
     settings = get_settings()

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from smartnote.app import CORS_RESPONSE_HEADERS
 from smartnote.config import Settings
 from smartnote.local.template import load_template, load_yaml
+from smartnote.models.notes import MAX_NOTE_BODY_BYTES
 from smartnote.routes import notes
 from tests.conftest import ROOT, ApiUser, assert_error
 from tests.security.checks import SECURITY_HEADERS, assert_security_headers
@@ -40,9 +41,9 @@ def test_security_headers_on_every_kind_of_answer(api: httpx.Client, user: ApiUs
         api.delete("/tags", headers=user.headers),  # 405
         api.post(
             "/notes",
-            content=b"x" * 1_100_000,
+            content=b"x" * (MAX_NOTE_BODY_BYTES + 1),
             headers={**user.headers, "Content-Type": "application/json"},
-        ),  # 413
+        ),  # 413 (the notes function's limit)
     ]
     assert {a.status_code for a in answers} >= {200, 401, 404, 422, 413}
     for answer in answers:

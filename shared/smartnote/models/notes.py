@@ -22,6 +22,16 @@ MAX_TITLE = 200
 MAX_CONTENT = 100_000
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
+MAX_SENT_TAG_LENGTH = 200  # a tag as sent, spaces around it included (trimmed to at most 50)
+# JSON may escape any character, and common encoders (Python's json.dumps, so `requests`)
+# escape every one past ASCII: an astral character is then 12 bytes ("\ud83d\ude00"). The
+# notes function takes the body of the longest note so written, with room for its other
+# fields and any formatting: at these limits, 1.32 MiB; a note at API.md's limits is never a
+# 413, and one character over is a 422 naming the field.
+JSON_ESCAPED_CHAR_BYTES = 12
+MAX_NOTE_BODY_BYTES = (
+    JSON_ESCAPED_CHAR_BYTES * (MAX_TITLE + MAX_CONTENT + MAX_TAGS * MAX_SENT_TAG_LENGTH) + 64 * 1024
+)
 
 Repeat = Literal["none", "daily", "weekly", "monthly"]
 SortKey = Literal["updated_at", "created_at", "title"]
@@ -46,7 +56,9 @@ def _unique_tags(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-Tag = Annotated[str, StringConstraints(max_length=200), AfterValidator(normalise_tag)]
+Tag = Annotated[
+    str, StringConstraints(max_length=MAX_SENT_TAG_LENGTH), AfterValidator(normalise_tag)
+]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_tags)]
 
 

@@ -9,6 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from smartnote.models.notes import (
+    MAX_CONTENT,
+    MAX_NOTE_BODY_BYTES,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_TITLE,
+)
 from tests.conftest import ApiUser, assert_error
 
 
@@ -104,12 +111,64 @@ def test_malformed_json_and_wrong_content_type(api: httpx.Client, user: ApiUser)
 
 
 def test_oversized_body_is_413_before_parsing(api: httpx.Client, user: ApiUser) -> None:
-    huge = b'{"title": "x", "content": "' + b"a" * 1_100_000 + b'"}'
+    huge = b'{"title": "x", "content": "' + b"a" * MAX_NOTE_BODY_BYTES + b'"}'
     response = api.post(
         "/notes", content=huge, headers={**user.headers, "Content-Type": "application/json"}
     )
     assert_error(response, 413, "payload_too_large")
     assert api.get("/notes", headers=user.headers).json()["items"] == []
+
+
+# A note at every limit of API.md, in characters that JSON writes longest: an astral one is
+# 12 bytes escaped ("\ud83d\ude00"), the form Python's json.dumps (and so `requests`' `json=`)
+# gives every character past ASCII.
+LONGEST_NOTE = {
+    "title": "\U0001d504" * MAX_TITLE,
+    "content": "\U0001f600" * MAX_CONTENT,
+    "tags": [chr(0x1F600 + i) * MAX_TAG_LENGTH for i in range(MAX_TAGS)],
+    "pinned": True,
+    "archived": True,
+    "color": "#ffcc00",
+    "reminder": {"at": "2030-01-31T09:00:00+01:00", "repeat": "monthly"},
+}
+
+
+def _escaped(
+    api: httpx.Client, method: str, url: str, user: ApiUser, body: object
+) -> httpx.Response:
+    """`body` sent as JSON with every character past ASCII escaped (`json.dumps`' default)."""
+    headers = {**user.headers, "Content-Type": "application/json"}
+    return api.request(method, url, content=json.dumps(body).encode(), headers=headers)
+
+
+def test_the_longest_note_is_taken_with_every_character_escaped(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    """JSON may escape any character: the longest note API.md allows is a note (201, 200),
+    never a 413; one character more in any field is a 422 naming it."""
+    created = _escaped(api, "POST", "/notes", user, LONGEST_NOTE)
+    assert created.status_code == 201, created.text[:300]
+    note = created.json()
+    assert {key: note[key] for key in ("title", "content", "tags")} == {
+        key: LONGEST_NOTE[key] for key in ("title", "content", "tags")
+    }
+    url = f"/notes/{note['id']}"
+    assert api.get(url, headers=user.headers).json() == note
+    replaced = _escaped(api, "PUT", url, user, {**LONGEST_NOTE, "pinned": False})
+    assert replaced.status_code == 200, replaced.text[:300]
+    patched = _escaped(api, "PATCH", url, user, {"content": LONGEST_NOTE["content"][::-1]})
+    assert patched.status_code == 200, patched.text[:300]
+    kept = api.get(url, headers=user.headers).json()
+    for field, longer in [
+        ("title", "\U0001d504" * (MAX_TITLE + 1)),
+        ("content", "\U0001f600" * (MAX_CONTENT + 1)),
+        ("tags", [*LONGEST_NOTE["tags"][:-1], "\U0001f600" * (MAX_TAG_LENGTH + 1)]),
+    ]:
+        for method, target in (("POST", "/notes"), ("PUT", url)):
+            refused = _escaped(api, method, target, user, {**LONGEST_NOTE, field: longer})
+            error = assert_error(refused, 422, "validation_error")
+            assert any(field in map(str, d["loc"]) for d in error["details"]), error
+    assert api.get(url, headers=user.headers).json() == kept
 
 
 @pytest.mark.parametrize(
