@@ -48,15 +48,19 @@ def aws_answering(
 
 @contextlib.contextmanager
 def aws_answered(
-    service: str, operation: str, seen: Callable[[dict[str, Any]], None]
+    service: str,
+    operation: str,
+    seen: Callable[[dict[str, Any]], None],
+    timeout_seconds: float | None = None,
 ) -> Iterator[None]:
     """For the block, `seen(parsed answer)` runs after each `operation` call of the functions'
-    `service` client has its answer, before the caller gets it (to order two runs)."""
+    `service` client has its answer, before the caller gets it (to order two runs).
+    `timeout_seconds` names the client, as for `aws_answering`."""
 
     def after_call(parsed: dict[str, Any], **_: Any) -> None:
         seen(parsed)
 
-    with _hooked(service, "after-call", operation, after_call):
+    with _hooked(service, "after-call", operation, after_call, timeout_seconds):
         yield
 
 

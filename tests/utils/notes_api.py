@@ -1,4 +1,5 @@
-"""The notes API as tests use it: create a note, the titles of a list, every page of a list."""
+"""The notes API as tests use it: create a note, save it back, the titles of a list, every
+page of a list."""
 
 from __future__ import annotations
 
@@ -14,6 +15,23 @@ def create(api: httpx.Client, user: ApiUser, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     note: dict[str, Any] = response.json()
     return note
+
+
+def put_back(api: httpx.Client, user: ApiUser, note_id: str, **changes: Any) -> dict[str, Any]:
+    """What a client's save does: read the note and PUT every editable field back, the
+    reminder as read (`at`, `repeat`) unless `changes` say otherwise; the PUT must be a 200."""
+    got = api.get(f"/notes/{note_id}", headers=user.headers)
+    note = got.json()
+    editable = ("title", "content", "tags", "pinned", "archived", "color")
+    body = {key: note[key] for key in editable}
+    reminder = note["reminder"]
+    body["reminder"] = reminder and {"at": reminder["at"], "repeat": reminder["repeat"]}
+    body.update(changes)
+    headers = {**user.headers, "If-Match": got.headers["etag"]}
+    saved = api.put(f"/notes/{note_id}", json=body, headers=headers)
+    assert saved.status_code == 200, saved.text
+    result: dict[str, Any] = saved.json()
+    return result
 
 
 def titles(response: httpx.Response) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartnote.clock import to_stored_time
+from smartnote.models.common import LATEST_TIME
 
 Document = dict[str, Any]
 ONCE = "none"
@@ -138,6 +139,9 @@ def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: b
     and the one just after `now` may be the handled one's own, moved - a second email the
     same day. So a daily reminder comes at most once a local day, and weekly and monthly
     ones at least a week and a month of local days apart.
+
+    A repeat whose next occurrence would be at or after `LATEST_TIME` (year 3000, the end of
+    the times clients may send) ends instead: it stays at the occurrence handled, a one-off.
     """
     updated: Document = dict(reminder)
     updated.pop("refusals", None)  # each occurrence gets its own tries
@@ -149,7 +153,14 @@ def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: b
         anchor: datetime = reminder.get("anchor") or reminder["at"]
         updated["anchor"] = anchor
         handled: datetime = reminder["at"]
-        updated["at"] = next_occurrence(
+        following = next_occurrence(
             anchor, repeat, zone, now, not_before=_one_step_after(handled, repeat, zone)
         )
+        if following >= LATEST_TIME:
+            # Clients may send no time from LATEST_TIME on: moved there, the note could not
+            # be saved back as read. The repeat ends at its last occurrence, a fired one-off.
+            updated.pop("anchor")
+            updated["repeat"] = ONCE
+        else:
+            updated["at"] = following
     return updated

@@ -6,9 +6,17 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from smartnote.models.common import InputModel
+from smartnote.models.text import ONE_LINE_SCHEMA, as_one_line, is_invisible, one_line, visible
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # Lambda takes at most 6 MB per synchronous invocation, and API Gateway hands it a binary
@@ -66,12 +74,8 @@ def canonical_content_type(declared: str) -> str:
 Status = Literal["pending", "processing", "ready", "failed"]
 
 _DIRECTORIES = re.compile(r"^.*[/\\]")
-# A regex character class's ranges: what a name shown as one line of text must not hold.
-# C0 and C1 control characters (NEL ends a line, CSI starts a terminal escape), Unicode's
-# line and paragraph separators, and the bidi embeddings, overrides and isolates, which
-# show "invoice\u202egpj.exe" as "invoiceexe.jpg" (right-to-left names need none of them).
-_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-_CONTROL_CHARACTERS = re.compile(f"[{_CONTROL}]")
+_NAMES_OF_DIRECTORIES = (".", "..")
+_FALLBACK_FILENAME = "image"
 
 
 def base_name(name: str) -> str:
@@ -81,28 +85,44 @@ def base_name(name: str) -> str:
     return _DIRECTORIES.sub("", name).strip()
 
 
+def _names_a_file(name: str) -> bool:
+    return name not in _NAMES_OF_DIRECTORIES and not is_invisible(name)
+
+
 def upload_filename(name: str | None) -> str:
-    """The filename to keep of a multipart upload, whatever its part said: its base name
-    without control characters, at most 255 characters, "image" when nothing is left."""
-    cleaned = base_name(_CONTROL_CHARACTERS.sub("", name or ""))[:255].strip()
-    return cleaned or "image"
+    """The filename to keep of a multipart upload, whatever its part said: its base name as
+    one line of text, at most 255 characters; "image" when that names no file (nothing
+    visible is left, or "." or "..")."""
+    cleaned = base_name(as_one_line(name or ""))[:255].strip()
+    return cleaned if _names_a_file(cleaned) else _FALLBACK_FILENAME
 
 
 def _plain_name(name: str) -> str:
     plain = base_name(name)
-    if not plain:
+    if not plain or plain in _NAMES_OF_DIRECTORIES:
         raise ValueError("the filename names a directory, not a file")
-    return plain
+    return visible(plain)
 
 
-# One line of text (control characters are refused), kept without its directories.
+# One line of text that a reader sees, kept without its directories.
 Filename = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=255, pattern=f"^[^{_CONTROL}]*$"
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(one_line),
     AfterValidator(_plain_name),
+    Field(json_schema_extra=ONE_LINE_SCHEMA),
 ]
+
+
+def _json_integer(value: object) -> object:
+    # Pydantic's lax mode reads true as 1, 1e3 as 1000 and "5" as 5, and a Literal of ints
+    # takes 90.0: a size and an edit's numbers are JSON integers as written (10, not 10.0).
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a JSON integer, such as 10 (not 10.0, 1e1, true or a string)")
+    return value
+
+
+JsonInteger = BeforeValidator(_json_integer)
 
 
 class AttachmentCreate(InputModel):
@@ -116,7 +136,9 @@ class AttachmentCreate(InputModel):
         + ", ".join(CONTENT_TYPE_ALIASES)
         + "), parameters ignored."
     )
-    size: int = Field(gt=0, description="Bytes; at most 20 MB (else 413).")
+    size: Annotated[int, JsonInteger] = Field(
+        gt=0, description="Bytes, a JSON integer; at most 20 MB (else 413)."
+    )
 
 
 class UploadTicket(BaseModel):
@@ -172,18 +194,21 @@ class AttachmentCreated(BaseModel):
 
 # --- edits -----------------------------------------------------------------------------------
 
-Edge = Annotated[int, Field(gt=0, le=MAX_EDGE)]
+Edge = Annotated[int, JsonInteger, Field(gt=0, le=MAX_EDGE)]
+Offset = Annotated[int, JsonInteger, Field(ge=0, le=MAX_EDGE)]
 
 
 class Rotate(InputModel):
     op: Literal["rotate"]
-    degrees: Literal[90, 180, 270, -90, -180, -270] = Field(description="Clockwise")
+    degrees: Annotated[Literal[90, 180, 270, -90, -180, -270], JsonInteger] = Field(
+        description="Clockwise"
+    )
 
 
 class Crop(InputModel):
     op: Literal["crop"]
-    x: int = Field(ge=0, le=MAX_EDGE)
-    y: int = Field(ge=0, le=MAX_EDGE)
+    x: Offset
+    y: Offset
     width: Edge
     height: Edge
 
@@ -237,6 +262,9 @@ Operation = Annotated[
 
 
 class EditRequest(InputModel):
+    """The operations, applied in order. Their numbers are JSON integers: 10, not 10.0, 1e1,
+    "10" or true (a 422)."""
+
     operations: list[Operation] = Field(min_length=1, max_length=MAX_EDIT_OPERATIONS)
 
 

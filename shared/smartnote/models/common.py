@@ -12,19 +12,38 @@ T = TypeVar("T")
 
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
-# The start of every date-time text pydantic reads: the date, a separator, hours and minutes.
-_ISO_DATE_TIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+# The start of every date-time text pydantic reads: the date, a separator, hours and minutes
+# (and seconds, when sent).
+_ISO_DATE_TIME_START = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?"
+)
 
 
 def _written_out(value: object) -> object:
     # Pydantic's lax mode reads numbers and digit strings as Unix seconds (or milliseconds):
     # "20300101", ISO 8601's basic date, would be 1970-08-23T22:55:01Z. A client's time is
     # the text API.md describes; the rest of the format, offset included, pydantic checks.
-    if isinstance(value, datetime) or (
-        isinstance(value, str) and _ISO_DATE_TIME_START.match(value)
-    ):
+    if isinstance(value, datetime):
         return value
-    raise ValueError("the time must be ISO 8601 with an offset, such as 2026-11-24T09:00:00Z")
+    start = _ISO_DATE_TIME_START.match(value) if isinstance(value, str) else None
+    if start is None:
+        raise ValueError("the time must be ISO 8601 with an offset, such as 2026-11-24T09:00:00Z")
+    _check_time_of_day(start)
+    return value
+
+
+def _check_time_of_day(start: re.Match[str]) -> None:
+    # Pydantic reads a time of day out of range as a date followed by "unexpected extra
+    # characters"; say which part is wrong instead.
+    if int(start["hour"]) > 23:
+        raise ValueError("the hour must be 00 to 23")
+    if int(start["minute"]) > 59:
+        raise ValueError("the minutes must be 00 to 59")
+    second = int(start["second"] or 0)
+    if second == 60:  # RFC 3339 allows it; Python's datetime has no second 60
+        raise ValueError("a leap second (second 60) cannot be stored: send 59 or the next minute")
+    if second > 60:
+        raise ValueError("the seconds must be 00 to 59")
 
 
 def _within_supported_range(moment: datetime) -> datetime:

@@ -17,6 +17,7 @@ from pydantic import (
 
 from smartnote.models.attachments import AttachmentSummary
 from smartnote.models.common import InputModel, Timestamp, refuse_nulls
+from smartnote.models.text import ONE_LINE_SCHEMA, as_one_line, one_line
 
 MAX_TITLE = 200
 MAX_CONTENT = 100_000
@@ -35,7 +36,13 @@ MAX_NOTE_BODY_BYTES = (
 
 Repeat = Literal["none", "daily", "weekly", "monthly"]
 SortKey = Literal["updated_at", "created_at", "title"]
-Title = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
+# A title is shown as one line (lists, the reminder email's subject); it may be empty.
+Title = Annotated[
+    str,
+    StringConstraints(max_length=MAX_TITLE),
+    AfterValidator(one_line),
+    Field(json_schema_extra=ONE_LINE_SCHEMA),
+]
 Content = Annotated[str, StringConstraints(max_length=MAX_CONTENT)]
 Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20})$")]
 
@@ -83,6 +90,10 @@ class ReminderPatch(InputModel):
 
 
 class Reminder(BaseModel):
+    """A note's reminder. A repeat moves `at` to each next occurrence once emailed; one whose
+    next occurrence would be in year 3000 (UTC) or later ends instead: it becomes a one-off
+    (`repeat: "none"`) at its last occurrence, so the note can be sent back as read."""
+
     at: datetime
     repeat: Repeat
     last_sent_at: datetime | None = None
@@ -125,7 +136,9 @@ class NotePatch(InputModel):
 
 class Note(BaseModel):
     id: str
-    title: str
+    # As one line also when stored before titles had to be (until the cleanup rewrites it,
+    # `repositories.notes.canonical_fields`): a note read is a note that can be sent back.
+    title: Annotated[str, AfterValidator(as_one_line)]
     content: str
     tags: list[str]
     pinned: bool

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from smartnote.models.common import InputModel, refuse_nulls
+from smartnote.models.text import ONE_LINE_SCHEMA, one_line, visible
 from smartnote.passwords import MAX_PASSWORD_LENGTH, check_password_strength
 
 # Files of a system's zoneinfo folder that ZoneInfo opens but that are no IANA zone names:
@@ -41,16 +42,13 @@ def _valid_timezone(name: str) -> str:
 TimeZoneName = Annotated[
     str, StringConstraints(min_length=1, max_length=64), AfterValidator(_valid_timezone)
 ]
-# No control characters (C0, DEL, C1) nor line or paragraph separators: a name is one line
-# of text (and PostgreSQL text cannot hold NUL).
+# A name is one line of text that a reader sees, as a filename is.
 DisplayName = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=1,
-        max_length=100,
-        pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$",
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(one_line),
+    AfterValidator(visible),
+    Field(json_schema_extra=ONE_LINE_SCHEMA),
 ]
 
 

@@ -23,6 +23,7 @@ from smartnote.domain.attachments import oldest_waiting_edit
 from smartnote.domain.reminders import due_at
 from smartnote.errors import Conflict, NotFound, PreconditionFailed
 from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
+from smartnote.models.text import as_one_line
 from smartnote.search import index_terms, terms_filter
 
 Document = dict[str, Any]
@@ -142,7 +143,8 @@ def is_note_id(value: str) -> bool:
 # 2: Chinese, Japanese and Thai words as character pairs in `terms`, tags and `title_key`
 #    composed (NFC), `edit_waiting_since`.
 # 3: dotless i (U+0131) and stroked letters ("ł", "ø", "đ") searched as "i", "l", "o", "d".
-DERIVED_VERSION = 3
+# 4: titles one line of text (line breaks as spaces, bidi controls dropped).
+DERIVED_VERSION = 4
 
 
 def derived_fields(note: Mapping[str, Any]) -> Document:
@@ -161,11 +163,18 @@ def derived_fields(note: Mapping[str, Any]) -> Document:
 
 
 def canonical_fields(note: Mapping[str, Any]) -> Document:
-    """The editable fields that an older version stored in another form than the current one
-    (`models.notes.normalise_tag`): tags composed (NFC) and unique. Empty for a note in the
-    current form."""
+    """The editable fields that an older version stored in another form than the current one,
+    which a client could not send back as read: tags composed (NFC) and unique
+    (`models.notes.normalise_tag`), the title one line of text (`models.text`). Empty for a
+    note in the current form."""
+    canonical: Document = {}
     tags = list(dict.fromkeys(unicodedata.normalize("NFC", tag) for tag in note["tags"]))
-    return {"tags": tags} if tags != note["tags"] else {}
+    if tags != note["tags"]:
+        canonical["tags"] = tags
+    title = as_one_line(note["title"])
+    if title != note["title"]:
+        canonical["title"] = title
+    return canonical
 
 
 @dataclass(frozen=True)

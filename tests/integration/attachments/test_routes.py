@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from smartnote import aws
+from smartnote.domain.attachments import MAX_ATTACHMENTS_PER_NOTE
 from smartnote.models.attachments import MAX_MULTIPART_BYTES
 from tests.conftest import ApiUser, assert_error
-from tests.integration.attachments.conftest import upload, upload_key
+from tests.integration.attachments.conftest import announce, upload, upload_key
 from tests.utils.aws_faults import aws_answered, aws_answering
 from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
+from tests.utils.one_line import INVISIBLE, NOT_ONE_LINE
 
 Process = Callable[..., dict[str, Any]]
 
@@ -266,6 +268,22 @@ def test_multipart_upload_over_the_limit_is_413(
             "payload_too_large",
         ),
         ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 0}, 422, "validation_error"),
+        # A size is a JSON integer, as an edit's numbers are (lax, true was 1 byte).
+        (
+            {"filename": "a.jpg", "content_type": "image/jpeg", "size": True},
+            422,
+            "validation_error",
+        ),
+        (
+            {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10.0},
+            422,
+            "validation_error",
+        ),
+        (
+            {"filename": "a.jpg", "content_type": "image/jpeg", "size": "10"},
+            422,
+            "validation_error",
+        ),
         ({"filename": "", "content_type": "image/jpeg", "size": 10}, 422, "validation_error"),
         (
             {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10, "key": "x"},
@@ -360,6 +378,42 @@ def test_a_multi_file_upload_announces_every_file(
             assert [r.status_code for r in answers] == [201] * files, [r.text for r in answers]
     listed = api.get(f"/notes/{note['id']}/attachments", headers=user.headers).json()
     assert len(listed) == files * rounds
+
+
+def test_the_51st_attachment_of_a_note_is_a_409_and_changes_nothing(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str
+) -> None:
+    """A note holds at most 50 attachments (`MAX_ATTACHMENTS_PER_NOTE`), by either route."""
+    for _ in range(MAX_ATTACHMENTS_PER_NOTE):
+        announce(api, user, note["id"])
+    url = f"/notes/{note['id']}"
+    full = api.get(url, headers=user.headers).json()
+    prefix = f"uploads/{user.id}/{note['id']}/"
+    objects = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"]
+
+    announced = api.post(
+        f"{url}/attachments",
+        json={"filename": "51.jpg", "content_type": "image/jpeg", "size": 10},
+        headers=user.headers,
+    )
+    assert (
+        f"at most {MAX_ATTACHMENTS_PER_NOTE}" in assert_error(announced, 409, "conflict")["message"]
+    )
+    image = encode(np.full((20, 20, 3), 128, np.uint8))
+    uploaded = api.post(
+        f"{url}/attachments/upload",
+        files={"file": ("51.jpg", image, "image/jpeg")},
+        headers=user.headers,
+    )
+    assert_error(uploaded, 409, "conflict")
+    assert api.get(url, headers=user.headers).json() == full
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == objects
+
+    # The limit counts what the note holds: one deleted, one more fits.
+    gone = api.delete(f"{url}/attachments/{full['attachments'][0]['id']}", headers=user.headers)
+    assert gone.status_code == 204
+    assert upload(api, user, note["id"], image, name="51.jpg")["filename"] == "51.jpg"
+    assert len(api.get(url, headers=user.headers).json()["attachments"]) == MAX_ATTACHMENTS_PER_NOTE
 
 
 def test_attachment_writes_document_the_409_of_lasting_contention(api: httpx.Client) -> None:
@@ -591,6 +645,35 @@ def test_bad_edits_are_422_and_queue_nothing(
     assert api.get(path, headers=user.headers).json()["derived"] == []
 
 
+# Numbers that are not JSON integers, where an edit wants one: pydantic's lax mode read
+# them as 1, 1000, 10 and 90.
+NOT_JSON_INTEGERS = [
+    '{"op": "crop", "x": true, "y": 0, "width": 10, "height": 10}',
+    '{"op": "crop", "x": 0, "y": 0, "width": 1e2, "height": 10}',
+    '{"op": "crop", "x": 0, "y": 0, "width": 10.0, "height": 10}',
+    '{"op": "crop", "x": 0, "y": "5", "width": 10, "height": 10}',
+    '{"op": "resize", "width": true}',
+    '{"op": "resize", "height": 1E2}',
+    '{"op": "rotate", "degrees": 90.0}',
+]
+
+
+def test_edit_sizes_are_json_integers_or_422_and_queue_nothing(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(400, 300))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    headers = {**user.headers, "Content-Type": "application/json"}
+    for operation in NOT_JSON_INTEGERS:
+        body = f'{{"operations": [{operation}]}}'
+        response = api.post(f"{path}/edits", content=body, headers=headers)
+        (detail,) = assert_error(response, 422, "validation_error")["details"]
+        assert detail["loc"][:3] == ["body", "operations", 0], detail
+        assert "JSON integer" in detail["msg"], (operation, detail)
+    assert api.get(path, headers=user.headers).json()["derived"] == []
+
+
 def test_edit_before_processing_is_409(
     api: httpx.Client, user: ApiUser, note: dict[str, Any]
 ) -> None:
@@ -722,22 +805,7 @@ def test_an_edit_too_long_for_its_output_format_is_422(
     assert api.get(path, headers=user.headers).json()["derived"] == []
 
 
-# What a name shown as one line of text must not hold (models.attachments): C0 and C1
-# control characters, line and paragraph separators, bidi embeddings, overrides, isolates.
-NOT_IN_A_NAME = [
-    "a\x00b.jpg",
-    "line\nbreak.jpg",
-    "tab\there.jpg",
-    "bell\x07.jpg",
-    "del\x7f.jpg",
-    "nel\x85.jpg",
-    "csi\x9b31m.jpg",
-    "line\u2028separator.jpg",
-    "paragraph\u2029separator.jpg",
-    "invoice\u202egpj.exe",
-    "embedded\u202bname.jpg",
-    "isolate\u2066d\u2069.jpg",
-]
+NOT_IN_A_NAME = [f"{text}.jpg" for text in NOT_ONE_LINE]
 
 
 @pytest.mark.parametrize("filename", NOT_IN_A_NAME)
@@ -760,10 +828,14 @@ def test_announcing_a_filename_with_control_characters_is_422(
         ("../../etc/receipt.jpg", "receipt.jpg"),
         ("scan\x00\x1b.jpg", "scan.jpg"),
         ("invoice\u202egpj.exe", "invoicegpj.exe"),
-        ("two\x85lines\u2028here.jpg", "twolineshere.jpg"),
+        ("two\x85lines\u2028here.jpg", "two lines here.jpg"),  # a break parts words
         ("קבלה.jpg", "קבלה.jpg"),  # a right-to-left name needs no bidi control
         ("dir/", "image"),
         ("\x01\x02", "image"),
+        *((invisible, "image") for invisible in INVISIBLE),
+        (".", "image"),
+        ("..", "image"),
+        ("photos/..", "image"),
     ],
 )
 def test_a_multipart_filename_is_kept_as_a_plain_name(
@@ -806,6 +878,22 @@ def test_announcing_keeps_the_name_without_its_directories(
         headers=user.headers,
     )
     assert_error(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("filename", ["dir/", *INVISIBLE, ".", "..", "photos/..", " .. "])
+def test_announcing_a_filename_that_names_no_file_is_422(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], filename: str
+) -> None:
+    """Nothing a reader can see (a zero-width space), or a directory ("." and ".." too)."""
+    response = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": filename, "content_type": "image/jpeg", "size": 10},
+        headers=user.headers,
+    )
+    (detail,) = assert_error(response, 422, "validation_error")["details"]
+    assert detail["loc"] == ["body", "filename"], detail
+    assert "invisible" in detail["msg"] or "directory" in detail["msg"], detail
+    assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
 
 
 def test_a_direct_upload_s3_does_not_take_is_a_503_and_leaves_no_attachment(

@@ -32,6 +32,7 @@ from tests.conftest import ApiUser
 from tests.integration.jobs.conftest import ScheduledFunction
 from tests.utils.aws_faults import aws_answering
 from tests.utils.emf import emf_records, metric_names, record_of
+from tests.utils.notes_api import put_back
 
 Notes = Collection[dict[str, Any]]
 RETENTION = timedelta(days=30)
@@ -347,6 +348,40 @@ def test_notes_written_by_an_older_version_are_brought_up_to_date(
     stored = notes_collection.find({"_id": {"$in": [weather, plain]}})
     assert [note["derived_version"] for note in stored] == [DERIVED_VERSION] * 2
     assert cleanup.run()["rederived"] == 0
+
+
+def test_a_title_stored_before_titles_were_one_line_is_made_one_and_saves_back(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    """Titles were any text until they became one line (`models.text`): a note stored with
+    a title of two lines, read and PUT back as read, would be a 422. The daily run (and any
+    write of the note) stores it as one line: line breaks and tabs as spaces, bidi controls
+    dropped."""
+    note_id = create_note(api, user, "old")
+    old = "Shopping\nlist\tfor\u2028Monday \u202egpj.exe"
+    _as_written_before_versions(notes_collection, note_id, title=old)
+    cleanup.clock.set(utcnow())
+    assert cleanup.run()["rederived"] >= 1
+    assert put_back(api, user, note_id)["title"] == "Shopping list for Monday gpj.exe"
+
+    _as_written_before_versions(notes_collection, note_id, title="two\r\nlines")
+    edited = api.patch(f"/notes/{note_id}", json={"pinned": True}, headers=user.headers)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["title"] == "two lines"
+
+
+def test_a_title_stored_before_titles_were_one_line_is_read_as_one_before_the_daily_run(
+    api: httpx.Client, user: ApiUser, notes_collection: Notes
+) -> None:
+    """Until the daily run rewrites it, such a note is read with its title as one line, so a
+    client that reads it and PUTs it back unchanged gets a 200, not a 422."""
+    note_id = create_note(api, user, "old")
+    _as_written_before_versions(notes_collection, note_id, title="Shopping\nlist\u202e")
+    read = api.get(f"/notes/{note_id}", headers=user.headers)
+    assert read.json()["title"] == "Shopping list"
+    listed = api.get("/notes", headers=user.headers).json()["items"]
+    assert [note["title"] for note in listed if note["id"] == note_id] == ["Shopping list"]
+    assert put_back(api, user, note_id)["title"] == "Shopping list"
 
 
 def test_a_note_that_cannot_be_brought_up_to_date_does_not_stop_the_others(

@@ -30,8 +30,9 @@ from tests.integration.jobs.conftest import (
     scheduled_event,
     ses_refusing,
 )
-from tests.utils.aws_faults import aws_answer_lost, aws_answering, aws_silent
+from tests.utils.aws_faults import aws_answer_lost, aws_answered, aws_answering, aws_silent
 from tests.utils.emf import emf_records, metric_names, record_of
+from tests.utils.notes_api import put_back
 
 Notes = Collection[dict[str, Any]]
 
@@ -658,22 +659,6 @@ def test_a_warm_container_keeps_its_mongo_client(
         container.shutdown()
 
 
-def put_back(api: httpx.Client, user: ApiUser, note_id: str, **changes: Any) -> dict[str, Any]:
-    """What a client's save does: read the note and PUT every editable field back, the
-    reminder as read (`at`, `repeat`) unless `changes` say otherwise."""
-    got = api.get(f"/notes/{note_id}", headers=user.headers)
-    note = got.json()
-    editable = ("title", "content", "tags", "pinned", "archived", "color")
-    body = {key: note[key] for key in editable}
-    body["reminder"] = {"at": note["reminder"]["at"], "repeat": note["reminder"]["repeat"]}
-    body.update(changes)
-    headers = {**user.headers, "If-Match": got.headers["etag"]}
-    saved = api.put(f"/notes/{note_id}", json=body, headers=headers)
-    assert saved.status_code == 200, saved.text
-    result: dict[str, Any] = saved.json()
-    return result
-
-
 def test_saving_a_note_with_its_sent_reminder_unchanged_sends_nothing_again(
     api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
 ) -> None:
@@ -826,22 +811,23 @@ def assert_owners_reminder(api: httpx.Client, user: ApiUser, note_id: str, chang
         )
 
 
+@contextlib.contextmanager
 def around_sends(
-    monkeypatch: pytest.MonkeyPatch,
-    before: Callable[[dict[str, Any]], None] = lambda note: None,
-    after: Callable[[dict[str, Any]], None] = lambda note: None,
-) -> None:
-    """Pause points in the job: `before` and `after` each email of a claimed reminder (the
-    note is updated after `after`)."""
-    original = reminders_job._deliver
+    before: Callable[[str], None] = lambda subject: None,
+    after: Callable[[], None] = lambda: None,
+) -> Iterator[None]:
+    """Pause points at SES's boundary (botocore's client, as AWS answers): `before` each
+    reminder's email goes to SES (given its subject), and `after` SES accepted it, before the
+    job records it on the note."""
 
-    def deliver(note: dict[str, Any], *args: Any) -> Any:
-        before(note)
-        outcome = original(note, *args)
-        after(note)
-        return outcome
+    def asked(params: dict[str, Any]) -> None:  # no answer of its own: on to SES (moto)
+        before(params["body"]["Message.Subject.Data"])
 
-    monkeypatch.setattr(reminders_job, "_deliver", deliver)
+    with (
+        aws_answering("ses", "SendEmail", asked, reminders_job.SEND_TIMEOUT_SECONDS),
+        aws_answered("ses", "SendEmail", lambda _: after(), reminders_job.SEND_TIMEOUT_SECONDS),
+    ):
+        yield
 
 
 @pytest.mark.parametrize("change", [*REMINDER_CHANGES, "trashed"])
@@ -850,24 +836,23 @@ def test_a_reminder_changed_after_its_claim_is_not_emailed(
     user: ApiUser,
     aws: AwsService,
     reminders: ScheduledFunction,
-    monkeypatch: pytest.MonkeyPatch,
     change: str,
 ) -> None:
     repeat = REMINDER_CHANGES.get(change, ("none",))[0]
     notes = {create_note(api, user, CHANGED_AT, repeat, title=t): t for t in ("one", "two")}
     changed: list[str] = []
 
-    def change_the_other(note: dict[str, Any]) -> None:
+    def change_the_other(subject: str) -> None:
         # While the batch's first email goes out, the owner changes the other reminder (the
         # batch has no order: "the other" is whichever is not sent first).
         if not changed:
-            (other,) = set(notes) - {note["_id"]}
+            (other,) = {n for n, title in notes.items() if subject != f"Reminder: {title}"}
             owner_changes(api, user, other, change)
             changed.append(other)
 
-    around_sends(monkeypatch, before=change_the_other)
     reminders.clock.set(CHANGED_AT + timedelta(minutes=1))
-    counts = reminders.run()
+    with around_sends(before=change_the_other):
+        counts = reminders.run()
     (other,) = changed
     (sent,) = set(notes) - {other}
     assert [e["subject"] for e in emails_to(aws, user.email)] == [f"Reminder: {notes[sent]}"]
@@ -882,14 +867,13 @@ def test_a_reminder_changed_while_it_is_emailed_stays_as_the_owner_made_it(
     user: ApiUser,
     aws: AwsService,
     reminders: ScheduledFunction,
-    monkeypatch: pytest.MonkeyPatch,
     change: str,
 ) -> None:
     note_id = create_note(api, user, CHANGED_AT, REMINDER_CHANGES[change][0])
-    # The email is out, the note not updated yet: the owner's change is acknowledged (200).
-    around_sends(monkeypatch, after=lambda note: owner_changes(api, user, note_id, change))
     reminders.clock.set(CHANGED_AT + timedelta(minutes=1))
-    assert reminders.run()["sent"] == 1
+    # SES took the email, the note is not updated yet: the owner's change is acknowledged.
+    with around_sends(after=lambda: owner_changes(api, user, note_id, change)):
+        assert reminders.run()["sent"] == 1
     assert len(emails_to(aws, user.email)) == 1
     assert_owners_reminder(api, user, note_id, change)
 
@@ -954,3 +938,38 @@ def test_a_run_writes_its_failures_as_one_metric_record(
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")  # the local stack: its console stays clean
     reminders.run()  # the throttled one goes out
     assert emf_records(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    ("repeat", "last"),
+    [
+        ("daily", utc(2999, 12, 31, 9, 0)),
+        ("weekly", utc(2999, 12, 27, 9, 0)),
+        ("monthly", utc(2999, 12, 15, 9, 0)),
+    ],
+)
+def test_a_repeat_whose_next_occurrence_leaves_the_accepted_range_ends_and_can_be_saved_back(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    repeat: str,
+    last: datetime,
+) -> None:
+    """Clients send times up to 2999-12-31: the job never moves a reminder past that, so a
+    note read after a run is always accepted back as read. The last occurrence is emailed,
+    then the reminder is a one-off that fired (nothing more is sent)."""
+    note_id = create_note(api, user, last, repeat=repeat, title="Millennium")
+    reminders.clock.set(last + timedelta(minutes=1))
+    reminders.run()  # (other tests' reminders are due by then too)
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Millennium"]
+
+    ended = reminder_of(api, user, note_id)
+    saved = put_back(api, user, note_id)  # as read: a 200
+    assert saved["reminder"] == ended
+    assert (parse(ended["at"]), ended["repeat"]) == (last, "none")
+    assert ended["last_sent_at"] is not None
+    reminders.clock.advance(days=40)
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id) == ended

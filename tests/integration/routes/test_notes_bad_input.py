@@ -17,6 +17,7 @@ from smartnote.models.notes import (
     MAX_TITLE,
 )
 from tests.conftest import ApiUser, assert_error
+from tests.utils.one_line import NOT_ONE_LINE, VISIBLE
 
 
 @pytest.fixture
@@ -95,6 +96,52 @@ def test_patch_and_put_refuse_bad_bodies_and_keep_the_note(
     url = f"/notes/{note['id']}"
     assert_error(api.patch(url, json=body, headers=user.headers), 422, "validation_error")
     assert_error(api.put(url, json=body, headers=user.headers), 422, "validation_error")
+    assert api.get(url, headers=user.headers).json() == note
+
+
+@pytest.mark.parametrize("title", NOT_ONE_LINE)
+def test_a_title_is_one_line_of_text(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], title: str
+) -> None:
+    """A title is shown as one line (lists, the reminder email's subject): the rule of
+    filenames and display names. The content, Markdown, holds lines."""
+    url = f"/notes/{note['id']}"
+    for answer in (
+        api.post("/notes", json={"title": title}, headers=user.headers),
+        api.patch(url, json={"title": title}, headers=user.headers),
+        api.put(url, json={"title": title}, headers=user.headers),
+    ):
+        (detail,) = assert_error(answer, 422, "validation_error")["details"]
+        assert detail["loc"] == ["body", "title"] and "one line" in detail["msg"], detail
+    assert [n["id"] for n in api.get("/notes", headers=user.headers).json()["items"]] == [
+        note["id"]
+    ]
+    assert api.get(url, headers=user.headers).json() == note
+
+
+@pytest.mark.parametrize("title", ["", *VISIBLE])
+def test_a_title_keeps_what_scripts_and_emoji_need(
+    api: httpx.Client, user: ApiUser, title: str
+) -> None:
+    created = api.post("/notes", json={"title": title, "content": "a\nb"}, headers=user.headers)
+    assert created.status_code == 201, created.text
+    assert (created.json()["title"], created.json()["content"]) == (title, "a\nb")
+
+
+@pytest.mark.parametrize("sent", ["2026-12-31T23:59:60Z", "2026-12-31T23:59:60+02:00"])
+def test_a_leap_second_is_refused_as_such(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], sent: str
+) -> None:
+    """Python's datetime has no second 60 (RFC 3339 allows it): refused, and the message says
+    so rather than pydantic's "unexpected extra characters at the end of the input"."""
+    url = f"/notes/{note['id']}"
+    answer = api.patch(url, json={"reminder": {"at": sent}}, headers=user.headers)
+    (detail,) = assert_error(answer, 422, "validation_error")["details"]
+    assert detail["loc"] == ["body", "reminder", "at"]
+    assert "leap second" in detail["msg"] and "extra characters" not in detail["msg"], detail
+    listed = api.get("/notes", params={"updated_since": sent}, headers=user.headers)
+    (detail,) = assert_error(listed, 422, "validation_error")["details"]
+    assert "leap second" in detail["msg"], detail
     assert api.get(url, headers=user.headers).json() == note
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 
 import httpx
@@ -11,6 +12,7 @@ from smartnote import storage
 from smartnote.local.services import AwsService
 from smartnote.local.template import Template
 from tests.conftest import ApiUser, assert_error
+from tests.utils.one_line import INVISIBLE, NOT_ONE_LINE, VISIBLE
 
 
 def test_me(api: httpx.Client, user: ApiUser) -> None:
@@ -81,6 +83,32 @@ def test_patch_me_refuses_bad_input_and_changes_nothing(
     before = api.get("/users/me", headers=user.headers).json()
     assert_error(api.patch("/users/me", json=body, headers=user.headers), 422, "validation_error")
     assert api.get("/users/me", headers=user.headers).json() == before
+
+
+@pytest.mark.parametrize("name", NOT_ONE_LINE + INVISIBLE)
+def test_a_display_name_is_one_visible_line_of_text(
+    api: httpx.Client, user: ApiUser, name: str
+) -> None:
+    """As a filename: no control, line-break or bidi override characters, and not made of
+    invisible characters alone (a zero-width space is no name)."""
+    before = api.get("/users/me", headers=user.headers).json()
+    answer = api.patch("/users/me", json={"display_name": name}, headers=user.headers)
+    (detail,) = assert_error(answer, 422, "validation_error")["details"]
+    assert detail["loc"] == ["body", "display_name"]
+    assert "one line" in detail["msg"] or "invisible" in detail["msg"], detail
+    assert api.get("/users/me", headers=user.headers).json() == before
+    body = {"email": f"{secrets.token_hex(6)}@example.com", "password": "tulip-orbit-7-canyon"}
+    registered = api.post("/auth/register", json={**body, "display_name": name})
+    assert_error(registered, 422, "validation_error")
+
+
+@pytest.mark.parametrize("name", VISIBLE)
+def test_a_display_name_keeps_what_scripts_and_emoji_need(
+    api: httpx.Client, user: ApiUser, name: str
+) -> None:
+    answer = api.patch("/users/me", json={"display_name": name}, headers=user.headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["display_name"] == name
 
 
 def test_password_change_ends_other_sessions(api: httpx.Client, user: ApiUser) -> None:

@@ -127,6 +127,19 @@ def test_fired_repeat_keeps_its_anchor_and_skipped_ones_are_not_sent() -> None:
     assert due_at({"reminder": second}) == utc(2027, 3, 31, 10)
 
 
+@pytest.mark.parametrize("repeat", ["daily", "weekly", "monthly"])
+def test_a_repeat_whose_next_occurrence_is_past_the_accepted_range_ends_as_a_fired_one_off(
+    repeat: str,
+) -> None:
+    """Set for 09:00 in Tokyo on the last day clients may send (UTC): the next occurrence
+    would be in year 3000 (UTC), which no client could send back."""
+    last = utc(2999, 12, 31, 0)
+    reminder = {"at": last, "repeat": repeat, "anchor": utc(2999, 1, 31, 0)}
+    ended = fired(reminder, ZoneInfo("Asia/Tokyo"), utc(2999, 12, 31, 0, 1), sent=True)
+    assert (ended["at"], ended["repeat"], "anchor" in ended) == (last, "none", False)
+    assert due_at({"reminder": ended}) is None
+
+
 def test_fired_gives_the_next_occurrence_its_own_tries() -> None:
     refused = {"at": utc(2027, 1, 31, 10), "repeat": "daily", "refusals": 2}
     assert "refusals" not in fired(refused, ZoneInfo("UTC"), utc(2027, 1, 31, 10, 1), sent=False)

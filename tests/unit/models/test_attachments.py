@@ -6,8 +6,15 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
-from smartnote.models.attachments import MAX_MULTIPART_BYTES, MULTIPART_ENVELOPE_BYTES
+from smartnote.models.attachments import (
+    MAX_MULTIPART_BYTES,
+    MULTIPART_ENVELOPE_BYTES,
+    EditRequest,
+)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -21,3 +28,32 @@ def test_the_largest_multipart_upload_fits_in_one_lambda_invocation() -> None:
     event["headers"]["Content-Type"] = "multipart/form-data; boundary=" + "b" * 70
     headroom = 16 * 1024  # more headers than the sample event has (cookies, tracing)
     assert len(json.dumps(event).encode()) + headroom <= LAMBDA_PAYLOAD_BYTES
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "crop", "x": True, "y": 0, "width": 10, "height": 10},
+        {"op": "crop", "x": 0, "y": 0, "width": 1e3, "height": 10},
+        {"op": "crop", "x": 0, "y": 0, "width": 10.0, "height": 10},
+        {"op": "crop", "x": 0, "y": "5", "width": 10, "height": 10},
+        {"op": "resize", "width": True},
+        {"op": "rotate", "degrees": 90.0},
+        {"op": "rotate", "degrees": True},
+    ],
+)
+def test_edit_operations_take_json_integers_only(operation: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match="JSON integer"):
+        EditRequest.model_validate({"operations": [operation]})
+
+
+def test_edit_operations_take_json_integers() -> None:
+    request = EditRequest.model_validate_json(
+        '{"operations": [{"op": "crop", "x": 0, "y": 5, "width": 10, "height": 10},'
+        ' {"op": "rotate", "degrees": -90}, {"op": "resize", "height": 20}]}'
+    )
+    assert request.model_dump()["operations"] == [
+        {"op": "crop", "x": 0, "y": 5, "width": 10, "height": 10},
+        {"op": "rotate", "degrees": -90},
+        {"op": "resize", "width": None, "height": 20},
+    ]

@@ -67,3 +67,21 @@ def test_reminder_times_that_are_not_written_out_are_refused_not_read_as_unix_ti
 ) -> None:
     with pytest.raises(ValidationError, match="ISO 8601 with an offset"):
         NoteCreate.model_validate({"reminder": {"at": at}})
+
+
+@pytest.mark.parametrize(
+    ("at", "says"),
+    [
+        ("2026-12-31T23:59:60Z", "leap second"),
+        ("2026-12-31T23:59:60.5+01:00", "leap second"),
+        ("2026-12-31T23:59:61Z", "seconds must be 00 to 59"),
+        ("2026-12-31T23:60:00Z", "minutes must be 00 to 59"),
+        ("2026-12-31T24:00:00Z", "hour must be 00 to 23"),
+    ],
+)
+def test_a_time_of_day_out_of_range_says_which_part_is_wrong(at: str, says: str) -> None:
+    """Pydantic reads these as a date followed by "unexpected extra characters"."""
+    with pytest.raises(ValidationError) as refused:
+        NoteCreate.model_validate({"reminder": {"at": at}})
+    (error,) = refused.value.errors()
+    assert says in error["msg"] and "extra characters" not in error["msg"], error
