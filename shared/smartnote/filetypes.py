@@ -8,7 +8,7 @@ and the image function uses it to refuse decompression bombs *before* anything d
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,6 +21,12 @@ MIME_TYPES = {
     "gif": "image/gif",
 }
 ACCEPTED_FORMATS = ("jpeg", "png", "webp", "tiff", "bmp")
+# ISO base media files (an `ftyp` box first) by their brands: what phones save (HEIC since
+# iOS 11, AVIF), recognised only to be refused by name. AVIF lists mif1 too: it goes first.
+_BRANDS = {
+    "avif": {b"avif", b"avis"},
+    "heic": {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"},
+}
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,25 @@ _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
 )
 
 
+def _iso_media_format(data: bytes) -> str | None:
+    """ "heic" or "avif" by the brands of a leading `ftyp` box (its major brand, then the
+    compatible ones), or None."""
+    if data[4:8] != b"ftyp":
+        return None
+    end = min(int.from_bytes(data[:4], "big"), len(data))
+    brands = {data[at : at + 4] for at in (8, *range(16, end - 3, 4))}
+    return next((fmt for fmt, names in _BRANDS.items() if brands & names), None)
+
+
 def sniff_format(data: bytes) -> str | None:
     """The format named by the magic number at the start of `data`, or None."""
-    return next((fmt for fmt, matches in _SIGNATURES if matches(data)), None)
+    found = next((fmt for fmt, matches in _SIGNATURES if matches(data)), None)
+    return found or _iso_media_format(data)
+
+
+def not_accepted(fmt: str) -> str:
+    """Why an image of `fmt`, a format we recognise, is refused, in words for the user."""
+    return f"{fmt.upper()} images are not accepted (JPEG, PNG, WebP, TIFF, BMP are)"
 
 
 def read_header(data: bytes) -> ImageHeader:
@@ -76,6 +98,8 @@ def read_header(data: bytes) -> ImageHeader:
     fmt = sniff_format(data)
     if fmt is None:
         raise NotAnImage("not an image (unknown file signature)")
+    if fmt not in _READERS:  # known by name only, its header is not worth reading
+        raise UnsupportedImage(not_accepted(fmt))
     try:
         read = _READERS[fmt](data)
     except UnsupportedImage:
@@ -91,23 +115,51 @@ _TIFF_TYPES = {1: "B", 3: "H", 4: "I"}  # BYTE, SHORT, LONG: all that the tags w
 _ORIENTATION = 274
 
 
-def _ifd(tiff: bytes, offset: int, tags: Collection[int]) -> tuple[dict[int, int], int]:
-    """The first value of each of `tags` found in the IFD at `offset` of a TIFF structure
-    (a TIFF file, or an EXIF block), and the offset of the next IFD (0: none)."""
+def _entries(tiff: bytes, offset: int) -> Iterator[tuple[int, str, int]]:
+    """Of each entry of the IFD at `offset` of a TIFF structure (a TIFF file, or an EXIF
+    block) whose type we read: its tag, its first value's struct format (with the byte
+    order) and position. A tag given twice comes once, first as libtiff reads it."""
     order = "<" if tiff[:2] == b"II" else ">"
     (count,) = struct.unpack_from(order + "H", tiff, offset)
-    values: dict[int, int] = {}
+    seen: set[int] = set()
     for entry in range(offset + 2, offset + 2 + count * 12, 12):
         tag, kind, number = struct.unpack_from(order + "HHI", tiff, entry)
         code = _TIFF_TYPES.get(kind)
-        if tag not in tags or tag in values or code is None:
-            continue  # of a tag given twice, libtiff reads the first
+        if tag in seen or code is None:
+            continue
+        seen.add(tag)
         where = entry + 8
         if number * struct.calcsize(code) > 4:  # the values are elsewhere, at this offset
             (where,) = struct.unpack_from(order + "I", tiff, where)
-        (values[tag],) = struct.unpack_from(order + code, tiff, where)
+        yield tag, order + code, where
+
+
+def _ifd(tiff: bytes, offset: int, tags: Collection[int]) -> tuple[dict[int, int], int]:
+    """The first value of each of `tags` found in the IFD at `offset` of a TIFF structure,
+    and the offset of the next IFD (0: none)."""
+    values = {
+        tag: struct.unpack_from(code, tiff, where)[0]
+        for tag, code, where in _entries(tiff, offset)
+        if tag in tags
+    }
+    order = "<" if tiff[:2] == b"II" else ">"
+    (count,) = struct.unpack_from(order + "H", tiff, offset)
     (next_offset,) = struct.unpack_from(order + "I", tiff, offset + 2 + count * 12)
     return values, next_offset
+
+
+def tiff_as_stored(data: bytes) -> bytes:
+    """A copy of `data`, a TIFF, whose orientation says its pixels are upright as stored
+    (1), for a decoder whose own turning is wrong: libtiff turns a tiled image tile by tile,
+    mirroring each tile in place. `read_header` gives the orientation to apply instead."""
+    order = "<" if data[:2] == b"II" else ">"
+    (offset,) = struct.unpack_from(order + "I", data, 4)
+    for tag, code, where in _entries(data, offset):
+        if tag == _ORIENTATION:
+            patched = bytearray(data)
+            struct.pack_into(code, patched, where, 1)
+            return bytes(patched)
+    return data
 
 
 def _exif_orientation(exif: bytes) -> int:

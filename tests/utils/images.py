@@ -12,6 +12,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import tifffile
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
@@ -118,6 +119,67 @@ TRANSPARENT_FILES: dict[str, Callable[[], bytes]] = {
 }
 
 
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _icc_tag(kind: bytes, body: bytes) -> bytes:
+    tag = kind + b"\x00" * 4 + body
+    return tag + b"\x00" * (-len(tag) % 4)
+
+
+def rgb_profile(
+    name: str, primaries: tuple[tuple[float, float, float], ...], gamma: float
+) -> bytes:
+    """A matrix/TRC ICC v2 display profile: `primaries` the red, green and blue colourants
+    (XYZ, D50-adapted), `gamma` the tone curve of all three."""
+    description = name.encode() + b"\x00"
+    tags = {
+        b"desc": _icc_tag(
+            b"desc", struct.pack(">I", len(description)) + description + bytes(4 + 4 + 3 + 67)
+        ),
+        b"wtpt": _icc_tag(b"XYZ ", b"".join(map(_s15, (0.9642, 1.0, 0.8249)))),
+        **{
+            kind: _icc_tag(b"XYZ ", b"".join(map(_s15, xyz)))
+            for kind, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), primaries, strict=True)
+        },
+    }
+    curve = _icc_tag(b"curv", struct.pack(">IH", 1, round(gamma * 256)))
+    tags.update({b"rTRC": curve, b"gTRC": curve, b"bTRC": curve})
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for kind, body in tags.items():
+        table += kind + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (
+        struct.pack(">I", size)
+        + bytes(4)
+        + bytes((2, 0x10, 0, 0))
+        + b"mntrRGB XYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(24)
+        + struct.pack(">I", 0)
+        + b"".join(map(_s15, (0.9642, 1.0, 0.8249)))
+    )
+    header += bytes(128 - len(header))
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+# Adobe RGB (1998), as its own profile gives it: wider than sRGB in the greens and cyans.
+ADOBE_RGB = rgb_profile(
+    "Adobe RGB (1998)",
+    ((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)),
+    563 / 256,
+)
+
+
+# How an iPhone photo (HEIC) and an AVIF begin: an ISO base media `ftyp` box and its brands.
+HEIC_START = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
+AVIF_START = b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + bytes(64)
+
+
 def png_bomb_header(width: int = 50_000, height: int = 50_000) -> bytes:
     """A tiny PNG whose header announces width x height pixels (a decompression bomb's shape)."""
 
@@ -149,6 +211,23 @@ def tiff_with_tags(*tags: tuple[int, int], strip: int = 0) -> bytes:
         struct.pack("<HHII", tag, 4, 1, value) for tag, value in entries
     )
     return b"II*\x00" + struct.pack("<I", 8 + strip) + bytes(strip) + ifd + b"\x00" * 4
+
+
+def tiled_tiff(
+    image: np.ndarray, tile: tuple[int, int], compression: str | None, orientation: int = 1
+) -> bytes:
+    """`image` (RGB or gray) as a TIFF in tiles of `tile` (height, width), as tifffile writes,
+    with `orientation` (tag 274)."""
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        image,
+        tile=tile,
+        photometric="rgb" if image.ndim == 3 else "minisblack",
+        compression=compression,
+        extratags=[(274, "H", 1, orientation, True)],
+    )
+    return buffer.getvalue()
 
 
 def jpeg_behind_a_fake_frame(width: int, height: int) -> bytes:

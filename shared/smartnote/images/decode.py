@@ -6,6 +6,7 @@ outputs put them on white (`transform.flatten`), PNG and WebP edits keep the alp
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 
 import cv2
@@ -18,12 +19,10 @@ from smartnote.models.attachments import MAX_PIXELS, MAX_UPLOAD_BYTES
 
 Image = MatLike
 
-# Formats whose fourth channel is transparency, decoded as they are (IMREAD_UNCHANGED). BMP is
-# not one: the fourth byte of a 32-bit BMP is often unused (zero), which would read as clear.
+# Formats whose fourth channel is transparency, decoded as they are (IMREAD_UNCHANGED), and
+# turned upright by their EXIF orientation here, with what follows. BMP is not one: the
+# fourth byte of a 32-bit BMP is often unused (zero), which would read as clear.
 _ALPHA_FORMATS = ("png", "webp", "tiff")
-# Those of them whose EXIF orientation IMREAD_UNCHANGED leaves undone (OpenCV's TIFF decoder
-# turns the pixels upright itself, whatever the flags), and what turns an image upright.
-_UNORIENTED_FORMATS = ("png", "webp")
 _ORIENT: dict[int, Callable[[Image], Image]] = {
     2: lambda image: cv2.flip(image, 1),
     3: lambda image: cv2.rotate(image, cv2.ROTATE_180),
@@ -65,9 +64,7 @@ def inspect(data: bytes) -> ImageHeader:
         kind = "Multi-page" if header.format == "tiff" else "Animated"
         raise ImageRejected(f"{kind} images are not accepted")
     if header.format not in filetypes.ACCEPTED_FORMATS:
-        raise ImageRejected(
-            f"{header.format.upper()} images are not accepted (JPEG, PNG, WebP, TIFF, BMP are)"
-        )
+        raise ImageRejected(filetypes.not_accepted(header.format))
     _refuse_past_pixel_limit(header.width, header.height)
     return header
 
@@ -80,12 +77,30 @@ def _refuse_past_pixel_limit(width: int, height: int) -> None:
         )
 
 
+def _read(data: bytes, flags: int) -> Image | None:
+    """OpenCV's decode of `data`, None when it cannot decode it.
+
+    A TIFF is read from a temporary file: libtiff reads a file in memory (cv2.imdecode)
+    through a buffer it rounds up to 1 KiB, then refuses as damaged any uncompressed tile of
+    another size (16 x 16 RGB: 768 bytes); a file on disk it maps and reads exactly. Its
+    first page through imreadmulti: cv2.imread fails on a TIFF whose orientation (5-8)
+    swaps its sides, having allocated the pixels by the header's size.
+    """
+    if filetypes.sniff_format(data) != "tiff":
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    with tempfile.NamedTemporaryFile(suffix=".tiff") as file:
+        file.write(data)
+        file.flush()
+        read, pages = cv2.imreadmulti(file.name, start=0, count=1, flags=flags)
+    return pages[0] if read and pages else None
+
+
 def _imdecode(data: bytes, flags: int, scale: int = 1) -> Image:
     """Decoded with `flags` (at 1/`scale` of its size); refused past the pixel limit by the
     size it really decoded to, whatever its header said and whether or not OpenCV's own cap
     is in force (see smartnote.images)."""
     try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        image = _read(data, flags)
     except cv2.error as exc:  # OpenCV refuses some malformed files by raising
         raise ImageRejected("The image is corrupt or truncated and cannot be decoded") from exc
     if image is None or image.size == 0:
@@ -116,9 +131,11 @@ def decode(data: bytes) -> Image:
     header = inspect(data)
     if header.format not in _ALPHA_FORMATS:
         return _imdecode(data, cv2.IMREAD_COLOR)  # OpenCV applies the EXIF orientation
+    if header.format == "tiff":  # OpenCV turns a TIFF itself, whatever the flags; wrongly
+        data = filetypes.tiff_as_stored(data)  # for a tiled one (filetypes.tiff_as_stored)
     image = _to_8bit_bgr_or_bgra(_imdecode(data, cv2.IMREAD_UNCHANGED))
     orient = _ORIENT.get(header.orientation)
-    return orient(image) if orient and header.format in _UNORIENTED_FORMATS else image
+    return orient(image) if orient else image
 
 
 def decode_at_least(data: bytes, header: ImageHeader, long_edge: int) -> Image:

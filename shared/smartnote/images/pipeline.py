@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from smartnote.images import ocr, transform
+from smartnote.images import icc, ocr, transform
 from smartnote.images.decode import ImageRejected, decode, decode_at_least, inspect
 from smartnote.models.attachments import Operation, edit_output_format
 
@@ -27,8 +27,8 @@ class Processed:
     content_type: str
     width: int
     height: int
-    thumbnail: bytes  # JPEG, long edge <= 512
-    web: bytes  # JPEG, long edge <= 2048
+    thumbnail: bytes  # JPEG, long edge <= 512, with the upload's colour profile (images.icc)
+    web: bytes  # JPEG, long edge <= 2048, the same
     ocr_text: str | None
     ocr_confidence: float | None
     # Tesseract failed (a language pack missing, a timeout, the program missing or not
@@ -52,7 +52,9 @@ def thumbnail(data: bytes) -> bytes:
     # On white before shrinking: averaging the colour hidden under clear pixels into the
     # visible ones would darken the edges.
     image = transform.flatten(decode_at_least(data, header, THUMBNAIL_EDGE))
-    return transform.encode(transform.fit(image, THUMBNAIL_EDGE), "jpeg")
+    return transform.encode(
+        transform.fit(image, THUMBNAIL_EDGE), "jpeg", icc.read(data, header.format)
+    )
 
 
 def process(data: bytes, languages: str = "eng") -> Processed:
@@ -73,7 +75,7 @@ def process(data: bytes, languages: str = "eng") -> Processed:
         width=width,
         height=height,
         thumbnail=thumbnail(data),
-        web=transform.encode(transform.fit(image, WEB_EDGE), "jpeg"),
+        web=transform.encode(transform.fit(image, WEB_EDGE), "jpeg", icc.read(data, header.format)),
         ocr_text=text,
         ocr_confidence=confidence,
         ocr_failed=ocr_failed,
@@ -87,4 +89,5 @@ def apply_edits(data: bytes, operations: Sequence[Operation]) -> Rendered:
         decode(data), operations, edit_output_format(header.mime_type)
     )
     height, width = image.shape[:2]
-    return Rendered(transform.encode(image, fmt), fmt, transform.CONTENT_TYPES[fmt], width, height)
+    encoded = transform.encode(image, fmt, icc.read(data, header.format))
+    return Rendered(encoded, fmt, transform.CONTENT_TYPES[fmt], width, height)

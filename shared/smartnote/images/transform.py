@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from smartnote.images import icc
 from smartnote.images.decode import Image, ImageRejected
 from smartnote.models.attachments import (
     MAX_PIXELS,
@@ -99,9 +100,10 @@ def on_colour(operation: Callable[[Image], Image], image: Image) -> Image:
     return cv2.merge((*cv2.split(colour), cv2.extractChannel(image, 3)))
 
 
-def encode(image: Image, fmt: str) -> bytes:
-    """`image` as a JPEG (on white, if it has transparency), PNG or WebP file; ImageRejected
-    when it is too long for the format."""
+def encode(image: Image, fmt: str, icc_profile: bytes | None = None) -> bytes:
+    """`image` as a JPEG (on white, if it has transparency), PNG or WebP file carrying
+    `icc_profile` (an RGB one: a gray image goes without); ImageRejected when it is too long
+    for the format."""
     height, width = image.shape[:2]
     if refusal := too_long_to_encode(fmt, width, height):
         raise ImageRejected(refusal)
@@ -114,7 +116,7 @@ def encode(image: Image, fmt: str) -> bytes:
     ok, buffer = cv2.imencode("." + ("jpg" if fmt == "jpeg" else fmt), image, params)
     if not ok:  # pragma: no cover - encoding an 8-bit image does not fail
         raise RuntimeError(f"could not encode {fmt}")
-    return bytes(buffer.tobytes())
+    return icc.embed(bytes(buffer.tobytes()), fmt, icc_profile if image.ndim == 3 else None)
 
 
 def equalise(lightness: Image) -> Image:

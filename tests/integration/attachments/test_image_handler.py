@@ -26,11 +26,13 @@ from smartnote.local.template import Template
 from tests.conftest import EVENTS, ApiUser, object_event, s3_event
 from tests.integration.attachments.conftest import Scene, announce, upload_key
 from tests.utils.images import (
+    HEIC_START,
     animated_gif,
     encode,
     jpeg_with_orientation,
     pillow,
     png_bomb_header,
+    tiled_tiff,
 )
 from tests.utils.lambda_events import FOREIGN_EVENTS, event_file
 
@@ -117,10 +119,18 @@ def test_event_for_a_deleted_note_is_skipped(gateway: Gateway, bucket: str, user
         (png_bomb_header(), "50000x50000 (2500 megapixels)"),
         (animated_gif(), "Animated images are not accepted"),
         (pillow(Image.new("RGB", (300, 200), "red"), "GIF"), "GIF images are not accepted"),
+        (HEIC_START, "HEIC images are not accepted (JPEG, PNG, WebP, TIFF, BMP are)"),
         (b"", "empty"),
         (encode(np.zeros((50, 50, 3), np.uint8), ".png")[:60], "corrupt or truncated"),
     ],
-    ids=["bomb-header", "animated-gif", "still-gif", "empty", "truncated-png"],
+    ids=[
+        "bomb-header",
+        "animated-gif",
+        "still-gif",
+        "heic-announced-as-jpeg",
+        "empty",
+        "truncated-png",
+    ],
 )
 def test_bad_files_fail_with_a_reason(
     api: httpx.Client,
@@ -171,6 +181,26 @@ def test_exif_orientation_is_applied(
     thumb = cv2.imdecode(np.frombuffer(httpx.get(attachment["thumbnail_url"]).content, np.uint8), 1)
     assert thumb.shape[:2] == (512, 256)
     assert thumb[:200].mean() > 200 and thumb[-200:].mean() < 50  # white on top once upright
+
+
+def test_a_tiled_tiff_is_ready_with_its_colours(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    """A reviewer's 64 x 80 RGB TIFF in 16 x 16 tiles (tifffile's) failed as "corrupt or
+    truncated"."""
+    rgb = np.zeros((80, 64, 3), np.uint8)
+    rgb[:40] = (200, 30, 40)  # the top half red, the bottom black
+    data = tiled_tiff(rgb, (16, 16), None)
+    outcome, attachment = _put_and_process(api, user, note["id"], s3, bucket, process, data)
+    assert outcome == "ready"
+    assert (attachment["width"], attachment["height"], attachment["content_type"]) == (
+        64,
+        80,
+        "image/tiff",
+    )
+    thumb = cv2.imdecode(np.frombuffer(httpx.get(attachment["thumbnail_url"]).content, np.uint8), 1)
+    assert np.abs(thumb[5:35].reshape(-1, 3).mean(axis=0) - (40, 30, 200)).max() < 4
+    assert thumb[45:].max() < 10
 
 
 def test_declared_type_is_replaced_by_the_real_one(

@@ -19,7 +19,7 @@ from smartnote.models.attachments import MAX_MULTIPART_BYTES
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import announce, upload, upload_key
 from tests.utils.aws_faults import aws_answered, aws_answering
-from tests.utils.images import PAGE_TEXT, character_accuracy, encode, photographed_page
+from tests.utils.images import HEIC_START, PAGE_TEXT, character_accuracy, encode, photographed_page
 from tests.utils.one_line import INVISIBLE, NOT_ONE_LINE
 
 Process = Callable[..., dict[str, Any]]
@@ -224,12 +224,17 @@ def test_duplicate_delivery_does_no_duplicate_work(
     assert len(after["attachments"]) == 1
 
 
-def test_multipart_upload_refuses_a_text_file_named_png(
-    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("photo.png", b"hello, I am text"), ("IMG_0001.jpg", HEIC_START)],
+    ids=["text-named-png", "iphone-heic-named-jpg"],
+)
+def test_multipart_upload_refuses_a_file_that_is_not_an_accepted_image(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], name: str, data: bytes
 ) -> None:
     response = api.post(
         f"/notes/{note['id']}/attachments/upload",
-        files={"file": ("photo.png", b"hello, I am text", "image/png")},
+        files={"file": (name, data, "image/jpeg")},
         headers=user.headers,
     )
     assert_error(response, 415, "unsupported_media_type")
@@ -254,6 +259,11 @@ def test_multipart_upload_over_the_limit_is_413(
     [
         (
             {"filename": "a.gif", "content_type": "image/gif", "size": 10},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            {"filename": "IMG_0001.HEIC", "content_type": "image/heic", "size": 10},
             415,
             "unsupported_media_type",
         ),

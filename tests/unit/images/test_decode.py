@@ -15,7 +15,16 @@ import pytest
 from PIL import Image, ImageOps
 
 from smartnote.images import decode
-from tests.utils.images import TRANSPARENT_FILES, animated, encode, tiff_with_tags, with_orientation
+from tests.utils.images import (
+    AVIF_START,
+    HEIC_START,
+    TRANSPARENT_FILES,
+    animated,
+    encode,
+    tiff_with_tags,
+    tiled_tiff,
+    with_orientation,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -93,17 +102,61 @@ def test_exif_orientation_is_applied_to_a_reduced_jpeg_decode(orientation: int) 
         (animated("WEBP"), "Animated images are not accepted"),
         (animated("TIFF"), "Multi-page images are not accepted"),
         (tiff_with_tags((259, 1)), "The file is not a supported image: the TIFF header"),
+        (HEIC_START, "HEIC images are not accepted (JPEG, PNG, WebP, TIFF, BMP are)"),
+        (AVIF_START, "AVIF images are not accepted (JPEG, PNG, WebP, TIFF, BMP are)"),
         (
             encode(np.zeros((50, 60, 3), np.float32), ".tiff"),  # type: ignore[arg-type]
             "TIFF with 32-bit floating-point samples is not supported",
         ),
     ],
-    ids=["apng", "animated-webp", "multi-page-tiff", "tiff-without-size", "float-tiff"],
+    ids=[
+        "apng",
+        "animated-webp",
+        "multi-page-tiff",
+        "tiff-without-size",
+        "heic",
+        "avif",
+        "float-tiff",
+    ],
 )
 def test_refused_with_the_reason(data: bytes, reason: str) -> None:
     with pytest.raises(decode.ImageRejected) as refused:
         decode.decode(data)
     assert refused.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"], ids=["uncompressed", "deflate"])
+@pytest.mark.parametrize("tile", [(16, 16), (48, 32), (32, 32)], ids=["16x16", "48x32", "32x32"])
+@pytest.mark.parametrize("channels", [3, 1], ids=["rgb", "gray"])
+def test_a_tiled_tiff_decodes_to_its_pixels(
+    channels: int, tile: tuple[int, int], compression: str | None
+) -> None:
+    """Uncompressed tiles of other than a multiple of 1 KiB (16 x 16 x 3 bytes) were refused
+    as "corrupt or truncated": libtiff rounds its read buffer for a file read from memory
+    (cv2.imdecode) up to 1 KiB, then finds that it is not the tile's size."""
+    rgb = np.random.default_rng(5).integers(0, 256, (80, 64, 3), np.uint8)
+    stored = rgb if channels == 3 else rgb[..., 0]
+    image = decode.decode(tiled_tiff(stored, tile, compression))
+    expected = cv2.cvtColor(stored, cv2.COLOR_RGB2BGR if channels == 3 else cv2.COLOR_GRAY2BGR)
+    assert np.array_equal(image, expected)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"], ids=["uncompressed", "deflate"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_to_a_tiled_tiff(
+    orientation: int, compression: str | None
+) -> None:
+    """libtiff turns tiled pixels by their orientation tile by tile: each 16 x 16 tile was
+    mirrored in place, a scramble no turn of the whole image undoes."""
+    rgb = np.random.default_rng(orientation).integers(0, 256, (80, 64, 3), np.uint8)
+    data = tiled_tiff(rgb, (16, 16), compression, orientation)
+    assert np.array_equal(decode.decode(data), _pillow_upright(data))
+
+
+def test_a_truncated_tiled_tiff_is_refused_as_such() -> None:
+    data = tiled_tiff(np.zeros((80, 64, 3), np.uint8), (16, 16), None)
+    with pytest.raises(decode.ImageRejected, match="corrupt or truncated"):
+        decode.decode(data[: len(data) // 2])
 
 
 # In a fresh interpreter (OpenCV reads its cap when it loads): decode a 49 MP image past our
