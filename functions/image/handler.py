@@ -27,7 +27,9 @@ async def _handle(objects: list[S3Object], invocation: Invocation) -> list[dict[
     )
     job = ImageJob(
         notes.NotesRepository(database[notes.COLLECTION]),
-        aws.client("s3", settings),
+        # Bounded calls: an S3 that does not answer fails the run (its claim given back, then
+        # Lambda's retry) well within the function's Timeout, instead of Lambda killing it.
+        aws.client("s3", settings, aws.S3_CALLS),
         settings.ocr_languages,
     )
     return await job.handle(objects, invocation)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,10 @@ from smartnote.errors import NotFound, unavailable_on
 
 UPLOADS = "uploads"
 DERIVED = "derived"
-_DELETE_BATCH = 1000  # S3 DeleteObjects takes at most 1000 keys
+# S3 DeleteObjects takes at most 1000 keys, and its answer takes longer the more it deletes;
+# a quarter of that keeps each call well within `aws.S3_CALLS`' 2 s to answer, so that a
+# large deletion is not a timeout retried in vain (each request is billed alike).
+_DELETE_BATCH = 250
 _OUR_PREFIX = re.compile(r"[A-Za-z0-9/-]+/")  # made of our ids: uuids, hex
 PROCESSED = "processed"
 THUMBNAIL = "thumbnail.jpg"
@@ -109,21 +112,54 @@ class ObjectsNotDeleted(Exception):
 unavailable_on(ObjectsNotDeleted)  # a 503: the same call, repeated, finishes the deletion
 
 
-def delete_prefixes(s3: Any, bucket: str, prefixes: list[str]) -> int:
-    """Delete every object under `prefixes` (idempotent); returns how many were deleted."""
+class DeletionUnfinished(Exception):
+    """The request's time ran out before every object was deleted (many pages, a slow S3):
+    what was deleted stays deleted, and the same call, repeated, goes on from there."""
+
+
+unavailable_on(DeletionUnfinished)  # a 503, with Retry-After
+
+HasTime = Callable[[], bool]
+"""Whether one more S3 call still ends in time (before the invocation must answer)."""
+
+
+def _unbounded() -> bool:
+    return True
+
+
+def delete_prefixes(
+    s3: Any, bucket: str, prefixes: list[str], has_time: HasTime = _unbounded
+) -> int:
+    """Delete every object under `prefixes` (idempotent); returns how many were deleted.
+    Each S3 call (a page of the listing, a batch of deletions) is made only if `has_time`,
+    else DeletionUnfinished."""
     deleted = 0
     paginator = s3.get_paginator("list_objects_v2")
     for prefix in prefixes:
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            deleted += delete_keys(s3, bucket, [item["Key"] for item in page.get("Contents", [])])
+        pages = iter(paginator.paginate(Bucket=bucket, Prefix=prefix))
+        while page := _next(pages, has_time):
+            keys = [item["Key"] for item in page.get("Contents", [])]
+            deleted += delete_keys(s3, bucket, keys, has_time)
     return deleted
 
 
-def delete_keys(s3: Any, bucket: str, keys: list[str]) -> int:
+def _next(pages: Iterator[dict[str, Any]], has_time: HasTime) -> dict[str, Any] | None:
+    """The next page of a listing (one S3 call), None after the last."""
+    _ensure(has_time)
+    return next(pages, None)
+
+
+def _ensure(has_time: HasTime) -> None:
+    if not has_time():
+        raise DeletionUnfinished("out of time before every object was deleted")
+
+
+def delete_keys(s3: Any, bucket: str, keys: list[str], has_time: HasTime = _unbounded) -> int:
     """Delete the objects at `keys` (idempotent); returns how many keys; ObjectsNotDeleted when
-    S3 refused any."""
+    S3 refused any, DeletionUnfinished when not `has_time` for the next batch."""
     for start in range(0, len(keys), _DELETE_BATCH):
         batch = [{"Key": key} for key in keys[start : start + _DELETE_BATCH]]
+        _ensure(has_time)
         answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
         if answer.get("Errors"):  # DeleteObjects succeeds even when some keys failed
             raise ObjectsNotDeleted(answer["Errors"])
@@ -132,21 +168,22 @@ def delete_keys(s3: Any, bucket: str, keys: list[str]) -> int:
 
 @contextlib.asynccontextmanager
 async def objects_deleted_even_if_gone(
-    s3: Any, bucket: str, prefixes: list[str]
+    s3: Any, bucket: str, prefixes: list[str], has_time: HasTime = _unbounded
 ) -> AsyncIterator[None]:
     """Delete the objects under `prefixes` once the body has deleted the record they belong
     to, and also when it finds that record gone already (NotFound, re-raised: a 404). So the
-    call a 503 asks to repeat (the record deleted, some objects not: ObjectsNotDeleted, an
-    S3 error) finishes the deletion, where nothing else would. `prefixes` are the caller's
-    own (its owner id): a 404 for someone else's note deletes nothing of theirs, and one for
-    an id we never make (not letters, digits and dashes) reaches no S3 call at all."""
+    call a 503 asks to repeat (the record deleted, some objects not: ObjectsNotDeleted,
+    DeletionUnfinished, an S3 error) finishes the deletion, where nothing else would.
+    `prefixes` are the caller's own (its owner id): a 404 for someone else's note deletes
+    nothing of theirs, and one for an id we never make (not letters, digits and dashes)
+    reaches no S3 call at all."""
     try:
         yield
     except NotFound:
         if all(_OUR_PREFIX.fullmatch(prefix) for prefix in prefixes):
-            await run_blocking(delete_prefixes, s3, bucket, prefixes)
+            await run_blocking(delete_prefixes, s3, bucket, prefixes, has_time)
         raise
-    await run_blocking(delete_prefixes, s3, bucket, prefixes)
+    await run_blocking(delete_prefixes, s3, bucket, prefixes, has_time)
 
 
 def edit_request_key(owner_id: str, note_id: str, attachment_id: str, edit_id: str) -> str:

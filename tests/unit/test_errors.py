@@ -7,7 +7,13 @@ from typing import Any
 
 import pg8000.dbapi
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from pymongo.errors import DuplicateKeyError, NetworkTimeout, ServerSelectionTimeoutError
 from sqlalchemy.exc import (
     DatabaseError,
@@ -43,6 +49,10 @@ def _s3_error(status: int, code: str) -> ClientError:
         _s3_error(503, "SlowDown"),  # S3 throttling: the route's call, repeated, goes through
         _s3_error(500, "InternalError"),
         EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"),
+        # An S3 that does not answer within `aws.S3_CALLS`: its calls' timeouts.
+        ConnectTimeoutError(endpoint_url="https://s3.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"),
+        ConnectionClosedError(endpoint_url="https://s3.amazonaws.com"),  # a body it stopped taking
     ],
 )
 def test_declared_driver_errors_are_unavailable(error: Exception) -> None:

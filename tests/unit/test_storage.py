@@ -35,6 +35,36 @@ def test_objects_s3_refused_to_delete_are_an_error_not_a_count() -> None:
     assert is_unavailable(raised.value)  # answered 503: repeating the call finishes it
 
 
+def test_a_deletion_out_of_time_stops_before_its_next_call_and_its_repeat_goes_on() -> None:
+    """A route deletes page after page while one more S3 call fits before its invocation's
+    deadline (`has_time`), then answers 503: what it deleted stays deleted, the repeat lists
+    what is left. The stub fails any call it was not told of: none is made out of time."""
+    s3 = boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    first, rest = "uploads/owner/n/a/original", "uploads/owner/n/b/original"
+    listing = {"Bucket": "bucket", "Prefix": "uploads/owner/"}
+    page = {"IsTruncated": True, "NextContinuationToken": "next", "Contents": [{"Key": first}]}
+    calls = iter([True, True, False])  # time for a page and its deletion, no more
+    with Stubber(s3) as stub:
+        stub.add_response("list_objects_v2", page, listing)
+        stub.add_response("delete_objects", {}, _deletion(first))
+        with pytest.raises(storage.DeletionUnfinished) as raised:
+            storage.delete_prefixes(s3, "bucket", ["uploads/owner/"], lambda: next(calls))
+        stub.assert_no_pending_responses()
+    assert is_unavailable(raised.value)  # a 503 with Retry-After
+
+    with Stubber(s3) as stub:  # the repeat, in time
+        stub.add_response("list_objects_v2", {"Contents": [{"Key": rest}]}, listing)
+        stub.add_response("delete_objects", {}, _deletion(rest))
+        assert storage.delete_prefixes(s3, "bucket", ["uploads/owner/"], lambda: True) == 1
+        stub.assert_no_pending_responses()
+
+
+def _deletion(key: str) -> dict[str, object]:
+    return {"Bucket": "bucket", "Delete": {"Objects": [{"Key": key}], "Quiet": True}}
+
+
 @pytest.mark.parametrize(
     ("name", "output"),
     [

@@ -20,15 +20,16 @@ from smartnote.config import get_settings
 # A request (botocore's serialized params) -> (HTTP status, parsed answer), or None to let it
 # through to moto.
 Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]] | None]
+Limits = float | aws.CallLimits | None  # those of the client under test (`aws.client`)
 
 
 @contextlib.contextmanager
 def aws_answering(
-    service: str, operation: str, answer: Answer, timeout_seconds: float | None = None
+    service: str, operation: str, answer: Answer, limits: Limits = None
 ) -> Iterator[None]:
     """For the block, each `operation` call of the functions' `service` client that `answer`
-    answers gets that answer; every other call still goes to moto. `timeout_seconds` names
-    the client (`aws.client`) when the code under test uses one with a timeout.
+    answers gets that answer; every other call still goes to moto. `limits` names the client
+    (`aws.client`) when the code under test uses one with limits (`aws.S3_CALLS` for S3).
 
     The answer is given where botocore's Stubber gives its own (`before-call`, on the client),
     so all of SmartNote's code, botocore's error parsing included, runs as with AWS.
@@ -42,32 +43,27 @@ def aws_answering(
         response = AWSResponse(None, status, {}, None)  # type: ignore[arg-type]
         return response, {**parsed, "ResponseMetadata": {"HTTPStatusCode": status}}
 
-    with _hooked(service, "before-call", operation, before_call, timeout_seconds):
+    with _hooked(service, "before-call", operation, before_call, limits):
         yield
 
 
 @contextlib.contextmanager
 def aws_answered(
-    service: str,
-    operation: str,
-    seen: Callable[[dict[str, Any]], None],
-    timeout_seconds: float | None = None,
+    service: str, operation: str, seen: Callable[[dict[str, Any]], None], limits: Limits = None
 ) -> Iterator[None]:
     """For the block, `seen(parsed answer)` runs after each `operation` call of the functions'
-    `service` client has its answer, before the caller gets it (to order two runs).
-    `timeout_seconds` names the client, as for `aws_answering`."""
+    `service` client (`limits`: as for `aws_answering`) has its answer, before the caller gets
+    it (to order two runs)."""
 
     def after_call(parsed: dict[str, Any], **_: Any) -> None:
         seen(parsed)
 
-    with _hooked(service, "after-call", operation, after_call, timeout_seconds):
+    with _hooked(service, "after-call", operation, after_call, limits):
         yield
 
 
 @contextlib.contextmanager
-def aws_answer_lost(
-    service: str, operation: str, timeout_seconds: float | None = None
-) -> Iterator[None]:
+def aws_answer_lost(service: str, operation: str, limits: Limits = None) -> Iterator[None]:
     """For the block, each `operation` call of the functions' `service` client reaches the
     service (moto), which does what it was asked, but its answer is lost on the way back: the
     connection closes before it arrives (a dropped connection, a proxy timing out). The caller
@@ -84,7 +80,7 @@ def aws_answer_lost(
         ).raise_for_status()
         raise ConnectionClosedError(endpoint_url=request.url)
 
-    with _hooked(service, "before-send", operation, before_send, timeout_seconds):
+    with _hooked(service, "before-send", operation, before_send, limits):
         yield
 
 
@@ -94,9 +90,9 @@ def _hooked(
     stage: str,
     operation: str,
     handler: Callable[..., Any],
-    timeout_seconds: float | None = None,
+    limits: Limits = None,
 ) -> Iterator[None]:
-    client = aws.client(service, get_settings(), timeout_seconds)
+    client = aws.client(service, get_settings(), limits)
     # botocore names its events by service id ("secrets-manager"), not by client name.
     event = f"{stage}.{client.meta.service_model.service_id.hyphenize()}.{operation}"
     hook = f"hook-{secrets.token_hex(4)}"

@@ -10,12 +10,14 @@ and a new thread per invocation (concurrency.py).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
-from smartnote import aws
+from smartnote import aws, storage
 from smartnote.config import Settings, get_settings
+from smartnote.invocation import Invocation
 
 
 async def current_settings() -> Settings:
@@ -26,11 +28,26 @@ SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 async def get_s3_client(settings: SettingsDep) -> Any:
-    """The container's S3 client, built (and boto3 imported) when a route first calls it."""
-    return aws.LazyClient("s3", settings)
+    """The container's S3 client, built (and boto3 imported) when a route first calls it;
+    each call within `aws.S3_CALLS`."""
+    return aws.LazyClient("s3", settings, aws.S3_CALLS)
 
 
 S3Client = Annotated[Any, Depends(get_s3_client)]
+
+# What a route still does after its last S3 call (MongoDB and SQL writes, the answer).
+AFTER_S3 = timedelta(seconds=2)
+
+
+async def s3_has_time(request: Request) -> storage.HasTime:
+    """Whether one more S3 call (at worst `aws.S3_CALLS.worst_case`) and the rest of the
+    route end before Lambda stops the invocation; always, off Lambda (no deadline)."""
+    invocation = Invocation.of(request.scope.get("aws.context"))
+    reserve = aws.S3_CALLS.worst_case + AFTER_S3
+    return lambda: invocation.time_left() > reserve
+
+
+S3HasTime = Annotated[storage.HasTime, Depends(s3_has_time)]
 
 
 async def client_ip(request: Request) -> str:

@@ -193,12 +193,16 @@ async def _each_note(
 
 async def _cleaned(note_id: str, work: Awaitable[None]) -> bool:
     """Whether `work` on a note ended (or found the note deleted meanwhile, with its objects);
-    when it fails, it is logged and False: left for the next run."""
+    when it fails, it is logged and False: left for the next run. S3 throttling, failing or
+    not answering (`aws.unavailable`) fails the run instead: every later note would fail the
+    same way, each with its record deleted and its objects left behind."""
     try:
         await work
     except NotFound:
         return True
-    except Exception:
+    except Exception as exc:
+        if aws.unavailable(exc):
+            raise
         logger.exception("cleanup: note %s failed, left for the next run", note_id)
         return False
     return True
@@ -360,7 +364,9 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
     try:
         await clean_up(
             await notes_repository(settings),
-            Bucket(aws.client("s3", settings), settings.uploads_bucket),
+            # Bounded calls: an S3 that does not answer fails the run at its first note
+            # (`_cleaned`) within seconds, not after botocore's 60 s a try, several tries.
+            Bucket(aws.client("s3", settings, aws.S3_CALLS), settings.uploads_bucket),
             session_factory(settings.database_url, settings.sql_timeout_seconds),
             settings,
             clock,

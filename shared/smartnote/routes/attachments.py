@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Request, Response, UploadFile, status
 from smartnote import filetypes, storage
 from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
-from smartnote.deps import S3Client, SettingsDep
+from smartnote.deps import S3Client, S3HasTime, SettingsDep
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import attachments as domain
@@ -293,6 +293,7 @@ async def delete_attachment(
     principal: CurrentPrincipal,
     notes: Notes,
     s3: S3Client,
+    has_time: S3HasTime,
     settings: SettingsDep,
 ) -> Response:
     """Delete the attachment and all its S3 objects (original, thumbnail, copies, edits); the
@@ -302,6 +303,7 @@ async def delete_attachment(
     # objects are gone finds the record gone too when it finishes, and deletes the output
     # itself (jobs/images.py), so no interleaving leaves an object behind.
     prefixes = storage.attachment_prefixes(owner_id, note_id, attachment_id)
-    async with storage.objects_deleted_even_if_gone(s3, settings.uploads_bucket, prefixes):
+    bucket = settings.uploads_bucket
+    async with storage.objects_deleted_even_if_gone(s3, bucket, prefixes, has_time):
         await notes.update(owner_id, note_id, domain.remove(attachment_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

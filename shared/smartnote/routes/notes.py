@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from smartnote import storage
 from smartnote.cursors import MAX_CURSOR_LENGTH
-from smartnote.deps import PageLimit, S3Client, SettingsDep
+from smartnote.deps import PageLimit, S3Client, S3HasTime, SettingsDep
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
@@ -202,6 +202,7 @@ async def delete_note(
     principal: CurrentPrincipal,
     notes: Notes,
     s3: S3Client,
+    has_time: S3HasTime,
     settings: SettingsDep,
     condition: WritePrecondition,
     permanent: Annotated[
@@ -213,7 +214,8 @@ async def delete_note(
         owner_id = principal.user.id
         # The note before its objects, as for one attachment (routes/attachments.py).
         prefixes = storage.note_prefixes(owner_id, note_id)
-        async with storage.objects_deleted_even_if_gone(s3, settings.uploads_bucket, prefixes):
+        bucket = settings.uploads_bucket
+        async with storage.objects_deleted_even_if_gone(s3, bucket, prefixes, has_time):
             await notes.delete(owner_id, note_id, condition)
     else:
         await notes.update(principal.user.id, note_id, domain.trash, condition)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from smartnote import aws, storage
+from smartnote import storage
 from smartnote.clock import utcnow
 from smartnote.concurrency import run_blocking, run_short
 from smartnote.db.sql import Session
-from smartnote.deps import ClientIp, SettingsDep
+from smartnote.deps import ClientIp, S3Client, S3HasTime, SettingsDep
 from smartnote.deps.sql import (
     NOT_A_COUNTED_WRITE,
     Auth,
@@ -72,6 +72,8 @@ async def delete_me(
     auth: Auth,
     session: SqlSession,
     settings: SettingsDep,
+    s3: S3Client,
+    has_time: S3HasTime,
     ip: ClientIp,
 ) -> Response:
     """Delete the account with its notes, attachments and sessions (confirm with the password).
@@ -82,9 +84,8 @@ async def delete_me(
     before, can still write after the notes went, and the cleanup job sweeps that too.
     """
     await run_blocking(auth.confirm_password, principal, body.password, ip)
-    s3 = aws.client("s3", settings)
     prefixes = storage.owner_prefixes(principal.user.id)
-    await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes)
+    await run_blocking(storage.delete_prefixes, s3, settings.uploads_bucket, prefixes, has_time)
     # Only account deletion needs MongoDB: the users function loads PyMongo here, not at start.
     from smartnote.repositories.notes import notes_repository  # noqa: PLC0415
 

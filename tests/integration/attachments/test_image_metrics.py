@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from smartnote import metrics
+from smartnote import aws, metrics
 from smartnote.config import get_settings
 from smartnote.jobs import images as image_job
 from smartnote.local.gateway import Gateway
@@ -135,7 +135,7 @@ def test_an_s3_write_failure_is_no_swallowed_error_but_a_failed_invocation_retri
 
     capsys.readouterr()
     with (
-        aws_answering("s3", "PutObject", internal_error),
+        aws_answering("s3", "PutObject", internal_error, aws.S3_CALLS),
         pytest.raises(Exception, match="InternalError"),
     ):
         scene.gateway.invoke("image", event, request_id="request-1")
@@ -207,7 +207,10 @@ def test_an_invocation_that_fails_part_way_still_writes_what_it_counted(
         return 403, {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
 
     capsys.readouterr()
-    with aws_answering("s3", "GetObject", access_denied), pytest.raises(Exception, match="Denied"):
+    with (
+        aws_answering("s3", "GetObject", access_denied, aws.S3_CALLS),
+        pytest.raises(Exception, match="Denied"),
+    ):
         gateway.invoke("image", event)
     record = invocation_record(capsys.readouterr().out)
     assert record[image_job.OCR_FAILURES_METRIC] == 1

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from smartnote import storage
+from smartnote import aws, storage
 from smartnote.clock import utcnow
 from smartnote.domain.attachments import NO_RESULTS, STUCK
 from smartnote.jobs.images import REPLACED, S3Object, original_outputs
@@ -37,7 +37,7 @@ def paused_web_copy() -> Iterator[tuple[threading.Event, threading.Event]]:
             paused.set()
             resume.wait(120)
 
-    with aws_answering("s3", "PutObject", pause_once):
+    with aws_answering("s3", "PutObject", pause_once, aws.S3_CALLS):
         try:
             yield paused, resume
         finally:

@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -14,7 +15,11 @@ import numpy as np
 import pytest
 
 from smartnote import aws
+from smartnote.deps import AFTER_S3
 from smartnote.domain.attachments import MAX_ATTACHMENTS_PER_NOTE
+from smartnote.local.containers import FunctionRuntime
+from smartnote.local.events import build_rest_event
+from smartnote.local.template import Template
 from smartnote.models.attachments import MAX_MULTIPART_BYTES
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import announce, upload, upload_key
@@ -503,8 +508,8 @@ def test_outputs_written_while_a_delete_runs_are_not_left_behind(
             assert api_listed_outputs.wait(30)  # outputs are written now, after the listing
 
     with (
-        aws_answered("s3", "ListObjectsV2", api_listed),
-        aws_answering("s3", "PutObject", image_writing),
+        aws_answered("s3", "ListObjectsV2", api_listed, aws.S3_CALLS),
+        aws_answering("s3", "PutObject", image_writing, aws.S3_CALLS),
     ):
         try:
             process(upload_key(user, note["id"], attachment["id"]))
@@ -771,7 +776,7 @@ def test_a_delete_repeated_after_a_503_removes_the_objects(
     path = f"/notes/{note['id']}" + (
         f"/attachments/{attachment['id']}" if deleted == "attachment" else "?permanent=true"
     )
-    with aws_answering("s3", "DeleteObjects", refusal):
+    with aws_answering("s3", "DeleteObjects", refusal, aws.S3_CALLS):
         response = api.delete(path, headers=user.headers)
     assert_error(response, 503, "service_unavailable")
     assert int(response.headers["retry-after"]) > 0
@@ -782,6 +787,44 @@ def test_a_delete_repeated_after_a_503_removes_the_objects(
     # Ids we never make still answer 404 (they reach no S3 call).
     for odd in ("/notes/%00?permanent=true", f"/notes/{note['id']}/attachments/a%0Ab"):
         assert_error(api.delete(odd, headers=user.headers), 404, "not_found")
+
+
+def test_a_purge_without_time_for_an_s3_call_is_a_503_and_its_repeat_removes_the_objects(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    s3: Any,
+    bucket: str,
+    process: Process,
+    template: Template,
+) -> None:
+    """A route starts no S3 call that could outlast its invocation (`deps.s3_has_time`,
+    from the Lambda context's remaining time): in a function whose Timeout is shorter than
+    one call's worst case and what follows it, the purge answers 503 before any call, and
+    the repeat, with the time, deletes the objects."""
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(300, 200))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    prefix = f"uploads/{user.id}/{note['id']}/"
+    too_short = int((aws.S3_CALLS.worst_case + AFTER_S3).total_seconds()) - 1
+    container = FunctionRuntime(replace(template.function("notes"), timeout=too_short), 1)
+    headers = [("Host", "127.0.0.1"), ("Authorization", f"Bearer {user.access_token}")]
+    event = build_rest_event(
+        "DELETE",
+        f"/notes/{note['id']}?permanent=true",
+        headers,
+        resource="/notes/{note_id}",
+        path_parameters={"note_id": note["id"]},
+    )
+    try:
+        answer = container.invoke(event)
+    finally:
+        container.shutdown()
+    assert answer["statusCode"] == 503, answer
+    assert json.loads(answer["body"])["error"]["code"] == "service_unavailable"
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 1  # not started
+    path = f"/notes/{note['id']}?permanent=true"
+    assert_error(api.delete(path, headers=user.headers), 404, "not_found")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
 
 
 @pytest.mark.parametrize(
@@ -911,7 +954,7 @@ def test_a_direct_upload_s3_does_not_take_is_a_503_and_leaves_no_attachment(
 ) -> None:
     """A client told to retry must not find a `pending` ghost of the upload that failed in
     its note (it would stay for a day, counted against the note's 50)."""
-    with aws_answering("s3", "PutObject", _throttled):
+    with aws_answering("s3", "PutObject", _throttled, aws.S3_CALLS):
         response = api.post(
             f"/notes/{note['id']}/attachments/upload",
             files={"file": ("page.jpg", encode(photographed_page(size=(300, 200))), "image/jpeg")},
@@ -929,7 +972,7 @@ def test_an_edit_s3_does_not_take_is_a_503_and_queues_nothing(
     attachment = upload(api, user, note["id"], encode(photographed_page(size=(300, 200))))
     process(upload_key(user, note["id"], attachment["id"]))
     path = f"/notes/{note['id']}/attachments/{attachment['id']}"
-    with aws_answering("s3", "PutObject", _throttled):
+    with aws_answering("s3", "PutObject", _throttled, aws.S3_CALLS):
         response = api.post(
             f"{path}/edits", json={"operations": [{"op": "grayscale"}]}, headers=user.headers
         )

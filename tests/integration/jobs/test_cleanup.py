@@ -7,7 +7,7 @@ import secrets
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 from pymongo.collection import Collection
 from sqlalchemy import select
 
+from smartnote import aws as aws_clients
 from smartnote import metrics, storage
 from smartnote.clock import utcnow
 from smartnote.config import get_settings
@@ -23,14 +24,16 @@ from smartnote.db import tables
 from smartnote.db.sql import session_factory
 from smartnote.domain import attachments
 from smartnote.jobs import cleanup as cleanup_job
+from smartnote.local.containers import FunctionRuntime
 from smartnote.local.services import AwsService
+from smartnote.local.template import Template
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import DERIVED_VERSION
 from smartnote.repositories.sessions import SessionsRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from tests.conftest import ApiUser
-from tests.integration.jobs.conftest import ScheduledFunction
-from tests.utils.aws_faults import aws_answering
+from tests.integration.jobs.conftest import ScheduledFunction, scheduled_event
+from tests.utils.aws_faults import aws_answering, aws_silent
 from tests.utils.emf import emf_records, metric_names, record_of
 from tests.utils.notes_api import put_back
 
@@ -549,7 +552,7 @@ def s3_refusing_objects_of(note_id: str) -> contextlib.AbstractContextManager[No
         error = {"Key": "k", "Code": "AccessDenied", "Message": "Access Denied"}
         return 200, {"Deleted": [], "Errors": [error]}
 
-    return aws_answering("s3", "DeleteObjects", refuse_its_objects)
+    return aws_answering("s3", "DeleteObjects", refuse_its_objects, aws_clients.S3_CALLS)
 
 
 def test_a_note_that_cannot_be_cleaned_does_not_stop_the_run(
@@ -581,6 +584,42 @@ def test_a_note_that_cannot_be_cleaned_does_not_stop_the_run(
             select(tables.sessions.c.id).where(tables.sessions.c.id == ended.session.id)
         ).all()
     assert left == []
+
+
+def test_a_run_s3_never_answers_fails_before_its_timeout_and_leaves_the_rest(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    template: Template,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """S3 not answering is no one note's problem: with botocore's own timeouts (60 s a try,
+    several tries) each note held the run for minutes until Lambda stopped it, and with
+    bounded calls alone every due note would go, each record deleted and its objects left
+    behind. The run fails at the first (an error Lambda retries, and CleanupErrorsAlarm),
+    and the next run cleans the others with their objects."""
+    due = [create_note(api, user, "first"), create_note(api, user, "second")]
+    for note_id in due:
+        trash(api, user, note_id)
+        put_objects(aws, storage.note_prefixes(user.id, note_id))
+    cleanup.clock.set(utcnow() + RETENTION * 2)
+    # A minute: room for a few bounded S3 calls, not for one with botocore's defaults.
+    shorter = FunctionRuntime(replace(template.function("cleanup"), timeout=60), pool_size=1)
+    try:
+        assert shorter.handler() is cleanup.containers.handler()  # the same clock
+        with aws_silent(monkeypatch), pytest.raises(Exception) as raised:
+            shorter.invoke(scheduled_event("cleanup", cleanup.clock()))
+    finally:
+        shorter.shutdown()
+    assert aws_clients.unavailable(raised.value), repr(raised.value)  # not FunctionTimedOut
+    left = [note_id for note_id in due if notes_collection.find_one({"_id": note_id})]
+    assert left  # at most one note was purged without its objects
+    cleanup.run()
+    for note_id in left:
+        assert notes_collection.find_one({"_id": note_id}) is None
+        assert keys(aws, storage.note_prefixes(user.id, note_id)) == []
 
 
 def test_a_run_writes_its_failures_as_one_metric_record(
