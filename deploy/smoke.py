@@ -39,7 +39,6 @@ import boto3
 
 from deploy.artifacts import BuiltFunction, built_functions, is_image_function
 from smartnote import storage
-from smartnote.domain.attachments import ORIGINAL
 from smartnote.local.events import parse_lambda_response
 from smartnote.local.stack import ephemeral_services
 from smartnote.local.template import EventSpec, Template, load_template, match_route
@@ -600,7 +599,7 @@ class Smoke:
             "upload", "POST", upload_path, 201, headers={"Content-Type": content_type}, binary=body
         )
         owner = self._json("owner", "GET", "/users/me", 200)["id"]
-        key = storage.upload_key(owner, note["id"], attachment["id"], ORIGINAL)
+        key = storage.upload_key(owner, note["id"], attachment["id"], storage.ORIGINAL)
         bucket = self._uploads_bucket()
         event = self.events.fixture("s3", "put", "--bucket", bucket, "--key", key)
         outcome = image.invoke(event)

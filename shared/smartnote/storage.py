@@ -1,7 +1,9 @@
 """Where attachment objects live in S3, and deleting them by owner or note.
 
 Layout (the image function is triggered on `uploads/` only):
-    uploads/{owner_id}/{note_id}/{attachment_id}/{name}   what clients upload
+    uploads/{owner_id}/{note_id}/{attachment_id}/{name}   what the API writes or lets write:
+        original                                                  the upload (any client name)
+        edits/{edit_id}.json                                      one edit's request
     derived/{owner_id}/{note_id}/{attachment_id}/{name}   what the image function makes:
         processed/{run}/thumbnail.jpg, processed/{run}/web.jpg   one run's, of one upload
         edits/{edit_id}.{format}                                  one edit's result
@@ -28,13 +30,16 @@ DERIVED = "derived"
 # large deletion is not a timeout retried in vain (each request is billed alike).
 _DELETE_BATCH = 250
 _OUR_PREFIX = re.compile(r"[A-Za-z0-9/-]+/")  # made of our ids: uuids, hex
+ORIGINAL = "original"  # the object name of every upload; the name a client sent is metadata
 PROCESSED = "processed"
 THUMBNAIL = "thumbnail.jpg"
 WEB = "web.jpg"
-# The names of what the image function writes (above), and nothing else.
-_IMAGE_OUTPUT = re.compile(
-    r"(?:processed/[0-9a-f]+/)?(?:thumbnail|web)\.jpg|edits/[0-9a-f]+\.[a-z]+"
-)
+# The names written under an attachment (the layout above), by prefix, and nothing else: what
+# a sweep of the objects no record points at may delete.
+_OUR_NAMES = {
+    UPLOADS: re.compile(rf"{ORIGINAL}|edits/[0-9a-f]+\.json"),
+    DERIVED: re.compile(r"(?:processed/[0-9a-f]+/)?(?:thumbnail|web)\.jpg|edits/[0-9a-f]+\.[a-z]+"),
+}
 
 
 def upload_key(owner_id: str, note_id: str, attachment_id: str, name: str) -> str:
@@ -56,8 +61,9 @@ def edit_output_name(edit_id: str, fmt: str) -> str:
 
 
 @dataclass(frozen=True)
-class ImageOutput:
-    """An object the image function wrote, found by its key under derived/."""
+class AttachmentObject:
+    """An object of the layout above (an upload, an edit request, an image output), found by
+    its key."""
 
     key: str
     owner_id: str
@@ -66,25 +72,27 @@ class ImageOutput:
     last_modified: datetime
 
 
-def image_output(key: str, last_modified: datetime) -> ImageOutput | None:
-    """`key` as an image output (`derived/{owner}/{note}/{attachment}/` and a name the image
-    function writes), or None for any other key."""
+def attachment_object(key: str, last_modified: datetime) -> AttachmentObject | None:
+    """`key` as an attachment's object (`uploads/` or `derived/`, then
+    `{owner}/{note}/{attachment}/` and a name written there), or None for any other key."""
     parts = key.split("/", 4)
-    if len(parts) != 5 or parts[0] != DERIVED or not all(parts[1:]):
+    if len(parts) != 5 or parts[0] not in _OUR_NAMES or not all(parts[1:]):
         return None
-    if not _IMAGE_OUTPUT.fullmatch(parts[4]):
+    if not _OUR_NAMES[parts[0]].fullmatch(parts[4]):
         return None
-    return ImageOutput(key, parts[1], parts[2], parts[3], last_modified)
+    return AttachmentObject(key, parts[1], parts[2], parts[3], last_modified)
 
 
-def image_outputs(s3: Any, bucket: str) -> Iterator[list[ImageOutput]]:
-    """Every image output in the bucket, a listing's page at a time."""
+def attachment_objects(s3: Any, bucket: str, top: str) -> Iterator[list[AttachmentObject]]:
+    """Every attachment's object under `top` (UPLOADS or DERIVED), a listing's page at a
+    time."""
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=f"{DERIVED}/"):
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{top}/"):
         found = (
-            image_output(item["Key"], item["LastModified"]) for item in page.get("Contents", [])
+            attachment_object(item["Key"], item["LastModified"])
+            for item in page.get("Contents", [])
         )
-        yield [output for output in found if output is not None]
+        yield [found_object for found_object in found if found_object is not None]
 
 
 def owner_prefixes(owner_id: str) -> list[str]:

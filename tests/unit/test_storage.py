@@ -11,6 +11,8 @@ from botocore.stub import Stubber
 from smartnote import storage
 from smartnote.errors import is_unavailable
 
+MOMENT = datetime(2030, 1, 1, tzinfo=UTC)
+
 
 def test_objects_s3_refused_to_delete_are_an_error_not_a_count() -> None:
     # DeleteObjects answers 200 with the keys it could not delete under "Errors"; ignoring
@@ -72,7 +74,7 @@ def _deletion(key: str) -> dict[str, object]:
         (storage.run_output_name("0123456789abcdef", storage.WEB), True),
         (storage.edit_output_name("0123456789abcdef", "webp"), True),
         (storage.WEB, True),  # written right under the attachment before runs
-        ("original", False),
+        (storage.ORIGINAL, False),
         ("photo.jpg", False),
         ("processed/0123456789abcdef/other.jpg", False),
     ],
@@ -80,8 +82,28 @@ def _deletion(key: str) -> dict[str, object]:
 def test_image_outputs_are_what_the_image_function_writes_and_nothing_else(
     name: str, output: bool
 ) -> None:
-    moment = datetime(2030, 1, 1, tzinfo=UTC)
     derived = storage.derived_key("owner", "note", "attachment", name)
-    assert (storage.image_output(derived, moment) is not None) is output
+    assert (storage.attachment_object(derived, MOMENT) is not None) is output
+
+
+@pytest.mark.parametrize(
+    ("name", "ours"),
+    [
+        (storage.ORIGINAL, True),
+        ("edits/0123456789abcdef.json", True),  # storage.edit_request_key's
+        (storage.WEB, False),
+        ("photo.jpg", False),  # a client's name is metadata, never the object's
+        ("edits/0123456789abcdef.png", False),
+        ("original/more", False),
+    ],
+)
+def test_uploads_are_originals_and_edit_requests_and_nothing_else(name: str, ours: bool) -> None:
     uploaded = storage.upload_key("owner", "note", "attachment", name)
-    assert storage.image_output(uploaded, moment) is None  # never under uploads/
+    found = storage.attachment_object(uploaded, MOMENT)
+    assert (found is not None) is ours
+    assert found is None or (found.note_id, found.attachment_id) == ("note", "attachment")
+
+
+def test_only_the_attachment_layouts_are_attachment_objects() -> None:
+    for key in ("other/owner/note/attachment/original", "uploads/owner/note/original"):
+        assert storage.attachment_object(key, MOMENT) is None

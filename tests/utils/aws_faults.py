@@ -4,6 +4,7 @@ injected at botocore's client boundary."""
 from __future__ import annotations
 
 import contextlib
+import io
 import secrets
 import socket
 from collections.abc import Callable, Iterator
@@ -74,6 +75,11 @@ def aws_answer_lost(service: str, operation: str, limits: Limits = None) -> Iter
 
     def before_send(request: AWSPreparedRequest, **_: Any) -> None:
         body = request.body  # a query API's form (SES, SQS...): text or bytes
+        if isinstance(body, io.IOBase):  # S3's object: a file, which botocore's retry reads again
+            start = body.tell()
+            content = body.read()
+            body.seek(start)
+            body = content
         assert isinstance(body, str | bytes), type(body)
         httpx.request(
             request.method, request.url, headers=dict(request.headers), content=body, timeout=30

@@ -29,7 +29,6 @@ Change = Callable[[Document], Document]
 
 MAX_ATTACHMENTS_PER_NOTE = 50
 MAX_DERIVED_PER_ATTACHMENT = 20
-ORIGINAL = "original"  # the object name of every upload; the name a client sent is metadata
 # A claim lasts as long as the invocation that took it can run (its deadline, passed in by
 # the image function) plus this: clocks of two containers and a write in flight at the
 # deadline differ by less. Without a known deadline, Lambda's longest timeout bounds it.

@@ -1,13 +1,15 @@
 """Daily cleanup: purge old trash with its S3 objects, abandoned uploads, what was written for
 deleted accounts after their deletion, ended sessions and old login failures; bring notes
-written by an older version of the code up to date; and delete the image outputs no record
-points at (of image function runs that died between writing and recording them).
+written by an older version of the code up to date; and delete the attachment objects no
+record points at: image outputs of image function runs that died between writing and
+recording them, and uploads whose record went without them.
 
 Every deletion is conditional on what made it due (still trashed since before the cutoff,
 still pending since before the cutoff), so two runs at once, a retried run or a user
 restoring a note meanwhile are all safe: each note is purged by exactly one run, and a live
 or recently trashed note is never touched. A note's document goes first and its objects
-after: a crash in between leaves unreachable objects, never a note without its files.
+after: a crash in between, or S3 refusing the deletion, leaves objects no record leads to,
+never a note without its files; the sweep of unrecorded objects deletes them once settled.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ class Bucket:
     def delete_keys(self, keys: list[str]) -> int:
         return storage.delete_keys(self.s3, self.name, keys)
 
-    def image_outputs(self) -> Iterator[list[storage.ImageOutput]]:
-        return storage.image_outputs(self.s3, self.name)
+    def attachment_objects(self, top: str) -> Iterator[list[storage.AttachmentObject]]:
+        return storage.attachment_objects(self.s3, self.name, top)
 
 
 @dataclass
@@ -82,6 +84,7 @@ class CleanupCounts:
     rederived: int = 0  # notes written by an older version, brought up to date
     rederive_failures: int = 0
     unrecorded_outputs: int = 0  # image outputs of runs that died, deleted
+    unrecorded_uploads: int = 0  # uploads and edit requests whose record went, deleted
     note_failures: int = 0  # notes the steps above could not clean: logged, left for next run
 
 
@@ -241,36 +244,38 @@ async def rederive_outdated(notes: NotesRepository, batch: int) -> tuple[int, in
     return rederived, failed
 
 
-async def delete_unrecorded_outputs(
-    notes: NotesRepository, bucket: Bucket, cutoff: datetime
+async def delete_unrecorded(
+    notes: NotesRepository, bucket: Bucket, top: str, cutoff: datetime
 ) -> tuple[int, int]:
-    """Image outputs written before `cutoff` that no attachment or edit record points at:
-    those of a run killed between writing and recording them (its retries killed too, or
-    never come), or left when their attachment or note was deleted; returns (objects deleted,
-    notes that failed). Only what the image function writes (`storage.image_output`): never
-    an upload, nor a key of any other layout.
+    """The attachment objects under `top` (`storage.DERIVED`, `storage.UPLOADS`) written
+    before `cutoff` that no attachment or edit record of any note (trashed too) points at;
+    returns (objects deleted, notes that failed). Only the names the layout gives
+    (`storage.attachment_object`): never a key of any other layout.
 
-    The records are read after the listing, and `cutoff` is OUTPUTS_SETTLED_AFTER back at
-    least: no record comes to point at an output this old that it did not point at then."""
+    Under derived/: the image outputs of a run killed between writing and recording them (its
+    retries killed too, or never come), or left when their attachment or note was deleted.
+    Under uploads/: the originals and edit requests of a record deleted before its objects,
+    whose deletion S3 refused or the run did not live to make (a purged note, a dropped
+    upload), of a record undone by a route whose S3 write was taken after all, and the
+    requests of edits a later edit replaced.
+
+    The records are read after the listing, and `cutoff` is, for each prefix, older than any
+    moment when a record may still come to point at an object that exists
+    (`outputs_cutoff`, `uploads_cutoff`)."""
     deleted = failed = 0
 
     async def delete(keys: list[str]) -> None:
         nonlocal deleted
         deleted += bucket.delete_keys(keys)
 
-    for page in bucket.image_outputs():
+    for page in bucket.attachment_objects(top):
         old: dict[str, list[str]] = {}  # by note
-        for output in page:
-            if output.last_modified < cutoff:
-                old.setdefault(output.note_id, []).append(output.key)
+        for found in page:
+            if found.last_modified < cutoff:
+                old.setdefault(found.note_id, []).append(found.key)
         if not old:
             continue
-        recorded = {
-            key
-            for note in await notes.attachments_of(sorted(old))
-            for attachment in note.get("attachments") or []
-            for key in attachments.stored_keys(attachment)
-        }
+        recorded = {key for note in await notes.attachments_of(sorted(old)) for key in _keys(note)}
         for note_id, keys in old.items():
             unrecorded = [key for key in keys if key not in recorded]
             if unrecorded and not await _cleaned(note_id, delete(unrecorded)):
@@ -278,11 +283,36 @@ async def delete_unrecorded_outputs(
     return deleted, failed
 
 
+def _keys(note: Document) -> Iterator[str]:
+    """Every key the note's records point at: its attachments' (`attachments.stored_keys`)
+    and the requests of their edits, finished ones too (an edit marked failed by the
+    cleanup may still be replayed from the dead-letter queue, and reads its request)."""
+    for attachment in note.get("attachments") or []:
+        yield from attachments.stored_keys(attachment)
+        for edit in attachment.get("derived") or []:
+            ids = (note["owner_id"], note["_id"], attachment["id"], edit["id"])
+            yield storage.edit_request_key(*ids)
+
+
 def outputs_cutoff(settings: Settings, now: datetime) -> datetime:
     """Before when an unrecorded image output was written to be deleted: once a run is taken
     for dead (`pending_attachment_max_age_hours`), and never sooner than OUTPUTS_SETTLED_AFTER."""
     age = max(timedelta(hours=settings.pending_attachment_max_age_hours), OUTPUTS_SETTLED_AFTER)
     return now - age
+
+
+def uploads_cutoff(settings: Settings, now: datetime) -> datetime:
+    """Before when an unrecorded upload or edit request was written to be deleted: as image
+    outputs (the image function's runs of an upload, which discard one whose record is gone
+    themselves; a pending upload's day, after which the cleanup drops its record with its
+    objects), and never sooner than an upload URL issued before its record went may still
+    write, nor than an account's tombstone is swept (`late_write_horizon`).
+
+    The routes write a record, with an id of its own, before its object can be written (the
+    presigned POST is handed out, the PUT made, after it; the record is undone only when the
+    PUT failed): no record comes to point at an object that exists already. The age is a
+    margin for what is in flight, as an original is the one copy of the user's image."""
+    return min(outputs_cutoff(settings, now), now - late_write_horizon(settings))
 
 
 def clean_sql(session: Session, settings: Settings, now: datetime) -> tuple[int, int, int]:
@@ -338,9 +368,14 @@ async def clean_up(
         )
     # After a deployment that bumped the version it may take long, and it resumes.
     counts.rederived, counts.rederive_failures = await rederive_outdated(notes, batch)
-    # Last: it lists the whole derived/ prefix, and what it leaves waits a day unharmed.
-    counts.unrecorded_outputs, failed = await delete_unrecorded_outputs(
-        notes, bucket, outputs_cutoff(settings, now)
+    # Last: they list the whole derived/ and uploads/ prefixes, and what they leave waits a
+    # day unharmed.
+    counts.unrecorded_outputs, failed = await delete_unrecorded(
+        notes, bucket, storage.DERIVED, outputs_cutoff(settings, now)
+    )
+    counts.note_failures += failed
+    counts.unrecorded_uploads, failed = await delete_unrecorded(
+        notes, bucket, storage.UPLOADS, uploads_cutoff(settings, now)
     )
     counts.note_failures += failed
 

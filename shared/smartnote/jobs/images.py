@@ -179,7 +179,7 @@ class ImageJob:
             return "ignored (not an upload key)"
         if parsed.edit_id is not None:
             return await self._edit(obj, parsed, parsed.edit_id, invocation, counts)
-        if parsed.name == domain.ORIGINAL:
+        if parsed.name == storage.ORIGINAL:
             return await self._original(obj, parsed, invocation, counts)
         return "ignored (unknown object)"
 

@@ -114,7 +114,7 @@ async def _create(
 ) -> dict[str, Any]:
     """Record a pending attachment; it must exist before its upload can trigger processing."""
     attachment_id = domain.new_attachment_id()
-    key = storage.upload_key(owner_id, note_id, attachment_id, domain.ORIGINAL)
+    key = storage.upload_key(owner_id, note_id, attachment_id, storage.ORIGINAL)
     document = domain.new_attachment(attachment_id, key, filename, content_type, size)
     await notes.update(owner_id, note_id, domain.add(document))
     return document

@@ -6,6 +6,7 @@ import contextlib
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from smartnote import aws as aws_clients
 from smartnote import metrics, storage
 from smartnote.clock import utcnow
-from smartnote.config import get_settings
+from smartnote.config import Settings, get_settings
 from smartnote.db import tables
 from smartnote.db.sql import session_factory
 from smartnote.domain import attachments
@@ -33,8 +34,9 @@ from smartnote.repositories.sessions import SessionsRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from tests.conftest import ApiUser
 from tests.integration.jobs.conftest import ScheduledFunction, scheduled_event
-from tests.utils.aws_faults import aws_answering, aws_silent
+from tests.utils.aws_faults import aws_answer_lost, aws_answering, aws_silent
 from tests.utils.emf import emf_records, metric_names, record_of
+from tests.utils.images import encode, text_strip
 from tests.utils.notes_api import put_back
 
 Notes = Collection[dict[str, Any]]
@@ -280,7 +282,7 @@ def test_image_edits_that_never_finished_end_failed_with_a_reason(
     # Asked for as long ago, but a retry has it now: it may still finish.
     retried = edit("processing", claim="live", processing_since=now - timedelta(minutes=5))
     done = edit("ready", key="derived/x.png", content_type="image/png", width=1, height=1)
-    image = storage.upload_key(user.id, note_id, "a1", attachments.ORIGINAL)
+    image = storage.upload_key(user.id, note_id, "a1", storage.ORIGINAL)
     attachment = attachments.new_attachment("a1", image, "p.jpg", "image/jpeg", 10) | {
         "status": "ready",
         "created_at": asked,
@@ -712,7 +714,6 @@ class Outputs:
 
 
 def _settled_outputs(aws: AwsService, user: ApiUser, note_id: str, notes: Notes) -> Outputs:
-    s3, bucket = aws.client("s3"), get_settings().uploads_bucket
     attachment, gone = _attachment(utcnow(), "ready"), secrets.token_hex(8)
     edit, stuck_edit = secrets.token_hex(8), secrets.token_hex(8)
 
@@ -722,7 +723,7 @@ def _settled_outputs(aws: AwsService, user: ApiUser, note_id: str, notes: Notes)
     def run(name: str) -> str:
         return under(attachment["id"], storage.run_output_name(secrets.token_hex(8), name))
 
-    upload = storage.upload_key(user.id, note_id, attachment["id"], "original")
+    upload = storage.upload_key(user.id, note_id, attachment["id"], storage.ORIGINAL)
     thumbnail, web = run(storage.THUMBNAIL), run(storage.WEB)
     edited = under(attachment["id"], storage.edit_output_name(edit, "png"))
     attachment |= {"key": upload, "thumbnail_key": thumbnail, "web_key": web}
@@ -744,26 +745,39 @@ def _settled_outputs(aws: AwsService, user: ApiUser, note_id: str, notes: Notes)
         written=datetime.min.replace(tzinfo=UTC),
     )
     for key in outputs.recorded + outputs.unrecorded + outputs.other:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-        written = s3.head_object(Bucket=bucket, Key=key)["LastModified"]
-        outputs.written = max(outputs.written, written)
+        outputs.written = max(outputs.written, _put(aws, key))
     return outputs
+
+
+def _put(aws: AwsService, key: str) -> datetime:
+    """Write `key`; returns when."""
+    aws.client("s3").put_object(Bucket=get_settings().uploads_bucket, Key=key, Body=b"x")
+    return _written(aws, key)
+
+
+def _written(aws: AwsService, key: str) -> datetime:
+    """When `key` was written, as S3 says (to the second)."""
+    head = aws.client("s3").head_object(Bucket=get_settings().uploads_bucket, Key=key)
+    written: datetime = head["LastModified"]
+    return written
 
 
 def _written_after(aws: AwsService, key: str, moment: datetime) -> datetime:
     """Write `key` (S3 times objects to the second) later than `moment`; returns when."""
-    s3, bucket = aws.client("s3"), get_settings().uploads_bucket
-    while True:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-        written: datetime = s3.head_object(Bucket=bucket, Key=key)["LastModified"]
-        if written > moment:
-            return written
+    while (written := _put(aws, key)) <= moment:
         time.sleep(0.1)
+    return written
 
 
-def _run_at_cutoff(cleanup: ScheduledFunction, cutoff: datetime) -> dict[str, Any]:
-    """Run the cleanup when outputs written before `cutoff` are settled."""
-    age = cutoff - cleanup_job.outputs_cutoff(get_settings(), cutoff)
+Settled = Callable[[Settings, datetime], datetime]
+
+
+def _run_at_cutoff(
+    cleanup: ScheduledFunction, cutoff: datetime, settled: Settled = cleanup_job.outputs_cutoff
+) -> dict[str, Any]:
+    """Run the cleanup when objects written before `cutoff` are `settled` (image outputs by
+    default, `uploads_cutoff` for uploads)."""
+    age = cutoff - settled(get_settings(), cutoff)
     assert age >= cleanup_job.OUTPUTS_SETTLED_AFTER
     cleanup.clock.set(cutoff + age)
     return cleanup.run()
@@ -812,3 +826,109 @@ def test_unrecorded_outputs_s3_will_not_delete_are_a_failure_left_for_the_next_r
 
     _run_at_cutoff(cleanup, outputs.written + timedelta(seconds=1))
     assert not set(outputs.unrecorded) & set(keys(aws, prefixes))
+
+
+@pytest.mark.parametrize("lost_with", ["old trash purged", "abandoned upload dropped"])
+def test_an_upload_s3_kept_once_its_record_went_is_swept_once_settled(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    lost_with: str,
+) -> None:
+    """The cleanup deletes a record before its objects: when S3 refuses them (or the run dies
+    in between), no record leads a later run to them. They stayed for ever; the sweep of the
+    uploads no record points at deletes them once settled, and not before."""
+    note_id, now = create_note(api, user), utcnow()
+    status = "pending" if lost_with == "abandoned upload dropped" else "ready"
+    attachment = _attachment(now - timedelta(days=2), status)
+    upload = storage.upload_key(user.id, note_id, attachment["id"], storage.ORIGINAL)
+    attachment["key"] = upload
+    notes_collection.update_one({"_id": note_id}, {"$set": {"attachments": [attachment]}})
+    if lost_with == "old trash purged":
+        trash(api, user, note_id)
+        long_ago = now - RETENTION - timedelta(days=1)
+        notes_collection.update_one({"_id": note_id}, {"$set": {"trashed_at": long_ago}})
+    written = _put(aws, upload)
+
+    cleanup.clock.set(now)
+    with s3_refusing_objects_of(note_id):
+        assert cleanup.run()["note_failures"] >= 1
+    note = notes_collection.find_one({"_id": note_id}) or {}
+    assert note.get("attachments") in (None, [])  # no record points at it any more
+    cleanup.run()  # S3 takes deletions again, but the upload is not settled yet
+    assert keys(aws, [upload]) == [upload]
+
+    swept = _run_at_cutoff(cleanup, written + timedelta(seconds=1), cleanup_job.uploads_cutoff)
+    assert keys(aws, [upload]) == []
+    assert swept["unrecorded_uploads"] >= 1
+
+
+def test_uploads_no_record_points_at_go_once_settled_and_recorded_ones_never(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+) -> None:
+    note_id, trashed = create_note(api, user), create_note(api, user, "trashed")
+    # Announced (its record written before the upload URL is given), landed, processed.
+    announced = api.post(
+        f"/notes/{note_id}/attachments",
+        json={"filename": "page.png", "content_type": "image/png", "size": 1},
+        headers=user.headers,
+    )
+    assert announced.status_code == 201, announced.text
+    attachment = announced.json()["attachment"]
+    ready, asked, replaced = (secrets.token_hex(8) for _ in range(3))
+    derived = [  # a finished edit and one still waiting; the one a later edit replaced is gone
+        {"id": ready, "status": "ready", "key": None},
+        {"id": asked, "status": "pending", "key": None, "created_at": utcnow()},
+    ]
+    notes_collection.update_one(
+        {"_id": note_id, "attachments.id": attachment["id"]},
+        {"$set": {"attachments.$.status": "ready", "attachments.$.derived": derived}},
+    )
+
+    def under(attachment_id: str, note: str = note_id) -> str:
+        return storage.upload_key(user.id, note, attachment_id, storage.ORIGINAL)
+
+    def request(edit_id: str) -> str:
+        return storage.edit_request_key(user.id, note_id, attachment["id"], edit_id)
+
+    in_trash = _attachment(utcnow(), "ready") | {"key": under("0" * 16, trashed)}
+    notes_collection.update_one({"_id": trashed}, {"$set": {"attachments": [in_trash]}})
+    trash(api, user, trashed)
+    recorded = [under(attachment["id"]), request(ready), request(asked), in_trash["key"]]
+    other = [storage.upload_key(user.id, note_id, attachment["id"], "photo.jpg")]
+    written = max(_put(aws, key) for key in [*recorded, request(replaced), *other])
+    # S3 took a direct upload whose answer was lost: the route undid its record.
+    page = encode(text_strip("lost", 24), ".png")
+    with aws_answer_lost("s3", "PutObject", aws_clients.S3_CALLS):
+        lost = api.post(
+            f"/notes/{note_id}/attachments/upload",
+            files={"file": ("page.png", page, "image/png")},
+            headers=user.headers,
+        )
+    assert lost.status_code == 503, lost.text
+    prefixes = [f"uploads/{user.id}/{note_id}/", f"uploads/{user.id}/{trashed}/"]
+    (undone,) = set(keys(aws, prefixes)) - {*recorded, request(replaced), *other}
+    unrecorded = [undone, request(replaced)]
+    written = max(written, _written(aws, undone))
+    # One more landing for a record undone, later than the others.
+    young = under(secrets.token_hex(8))
+    landed = _written_after(aws, young, written)
+    everything = sorted([*recorded, *unrecorded, *other, young])
+
+    cleanup.clock.set(utcnow())
+    cleanup.run()
+    assert sorted(keys(aws, prefixes)) == everything  # none is settled yet
+
+    result = _run_at_cutoff(cleanup, landed, cleanup_job.uploads_cutoff)
+    assert sorted(keys(aws, prefixes)) == sorted([*recorded, *other, young])
+    assert result["unrecorded_uploads"] >= len(unrecorded)
+    assert result["note_failures"] == 0
+
+    _run_at_cutoff(cleanup, landed + timedelta(seconds=1), cleanup_job.uploads_cutoff)
+    assert sorted(keys(aws, prefixes)) == sorted([*recorded, *other])
