@@ -418,6 +418,17 @@ FLOW = (
 )
 
 
+def _aws_client(services: Mapping[str, str], service: str) -> Any:
+    """A boto3 client of the smoke's own AWS services (moto server)."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name=services["AWS_REGION"],
+        endpoint_url=services["AWS_ENDPOINT_URL"],
+        aws_access_key_id=services["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=services["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 class Smoke:
     def __init__(
         self, template: Template, build_dir: Path, python: str, sam: str, runtime_dir: Path
@@ -455,7 +466,7 @@ class Smoke:
                     f"{fn.built.logical_id}: imported {fn.built.handler} in {fn.import_ms:.0f} ms"
                 )
             self._flow()
-            self._image_pipeline()
+            self._image_pipeline(services)
             self._every_route()
             self._other_sources(services)
         return self.report
@@ -495,13 +506,7 @@ class Smoke:
     def _secret_backed(self, services: Mapping[str, str]) -> dict[str, str]:
         """The services' settings with the secrets moved into Secrets Manager, as on AWS."""
         env = dict(services)
-        client = boto3.client(
-            "secretsmanager",
-            region_name=env["AWS_REGION"],
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
+        client = _aws_client(env, "secretsmanager")
         for variable, arn_variable in (
             ("MONGODB_URI", "MONGODB_URI_SECRET_ARN"),
             ("DATABASE_URL", "DATABASE_URL_SECRET_ARN"),
@@ -577,7 +582,7 @@ class Smoke:
             )
         return json.loads(raw)
 
-    def _image_pipeline(self) -> None:
+    def _image_pipeline(self, services: Mapping[str, str]) -> None:
         """Upload through the API, run the image function on the S3 event, see it ready."""
         if not self.native:
             return
@@ -602,6 +607,13 @@ class Smoke:
         key = storage.upload_key(owner, note["id"], attachment["id"], storage.ORIGINAL)
         bucket = self._uploads_bucket()
         event = self.events.fixture("s3", "put", "--bucket", bucket, "--key", key)
+        # As S3 sends it: the object's own ETag and size (the job reads with If-Match on it),
+        # not the fixture's made-up ones.
+        stored = _aws_client(services, "s3").head_object(Bucket=bucket, Key=key)
+        for record in event["Records"]:
+            record["s3"]["object"].update(
+                eTag=stored["ETag"].strip('"'), size=stored["ContentLength"]
+            )
         outcome = image.invoke(event)
         path = f"/notes/{note['id']}/attachments/{attachment['id']}"
         result = self._json("attachment", "GET", path, 200)
