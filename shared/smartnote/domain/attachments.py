@@ -81,13 +81,13 @@ def new_attachment(
 
 
 def find(note: Document, attachment_id: str) -> Document:
-    found = _found(note, attachment_id)
+    found = find_or_none(note, attachment_id)
     if found is None:
         raise NotFound("Attachment not found")
     return found
 
 
-def _found(note: Document, attachment_id: str) -> Document | None:
+def find_or_none(note: Document, attachment_id: str) -> Document | None:
     """A copy of the note's attachment, or None (deleted meanwhile: a job's change is then
     nothing to do)."""
     for attachment in note.get("attachments") or []:
@@ -98,7 +98,7 @@ def _found(note: Document, attachment_id: str) -> Document | None:
 
 def _held(note: Document, attachment_id: str, token: str) -> Document | None:
     """A copy of the attachment while the delivery `token` holds its claim, else None."""
-    attachment = _found(note, attachment_id)
+    attachment = find_or_none(note, attachment_id)
     return attachment if attachment is not None and attachment.get("claim") == token else None
 
 
@@ -154,7 +154,7 @@ def forget_edit(attachment_id: str, derived_id: str) -> Change:
     S3, so it would never run (it would wait `pending` for the cleanup to fail it)."""
 
     def change(note: Document) -> Document:
-        attachment = _found(note, attachment_id)
+        attachment = find_or_none(note, attachment_id)
         if attachment is None:
             return {}
         edits = attachment.get("derived") or []
@@ -363,7 +363,7 @@ def claim(
     def change(note: Document) -> Document:
         displaced.clear()
         before.clear()
-        attachment = _found(note, attachment_id)
+        attachment = find_or_none(note, attachment_id)
         if attachment is None:
             return {}  # deleted meanwhile: nothing to do
         if not _upload_claimable(attachment, source, sequencer, token, utcnow()):
@@ -439,7 +439,7 @@ def adopt_original_etag(attachment_id: str, etag: str) -> Change:
     those bytes only. Any other (a newer upload on the key) is not recorded."""
 
     def change(note: Document) -> Document:
-        attachment = _found(note, attachment_id)
+        attachment = find_or_none(note, attachment_id)
         if attachment is None:
             return {}
         if attachment.get("original_etag") or attachment["status"] != "ready":
@@ -556,7 +556,7 @@ def _update_derived(
     attachment_id: str, derived_id: str, update: Callable[[Document], bool]
 ) -> Change:
     def change(note: Document) -> Document:
-        attachment = _found(note, attachment_id)
+        attachment = find_or_none(note, attachment_id)
         if attachment is None:
             return {}
         derived = [dict(d) for d in attachment.get("derived") or []]

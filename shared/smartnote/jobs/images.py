@@ -452,10 +452,7 @@ def _failed_original(reason: str, **extra: Any) -> Document:
 
 
 def _find(note: Document | None, attachment_id: str) -> Document | None:
-    try:
-        return None if note is None else domain.find(note, attachment_id)
-    except NotFound:
-        return None
+    return None if note is None else domain.find_or_none(note, attachment_id)
 
 
 def _find_derived(attachment: Document | None, derived_id: str) -> Document | None:
