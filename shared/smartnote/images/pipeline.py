@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from smartnote.filetypes import ImageHeader
 from smartnote.images import icc, ocr, transform
 from smartnote.images.decode import ImageRejected, decode, decode_at_least, inspect
 from smartnote.models.attachments import Operation, edit_output_format
@@ -49,17 +50,20 @@ class Rendered:
 def thumbnail(data: bytes) -> bytes:
     """A JPEG of at most 512 px, decoded at reduced scale where the format allows it."""
     header = inspect(data)
+    return _thumbnail(data, header, icc.read(data, header.format))
+
+
+def _thumbnail(data: bytes, header: ImageHeader, profile: bytes | None) -> bytes:
     # On white before shrinking: averaging the colour hidden under clear pixels into the
     # visible ones would darken the edges.
     image = transform.flatten(decode_at_least(data, header, THUMBNAIL_EDGE))
-    return transform.encode(
-        transform.fit(image, THUMBNAIL_EDGE), "jpeg", icc.read(data, header.format)
-    )
+    return transform.encode(transform.fit(image, THUMBNAIL_EDGE), "jpeg", profile)
 
 
 def process(data: bytes, languages: str = "eng") -> Processed:
     """Check, orient, thumbnail, web copy and OCR of one uploaded image."""
     header = inspect(data)
+    profile = icc.read(data, header.format)  # of the thumbnail and the web copy alike
     # Upright (EXIF), so width/height are as displayed; on white, for OCR and the web JPEG.
     image = transform.flatten(decode(data))
     height, width = image.shape[:2]
@@ -74,8 +78,8 @@ def process(data: bytes, languages: str = "eng") -> Processed:
         content_type=header.mime_type,
         width=width,
         height=height,
-        thumbnail=thumbnail(data),
-        web=transform.encode(transform.fit(image, WEB_EDGE), "jpeg", icc.read(data, header.format)),
+        thumbnail=_thumbnail(data, header, profile),
+        web=transform.encode(transform.fit(image, WEB_EDGE), "jpeg", profile),
         ocr_text=text,
         ocr_confidence=confidence,
         ocr_failed=ocr_failed,
