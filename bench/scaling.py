@@ -138,7 +138,8 @@ def deep_cursor(uri: str, database: str, owner_id: str, count: int) -> str:
             .limit(1)
             .to_list()
         )
-    return encode_cursor([found[0][k] for k, _ in spec], NoteQuery().fingerprint())
+    bound_to = NoteQuery().fingerprint(owner_id)
+    return encode_cursor([found[0][k] for k, _ in spec], bound_to)
 
 
 def query_shapes(cursor: str) -> dict[str, dict[str, str]]:

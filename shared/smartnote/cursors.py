@@ -31,9 +31,17 @@ def invalid_cursor(reason: str) -> ValidationFailed:
     )
 
 
+def _plain(value: object) -> str:
+    # An instant is one instant at any offset.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
 def fingerprint(*parts: object) -> str:
     """A short digest of what a cursor belongs to (sort and filters)."""
-    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:16]
+    text = json.dumps(parts, default=_plain, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _encode_value(value: Scalar) -> list[Any]:

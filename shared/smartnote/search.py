@@ -154,4 +154,7 @@ def terms_filter(q: str) -> dict[str, Any]:
     found = query_words(q)
     if not found:
         return {"_id": {"$in": []}}
-    return {"$and": [{"terms": {"$regex": "(?:^| )" + re.escape(word)}} for word in found]}
+    # In one order whatever order the words were typed in: the same search is the same filter
+    # (a cursor is bound to its filter).
+    terms = [{"terms": {"$regex": "(?:^| )" + re.escape(word)}} for word in sorted(found)]
+    return {"$and": terms}

@@ -17,12 +17,13 @@ from pydantic import (
 
 from smartnote.models.attachments import AttachmentSummary
 from smartnote.models.common import InputModel, Timestamp, refuse_nulls
-from smartnote.models.text import ONE_LINE_SCHEMA, as_one_line, one_line
+from smartnote.models.text import ONE_LINE_SCHEMA, as_one_line, is_invisible, one_line, visible
 
 MAX_TITLE = 200
 MAX_CONTENT = 100_000
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
+MAX_TAG_FILTERS = 20  # distinct tags a list may be filtered by (`GET /notes?tag=`)
 MAX_SENT_TAG_LENGTH = 200  # a tag as sent, spaces around it included (trimmed to at most 50)
 # JSON may escape any character, and common encoders (Python's json.dumps, so `requests`)
 # escape every one past ASCII: an astral character is then 12 bytes ("\ud83d\ude00"). The
@@ -49,24 +50,57 @@ Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20}
 
 def normalise_tag(tag: str) -> str:
     """Tags are stored trimmed, composed (NFC: "café" typed precomposed or decomposed is one
-    tag) and lower-cased. The length counts the characters sent, before lower-casing (which
-    makes two of "İ")."""
+    tag) and lower-cased. A tag is a name, shown as one line: one line of text that shows
+    something (`models.text`). The length counts the characters sent, before lower-casing
+    (which makes two of "İ")."""
     sent = unicodedata.normalize("NFC", tag.strip())
     if not sent:
         raise ValueError("a tag must not be empty")
+    one_line(visible(sent))
     if len(sent) > MAX_TAG_LENGTH:
         raise ValueError(f"a tag has at most {MAX_TAG_LENGTH} characters")
     return unicodedata.normalize("NFC", sent.lower())
 
 
-def _unique_tags(tags: list[str]) -> list[str]:
-    return list(dict.fromkeys(tags))
+def canonical_tags(tags: list[str]) -> list[str]:
+    """Tags stored before they had to be composed and one visible line, as they are now:
+    each one line (`as_one_line`), trimmed and composed, without those that show nothing,
+    each once. The tags of a note in the current form are returned as they are."""
+    lines = (unicodedata.normalize("NFC", as_one_line(tag).strip()) for tag in tags)
+    return [tag for tag in dict.fromkeys(lines) if not is_invisible(tag)]
+
+
+def distinct_tags(limit: int) -> AfterValidator:
+    """Normalised tags without repeats, in order of first appearance; more than `limit`
+    distinct ones are a ValueError (a 422). The limit counts tags as stored: one sent again
+    in another case, with spaces or in another Unicode form is the same tag."""
+
+    def distinct(tags: list[str]) -> list[str]:
+        unique = list(dict.fromkeys(tags))
+        if len(unique) > limit:
+            raise ValueError(f"at most {limit} distinct tags, not {len(unique)}")
+        return unique
+
+    return AfterValidator(distinct)
 
 
 Tag = Annotated[
-    str, StringConstraints(max_length=MAX_SENT_TAG_LENGTH), AfterValidator(normalise_tag)
+    str,
+    StringConstraints(max_length=MAX_SENT_TAG_LENGTH),
+    AfterValidator(normalise_tag),
+    Field(json_schema_extra=ONE_LINE_SCHEMA),
 ]
-Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique_tags)]
+# No `maxItems` on what is sent: a list repeating tags may be longer than the note's tags.
+Tags = Annotated[
+    list[Tag],
+    distinct_tags(MAX_TAGS),
+    Field(
+        description=f"At most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters, stored"
+        " trimmed, lower-cased and composed (NFC); a tag sent again in another case or Unicode"
+        " form is the same tag, kept once."
+    ),
+]
+TagFilter = Annotated[list[Tag], distinct_tags(MAX_TAG_FILTERS)]
 
 
 class ReminderIn(InputModel):
@@ -140,7 +174,8 @@ class Note(BaseModel):
     # `repositories.notes.canonical_fields`): a note read is a note that can be sent back.
     title: Annotated[str, AfterValidator(as_one_line)]
     content: str
-    tags: list[str]
+    # In their current form also when stored before (`repositories.notes.canonical_fields`).
+    tags: Annotated[list[str], AfterValidator(canonical_tags)]
     pinned: bool
     archived: bool
     color: str | None = None

@@ -23,6 +23,7 @@ from smartnote.domain.attachments import oldest_waiting_edit
 from smartnote.domain.reminders import due_at
 from smartnote.errors import Conflict, NotFound, PreconditionFailed
 from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
+from smartnote.models.notes import canonical_tags
 from smartnote.models.text import as_one_line
 from smartnote.search import index_terms, terms_filter
 
@@ -144,7 +145,8 @@ def is_note_id(value: str) -> bool:
 #    composed (NFC), `edit_waiting_since`.
 # 3: dotless i (U+0131) and stroked letters ("ł", "ø", "đ") searched as "i", "l", "o", "d".
 # 4: titles one line of text (line breaks as spaces, bidi controls dropped).
-DERIVED_VERSION = 4
+# 5: tags one line of text too, those that show nothing dropped.
+DERIVED_VERSION = 5
 
 
 def derived_fields(note: Mapping[str, Any]) -> Document:
@@ -164,11 +166,11 @@ def derived_fields(note: Mapping[str, Any]) -> Document:
 
 def canonical_fields(note: Mapping[str, Any]) -> Document:
     """The editable fields that an older version stored in another form than the current one,
-    which a client could not send back as read: tags composed (NFC) and unique
-    (`models.notes.normalise_tag`), the title one line of text (`models.text`). Empty for a
-    note in the current form."""
+    which a client could not send back as read: tags composed (NFC), one visible line each
+    and unique (`models.notes.canonical_tags`), the title one line of text (`models.text`).
+    Empty for a note in the current form."""
     canonical: Document = {}
-    tags = list(dict.fromkeys(unicodedata.normalize("NFC", tag) for tag in note["tags"]))
+    tags = canonical_tags(note["tags"])
     if tags != note["tags"]:
         canonical["tags"] = tags
     title = as_one_line(note["title"])
@@ -202,7 +204,7 @@ class NoteQuery:
         if self.pinned is not None:
             query["pinned"] = self.pinned
         if self.tags:
-            query["tags"] = {"$all": self.tags}
+            query["tags"] = {"$all": sorted(self.tags)}  # a set: the order it was sent in is none
         if self.q and not self.q.isspace():  # an empty search is no filter
             query.update(terms_filter(self.q))
         return query
@@ -211,16 +213,10 @@ class NoteQuery:
         """The one index that answers this query in its sort order."""
         return f"owner_{'tags' if self.tags else 'state'}_{self.sort}"
 
-    def fingerprint(self) -> str:
-        return fingerprint(
-            self.q,
-            self.tags,
-            self.pinned,
-            self.archived,
-            self.trashed,
-            self.updated_since,
-            self.sort,
-        )
+    def fingerprint(self, owner_id: str) -> str:
+        """What a cursor of this query is bound to: the owner's list as `to_filter` reads it
+        (tags, words and defaults as understood, not as spelled) and its sort."""
+        return fingerprint(self.to_filter(owner_id), self.sort)
 
 
 @dataclass(frozen=True)
@@ -240,7 +236,7 @@ def list_query(owner_id: str, query: NoteQuery, cursor: str | None) -> ListQuery
     mongo_filter = query.to_filter(owner_id)
     if cursor is not None:
         kinds = [SORT_KEY_TYPES[key] for key, _ in spec]
-        values = decode_cursor(cursor, query.fingerprint(), kinds)
+        values = decode_cursor(cursor, query.fingerprint(owner_id), kinds)
         mongo_filter = {"$and": [mongo_filter, _after(spec, values)]}
     return ListQuery(mongo_filter, spec, query.index_name())
 
@@ -303,7 +299,8 @@ class NotesRepository:
         next_cursor = None
         if len(found) > len(page):
             last = page[-1]
-            next_cursor = encode_cursor([last[key] for key, _ in spec], query.fingerprint())
+            bound_to = query.fingerprint(owner_id)
+            next_cursor = encode_cursor([last[key] for key, _ in spec], bound_to)
         for note in page:
             note.pop("title_key", None)
         return page, next_cursor

@@ -15,7 +15,15 @@ from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
 from smartnote.etags import Precondition, etag, matches_none, precondition
 from smartnote.models.common import KEPT_CHANGING, Page, Timestamp, error_responses
-from smartnote.models.notes import Note, NoteCreate, NotePatch, SortKey, Tag, TagCount
+from smartnote.models.notes import (
+    MAX_TAG_FILTERS,
+    Note,
+    NoteCreate,
+    NotePatch,
+    SortKey,
+    TagCount,
+    TagFilter,
+)
 from smartnote.repositories.notes import NoteQuery
 
 router = APIRouter(tags=["notes"])
@@ -103,7 +111,11 @@ async def list_notes(
         ),
     ] = None,
     tag: Annotated[
-        list[Tag] | None, Query(max_length=20, description="Repeatable; all must match")
+        TagFilter | None,
+        Query(
+            description=f"Repeatable; all must match (at most {MAX_TAG_FILTERS} distinct tags,"
+            " each as stored: trimmed, lower-cased, NFC)"
+        ),
     ] = None,
     pinned: bool | None = None,
     archived: Annotated[
@@ -121,8 +133,10 @@ async def list_notes(
         str | None,
         Query(
             max_length=MAX_CURSOR_LENGTH,
-            description="`next_cursor` of the previous page, sent with the same filters and"
-            " sort (else 422). Pages are read after the cursor's sort key: a note changed (by"
+            description="`next_cursor` of the previous page, by the same user with the same"
+            " filters and sort, else 422 (the same as read: tags in any order or case, `q`'s"
+            " words in any order, case or accents, defaults sent or not, `updated_since` at any"
+            " offset). Pages are read after the cursor's sort key: a note changed (by"
             " `updated_at`), renamed (by `title`) or pinned meanwhile moves, and may be missed"
             " or met again; `updated_since` sees every change.",
         ),
@@ -131,7 +145,7 @@ async def list_notes(
     """The caller's notes, pinned first (except by title), a page at a time."""
     query = NoteQuery(
         q=q,
-        tags=list(dict.fromkeys(tag or [])),
+        tags=tag or [],
         pinned=pinned,
         archived=archived,
         trashed=trashed,

@@ -184,6 +184,27 @@ def test_ocr_text_is_searchable(
     assert api.get("/notes", params={"q": "zeppelin"}, headers=user.headers).json()["items"] == []
 
 
+def test_a_notes_etag_changes_when_its_attachment_is_processed(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    """A client revalidating its copy of the note with If-None-Match gets the processed
+    attachment (status, OCR text searchable), not a 304 for the copy it holds."""
+    attachment = upload(api, user, note["id"], encode(photographed_page()))
+    url = f"/notes/{note['id']}"
+    held = api.get(url, headers=user.headers)
+    assert held.json()["attachments"][0]["status"] == "pending"
+    process(upload_key(user, note["id"], attachment["id"]))
+    revalidated = api.get(url, headers={**user.headers, "If-None-Match": held.headers["etag"]})
+    assert revalidated.status_code == 200
+    assert revalidated.json()["attachments"][0]["status"] == "ready"
+    assert revalidated.headers["etag"] == f'"{revalidated.json()["version"]}"'
+    assert revalidated.headers["etag"] != held.headers["etag"]
+    current = {**user.headers, "If-None-Match": revalidated.headers["etag"]}
+    assert api.get(url, headers=current).status_code == 304
+    found = api.get("/notes", params={"q": "plumber"}, headers=user.headers).json()["items"]
+    assert found == [revalidated.json()]
+
+
 def test_a_failed_upload_over_a_processed_one_keeps_none_of_its_results(
     api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
 ) -> None:

@@ -61,7 +61,7 @@ def _find(name: str, with_cursor: bool) -> ListQuery:
             "created_at": [False, SINCE, "f" * 24],
             "title": ["note", "f" * 24],
         }[query.sort]
-        cursor = encode_cursor(values, query.fingerprint())
+        cursor = encode_cursor(values, query.fingerprint(OWNER))
     return list_query(OWNER, query, cursor)
 
 

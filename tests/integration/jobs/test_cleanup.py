@@ -389,6 +389,31 @@ def test_a_title_stored_before_titles_were_one_line_is_read_as_one_before_the_da
     assert put_back(api, user, note_id)["title"] == "Shopping list"
 
 
+OLD_TAGS = ["shopping\nlist", "\u202eexe.jpg", "\u200b", "a\tb", "a b", "fine"]
+OLD_TAGS_AS_ONE_LINE = ["shopping list", "exe.jpg", "a b", "fine"]
+
+
+def test_tags_stored_before_tags_were_one_line_are_made_one_and_save_back(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    """Tags were any text until they became one visible line, as titles: a note stored with
+    a tag of two lines, read and PUT back as read, would be a 422. The daily run stores them
+    as one line (line breaks and tabs as spaces, bidi controls dropped), without the ones
+    that show nothing, each once; until then they are read so."""
+    note_id = create_note(api, user, "old")
+    _as_written_before_versions(notes_collection, note_id, tags=OLD_TAGS)
+    read = api.get(f"/notes/{note_id}", headers=user.headers).json()
+    assert read["tags"] == OLD_TAGS_AS_ONE_LINE
+    assert put_back(api, user, note_id)["tags"] == OLD_TAGS_AS_ONE_LINE
+
+    _as_written_before_versions(notes_collection, note_id, tags=OLD_TAGS)
+    cleanup.clock.set(utcnow())
+    assert cleanup.run()["rederived"] >= 1
+    stored = notes_collection.find_one({"_id": note_id})
+    assert stored is not None and stored["tags"] == OLD_TAGS_AS_ONE_LINE
+    assert _found(api, user, tag="shopping list") == [note_id]
+
+
 def test_a_note_that_cannot_be_brought_up_to_date_does_not_stop_the_others(
     api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
 ) -> None:

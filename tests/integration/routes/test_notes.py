@@ -311,6 +311,40 @@ def test_cursor_is_bound_to_its_query(api: httpx.Client, user: ApiUser) -> None:
     assert_error(api.get(f"/notes?limit=1&sort=title&cursor={cursor}", headers=user.headers), 422)
 
 
+def test_a_cursor_goes_on_with_the_same_query_spelled_otherwise(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    """A cursor is bound to what the list holds, not to how its query was spelled: tags in
+    another order or case (a client rebuilding the query from a set), the words of `q` in
+    another order, case or accents, a default sent or left out, `updated_since` at another
+    offset. Any other sort or filter is still a 422."""
+    ids = [create(api, user, title=f"Café n{i}", tags=["a", "b"])["id"] for i in range(3)]
+    sync = {"tag": ["a", "b"], "q": "cafe N", "updated_since": "2026-01-01T01:00:00+01:00"}
+    spelled_otherwise = [
+        (sync, {"tag": ["B", "a", "b"], "q": "n  CAFÉ", "updated_since": "2026-01-01T00:00:00Z"}),
+        ({}, {"archived": "false", "trashed": "false", "q": " ", "sort": "updated_at"}),
+    ]
+    for query, same in spelled_otherwise:
+        page = api.get("/notes", params={**query, "limit": 1}, headers=user.headers).json()
+        cursor = {"cursor": page["next_cursor"]}
+        rest = api.get("/notes", params={**same, **cursor}, headers=user.headers)
+        assert rest.status_code == 200, (same, rest.text)
+        assert [n["id"] for n in page["items"] + rest.json()["items"]] == ids[::-1], same
+        for other in ({"tag": ["a"]}, {"q": "cafe"}, {"sort": "created_at"}, {"pinned": "false"}):
+            answer = api.get("/notes", params={**query, **other, **cursor}, headers=user.headers)
+            assert_error(answer, 422, "validation_error")
+
+
+def test_another_users_cursor_is_refused(
+    api: httpx.Client, user: ApiUser, other_user: ApiUser
+) -> None:
+    for i in range(2):
+        create(api, user, title=f"n{i}")
+    cursor = api.get("/notes?limit=1", headers=user.headers).json()["next_cursor"]
+    theirs = api.get("/notes", params={"limit": 1, "cursor": cursor}, headers=other_user.headers)
+    assert_error(theirs, 422, "validation_error")
+
+
 def test_search_words_in_title_and_content(api: httpx.Client, user: ApiUser) -> None:
     create(api, user, title="Meeting notes", content="Discuss the Café budget")
     create(api, user, title="Shopping", content="milk, bread")

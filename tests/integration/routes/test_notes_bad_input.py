@@ -17,7 +17,7 @@ from smartnote.models.notes import (
     MAX_TITLE,
 )
 from tests.conftest import ApiUser, assert_error
-from tests.utils.one_line import NOT_ONE_LINE, VISIBLE
+from tests.utils.one_line import INVISIBLE, NOT_ONE_LINE, VISIBLE
 
 
 @pytest.fixture
@@ -117,6 +117,39 @@ def test_a_title_is_one_line_of_text(
         note["id"]
     ]
     assert api.get(url, headers=user.headers).json() == note
+
+
+@pytest.mark.parametrize("tag", NOT_ONE_LINE + INVISIBLE)
+def test_a_tag_is_one_visible_line_of_text(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], tag: str
+) -> None:
+    """A tag is a name, shown as one line (a chip, `/tags`): the rule of titles, filenames
+    and display names. A bidi override ("invoice\u202egpj.exe"), a line break or NUL, or a
+    tag of invisible characters alone (an empty chip) is refused, in a note and a filter."""
+    url = f"/notes/{note['id']}"
+    body = {"tags": ["fine", tag]}
+    for answer in (
+        api.post("/notes", json=body, headers=user.headers),
+        api.patch(url, json=body, headers=user.headers),
+        api.put(url, json=body, headers=user.headers),
+        api.get("/notes", params={"tag": tag}, headers=user.headers),
+    ):
+        (detail,) = assert_error(answer, 422, "validation_error")["details"]
+        assert detail["loc"][-2:] == ["tags", 1] or detail["loc"] == ["query", "tag", 0], detail
+    assert [n["id"] for n in api.get("/notes", headers=user.headers).json()["items"]] == [
+        note["id"]
+    ]
+    assert api.get(url, headers=user.headers).json() == note
+    assert api.get("/tags", headers=user.headers).json() == [{"name": "keep", "count": 1}]
+
+
+@pytest.mark.parametrize("tag", VISIBLE)
+def test_a_tag_keeps_what_scripts_and_emoji_need(
+    api: httpx.Client, user: ApiUser, tag: str
+) -> None:
+    created = api.post("/notes", json={"tags": [tag]}, headers=user.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["tags"] == [tag.lower()]
 
 
 @pytest.mark.parametrize("title", ["", *VISIBLE])

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 from pymongo.collection import Collection
 
+from smartnote.models.notes import MAX_TAG_FILTERS, MAX_TAGS
 from smartnote.search import MAX_QUERY_WORDS
-from tests.conftest import ApiUser
+from tests.conftest import ApiUser, assert_error
 from tests.integration.jobs.conftest import notes_collection  # noqa: F401 - a fixture here too
 from tests.utils.notes_api import create, page_all, titles
 
@@ -170,6 +171,39 @@ def test_tag_length_is_counted_as_sent(api: httpx.Client, user: ApiUser) -> None
         "/notes", json={"title": "t", "tags": ["\u0130" * 30]}, headers=user.headers
     )
     assert response.status_code == 201, response.text
+
+
+def test_the_tag_limit_counts_the_tags_a_note_keeps(api: httpx.Client, user: ApiUser) -> None:
+    """API.md: a note has at most 50 tags, stored trimmed, lower-cased (and composed, NFC).
+    Tags sent again in another case, with spaces or in another Unicode form are one tag:
+    50 tags each sent twice are 50 tags, not a 422 for 100; 51 distinct ones are a 422."""
+    distinct = [f"caf\u00e9 {i}" for i in range(MAX_TAGS)]
+    again = [f" CAFE\u0301 {i} " for i in range(MAX_TAGS)]  # the same tags, decomposed
+    created = api.post("/notes", json={"tags": distinct + again}, headers=user.headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["tags"] == distinct
+    url = f"/notes/{created.json()['id']}"
+    for write in (api.patch, api.put):
+        saved = write(url, json={"tags": again + distinct + ["new"]}, headers=user.headers)
+        (detail,) = assert_error(saved, 422, "validation_error")["details"]
+        assert detail["loc"] == ["body", "tags"], detail
+        saved = write(url, json={"tags": again[::-1] + distinct}, headers=user.headers)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["tags"] == distinct[::-1]
+    assert api.get("/tags", headers=user.headers).json() == sorted(
+        ({"name": tag, "count": 1} for tag in distinct), key=lambda row: row["name"]
+    )
+
+
+def test_a_tag_filter_counts_each_tag_once(api: httpx.Client, user: ApiUser) -> None:
+    """The same tag asked for in other cases and Unicode forms is one condition."""
+    create(api, user, title="cafe", tags=["caf\u00e9"])
+    variants = ["CAF\u00c9", " cafe\u0301 "] * MAX_TAG_FILTERS
+    assert titles(api.get("/notes", params={"tag": variants}, headers=user.headers)) == ["cafe"]
+    too_many = [f"t{i}" for i in range(MAX_TAG_FILTERS + 1)]
+    listed = api.get("/notes", params={"tag": too_many}, headers=user.headers)
+    (detail,) = assert_error(listed, 422, "validation_error")["details"]
+    assert detail["loc"] == ["query", "tag"], detail
 
 
 def test_paging_a_tag_filter_gives_each_note_once(api: httpx.Client, user: ApiUser) -> None:

@@ -85,3 +85,14 @@ def test_a_time_of_day_out_of_range_says_which_part_is_wrong(at: str, says: str)
         NoteCreate.model_validate({"reminder": {"at": at}})
     (error,) = refused.value.errors()
     assert says in error["msg"] and "extra characters" not in error["msg"], error
+
+
+def test_the_tag_limit_counts_distinct_tags() -> None:
+    """At most 50 tags as stored: a tag sent again in another case, with spaces or in
+    another Unicode form (NFD) is the same tag and counts once."""
+    tags = [f"t{i}" for i in range(MAX_TAGS)]
+    again = [f" T{i} " for i in range(MAX_TAGS)]
+    assert NoteCreate(tags=tags + again).tags == tags
+    assert NotePatch(tags=["caf\u00e9", "CAFE\u0301", *tags[1:]]).tags == ["caf\u00e9", *tags[1:]]
+    with pytest.raises(ValidationError, match="at most 50"):
+        NoteCreate(tags=[*again, "one more"])
