@@ -55,8 +55,7 @@ class AuthService:
         """Exchange credentials for tokens; repeated failures answer 429 before any check."""
         email = normalise_email(email)
         user = self._users.by_email(email)
-        password_hash = user.password_hash if user else None
-        match = self._verify_throttled(email, client_ip, password, password_hash)
+        match = self._verify_throttled(email, client_ip, password, user)
         if not match or user is None:
             raise Unauthorized(BAD_CREDENTIALS)
         if not self._hold_password(user, password, match):
@@ -137,7 +136,7 @@ class AuthService:
         403 when wrong, throttled like a login (429), so that a stolen access token cannot be
         used to guess it."""
         user = principal.user
-        if not self._verify_throttled(user.email, client_ip, password, user.password_hash):
+        if not self._verify_throttled(user.email, client_ip, password, user):
             raise Forbidden("The password is incorrect")
         # A hash of the password unprepared is not replaced here: a change replaces it anyway
         # and a deletion removes it; the next login does.
@@ -167,9 +166,10 @@ class AuthService:
         )
 
     def _verify_throttled(
-        self, email: str, client_ip: str, password: str, password_hash: str | None
+        self, email: str, client_ip: str, password: str, user: UserRecord | None
     ) -> PasswordMatch:
-        """Check a password under the failed-login limits (per account, per client).
+        """Check a password of `user` (None: no account has `email`) under the failed-login
+        limits (per account, per client).
 
         The attempt is recorded as a failure and committed *before* the check, then counted
         with every attempt of the window: of any number of guesses at once, from as many
@@ -177,22 +177,32 @@ class AuthService:
         recording after let each of them pass). A right password clears the failures.
         """
         now = utcnow()
-        self._refuse_if_throttled(email, client_ip, now)  # over already: record nothing more
+        # An account counts the failures of its email since it was created: those before were
+        # at no password of it (the email had no account, or one since deleted). Nothing is
+        # deleted for that, so no one lifts a lockout, nor a client's count, by registering.
+        account_since = user.created_at if user else None
+        self._refuse_if_throttled(email, client_ip, now, account_since)  # over: record no more
         self._failures.record_now(email, client_ip, now)
-        self._refuse_if_throttled(email, client_ip, now, counting_this_attempt=True)
-        match = self._hasher.verify(password, password_hash)
+        self._refuse_if_throttled(email, client_ip, now, account_since, counting_this_attempt=True)
+        match = self._hasher.verify(password, user.password_hash if user else None)
         if match:
             self._failures.clear(email)
         return match
 
     def _refuse_if_throttled(
-        self, email: str, client_ip: str, now: datetime, *, counting_this_attempt: bool = False
+        self,
+        email: str,
+        client_ip: str,
+        now: datetime,
+        account_since: datetime | None,
+        *,
+        counting_this_attempt: bool = False,
     ) -> None:
         window = self._settings.login_failure_window_seconds
         since = now - timedelta(seconds=window)
         for count, oldest, limit in (
             (
-                *self._failures.recent(email=email, since=since),
+                *self._failures.recent(email=email, since=max(since, account_since or since)),
                 self._settings.login_max_failures_per_account,
             ),
             (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import unicodedata
 import uuid
@@ -118,6 +119,12 @@ def _dummy_hash_for(context: CryptContext) -> str:
     return str(context.hash(secrets.token_urlsafe(16)))
 
 
+# A compact JWS: three base64url segments, unpadded (RFC 7515 section 7.1).
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# The latest `exp` taken: `datetime` holds no later one (year 9999), on any platform.
+_LATEST_EXPIRY = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp())
+
+
 @dataclass(frozen=True)
 class AccessClaims:
     user_id: str
@@ -155,6 +162,9 @@ class TokenService:
         return str(jwt.encode(claims, self._secret, algorithm=self._algorithm))
 
     def decode_access_token(self, token: str) -> AccessClaims:
+        # jose's base64 decoding drops what is not of the alphabet: `token + "=="` would pass.
+        if not _COMPACT_JWS.fullmatch(token):
+            raise Unauthorized("Invalid or expired access token")
         try:
             claims = jwt.decode(
                 token,
@@ -168,7 +178,14 @@ class TokenService:
         except (JWTError, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise Unauthorized("Invalid or expired access token") from exc
         sub, sid, exp = claims.get("sub"), claims.get("sid"), claims.get("exp")
-        if claims.get("typ") != "access" or not isinstance(sub, str) or not isinstance(sid, str):
+        # jose takes any `exp` int() takes (a string, one past time_t); ours are ints in range.
+        if (
+            claims.get("typ") != "access"
+            or not isinstance(sub, str)
+            or not isinstance(sid, str)
+            or type(exp) is not int
+            or exp > _LATEST_EXPIRY
+        ):
             raise Unauthorized("Invalid or expired access token")
         return AccessClaims(
             user_id=sub, session_id=sid, expires_at=datetime.fromtimestamp(exp, UTC)

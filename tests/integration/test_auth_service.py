@@ -106,6 +106,26 @@ def test_success_clears_the_account_failures(session: Session) -> None:
     session.rollback()
 
 
+def test_an_account_counts_only_its_own_failures_and_registering_lifts_no_clients_count(
+    session: Session,
+) -> None:
+    """Failures at an email before its account existed do not lock the account out, and
+    registering it takes nothing off the count of the client that made them."""
+    client_ip = f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1"
+    email = f"later-{uuid.uuid4().hex}@example.com"
+    auth = service(session, login_max_failures_per_account=3, login_max_failures_per_client=3)
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            auth.login(email, "guess-guess-1", client_ip, None)
+        session.commit()
+    auth.register(UserRegister(email=email, password="tulip-orbit-7-canyon"))
+    session.commit()
+    with pytest.raises(TooManyRequests):
+        auth.login(email, "tulip-orbit-7-canyon", client_ip, None)
+    auth.login(email, "tulip-orbit-7-canyon", "192.0.2.20", None)
+    session.rollback()
+
+
 def _new_session(db: Session) -> tuple[str, str]:
     """(user id, session id) of a freshly registered user's new session."""
     email = f"a-{uuid.uuid4().hex}@example.com"

@@ -92,6 +92,32 @@ def test_forged_tokens_are_refused(tokens: TokenService, forge) -> None:  # type
         tokens.decode_access_token(forged)
 
 
+@pytest.mark.parametrize(
+    "exp",
+    [10**20, 10**400, 1e300, "9999999999", 9999999999.5],
+    ids=["past-time_t", "huge", "huge-float", "numeric-string", "float"],
+)
+def test_signed_tokens_with_an_expiry_no_token_of_ours_has_are_refused(
+    tokens: TokenService, exp: object
+) -> None:
+    # jose takes any exp int() takes: a string or one past time_t was a 500 on every route.
+    claims = jwt.get_unverified_claims(tokens.create_access_token("user-1", "session-1"))
+    signed = jwt.encode({**claims, "exp": exp}, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized):
+        tokens.decode_access_token(signed)
+
+
+@pytest.mark.parametrize("suffix", ["\u00c3\u00a9", "!", "==", " ", "\t", ".."])
+def test_a_token_with_characters_beyond_its_base64url_is_refused(
+    tokens: TokenService, suffix: str
+) -> None:
+    # Base64 decoding dropped what is not of its alphabet: `token + "!"` was the token.
+    token = tokens.create_access_token("user-1", "session-1")
+    for forged in (token + suffix, suffix + token, token.replace(".", suffix + ".", 1)):
+        with pytest.raises(Unauthorized):
+            tokens.decode_access_token(forged)
+
+
 def test_the_key_is_built_once_not_per_token(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

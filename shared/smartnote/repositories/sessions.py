@@ -113,6 +113,19 @@ class SessionsRepository:
         auth_session = self._by_id(stored.session_id)
         if auth_session is None or not auth_session.is_live(now):
             raise RefreshRejected("session ended")
+        # Still live when touched: a logout or a password change that committed since the
+        # session was read ended it (on PostgreSQL one in progress is waited for), and a pair
+        # of an ended session would be a 200 whose tokens are refused at their first use.
+        # The session is locked (touched) before its token, in the order an account's
+        # deletion locks them (user, sessions, then their tokens): the other way round, a
+        # refresh and a deletion at once could each hold what the other waits for.
+        touched = self._db.execute(
+            update(sessions)
+            .where(sessions.c.id == auth_session.id, _live_at(now))
+            .values(last_used_at=now)
+        )
+        if touched.rowcount != 1:
+            raise RefreshRejected("session ended")
         # The conditional UPDATE makes "spend" atomic: of two racing refreshes, one wins.
         spent = self._db.execute(
             update(refresh_tokens)
@@ -122,16 +135,6 @@ class SessionsRepository:
         if spent.rowcount != 1:
             self.revoke(auth_session.id, reason="reuse")
             raise RefreshRejected("refresh token reused")
-        # Still live when touched: a logout or a password change that committed since the
-        # session was read ended it (on PostgreSQL one in progress is waited for), and a pair
-        # of an ended session would be a 200 whose tokens are refused at their first use.
-        touched = self._db.execute(
-            update(sessions)
-            .where(sessions.c.id == auth_session.id, _live_at(now))
-            .values(last_used_at=now)
-        )
-        if touched.rowcount != 1:
-            raise RefreshRejected("session ended")
         auth_session = replace(auth_session, last_used_at=now)
         return IssuedRefresh(auth_session, self._issue(auth_session.id, now))
 
@@ -152,6 +155,8 @@ class SessionsRepository:
 
     def live_user(self, session_id: str, user_id: str) -> UserRecord | None:
         """The user of a live session of theirs, in one statement; None if either is gone."""
+        if not (_is_uuid(session_id) and _is_uuid(user_id)):  # no ids of ours; nor a NUL
+            return None
         params = {"session_id": session_id, "user_id": user_id, "now": utcnow()}
         return self._db.first(_LIVE_SESSION_USER, UserRecord, params)
 

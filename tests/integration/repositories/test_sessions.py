@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, update
+from sqlalchemy.exc import DBAPIError
 
 from smartnote.db.sql import Session, get_engine, session_factory
 from smartnote.db.tables import sessions as sessions_table
@@ -55,7 +58,7 @@ def test_a_refresh_that_read_its_session_before_it_ended_issues_nothing(sql_url:
     """A refresh read its session live, then a logout (or a revocation, a password change)
     ended it: the refresh still answered 200 with a new pair, of a session that was over (both
     tokens a 401 at their first use). The logout is committed here at the driver's boundary,
-    just before the refresh spends its token."""
+    just before the refresh touches its session (which it does before spending its token)."""
     with session_factory(sql_url)() as db:
         user = UsersRepository(db).create(
             f"race-{uuid.uuid4().hex[:8]}@example.com", "not-a-hash", None, "UTC"
@@ -66,7 +69,7 @@ def test_a_refresh_that_read_its_session_before_it_ended_issues_nothing(sql_url:
         ended: list[str] = []
 
         def end_the_session_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if statement.startswith("UPDATE refresh_tokens") and not ended:
+            if statement.startswith("UPDATE sessions") and not ended:
                 ended.append(statement)
                 with session_factory(sql_url)() as other:
                     SessionsRepository(other).revoke(issued.session.id, "logout")
@@ -155,3 +158,44 @@ def test_a_page_of_sessions_is_read_from_one_index_in_order(sql_url: str) -> Non
         plan = _plan(sql_url, statement, parameters)
         assert "ix_sessions_user_created" in plan, plan
         assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def test_a_refresh_racing_the_deletion_of_its_account_does_not_deadlock(sql_url: str) -> None:
+    """A refresh locked its token, then its session; an account's deletion locks the user's
+    sessions, then (cascading) their tokens: started in between, PostgreSQL found a deadlock
+    and aborted one of them (a 503). The deletion starts here right after the refresh's first
+    write, and the refresh goes on once the deletion is waiting."""
+    with session_factory(sql_url)() as db:
+        user = _new_user(db, "deleted")
+        issued = SessionsRepository(db).start(user.id, None, timedelta(days=1))
+        db.commit()
+
+        deletion: list[threading.Thread] = []
+        outcome: list[str] = []
+
+        def delete_the_account() -> None:
+            with session_factory(sql_url)() as other:
+                try:
+                    UsersRepository(other).delete(user.id)
+                    other.commit()
+                    outcome.append("deleted")
+                except DBAPIError as exc:
+                    outcome.append(type(exc).__name__)
+
+        def delete_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.startswith("UPDATE") and not deletion:
+                deletion.append(threading.Thread(target=delete_the_account))
+                deletion[0].start()
+                time.sleep(0.5)  # until it waits on a lock of the refresh's (SQLite: its file)
+
+        engine = get_engine(sql_url)
+        event.listen(engine, "after_cursor_execute", delete_meanwhile)
+        try:
+            SessionsRepository(db).rotate(issued.token)
+            db.commit()
+        finally:
+            event.remove(engine, "after_cursor_execute", delete_meanwhile)
+            for thread in deletion:
+                thread.join()
+        assert outcome == ["deleted"]
+        assert UsersRepository(db).by_id(user.id) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import uuid
 
@@ -263,11 +264,57 @@ def test_refresh_rotates_and_reuse_revokes_the_session(api: httpx.Client, user: 
     assert_error(api.get("/users/me", headers=new_headers), 401)
 
 
+def test_refreshes_racing_with_one_token_have_one_winner_and_end_the_session(
+    api_base_url: str, api: httpx.Client, user: ApiUser
+) -> None:
+    """Refreshes of one token all at once, across the gateway's containers: one spends it,
+    every other is a reuse of a spent token (API.md), a 401 that ends the whole session, the
+    winner's new pair too. Never two pairs of one token, and never a 5xx."""
+    attempts = 6
+    start = threading.Barrier(attempts)
+    answers: list[httpx.Response] = []
+
+    def refresh() -> None:
+        with httpx.Client(base_url=api_base_url, timeout=60) as client:
+            start.wait()
+            answers.append(client.post("/auth/refresh", json={"refresh_token": user.refresh_token}))
+
+    threads = [threading.Thread(target=refresh) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [401] * (attempts - 1), [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 401:
+            assert_error(answer, 401, "unauthorized")
+    winner = next(answer.json() for answer in answers if answer.status_code == 200)
+    assert_error(api.post("/auth/refresh", json={"refresh_token": winner["refresh_token"]}), 401)
+    assert_error(
+        api.get("/users/me", headers={"Authorization": f"Bearer {winner['access_token']}"}), 401
+    )
+    assert_error(api.get("/users/me", headers=user.headers), 401)
+    again = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    assert again.status_code == 200  # the account itself is fine
+
+
 @pytest.mark.parametrize("token", ["", "x" * 600, "unknown-token", None, 12])
 def test_refresh_refuses_bad_tokens(api: httpx.Client, token: object) -> None:
     response = api.post("/auth/refresh", json={"refresh_token": token})
     assert response.status_code in (401, 422)
     assert_error(response, response.status_code)
+
+
+def test_access_and_refresh_tokens_are_not_interchangeable(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    assert_error(api.post("/auth/refresh", json={"refresh_token": user.access_token}), 401)
+    refresh_as_bearer = {"Authorization": f"Bearer {user.refresh_token}"}
+    assert_error(api.get("/users/me", headers=refresh_as_bearer), 401)
+    # Neither mix-up ended anything.
+    assert api.get("/users/me", headers=user.headers).status_code == 200
+    assert api.post("/auth/refresh", json={"refresh_token": user.refresh_token}).status_code == 200
 
 
 def test_logout_ends_the_session(api: httpx.Client, user: ApiUser) -> None:
@@ -419,6 +466,18 @@ def test_tampered_and_unsigned_tokens_are_refused(api: httpx.Client, user: ApiUs
         f"{none_header}.{payload}.",
         f"{header}.{payload}.{signature[::-1]}",
         jwt.encode(claims, "guessed-secret", algorithm="HS256"),
+        # Signed with our key, claims no token of ours has: each was a 500 (a NUL in an id,
+        # on PostgreSQL).
+        *(
+            jwt.encode({**claims, **odd}, os.environ["JWT_SECRET"], algorithm="HS256")
+            for odd in (
+                {"exp": "9999999999"},
+                {"exp": 10**20},
+                {"sid": claims["sid"] + "\x00"},
+                {"sub": claims["sub"] + "\x00"},
+            )
+        ),
+        user.access_token + "==",
     ):
         response = api.get("/notes", headers={"Authorization": f"Bearer {token}"})
         assert_error(response, 401, "unauthorized")

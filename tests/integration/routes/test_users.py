@@ -259,3 +259,46 @@ def test_deleting_the_account_twice_at_once_is_204_for_both(
     assert_error(api.get("/users/me", headers=user.headers), 401)
     login = api.post("/auth/token", data={"username": user.email, "password": user.password})
     assert_error(login, 401)
+
+
+@pytest.mark.parametrize("failed_before_deletion", [4, 0], ids=["before", "after"])
+def test_a_deleted_accounts_failed_logins_do_not_lock_out_the_next_account_of_its_email(
+    api: httpx.Client, user: ApiUser, failed_before_deletion: int
+) -> None:
+    """An account counts the failed logins of its email since it was created: those made
+    while the email had no account, or one since deleted, guessed at no password of it (they
+    locked the new owner out for up to 15 minutes)."""
+    for _ in range(failed_before_deletion):
+        assert_error(
+            api.post("/auth/token", data={"username": user.email, "password": "wrong-pass-00"}),
+            401,
+        )
+    deleted = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert deleted.status_code == 204
+    for _ in range(5 - failed_before_deletion):  # an old device still trying the old password
+        assert_error(
+            api.post("/auth/token", data={"username": user.email, "password": user.password}),
+            401,
+        )
+    password = "a-new-owners-pass-42"
+    again = api.post("/auth/register", json={"email": user.email, "password": password})
+    assert again.status_code == 201
+    login = api.post("/auth/token", data={"username": user.email, "password": password})
+    assert login.status_code == 200, login.text
+
+
+def test_registering_a_taken_email_does_not_lift_its_accounts_lockout(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    for _ in range(5):
+        assert_error(
+            api.post("/auth/token", data={"username": user.email, "password": "wrong-pass-00"}),
+            401,
+        )
+    for email in (user.email, user.email.upper()):
+        taken = api.post("/auth/register", json={"email": email, "password": "attackers-pass-1"})
+        assert_error(taken, 409)
+    login = api.post("/auth/token", data={"username": user.email, "password": user.password})
+    assert_error(login, 429, "rate_limited")
