@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from smartnote.invocation import LAMBDA_PAYLOAD_BYTES
 
@@ -59,9 +59,12 @@ def build_rest_event(
     source_ip: str = "127.0.0.1",
     stage: str = "local",
 ) -> dict[str, Any]:
-    """The proxy event API Gateway REST v1 sends for a request (`raw_path` may carry a query)."""
+    """The proxy event API Gateway REST v1 sends for a request (`raw_path` may carry a query).
+
+    Its `path` is percent-encoded as the client sent it (unlike an HTTP API's): Mangum
+    decodes it, once; `path_parameters` are already decoded (`match_route`)."""
     split = urlsplit(raw_path)
-    path = unquote(split.path) or "/"
+    path = split.path or "/"
     header_pairs = list(headers)
     present = {key.lower() for key, _ in header_pairs}
     # API Gateway always adds these; Mangum takes the scheme from X-Forwarded-Proto.
@@ -74,7 +77,8 @@ def build_rest_event(
         if key.lower() not in present
     ]
     multi_headers = _multi(header_pairs)
-    query_pairs = parse_qsl(split.query, keep_blank_values=True)
+    # API Gateway splits a query string at a literal `;` too (its "important notes" for REST).
+    query_pairs = parse_qsl(split.query.replace(";", "&"), keep_blank_values=True)
     multi_query = _multi(query_pairs)
     lower = {key.lower(): values[-1] for key, values in multi_headers.items()}
     encoded, is_base64 = _encode_body(body, lower.get("content-type"))
@@ -163,12 +167,19 @@ class HttpResponse:
     body: bytes
 
 
+def over_lambda_payload_limit(payload: Any) -> int | None:
+    """The size of an event or result as Lambda counts it (its JSON) when that is over what
+    one synchronous invocation takes or returns (6 MiB), else None."""
+    size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    return size if size > LAMBDA_PAYLOAD_BYTES else None
+
+
 def parse_lambda_response(result: Any) -> HttpResponse:
     """Turn a proxy integration result into an HTTP response, merging headers like AWS does."""
     if not isinstance(result, Mapping) or "statusCode" not in result:
         raise InvalidLambdaResponse(f"malformed Lambda proxy response: {result!r:.200}")
-    size = len(json.dumps(result).encode())
-    if size > LAMBDA_PAYLOAD_BYTES:  # Lambda fails the invocation; API Gateway answers 502
+    size = over_lambda_payload_limit(result)
+    if size is not None:  # Lambda fails the invocation; API Gateway answers 502
         raise InvalidLambdaResponse(f"the response is {size} bytes, over Lambda's 6 MB")
     try:
         status = int(result["statusCode"])

@@ -9,6 +9,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
@@ -21,6 +22,7 @@ from smartnote.local.emails import sent_emails
 from smartnote.local.events import (
     HttpResponse,
     build_rest_event,
+    over_lambda_payload_limit,
     parse_lambda_response,
 )
 from smartnote.local.gateway_responses import (
@@ -29,7 +31,7 @@ from smartnote.local.gateway_responses import (
     gateway_responses,
     header_value,
 )
-from smartnote.local.template import Template, match_route
+from smartnote.local.template import FunctionSpec, Template, match_route
 from smartnote.middleware import SECURITY_HEADERS, request_id
 
 logger = logging.getLogger("smartnote.local.gateway")
@@ -39,6 +41,10 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 # API Gateway REST stops waiting for a Lambda integration after 29 s and answers 504; the
 # function runs on to its own Timeout.
 INTEGRATION_TIMEOUT_SECONDS = 29.0
+# What API Gateway answers a failed Lambda invocation (a crash, a malformed result, the
+# function's Timeout): DEFAULT_5XX's $context.error.messageString.
+FUNCTION_FAILED = "Internal server error"
+AWS_REQUEST_ID = "x-amzn-RequestId"  # API Gateway's id of the request, on every answer
 # Statuses whose answers have no body and no Content-Length (RFC 9110 8.6: MUST NOT on a
 # 204; on a 304 only the length the 200 would have, which the gateway does not know).
 _BODILESS = (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED)
@@ -54,6 +60,18 @@ class _BadFraming(ValueError):
 
 class _BodyTooLarge(ValueError):
     """More than API Gateway's payload limit: 413."""
+
+
+def request_too_long() -> HttpResponse:
+    """API Gateway's 413 to a request over its 10 MB, or whose event is over Lambda's 6 MiB:
+    its own default, which no GatewayResponse shapes (REQUEST_TOO_LARGE cannot be customized),
+    so none of the template's headers (X-Request-ID, CORS) and not the error envelope."""
+    headers = [
+        ("Content-Type", "application/json"),
+        (AWS_REQUEST_ID, str(uuid.uuid4())),
+        ("x-amzn-ErrorType", "BadRequestException"),
+    ]
+    return HttpResponse(413, headers, b'{"message": "Request Too Long"}')
 
 
 def error_response(
@@ -163,10 +181,24 @@ class Gateway:
             source_ip=source_ip,
             stage=self.stage,
         )
+        return self._run(fn, event, headers), fn.name
+
+    def _run(
+        self, fn: FunctionSpec, event: dict[str, Any], headers: Sequence[tuple[str, str]]
+    ) -> HttpResponse:
+        """Invoke `fn` with a request's event and answer what API Gateway would."""
+        method, path = event["httpMethod"], event["path"]
+        size = over_lambda_payload_limit(event)
+        if size is not None:  # Lambda refuses the invocation: the function never runs
+            logger.warning("%s: a %d-byte event is over Lambda's 6 MiB", fn.logical_id, size)
+            return request_too_long()
+        gateways_id: str = event["requestContext"]["requestId"]
         try:
             future = self.runtime(fn.name).start(event)
             result = future.result(timeout=INTEGRATION_TIMEOUT_SECONDS)
-            return parse_lambda_response(result), fn.name
+            response = parse_lambda_response(result)
+            response.headers.append((AWS_REQUEST_ID, gateways_id))
+            return response
         except FutureTimeout:
             logger.error(
                 "%s still runs after API Gateway's %.0f s on %s %s",
@@ -175,22 +207,27 @@ class Gateway:
                 method,
                 path,
             )
-            return self.own_error(504, "Endpoint request timed out", headers), fn.name
+            return self.own_error(504, "Endpoint request timed out", headers, gateways_id)
         except FunctionTimedOut:
             # Lambda stopped it at its Timeout: a failed invocation, which API Gateway answers
             # with a 502 like a crash (the containers logged the timeout).
-            return self.own_error(502, "The function timed out", headers), fn.name
+            return self.own_error(502, FUNCTION_FAILED, headers, gateways_id)
         except Exception:
             # The client gets a generic 502; the traceback goes to stderr (the function's log).
             logger.exception("%s failed on %s %s", fn.logical_id, method, path)
-            return self.own_error(502, "The function failed", headers), fn.name
+            return self.own_error(502, FUNCTION_FAILED, headers, gateways_id)
 
     def own_error(
-        self, status: int, message: str, request: Sequence[tuple[str, str]] = ()
+        self,
+        status: int,
+        message: str,
+        request: Sequence[tuple[str, str]] = (),
+        gateways_id: str | None = None,
     ) -> HttpResponse:
         """An error of the gateway itself, as the template's DEFAULT_4XX/5XX shapes it for a
-        request with these headers."""
-        return _answer(self.responses.for_status(status), status, message, request)
+        request with these headers (`gateways_id`: the id its event had, if it had one)."""
+        response = self.responses.for_status(status)
+        return _answer(response, status, message, request, gateways_id)
 
     def _missing_route(
         self, method: str, path: str, request: Sequence[tuple[str, str]]
@@ -259,12 +296,23 @@ class Gateway:
 
 
 def _answer(
-    response: GatewayResponse, status: int, message: str, request: Sequence[tuple[str, str]]
+    response: GatewayResponse,
+    status: int,
+    message: str,
+    request: Sequence[tuple[str, str]],
+    gateways_id: str | None = None,
 ) -> HttpResponse:
     """An answer of the gateway itself of this response type, to a request with these
-    headers: its X-Request-ID and other headers as the template maps them."""
-    answer_id = response.request_id(header_value(request, "x-request-id"))
-    return error_response(status, response.code, message, answer_id, response.headers_for(request))
+    headers: its X-Request-ID, other headers and literal message as the template maps them."""
+    gateways_id = gateways_id or str(uuid.uuid4())
+    answer_id = response.request_id(header_value(request, "x-request-id"), gateways_id)
+    return error_response(
+        status,
+        response.code,
+        message if response.message is None else response.message,
+        answer_id,
+        [(AWS_REQUEST_ID, gateways_id), *response.headers_for(request)],
+    )
 
 
 def _read_chunked(rfile: Any) -> bytes:
@@ -328,7 +376,8 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 length = _content_length(self.headers.get("Content-Length") or "0")
                 return self.rfile.read(length) if length > 0 else b""
             except _BodyTooLarge:
-                self._send_error(413, "Request body too large")
+                self.close_connection = True  # the body is left unread
+                self._send(request_too_long())
             except _BadFraming as exc:
                 self._send_error(400, str(exc))
             return None

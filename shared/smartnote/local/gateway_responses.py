@@ -4,17 +4,20 @@ A client branches on `error.code`, so the local gateway's own errors carry the c
 deployed API sends: DEFAULT_4XX and DEFAULT_5XX for whatever the gateway refuses or cannot
 get from a function, MISSING_AUTHENTICATION_TOKEN (API Gateway's answer to a path or method
 no resource has) for an unknown route. Their X-Request-ID is the client's, as sent, when the
-template maps it from the request (`method.request.header.X-Request-ID`), else a new id (API
-Gateway's own, `context.requestId`). Their other headers are the template's, resolved with the
-local parameter values (the CORS headers follow CorsAllowOrigins, read from CORS_ALLOW_ORIGINS
-as the functions read it): a quoted literal as it is, a request header's value when the
-client sent that header (API Gateway leaves the header out otherwise).
+template maps it from the request (`method.request.header.X-Request-ID`), else API Gateway's
+own id (`context.requestId`), which every answer carries as `x-amzn-RequestId`. A client that
+sends none gets that id here too: on AWS the mapping has no fallback, and what API Gateway then
+sends (no header, an empty one) is not documented. Their other headers are the template's,
+resolved with the local parameter values (the CORS headers follow CorsAllowOrigins, read
+from CORS_ALLOW_ORIGINS as the functions read it): a quoted literal as it is, a request
+header's value when the client sent that header (API Gateway leaves the header out otherwise).
+A literal `message` in a response's body template is answered as written.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,8 @@ from smartnote.local.template import Template
 
 API_TYPES = ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi")
 _CODE = re.compile(r'"code"\s*:\s*"([^"$]+)"')
+# A literal message (a JSON string without `$` variables), as API Gateway answers it as is.
+_MESSAGE = re.compile(r'"message"\s*:\s*("(?:[^"\\$]|\\.)*")')
 CLIENTS_REQUEST_ID = "method.request.header.X-Request-ID"
 _REQUEST_HEADER = "method.request.header."
 _LITERAL = re.compile(r"'(.*)'", re.DOTALL)
@@ -36,17 +41,19 @@ def header_value(headers: Sequence[tuple[str, str]], name: str) -> str:
 @dataclass(frozen=True)
 class GatewayResponse:
     """One response type: its status (None: the error's own), its `error.code`, whether its
-    X-Request-ID echoes the client's, and its other headers as the template maps them."""
+    X-Request-ID echoes the client's, its other headers as the template maps them, and its
+    `error.message` when the template writes a literal one (None: the error's own)."""
 
     status: int | None
     code: str
     echoes_request_id: bool
     headers: tuple[tuple[str, str], ...] = ()
+    message: str | None = None
 
-    def request_id(self, incoming: str) -> str:
+    def request_id(self, incoming: str, gateways: str) -> str:
         """Its X-Request-ID: the client's as sent (API Gateway copies it unchecked) when it
-        echoes one, else a new id, standing in for API Gateway's own."""
-        return incoming if self.echoes_request_id and incoming else uuid.uuid4().hex
+        echoes one and the client sent one, else API Gateway's own id `gateways`."""
+        return incoming if self.echoes_request_id and incoming else gateways
 
     def headers_for(self, request: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
         """Its other headers in the answer to a request with these headers."""
@@ -87,6 +94,7 @@ class GatewayResponses:
 def _parse(raw: Mapping[str, Any], fallback: GatewayResponse) -> GatewayResponse:
     body = str(((raw.get("ResponseTemplates") or {}).get("application/json")) or "")
     code = _CODE.search(body)
+    message = _MESSAGE.search(body)
     status = raw.get("StatusCode")
     headers = (raw.get("ResponseParameters") or {}).get("Headers") or {}
     request_id = next((v for k, v in headers.items() if str(k).lower() == "x-request-id"), None)
@@ -98,6 +106,7 @@ def _parse(raw: Mapping[str, Any], fallback: GatewayResponse) -> GatewayResponse
             fallback.echoes_request_id if request_id is None else request_id == CLIENTS_REQUEST_ID
         ),
         headers=others,
+        message=json.loads(message[1]) if message else fallback.message,
     )
 
 

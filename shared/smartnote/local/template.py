@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 import yaml
 
@@ -365,7 +366,9 @@ def _split(path: str) -> list[str]:
 def _match_resource(
     resource: str, segments: list[str]
 ) -> tuple[tuple[int, ...], dict[str, str]] | None:
-    """Match a request path against one resource; returns (specificity key, path params)."""
+    """Match a request path (percent-encoded, as sent) against one resource; returns
+    (specificity key, path params). It routes on the segments as sent (a `%2F` stays inside
+    its segment) and hands the parameters decoded, as API Gateway's `pathParameters` are."""
     key: list[int] = []
     params: dict[str, str] = {}
     parts = _split(resource)
@@ -374,13 +377,13 @@ def _match_resource(
             rest = segments[index:]
             if index != len(parts) - 1 or not rest:  # {proxy+} needs at least one segment
                 return None
-            params[part[1:-2]] = "/".join(rest)
+            params[part[1:-2]] = unquote("/".join(rest))
             key.append(_GREEDY)
             return tuple(key), params
         if index >= len(segments):
             return None
         if part.startswith("{") and part.endswith("}"):
-            params[part[1:-1]] = segments[index]
+            params[part[1:-1]] = unquote(segments[index])
             key.append(_PARAM)
         elif part == segments[index]:
             key.append(_LITERAL)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from smartnote.local.events import build_rest_event
 from smartnote.local.gateway import Gateway
@@ -101,6 +102,7 @@ async def hello(name: str, request: Request, q: str | None = None) -> dict[str, 
         "tags": request.query_params.getlist("tag"),
         "resource": event["resource"],
         "pathParameters": event["pathParameters"],
+        "requestId": event["requestContext"]["requestId"],
         **_runtime(),
     }
 
@@ -184,6 +186,19 @@ def test_routes_to_the_function_with_a_rest_v1_event(client: httpx.Client) -> No
     assert data["tags"] == ["a", "b"]
     assert data["resource"] == "/hello/{name}"
     assert data["pathParameters"] == {"name": "world"}
+    # API Gateway's id of the request, as the function saw it in requestContext.
+    assert response.headers["x-amzn-requestid"] == data["requestId"]
+
+
+def test_the_path_reaches_the_function_encoded_as_sent(client: httpx.Client) -> None:
+    """API Gateway REST gives `path` percent-encoded as the client sent it (Mangum decodes it,
+    once) and `pathParameters` decoded: `%2541` is the three characters `%41`, never `A`."""
+    response = client.get("/hello/50%2541")
+    assert response.status_code == 200
+    data = response.json()
+    assert data["name"] == "50%41"
+    assert data["path"] == "/hello/50%41"
+    assert data["pathParameters"] == {"name": "50%41"}
 
 
 def test_head_reaches_the_function_as_head(client: httpx.Client) -> None:
@@ -233,14 +248,17 @@ def test_own_errors_echo_the_clients_request_id_as_sent(gateway: Gateway) -> Non
         "crash": 502,
         "past its Timeout": 502,
     }
+    # API Gateway's 413 is its own: REQUEST_TOO_LARGE cannot be customized, so no X-Request-ID.
     too_large = b"POST /echo HTTP/1.1\r\nHost: x\r\nX-Request-ID: client id 7\r\n"
-    status, headers, _ = _raw(gateway, too_large + b"Content-Length: 20000000\r\n\r\n")
-    assert status == 413
-    assert headers["x-request-id"] == "client id 7"
+    status, headers, body = _raw(gateway, too_large + b"Content-Length: 20000000\r\n\r\n")
+    assert (status, json.loads(body)) == (413, {"message": "Request Too Long"})
+    assert "x-request-id" not in headers
     for answer in answers.values():
         assert answer.headers["x-request-id"] == "client id 7"
     with httpx.Client(base_url=gateway.url, timeout=10) as http:
-        assert http.get("/x").headers["x-request-id"]  # none sent: the gateway's own
+        unsent = http.get("/x")
+    # None sent: the gateway's own id, which it also sends as API Gateway does.
+    assert unsent.headers["x-request-id"] == unsent.headers["x-amzn-requestid"]
 
 
 def test_own_errors_carry_the_gateways_id_where_the_template_says_so(tmp_path: Path) -> None:
@@ -327,8 +345,8 @@ def test_crash_is_502_json_and_logged(
     with caplog.at_level("ERROR", logger="smartnote.local.gateway"):
         response = client.post("/boom/now")
     assert response.status_code == 502
-    assert response.json() == {  # the code of the template's DEFAULT_5XX
-        "error": {"code": "gateway_error", "message": "The function failed", "details": []}
+    assert response.json() == {  # the code of the template's DEFAULT_5XX, AWS's message
+        "error": {"code": "gateway_error", "message": "Internal server error", "details": []}
     }
     assert "kaboom" not in response.text
     assert any("kaboom" in (record.exc_text or "") for record in caplog.records)
@@ -393,6 +411,22 @@ def test_gateway_errors_carry_the_codes_of_the_templates_gateway_responses(
     assert client.get("/nowhere").json()["error"]["code"] == code("MISSING_AUTHENTICATION_TOKEN")
 
 
+def test_an_unknown_route_answers_the_templates_literal_message(tmp_path: Path) -> None:
+    """template.yaml's MISSING_AUTHENTICATION_TOKEN body is a literal: the deployed API
+    answers its message (`No such route`) whatever the method and path."""
+    real = load_template(REPO / "template.yaml").raw
+    template = yaml.safe_load(TEMPLATE)
+    template["Parameters"], template["Conditions"] = real["Parameters"], real["Conditions"]
+    template["Resources"]["Api"] = real["Resources"]["Api"]
+    (tmp_path / "template.yaml").write_text(yaml.safe_dump(template))
+    declared = real["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    body = declared["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]
+    with Gateway(load_template(tmp_path / "template.yaml"), port=0, quiet=True) as running:
+        answer = httpx.delete(f"{running.url}/nowhere/at/all", timeout=10)
+    assert answer.status_code == 404
+    assert answer.json() == json.loads(body)
+
+
 def test_no_content_length_on_204(client: httpx.Client) -> None:
     """RFC 9110 8.6: a server MUST NOT send Content-Length in a 204 (No Content)."""
     response = client.get("/bodiless/204")
@@ -417,6 +451,19 @@ def test_binary_body_round_trip(client: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert response.content == data
+
+
+def test_a_request_over_lambdas_6_mb_once_in_its_event_is_413_as_api_gateway_answers(
+    client: httpx.Client,
+) -> None:
+    """5 MiB of image is under API Gateway's 10 MB, but base64 in the event it is over what
+    Lambda takes per invocation (6 MiB): Lambda refuses it, the function never runs, and API
+    Gateway answers its own 413 (one its GatewayResponses cannot shape)."""
+    data = b"\x89PNG" + b"\x00" * (5 * 1024 * 1024)
+    response = client.post("/echo", content=data, headers={"Content-Type": "image/png"})
+    assert response.status_code == 413
+    assert response.json() == {"message": "Request Too Long"}
+    assert "x-request-id" not in response.headers
 
 
 def test_json_body_round_trip(client: httpx.Client) -> None:

@@ -1,11 +1,11 @@
 """CORS on the local gateway's own answers, from template.yaml's GatewayResponses and the
 local CorsAllowOrigins (CORS_ALLOW_ORIGINS), as API Gateway sends them on AWS.
 
-Without it a browser app of an allowed origin cannot read a 404, 413 or 5xx of the gateway
-itself (nor its X-Request-ID or Retry-After): it sees an opaque network error. The local
-gateway does not throttle, so the 429s (THROTTLED, QUOTA_EXCEEDED) are checked in the template
-only (tests/security/test_misconfiguration.py); a 504 takes 29 s and is the 502's
-DEFAULT_5XX.
+Without it a browser app of an allowed origin cannot read a 404 or 5xx of the gateway itself
+(nor its X-Request-ID or Retry-After): it sees an opaque network error. The local gateway does
+not throttle, so the 429s (THROTTLED, QUOTA_EXCEEDED) are checked in the template only
+(tests/security/test_misconfiguration.py); a 504 takes 29 s and is the 502's DEFAULT_5XX. The
+413 is API Gateway's own, which no GatewayResponse shapes: no CORS headers on AWS, none here.
 """
 
 from __future__ import annotations
@@ -101,12 +101,12 @@ def _too_large(gateway: Gateway, origin: str) -> httpx.Headers:
 
 
 def _own_answers(gateway: Gateway, origin: str) -> dict[int, httpx.Headers]:
-    """The headers of the gateway's own 404 (unknown route), 413 and 502 to `origin`."""
+    """The headers of the gateway's own 404 (unknown route) and 502 to `origin`."""
     with httpx.Client(base_url=gateway.url, timeout=10, headers={"Origin": origin}) as http:
         unknown = http.get("/nowhere")
         crashed = http.post("/boom/now", json={})
     assert (unknown.status_code, crashed.status_code) == (404, 502)
-    return {404: unknown.headers, 413: _too_large(gateway, origin), 502: crashed.headers}
+    return {404: unknown.headers, 502: crashed.headers}
 
 
 def _names(value: str) -> set[str]:
@@ -146,6 +146,13 @@ def test_with_several_origins_the_origin_is_echoed_without_credentials(
             assert {"x-request-id", "retry-after"} <= exposed, (origin, status)
     with httpx.Client(base_url=two_origins.url, timeout=10) as http:
         assert "access-control-allow-origin" not in http.get("/nowhere").headers  # no Origin
+
+
+def test_the_413_carries_no_cors_as_on_aws(one_origin: Gateway) -> None:
+    """API Gateway does not let REQUEST_TOO_LARGE be customized: even the allowed origin
+    cannot read its 413, on AWS as here."""
+    headers = _too_large(one_origin, ALLOWED)
+    assert not [name for name in headers if name.startswith("access-control-")]
 
 
 def test_without_origins_the_gateway_answers_no_cors(no_origins: Gateway) -> None:

@@ -27,7 +27,7 @@ def test_event_shape_with_multi_value_query_and_headers() -> None:
         source_ip="10.0.0.9",
     )
     assert event["resource"] == "/notes/{proxy+}"
-    assert event["path"] == "/notes/a b"
+    assert event["path"] == "/notes/a%20b"  # as sent: REST APIs do not decode it
     assert event["httpMethod"] == "GET"
     assert event["queryStringParameters"] == {"tag": "y", "q": "", "single": "1"}
     assert event["multiValueQueryStringParameters"] == {
@@ -44,7 +44,7 @@ def test_event_shape_with_multi_value_query_and_headers() -> None:
     assert ctx["resourcePath"] == "/notes/{proxy+}"
     assert ctx["httpMethod"] == "GET"
     assert ctx["stage"] == "local"
-    assert ctx["path"] == "/notes/a b"  # no stage in local URLs, as with a custom domain
+    assert ctx["path"] == "/notes/a%20b"  # no stage in local URLs, as with a custom domain
     assert ctx["identity"] == {
         "sourceIp": "10.0.0.9",
         "userAgent": "pytest",
@@ -58,6 +58,18 @@ def test_event_shape_with_multi_value_query_and_headers() -> None:
     assert isinstance(ctx["requestTimeEpoch"], int)
     uuid.UUID(ctx["requestId"])
     json.dumps(event)  # what a real event is: plain JSON
+
+
+def test_a_semicolon_splits_the_query_as_on_api_gateway() -> None:
+    """API Gateway's REST notes: a literal `;` in a query string splits the data there (an
+    encoded `%3B` is a semicolon in the value)."""
+    event = build_rest_event("GET", "/notes?q=a;b&tag=x%3By", [], resource="/notes")
+    assert event["multiValueQueryStringParameters"] == {"q": ["a"], "b": [""], "tag": ["x;y"]}
+
+
+def test_empty_and_bare_query_keys_are_empty_strings() -> None:
+    event = build_rest_event("GET", "/notes?a=&b&c=1", [], resource="/notes")
+    assert event["queryStringParameters"] == {"a": "", "b": "", "c": "1"}
 
 
 def test_empty_maps_are_none_like_aws() -> None:

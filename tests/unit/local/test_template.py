@@ -244,6 +244,20 @@ def test_precedence_exact_over_param_over_greedy() -> None:
     assert match_route(routes, "POST", "/notes/search") is None
 
 
+def test_path_parameters_are_decoded_after_routing_on_the_raw_path() -> None:
+    """A `%2F` does not split a segment, and API Gateway hands the parameters decoded."""
+    fn_param, fn_greedy = _fn("param"), _fn("greedy")
+    routes = [
+        (fn_param, ApiRoute("/notes/{id}", "GET")),
+        (fn_greedy, ApiRoute("/notes/{id}/{proxy+}", "GET")),
+    ]
+    param = match_route(routes, "GET", "/notes/a%2Fb%20%C3%A9")
+    assert param is not None and param.function is fn_param
+    assert param.path_parameters == {"id": "a/b é"}
+    greedy = match_route(routes, "GET", "/notes/1/x%25y/z")
+    assert greedy is not None and greedy.path_parameters == {"id": "1", "proxy": "x%y/z"}
+
+
 def test_exact_method_beats_any() -> None:
     fn_any, fn_get = _fn("anything"), _fn("getter")
     routes = [(fn_any, ApiRoute("/items", "ANY")), (fn_get, ApiRoute("/items", "GET"))]
@@ -348,7 +362,10 @@ def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_resp
         "DEFAULT_5XX": responses.default_5xx,
         "MISSING_AUTHENTICATION_TOKEN": responses.missing_route,
     }
-    assert {kind: replace(r, headers=()) for kind, r in declared.items()} == FALLBACK
+    assert {kind: replace(r, headers=(), message=None) for kind, r in declared.items()} == FALLBACK
+    # A literal message is answered as written; $context.error.messageString is the error's.
+    assert responses.missing_route.message == "No such route"
+    assert responses.default_4xx.message is None and responses.default_5xx.message is None
     assert FALLBACK["DEFAULT_4XX"] == GatewayResponse(None, "gateway_error", True)
     assert FALLBACK["MISSING_AUTHENTICATION_TOKEN"] == GatewayResponse(404, "not_found", True)
     # Their other headers, as the template maps them: no CORS without CorsAllowOrigins.
