@@ -115,12 +115,18 @@ _TIFF_TYPES = {1: "B", 3: "H", 4: "I"}  # BYTE, SHORT, LONG: all that the tags w
 _ORIENTATION = 274
 
 
-def _entries(tiff: bytes, offset: int) -> Iterator[tuple[int, str, int]]:
-    """Of each entry of the IFD at `offset` of a TIFF structure (a TIFF file, or an EXIF
-    block) whose type we read: its tag, its first value's struct format (with the byte
-    order) and position. A tag given twice comes once, first as libtiff reads it."""
+def _header(tiff: bytes, offset: int) -> tuple[str, int]:
+    """The byte order (struct's) of a TIFF structure (a TIFF file, or an EXIF block), and
+    how many entries its IFD at `offset` holds."""
     order = "<" if tiff[:2] == b"II" else ">"
     (count,) = struct.unpack_from(order + "H", tiff, offset)
+    return order, count
+
+
+def _entries(tiff: bytes, offset: int, order: str, count: int) -> Iterator[tuple[int, str, int]]:
+    """Of each entry of the IFD at `offset` (its header: `_header`) whose type we read: its
+    tag, its first value's struct format (with the byte order) and position. A tag given
+    twice comes once, first as libtiff reads it."""
     seen: set[int] = set()
     for entry in range(offset + 2, offset + 2 + count * 12, 12):
         tag, kind, number = struct.unpack_from(order + "HHI", tiff, entry)
@@ -137,13 +143,12 @@ def _entries(tiff: bytes, offset: int) -> Iterator[tuple[int, str, int]]:
 def _ifd(tiff: bytes, offset: int, tags: Collection[int]) -> tuple[dict[int, int], int]:
     """The first value of each of `tags` found in the IFD at `offset` of a TIFF structure,
     and the offset of the next IFD (0: none)."""
+    order, count = _header(tiff, offset)
     values = {
         tag: struct.unpack_from(code, tiff, where)[0]
-        for tag, code, where in _entries(tiff, offset)
+        for tag, code, where in _entries(tiff, offset, order, count)
         if tag in tags
     }
-    order = "<" if tiff[:2] == b"II" else ">"
-    (count,) = struct.unpack_from(order + "H", tiff, offset)
     (next_offset,) = struct.unpack_from(order + "I", tiff, offset + 2 + count * 12)
     return values, next_offset
 
@@ -154,7 +159,7 @@ def tiff_as_stored(data: bytes) -> bytes:
     mirroring each tile in place. `read_header` gives the orientation to apply instead."""
     order = "<" if data[:2] == b"II" else ">"
     (offset,) = struct.unpack_from(order + "I", data, 4)
-    for tag, code, where in _entries(data, offset):
+    for tag, code, where in _entries(data, offset, *_header(data, offset)):
         if tag == _ORIENTATION:
             patched = bytearray(data)
             struct.pack_into(code, patched, where, 1)

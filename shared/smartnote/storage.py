@@ -16,7 +16,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +29,8 @@ DERIVED = "derived"
 # a quarter of that keeps each call well within `aws.S3_CALLS`' 2 s to answer, so that a
 # large deletion is not a timeout retried in vain (each request is billed alike).
 _DELETE_BATCH = 250
+# How precisely S3 times an object (LastModified): to the second, the fraction dropped.
+LAST_MODIFIED_RESOLUTION = timedelta(seconds=1)
 _OUR_PREFIX = re.compile(r"[A-Za-z0-9/-]+/")  # made of our ids: uuids, hex
 ORIGINAL = "original"  # the object name of every upload; the name a client sent is metadata
 PROCESSED = "processed"
@@ -69,7 +71,12 @@ class AttachmentObject:
     owner_id: str
     note_id: str
     attachment_id: str
-    last_modified: datetime
+    last_modified: datetime  # as S3 gives it: to the second, truncated
+
+    def written_before(self, moment: datetime) -> bool:
+        """Whether the object was written before `moment` for certain: the whole second S3
+        gives as its time (it may have been written at its end) is before `moment`."""
+        return self.last_modified + LAST_MODIFIED_RESOLUTION <= moment
 
 
 def attachment_object(key: str, last_modified: datetime) -> AttachmentObject | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import httpx
@@ -154,10 +155,20 @@ def test_search_with_pathological_patterns_answers_and_matches_literally(
         assert response.json()["items"] == []
 
 
+def _in_one_write_window(window_seconds: int, needed: float = 30) -> None:
+    """Return once the next `needed` seconds fall in one window of the write limit: its
+    windows are fixed (each starts at a multiple of `window_seconds` since the epoch,
+    `WriteLimiter.hit`), and writes that straddle a window's start are counted afresh."""
+    left = window_seconds - time.time() % window_seconds
+    if left < needed:
+        time.sleep(left)
+
+
 def test_writes_are_limited_per_user_across_containers(
     api: httpx.Client, user: ApiUser, other_user: ApiUser
 ) -> None:
     limit = {"write_rate_limit": 3, "write_rate_window_seconds": 3600}
+    _in_one_write_window(limit["write_rate_window_seconds"])
     with cold_container(notes.router, **limit) as first:
         for _ in range(3):
             assert (
@@ -180,6 +191,7 @@ def test_a_spent_write_limit_does_not_keep_the_owner_from_taking_the_account_bac
     # Whoever holds a stolen token can spend the owner's writes; ending sessions and changing
     # the password must still work (the password ones are throttled like a login instead).
     limit = {"write_rate_limit": 1, "write_rate_window_seconds": 3600}
+    _in_one_write_window(limit["write_rate_window_seconds"])
     stolen = api.post("/auth/token", data={"username": user.email, "password": user.password})
     stolen_headers = {"Authorization": f"Bearer {stolen.json()['access_token']}"}
     with cold_container(notes.router, **limit) as spender:

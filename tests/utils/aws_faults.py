@@ -118,6 +118,8 @@ def aws_silent(monkeypatch: pytest.MonkeyPatch, backlog: int = 8) -> Iterator[No
         listener.listen(backlog)
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
         get_settings.cache_clear()
-        yield
-        monkeypatch.undo()
-        get_settings.cache_clear()
+        try:
+            yield
+        finally:  # a block that fails must not leave the settings cached on the dead endpoint
+            monkeypatch.undo()
+            get_settings.cache_clear()

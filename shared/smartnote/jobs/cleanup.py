@@ -271,7 +271,7 @@ async def delete_unrecorded(
     for page in bucket.attachment_objects(top):
         old: dict[str, list[str]] = {}  # by note
         for found in page:
-            if found.last_modified < cutoff:
+            if found.written_before(cutoff):
                 old.setdefault(found.note_id, []).append(found.key)
         if not old:
             continue

@@ -730,11 +730,13 @@ def test_a_run_that_fails_part_way_still_writes_the_failures_it_counted(
 
 @dataclass
 class Outputs:
-    """An attachment's record and image outputs in S3, written now (`written` at the latest)."""
+    """An attachment's record and image outputs in S3, written now: from `first` (S3 times
+    objects to the second: the writes may straddle one) to `written`."""
 
     recorded: list[str]  # what the record points at: the upload, its outputs, an edit's result
     unrecorded: list[str]  # what a run that died, an edit never recorded, a deleted attachment left
     other: list[str]  # under the attachment, of no layout the image function writes
+    first: datetime
     written: datetime
 
 
@@ -757,21 +759,17 @@ def _settled_outputs(aws: AwsService, user: ApiUser, note_id: str, notes: Notes)
         {"id": stuck_edit, "status": "failed", "key": None},  # failed by the cleanup: killed
     ]
     notes.update_one({"_id": note_id}, {"$set": {"attachments": [attachment]}})
-    outputs = Outputs(
-        recorded=[upload, thumbnail, web, edited],
-        unrecorded=[
-            run(storage.THUMBNAIL),  # a run killed after writing both
-            run(storage.WEB),
-            under(attachment["id"], storage.edit_output_name(stuck_edit, "jpeg")),
-            under(attachment["id"], storage.WEB),  # the layout before runs
-            under(gone, storage.run_output_name(secrets.token_hex(8), storage.WEB)),
-        ],
-        other=[under(attachment["id"], "photo.jpg")],
-        written=datetime.min.replace(tzinfo=UTC),
-    )
-    for key in outputs.recorded + outputs.unrecorded + outputs.other:
-        outputs.written = max(outputs.written, _put(aws, key))
-    return outputs
+    recorded = [upload, thumbnail, web, edited]
+    unrecorded = [
+        run(storage.THUMBNAIL),  # a run killed after writing both
+        run(storage.WEB),
+        under(attachment["id"], storage.edit_output_name(stuck_edit, "jpeg")),
+        under(attachment["id"], storage.WEB),  # the layout before runs
+        under(gone, storage.run_output_name(secrets.token_hex(8), storage.WEB)),
+    ]
+    other = [under(attachment["id"], "photo.jpg")]
+    written = [_put(aws, key) for key in recorded + unrecorded + other]
+    return Outputs(recorded, unrecorded, other, first=min(written), written=max(written))
 
 
 def _put(aws: AwsService, key: str) -> datetime:
@@ -785,6 +783,17 @@ def _written(aws: AwsService, key: str) -> datetime:
     head = aws.client("s3").head_object(Bucket=get_settings().uploads_bucket, Key=key)
     written: datetime = head["LastModified"]
     return written
+
+
+def _written_later_than_its_time(aws: AwsService, key: str) -> tuple[datetime, datetime]:
+    """Write `key` just after a moment that S3, timing objects to the second (truncated),
+    then gives as later than the write; returns (that moment, when S3 says it was written)."""
+    while True:
+        before = utcnow()
+        written = _put(aws, key)
+        if written < before:
+            return before, written
+        # The write began on a second, or after the next one began: once more.
 
 
 def _written_after(aws: AwsService, key: str, moment: datetime) -> datetime:
@@ -825,13 +834,41 @@ def test_image_outputs_no_record_points_at_go_once_settled_and_nothing_else(
     everything = [*outputs.recorded, *outputs.unrecorded, *outputs.other, in_flight]
     prefixes = [f"uploads/{user.id}/{note_id}/", f"derived/{user.id}/{note_id}/"]
 
-    _run_at_cutoff(cleanup, outputs.written)  # none is older than the age yet
+    _run_at_cutoff(cleanup, outputs.first)  # none is older than the age yet
     assert sorted(keys(aws, prefixes)) == sorted(everything)
 
     result = _run_at_cutoff(cleanup, started)
     assert result["unrecorded_outputs"] >= len(outputs.unrecorded)
     assert sorted(keys(aws, prefixes)) == sorted([*outputs.recorded, *outputs.other, in_flight])
     assert result["note_failures"] == 0
+
+
+@pytest.mark.parametrize("top", [storage.DERIVED, storage.UPLOADS])
+def test_an_unrecorded_object_written_after_the_cutoff_is_kept_though_s3_times_it_before(
+    api: httpx.Client, user: ApiUser, aws: AwsService, cleanup: ScheduledFunction, top: str
+) -> None:
+    """S3 gives when an object was written to the second: one written at 12:00:00.700 is
+    listed as written at 12:00:00. A run whose cutoff was 12:00:00.500 deleted it as written
+    before the cutoff, though it was written after: younger than the age that settles it."""
+    note_id, attachment_id = create_note(api, user), secrets.token_hex(8)
+    unrecorded = {  # by prefix: an object no record points at, and when it is settled
+        storage.DERIVED: (
+            storage.derived_key(user.id, note_id, attachment_id, storage.WEB),
+            cleanup_job.outputs_cutoff,
+        ),
+        storage.UPLOADS: (
+            storage.upload_key(user.id, note_id, attachment_id, storage.ORIGINAL),
+            cleanup_job.uploads_cutoff,
+        ),
+    }
+    key, settled = unrecorded[top]
+    before_the_write, written = _written_later_than_its_time(aws, key)
+
+    _run_at_cutoff(cleanup, before_the_write, settled)
+    assert keys(aws, [key]) == [key]
+
+    _run_at_cutoff(cleanup, written + timedelta(seconds=1), settled)
+    assert keys(aws, [key]) == []
 
 
 def test_unrecorded_outputs_s3_will_not_delete_are_a_failure_left_for_the_next_run(

@@ -273,13 +273,18 @@ def test_trashed_notes_and_cleared_reminders_send_nothing(
 
 @contextlib.contextmanager
 def setting(name: str, value: str) -> Iterator[None]:
-    """The functions' setting `name` (an environment variable) is `value` for the block."""
+    """The functions' setting `name` (an environment variable) is `value` for the block, and
+    what it was after (unset, or the value the environment gave it)."""
+    before = os.environ.get(name)
     os.environ[name] = value
     get_settings.cache_clear()
     try:
         yield
     finally:
-        os.environ.pop(name)
+        if before is None:
+            os.environ.pop(name)
+        else:
+            os.environ[name] = before
         get_settings.cache_clear()
 
 
