@@ -85,14 +85,31 @@ def _client(
     import boto3  # noqa: PLC0415 - only functions that talk to AWS pay for boto3
     from botocore.config import Config  # noqa: PLC0415
 
-    config = None
+    config = Config(**_s3_signing(endpoint_url)) if service == "s3" else None
     if limits is not None:
-        config = Config(
+        bounded = Config(
             connect_timeout=limits.connect_seconds,
             read_timeout=limits.read_seconds,
             retries={"mode": "standard", "total_max_attempts": limits.attempts},
         )
+        config = bounded if config is None else config.merge(bounded)
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
+
+
+def _s3_signing(endpoint_url: str | None) -> dict[str, Any]:
+    """How S3 requests, and the presigned URLs browsers take to S3, are signed and addressed.
+
+    SigV4 always: botocore presigns with SigV2 where a region still lists it (us-east-1,
+    us-west-2...), and buckets created since June 2020 refuse SigV2. On AWS, the bucket's
+    regional host: botocore names the global one, which a bucket outside us-east-1 answers
+    with a 307 for up to a day after its creation (a presigned POST is not followed there, a
+    GET's signature covers the host). An endpoint of our own (LocalStack, moto) keeps
+    botocore's addressing: path-style on an IP address or localhost.
+    """
+    signing: dict[str, Any] = {"signature_version": "s3v4"}
+    if endpoint_url is None:
+        signing["s3"] = {"addressing_style": "virtual"}
+    return signing
 
 
 class LazyClient:
