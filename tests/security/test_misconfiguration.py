@@ -360,3 +360,79 @@ def test_a_change_of_the_allowed_origins_reaches_api_gateways_own_errors() -> No
     alone would leave the stage answering with the old origins."""
     api = next(r for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::Api")
     assert api["Properties"]["AlwaysDeploy"] is True
+
+
+# The functions whose routes verify or sign tokens: they load jose at start
+# (tests/integration/functions/test_imports.py, LOADS). No other function needs the key.
+TOKEN_FUNCTIONS = {"AuthFunction", "UsersFunction", "NotesFunction", "AttachmentsFunction"}
+JWT_KEY_REFS = ({"Ref": "JwtSecretArn"}, {"Ref": "JwtSecret"})
+
+
+def _names_the_jwt_key(resource: Any) -> bool:
+    if isinstance(resource, dict):
+        return resource in JWT_KEY_REFS or any(_names_the_jwt_key(v) for v in resource.values())
+    if isinstance(resource, list):
+        return any(_names_the_jwt_key(item) for item in resource)
+    return False
+
+
+def _jwt_key_readers() -> set[str]:
+    """The functions whose role is allowed a read of the JWT signing key, from their own
+    Policies or from a managed policy attached to their role."""
+    readers = set()
+    for name, function in FUNCTIONS.items():
+        if any(_names_the_jwt_key(s.get("Resource")) for s in _statements(function)):
+            readers.add(name)
+    for resource in RESOURCES.values():
+        if resource["Type"] != "AWS::IAM::ManagedPolicy":
+            continue
+        properties = resource["Properties"]
+        if any(_names_the_jwt_key(s.get("Resource")) for s in _statements(properties)):
+            for role in properties.get("Roles", []):
+                readers.add(role["Ref"].removesuffix("Role"))
+    return readers
+
+
+def test_only_the_functions_that_verify_tokens_may_read_the_jwt_key() -> None:
+    """Whoever reads the key can sign a token for any user: the image function (OpenCV and
+    Tesseract on files users upload), the jobs, the docs and the migration have no use for it."""
+    assert _jwt_key_readers() == TOKEN_FUNCTIONS
+
+
+def test_every_bucket_refuses_requests_without_tls() -> None:
+    """Encryption at rest says nothing of the wire: S3 still answers plain HTTP (a presigned
+    URL rewritten to http://, a misconfigured client) unless the bucket's policy denies it."""
+    buckets = [name for name, r in RESOURCES.items() if r["Type"] == "AWS::S3::Bucket"]
+    denied = set()
+    for resource in RESOURCES.values():
+        if resource["Type"] != "AWS::S3::BucketPolicy":
+            continue
+        bucket = resource["Properties"]["Bucket"]["Ref"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] != "Deny" or statement["Principal"] != "*":
+                continue
+            insecure = statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")
+            if statement["Action"] == "s3:*" and str(insecure).lower() == "false":
+                assert statement["Resource"] == [
+                    {"Fn::GetAtt": [bucket, "Arn"]},
+                    {"Fn::Sub": f"${{{bucket}.Arn}}/*"},
+                ]
+                denied.add(bucket)
+    assert buckets and denied == set(buckets)
+
+
+# HeadBucket (/health) is authorized as s3:ListBucket with no prefix: no condition can keep it.
+HEAD_BUCKET_ONLY = {"DocsFunction"}
+
+
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - HEAD_BUCKET_ONLY))
+def test_a_function_lists_no_further_than_the_attachment_prefixes(function: str) -> None:
+    """Every listing the code makes is of an owner's, note's or attachment's objects under
+    uploads/ or derived/ (storage.py): a role allowed the whole bucket could enumerate the
+    keys (user, note and attachment ids) of whatever else it ever holds."""
+    for statement in _statements(_as_list(FUNCTIONS[function].get("Policies", []))):
+        if "s3:ListBucket" not in _as_list(statement["Action"]):
+            continue
+        prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix")
+        assert prefixes, f"{function} may list the whole bucket"
+        assert set(prefixes) <= {"uploads/*", "derived/*"}, function

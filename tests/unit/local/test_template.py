@@ -85,9 +85,9 @@ def test_short_tags_become_long_form(template: Template) -> None:
     assert raw["Outputs"]["ApiUrl"]["Value"] == {
         "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/${Environment}"
     }
-    policy = raw["Resources"]["AuthFunction"]["Properties"]["Policies"][0]
-    assert list(policy) == ["Fn::If"]
-    assert policy["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    cors = raw["Resources"]["UploadsBucket"]["Properties"]["CorsConfiguration"]
+    assert list(cors) == ["Fn::If"]
+    assert cors["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 def test_every_short_tag_form() -> None:
@@ -413,6 +413,9 @@ def test_every_scheduled_or_s3_triggered_function_parks_its_failures(template: T
         assert failure["Type"] == "SQS", name
         queue = failure["Destination"]["Fn::GetAtt"][0]
         assert resources[queue]["Type"] == "AWS::SQS::Queue", name
+        # SAM gives the role sqs:SendMessage on the destination (its OnFailureSQSPolicy); the
+        # code itself sends nothing, so no policy of its own may add sends (or batches).
+        assert "SQSSendMessagePolicy" not in str(resource["Properties"].get("Policies")), name
         for event in events:
             if event["Type"] in {"Schedule", "ScheduleV2"}:  # EventBridge's own delivery
                 assert event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] == queue
@@ -511,3 +514,26 @@ def test_custom_resources_give_up_soon_after_their_function_could_answer(
         assert timeout < service_timeout <= min(timeout + 120, 3600), logical_id
         checked.append(logical_id)
     assert checked == ["SchemaMigration"]
+
+
+def test_every_log_group_expires_after_the_retention_parameter(template: Template) -> None:
+    """Lambda creates a function's default log group with no expiry: each function logs to a
+    group of the stack's own (LoggingConfig), kept LogRetentionDays like the access logs; the
+    migration's too. A group named per stack, so two stacks in a region never share one."""
+    resources = template.raw["Resources"]
+    groups = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    }
+    for logical_id, properties in groups.items():
+        assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+        assert "${AWS::StackName}" in properties["LogGroupName"]["Fn::Sub"], logical_id
+    logged_to = []
+    for fn in template.functions.values():
+        config = resources[fn.logical_id]["Properties"].get("LoggingConfig", {})
+        group = config.get("LogGroup", {}).get("Ref")
+        assert group in groups, f"{fn.logical_id} logs to a group with no expiry"
+        logged_to.append(group)
+    assert len(set(logged_to)) == len(logged_to) == len(template.functions)
+    assert {"migrate", "image", "cleanup"} <= set(template.functions)
