@@ -25,6 +25,12 @@ from pymongo.errors import (
 from smartnote.errors import unavailable_on, unavailable_when
 
 Document = dict[str, Any]
+# A pooled connection idle longer is replaced before use, not written to: servers, proxies
+# and NAT gateways drop idle connections (AWS NAT gateway after 350 s, SecantusDB after 300 s),
+# and a write on a standalone server or a command such as `ping` is not retried on the
+# AutoReconnect that a dropped one gives (a 503). Below both with a margin, and no lower: a
+# container idle longer pays a new connection (TLS to Atlas) at its next request.
+MAX_IDLE_MS = 240_000
 
 
 def _srv_lookup_unanswered(exc: BaseException) -> bool:
@@ -72,6 +78,7 @@ def get_client(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            maxIdleTimeMS=MAX_IDLE_MS,
             appname="smartnote",
             # A container's loop runs only during an invocation. The streaming monitor's
             # heartbeat (a hello the server answers up to 10 s later) then outlives a freeze,

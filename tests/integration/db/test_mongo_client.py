@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
+import pytest
 from pymongo import monitoring
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
+from secantus import SecantusDBServer
 
 from smartnote.db import mongo
 
@@ -51,5 +54,46 @@ def test_a_frozen_container_keeps_its_server_known(mongo_uri: str) -> None:
         assert listener.failures == []
     finally:
         listener.active = False
+        loop.run_until_complete(mongo.close_clients())
+        loop.close()
+
+
+@pytest.fixture
+def impatient_mongo_uri() -> Iterator[str]:
+    """A standalone server (as MongoService runs) that drops connections idle for 1 s, as
+    servers, proxies and NAT gateways drop idle ones (AWS NAT gateway: 350 s; SecantusDB: 300 s)."""
+    server = SecantusDBServer(
+        host="127.0.0.1",
+        port=0,
+        storage_path=":memory:",
+        replica_set_name=None,
+        client_idle_timeout_s=1.0,
+    )
+    server.start()
+    yield f"mongodb://127.0.0.1:{server.port}/?directConnection=true"
+    server.stop()
+
+
+def test_connections_the_server_dropped_while_idle_are_not_used(
+    impatient_mongo_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pooled connection idle past the server's limit was used as it was: the next write or
+    command (a write on a standalone server is not retried; `ping` never is) failed with
+    AutoReconnect, a 503 (`GET /health` after 5 idle minutes in the local stack)."""
+    # Below this server's 1 s, as MAX_IDLE_MS is below SecantusDB's 300 s.
+    monkeypatch.setattr(mongo, "MAX_IDLE_MS", 500)
+    loop = asyncio.new_event_loop()
+
+    async def after_idling() -> None:
+        client = mongo.get_client(impatient_mongo_uri, timeout_ms=1000)
+        await client.smartnote_test.idle.insert_one({"n": 1})
+        await asyncio.sleep(2)
+        await client.smartnote_test.idle.insert_one({"n": 2})
+        await asyncio.sleep(2)
+        assert (await client.admin.command("ping"))["ok"] == 1
+
+    try:
+        loop.run_until_complete(after_idling())
+    finally:
         loop.run_until_complete(mongo.close_clients())
         loop.close()
