@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from smartnote.config import get_settings
 from smartnote.local.async_invoke import AsyncInvoker
 from smartnote.local.gateway import Gateway
 from smartnote.local.s3_autosave import S3Autosave
@@ -79,6 +80,8 @@ def apply_environ(template: Template, values: Mapping[str, str]) -> None:
         for key, value in fn.environment.items():
             os.environ.setdefault(key, value)
     os.environ.update(values)
+    # Settings read before (migrating PostgreSQL reads its statement timeout) are stale now.
+    get_settings.cache_clear()
 
 
 @contextlib.contextmanager

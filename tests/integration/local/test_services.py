@@ -14,11 +14,13 @@ import pytest
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
+from smartnote.config import get_settings
 from smartnote.local import invoke
 from smartnote.local.events import build_rest_event
 from smartnote.local.services import AwsService, MongoService, free_port, port_is_free
 from smartnote.local.stack import Stack, ephemeral_services, jwt_secret, read_stack_file
 from smartnote.local.template import load_template
+from tests.conftest import SQL_BACKENDS, postgres_database
 from tests.utils.local_stack import interrupt, start_stack_process, write_project
 
 TEMPLATE = """
@@ -169,6 +171,32 @@ def test_stack_runs_everything_and_cleans_up(
         stack.stop()
     assert not (data_dir / "stack.json").exists()
     assert (data_dir / "mongo").is_dir()
+
+
+@pytest.mark.skipif("postgres" not in SQL_BACKENDS, reason="needs PostgreSQL")
+@pytest.mark.usefixtures("restore_environ")
+def test_stack_on_postgres_hands_its_functions_its_own_services(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make run` with DATABASE_URL: migrating PostgreSQL reads the settings (its statement
+    # timeout) before the stack sets MONGODB_URI and AWS_ENDPOINT_URL; the functions must not
+    # be left with those stale settings (every Mongo and S3 call timed out: 503).
+    for key in ("MONGODB_URI", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    with postgres_database() as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        stack = Stack(
+            load_template(project / "template.yaml"), project / ".local", port=0, quiet=True
+        )
+        stack.start()
+        try:
+            settings = get_settings()
+            assert settings.database_url == url
+            assert settings.mongodb_uri == stack.mongo.url
+            assert settings.aws_endpoint_url == stack.aws.url
+        finally:
+            stack.stop()
+            get_settings.cache_clear()
 
 
 def _listening(url: str) -> bool:
