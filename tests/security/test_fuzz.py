@@ -57,6 +57,88 @@ SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/users/me/password")}
 
 cases_run: Counter[str] = Counter()
 
+# What a schema of an OpenAPI 3.1 document may say (JSON Schema 2020-12 and OpenAPI's own). A
+# word outside it is ignored by every reader: pydantic wrote bounds it could not express as
+# `gt`/`ge`/`le`, so the fuzzer (and every generated client) took out-of-range sizes as valid.
+SCHEMA_KEYWORDS = frozenset(
+    [
+        "$ref",
+        "$defs",
+        "$schema",
+        "$id",
+        "$comment",
+        "$anchor",
+        "$dynamicRef",
+        "type",
+        "enum",
+        "const",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "example",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "format",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "items",
+        "prefixItems",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "contains",
+        "minContains",
+        "maxContains",
+        "properties",
+        "required",
+        "additionalProperties",
+        "patternProperties",
+        "propertyNames",
+        "minProperties",
+        "maxProperties",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "dependentRequired",
+        "dependentSchemas",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "discriminator",
+        "xml",
+        "externalDocs",
+        "contentMediaType",
+        "contentEncoding",
+        "contentSchema",
+    ]
+)
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMAS = [
+    "items",
+    "additionalProperties",
+    "not",
+    "contains",
+    "propertyNames",
+    "if",
+    "then",
+    "else",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+]
+
 
 class Fuzzer:
     """The fuzzing user: a live access token and a supply of real object ids."""
@@ -87,6 +169,40 @@ def fuzzer(api_base_url: str, deliver_upload: Deliver) -> Iterator[Fuzzer]:
         Path(REPORT).parent.mkdir(parents=True, exist_ok=True)
         Path(REPORT).write_text(json.dumps({"cases": sum(cases_run.values()), **cases_run}))
     assert sum(cases_run.values()) >= MIN_CASES, f"only {sum(cases_run.values())} cases ran"
+
+
+def _unknown_keywords(schema: Any, where: str) -> Iterator[str]:
+    if not isinstance(schema, dict):
+        return
+    yield from (f"{where}: {key}" for key in schema if key not in SCHEMA_KEYWORDS)
+    for key, value in schema.items():
+        if key in _SUBSCHEMA_MAPS:
+            for name, sub in value.items():
+                yield from _unknown_keywords(sub, f"{where}.{name}")
+        elif key in _SUBSCHEMA_LISTS:
+            for index, sub in enumerate(value):
+                yield from _unknown_keywords(sub, f"{where}.{key}[{index}]")
+        elif key in _SUBSCHEMAS:
+            yield from _unknown_keywords(value, f"{where}.{key}")
+
+
+def _document_schemas(document: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    yield from document["components"]["schemas"].items()
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            for parameter in operation.get("parameters", []):
+                yield f"{method} {path} {parameter['name']}", parameter["schema"]
+            for media, content in operation.get("requestBody", {}).get("content", {}).items():
+                yield f"{method} {path} body {media}", content.get("schema")
+
+
+def test_the_document_says_only_what_json_schema_readers_know() -> None:
+    unknown = [
+        found
+        for where, schema in _document_schemas(merged_openapi())
+        for found in _unknown_keywords(schema, where)
+    ]
+    assert unknown == []
 
 
 def _label(operation: Any) -> str:

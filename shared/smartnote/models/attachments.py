@@ -194,8 +194,11 @@ class AttachmentCreated(BaseModel):
 
 # --- edits -----------------------------------------------------------------------------------
 
-Edge = Annotated[int, JsonInteger, Field(gt=0, le=MAX_EDGE)]
-Offset = Annotated[int, JsonInteger, Field(ge=0, le=MAX_EDGE)]
+# The bounds before the validator: after it, pydantic can only check them as a function of
+# its own and writes them into the JSON schema under its names (`gt`, `le`), unknown to
+# every JSON Schema reader; before it, they are the schema's exclusiveMinimum and maximum.
+Edge = Annotated[int, Field(gt=0, le=MAX_EDGE), JsonInteger]
+Offset = Annotated[int, Field(ge=0, le=MAX_EDGE), JsonInteger]
 
 
 class Rotate(InputModel):

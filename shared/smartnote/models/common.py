@@ -93,6 +93,20 @@ class InputModel(BaseModel):
 OpenApiResponses = dict[int | str, dict[str, Any]]
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    branches = [branch for branch in schema.get("anyOf", []) if branch != {"type": "null"}]
+    if len(branches) == 1:
+        rest = {key: value for key, value in schema.items() if key != "anyOf"}
+        schema.clear()
+        schema.update({**branches[0], **rest})
+
+
+NOT_NULL = Field(json_schema_extra=_without_null)
+"""For a PATCH field `Annotated[X | None, NOT_NULL] = None` that `refuse_nulls` checks: None
+only stands for "left out", so the document says X alone (not X or null, which clients and
+fuzzers would then send, to get a 422)."""
+
+
 def refuse_nulls(model: BaseModel, *names: str, prefix: str = "") -> None:
     """A PATCH model's fields that may be left out but not sent as null (ValueError: a 422)."""
     for name in names:

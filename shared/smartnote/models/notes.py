@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from smartnote.models.attachments import AttachmentSummary
-from smartnote.models.common import InputModel, Timestamp, refuse_nulls
+from smartnote.models.common import NOT_NULL, InputModel, Timestamp, refuse_nulls
 from smartnote.models.text import ONE_LINE_SCHEMA, as_one_line, is_invisible, one_line, visible
 
 MAX_TITLE = 200
@@ -112,10 +112,10 @@ class ReminderPatch(InputModel):
     """A reminder in a PATCH: the fields sent change, the others keep their stored value (a
     note without a reminder needs `at`)."""
 
-    at: Timestamp | None = Field(
+    at: Annotated[Timestamp | None, NOT_NULL] = Field(
         default=None, description="When to remind, ISO 8601 with an offset (1970 to 2999)."
     )
-    repeat: Repeat | None = None
+    repeat: Annotated[Repeat | None, NOT_NULL] = None
 
     @model_validator(mode="after")
     def _not_null(self) -> ReminderPatch:
@@ -151,11 +151,11 @@ class NoteCreate(InputModel):
 class NotePatch(InputModel):
     """A partial update: only the fields sent change; `null` clears color and reminder."""
 
-    title: Title | None = None
-    content: Content | None = None
-    tags: Tags | None = None
-    pinned: StrictBool | None = None
-    archived: StrictBool | None = None
+    title: Annotated[Title | None, NOT_NULL] = None
+    content: Annotated[Content | None, NOT_NULL] = None
+    tags: Annotated[Tags | None, NOT_NULL] = None
+    pinned: Annotated[StrictBool | None, NOT_NULL] = None
+    archived: Annotated[StrictBool | None, NOT_NULL] = None
     color: Color | None = None
     reminder: ReminderPatch | None = None
 

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from smartnote.models.common import InputModel, refuse_nulls
+from smartnote.models.common import NOT_NULL, InputModel, refuse_nulls
 from smartnote.models.text import ONE_LINE_SCHEMA, one_line, visible
 from smartnote.passwords import MAX_PASSWORD_LENGTH, check_password_strength
 
@@ -78,8 +78,8 @@ class UserUpdate(InputModel):
     """Only the fields sent change; `display_name: null` clears it."""
 
     display_name: DisplayName | None = None
-    timezone: TimeZoneName | None = None
-    email_reminders: StrictBool | None = None
+    timezone: Annotated[TimeZoneName | None, NOT_NULL] = None
+    email_reminders: Annotated[StrictBool | None, NOT_NULL] = None
 
     @model_validator(mode="after")
     def _only_display_name_is_nullable(self) -> UserUpdate:

@@ -26,6 +26,7 @@ from tests.integration.attachments.conftest import announce, upload, upload_key
 from tests.utils.aws_faults import aws_answered, aws_answering
 from tests.utils.images import HEIC_START, PAGE_TEXT, character_accuracy, encode, photographed_page
 from tests.utils.one_line import INVISIBLE, NOT_ONE_LINE
+from tests.utils.openapi_bodies import request_schema_admits
 
 Process = Callable[..., dict[str, Any]]
 
@@ -679,6 +680,31 @@ def test_bad_edits_are_422_and_queue_nothing(
     response = api.post(f"{path}/edits", json={"operations": operations}, headers=user.headers)
     assert_error(response, 422, "validation_error")
     assert api.get(path, headers=user.headers).json()["derived"] == []
+
+
+# Sizes and offsets out of range, which the document's Crop and Resize must declare (it
+# once carried pydantic's `gt`/`ge`/`le`, which no JSON Schema reader knows).
+OUT_OF_RANGE_EDITS: list[dict[str, Any]] = [
+    {"op": "resize", "height": 0},
+    {"op": "resize", "width": 20_001},
+    {"op": "crop", "x": -1, "y": 0, "width": 10, "height": 10},
+    {"op": "crop", "x": 0, "y": 20_001, "width": 10, "height": 10},
+    {"op": "crop", "x": 0, "y": 0, "width": 0, "height": 10},
+    {"op": "crop", "x": 0, "y": 0, "width": 10, "height": 20_001},
+]
+
+
+@pytest.mark.parametrize("operation", OUT_OF_RANGE_EDITS, ids=json.dumps)
+def test_the_document_declares_the_range_of_edit_sizes(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], operation: dict[str, Any]
+) -> None:
+    attachment = announce(api, user, note["id"])
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}/edits"
+    body = {"operations": [operation]}
+    assert_error(api.post(path, json=body, headers=user.headers), 422, "validation_error")
+    assert not request_schema_admits(
+        "POST", "/notes/{note_id}/attachments/{attachment_id}/edits", body
+    )
 
 
 # Numbers that are not JSON integers, where an edit wants one: pydantic's lax mode read

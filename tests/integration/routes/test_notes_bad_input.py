@@ -18,6 +18,7 @@ from smartnote.models.notes import (
 )
 from tests.conftest import ApiUser, assert_error
 from tests.utils.one_line import INVISIBLE, NOT_ONE_LINE, VISIBLE
+from tests.utils.openapi_bodies import request_schema_admits
 
 
 @pytest.fixture
@@ -97,6 +98,28 @@ def test_patch_and_put_refuse_bad_bodies_and_keep_the_note(
     assert_error(api.patch(url, json=body, headers=user.headers), 422, "validation_error")
     assert_error(api.put(url, json=body, headers=user.headers), 422, "validation_error")
     assert api.get(url, headers=user.headers).json() == note
+
+
+# Fields a PATCH may leave out but not send as null (only color and reminder clear).
+REFUSED_NULLS: list[dict[str, Any]] = [
+    {"title": None},
+    {"content": None},
+    {"tags": None},
+    {"pinned": None},
+    {"archived": None},
+    {"reminder": {"at": None, "repeat": "daily"}},
+    {"reminder": {"at": "2030-01-01T09:00:00Z", "repeat": None}},
+]
+
+
+@pytest.mark.parametrize("body", REFUSED_NULLS, ids=json.dumps)
+def test_the_document_does_not_offer_the_nulls_a_patch_refuses(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], body: dict[str, Any]
+) -> None:
+    response = api.patch(f"/notes/{note['id']}", json=body, headers=user.headers)
+    assert_error(response, 422, "validation_error")
+    assert not request_schema_admits("PATCH", "/notes/{note_id}", body)
+    assert request_schema_admits("PATCH", "/notes/{note_id}", {"color": None, "reminder": None})
 
 
 @pytest.mark.parametrize("title", NOT_ONE_LINE)

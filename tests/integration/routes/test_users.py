@@ -13,6 +13,7 @@ from smartnote.local.services import AwsService
 from smartnote.local.template import Template
 from tests.conftest import ApiUser, assert_error
 from tests.utils.one_line import INVISIBLE, NOT_ONE_LINE, VISIBLE
+from tests.utils.openapi_bodies import request_schema_admits
 
 
 def test_me(api: httpx.Client, user: ApiUser) -> None:
@@ -83,6 +84,15 @@ def test_patch_me_refuses_bad_input_and_changes_nothing(
     before = api.get("/users/me", headers=user.headers).json()
     assert_error(api.patch("/users/me", json=body, headers=user.headers), 422, "validation_error")
     assert api.get("/users/me", headers=user.headers).json() == before
+
+
+@pytest.mark.parametrize("body", [{"timezone": None}, {"email_reminders": None}])
+def test_the_document_does_not_offer_the_nulls_a_patch_refuses(
+    api: httpx.Client, user: ApiUser, body: dict[str, object]
+) -> None:
+    assert_error(api.patch("/users/me", json=body, headers=user.headers), 422, "validation_error")
+    assert not request_schema_admits("PATCH", "/users/me", body)
+    assert request_schema_admits("PATCH", "/users/me", {"display_name": None})
 
 
 @pytest.mark.parametrize("name", NOT_ONE_LINE + INVISIBLE)
