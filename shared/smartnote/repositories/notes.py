@@ -216,7 +216,11 @@ class NoteQuery:
     def fingerprint(self, owner_id: str) -> str:
         """What a cursor of this query is bound to: the owner's list as `to_filter` reads it
         (tags, words and defaults as understood, not as spelled) and its sort."""
-        return fingerprint(self.to_filter(owner_id), self.sort)
+        return _bound_to(self.to_filter(owner_id), self.sort)
+
+
+def _bound_to(query_filter: Document, sort: str) -> str:
+    return fingerprint(query_filter, sort)
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,7 @@ class ListQuery:
     filter: Document
     sort: list[tuple[str, int]]
     hint: str
+    bound_to: str  # what the page's next cursor is bound to (`NoteQuery.fingerprint`)
 
 
 def list_query(owner_id: str, query: NoteQuery, cursor: str | None) -> ListQuery:
@@ -234,11 +239,12 @@ def list_query(owner_id: str, query: NoteQuery, cursor: str | None) -> ListQuery
     instead of fetching every match and sorting it in memory."""
     spec = SORTS[query.sort]
     mongo_filter = query.to_filter(owner_id)
+    bound_to = _bound_to(mongo_filter, query.sort)
     if cursor is not None:
         kinds = [SORT_KEY_TYPES[key] for key, _ in spec]
-        values = decode_cursor(cursor, query.fingerprint(owner_id), kinds)
+        values = decode_cursor(cursor, bound_to, kinds)
         mongo_filter = {"$and": [mongo_filter, _after(spec, values)]}
-    return ListQuery(mongo_filter, spec, query.index_name())
+    return ListQuery(mongo_filter, spec, query.index_name(), bound_to)
 
 
 def _after(spec: list[tuple[str, int]], values: list[Any]) -> Document:
@@ -299,8 +305,7 @@ class NotesRepository:
         next_cursor = None
         if len(found) > len(page):
             last = page[-1]
-            bound_to = query.fingerprint(owner_id)
-            next_cursor = encode_cursor([last[key] for key, _ in spec], bound_to)
+            next_cursor = encode_cursor([last[key] for key, _ in spec], find.bound_to)
         for note in page:
             note.pop("title_key", None)
         return page, next_cursor
