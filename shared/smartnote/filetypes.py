@@ -115,10 +115,15 @@ _TIFF_TYPES = {1: "B", 3: "H", 4: "I"}  # BYTE, SHORT, LONG: all that the tags w
 _ORIENTATION = 274
 
 
+def _byte_order(tiff: bytes) -> str:
+    """struct's byte order of a TIFF structure (a TIFF file, or an EXIF block)."""
+    return "<" if tiff[:2] == b"II" else ">"
+
+
 def _header(tiff: bytes, offset: int) -> tuple[str, int]:
-    """The byte order (struct's) of a TIFF structure (a TIFF file, or an EXIF block), and
-    how many entries its IFD at `offset` holds."""
-    order = "<" if tiff[:2] == b"II" else ">"
+    """The byte order (struct's) of a TIFF structure, and how many entries its IFD at
+    `offset` holds."""
+    order = _byte_order(tiff)
     (count,) = struct.unpack_from(order + "H", tiff, offset)
     return order, count
 
@@ -157,7 +162,7 @@ def tiff_as_stored(data: bytes) -> bytes:
     """A copy of `data`, a TIFF, whose orientation says its pixels are upright as stored
     (1), for a decoder whose own turning is wrong: libtiff turns a tiled image tile by tile,
     mirroring each tile in place. `read_header` gives the orientation to apply instead."""
-    order = "<" if data[:2] == b"II" else ">"
+    order = _byte_order(data)
     (offset,) = struct.unpack_from(order + "I", data, 4)
     for tag, code, where in _entries(data, offset, *_header(data, offset)):
         if tag == _ORIENTATION:
@@ -270,7 +275,7 @@ _IEEE_FLOAT = 3  # SampleFormat: OpenCV reads such samples as raw floats, not as
 
 
 def _tiff(data: bytes) -> _Read:
-    order = "<" if data[:2] == b"II" else ">"
+    order = _byte_order(data)
     (offset,) = struct.unpack_from(order + "I", data, 4)
     tags, next_ifd = _ifd(
         data, offset, {_IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE, _SAMPLE_FORMAT}
