@@ -78,8 +78,10 @@ class Settings(BaseSettings):
     app_base_url: str = "http://127.0.0.1:3000"
     reminder_batch_size: int = Field(default=100, ge=1, le=1000)
     # Longer than the reminders function may run: a run that is still sending never sees its
-    # claims taken over by the next one.
-    reminder_lease_seconds: int = Field(default=600, ge=60)
+    # claims taken over by the next one. At least its 240 s Timeout (template.yaml): a run
+    # stops sending when its lease has 60 s left (`jobs.reminders.SAFETY`), and with a lease of
+    # a minute or so every run would release what it claimed, unsent, and succeed.
+    reminder_lease_seconds: int = Field(default=600, ge=240)
     # Runs that try an email SES refuses for its recipient before its occurrence is given up.
     reminder_send_attempts: int = Field(default=3, ge=1)
     trash_retention_days: int = Field(default=30, ge=1)

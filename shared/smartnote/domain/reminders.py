@@ -122,10 +122,22 @@ def latest_due(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime) -> da
     return max([at, *due])
 
 
-def _one_step_after(handled: datetime, repeat: str, zone: ZoneInfo) -> date:
+def _one_step_after(anchor: datetime, handled: datetime, repeat: str, zone: ZoneInfo) -> date:
     """The first local day the occurrence after `handled` may fall on: a later day for daily,
-    a week later for weekly, a month later (clamped) for monthly."""
-    return _nth(handled.astimezone(zone).replace(tzinfo=None), repeat, 1).date()
+    a week later for weekly, a month later (clamped) for monthly.
+
+    Counted from the day the schedule set `handled` for: an occurrence in a spring-forward
+    gap that ends at midnight (Nuuk's 23:00 to 00:00) falls on the next day, whose own
+    occurrence must still come. When `handled` is no occurrence in `zone` (the owner changed
+    zone since), from the day it falls on there.
+    """
+    day = handled.astimezone(zone).replace(tzinfo=None)
+    for occurrence, moment in _schedule(anchor, repeat, zone, handled):
+        if moment >= handled:
+            if moment == handled:
+                day = occurrence
+            break
+    return _nth(day, repeat, 1).date()
 
 
 def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: bool) -> Document:
@@ -137,8 +149,11 @@ def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: b
     current calendar. The schedule follows the anchor's wall time in the owner's *current*
     zone: after a change of zone (or of DST rules) its occurrences move by an hour or so,
     and the one just after `now` may be the handled one's own, moved - a second email the
-    same day. So a daily reminder comes at most once a local day, and weekly and monthly
-    ones at least a week and a month of local days apart.
+    same day. So the next one is a day, a week or a month after the day the schedule set
+    the handled one for (`_one_step_after`), or after a change of zone after the local day
+    it fell on: a daily reminder then comes at most once a local day. An occurrence that a
+    spring-forward gap pushes past midnight (Nuuk's 23:30, at 00:30) does not take the next
+    day's own.
 
     A repeat whose next occurrence would be at or after `LATEST_TIME` (year 3000, the end of
     the times clients may send) ends instead: it stays at the occurrence handled, a one-off.
@@ -154,7 +169,7 @@ def fired(reminder: Mapping[str, Any], zone: ZoneInfo, now: datetime, *, sent: b
         updated["anchor"] = anchor
         handled: datetime = reminder["at"]
         following = next_occurrence(
-            anchor, repeat, zone, now, not_before=_one_step_after(handled, repeat, zone)
+            anchor, repeat, zone, now, not_before=_one_step_after(anchor, handled, repeat, zone)
         )
         if following >= LATEST_TIME:
             # Clients may send no time from LATEST_TIME on: moved there, the note could not

@@ -111,7 +111,15 @@ async def send_due_reminders(
         if not batch:
             return
         counts.claimed += len(batch)
-        by_id = owners({note["owner_id"] for note in batch})
+        try:
+            by_id = owners({note["owner_id"] for note in batch})
+        except Exception:
+            # SQL failing fails the run, and its batch goes back at once: to Lambda's retry
+            # of the run or the next run, not held for the lease while SQL is back.
+            for note in batch:
+                await notes.release_reminder(note["_id"], claim, now)
+            counts.failed += len(batch)
+            raise
         for index, note in enumerate(batch):
             if clock() >= lease_until - SAFETY or invocation.time_left() <= SAFETY:
                 for left in batch[index:]:
@@ -230,9 +238,9 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
             invocation,
             counts,
         )
-    finally:
+    finally:  # what it did, also when it failed part-way
         metrics.write_counts(failure_metrics(counts))
-    logger.info("reminders: %s", asdict(counts), extra={"counts": asdict(counts)})
+        logger.info("reminders: %s", asdict(counts), extra={"counts": asdict(counts)})
     if counts.failed:
         raise RemindersNotSent(f"{counts.failed} reminder(s) not sent; the next run retries")
     return asdict(counts)

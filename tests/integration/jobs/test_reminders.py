@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ConnectionClosedError
 from pydantic import ValidationError
 from pymongo.collection import Collection
+from sqlalchemy.exc import OperationalError
 
 import smartnote.jobs.reminders as reminders_job
 from smartnote.clock import utcnow
@@ -312,6 +313,30 @@ def test_a_failed_send_is_retried_by_the_next_run(
     assert reminder_of(api, user, note_id)["last_sent_at"] is not None
 
 
+def test_a_batch_whose_owners_cannot_be_read_goes_to_the_next_run(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    reminders: ScheduledFunction,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQL failing when the run reads the owners of its batch: the run fails (Lambda retries
+    it a minute later, RemindersErrorsAlarm), and the batch it claimed is released for that
+    retry or the next run, not held for the lease (10 minutes) while SQL is back."""
+    note_id = create_note(api, user, utc(2030, 5, 2, 9, 0))
+    reminders.clock.set(utc(2030, 5, 2, 9, 1))
+    unreachable = setting("DATABASE_URL", "sqlite:////nonexistent/smartnote.db")
+    with unreachable, pytest.raises(OperationalError, match="unable to open"):
+        reminders.run()
+    assert emails_to(aws, user.email) == []
+    told = [r for r in caplog.records if r.getMessage().startswith("reminders: {")]
+    assert len(told) == 1 and told[0].counts["failed"] == told[0].counts["claimed"] >= 1
+    reminders.clock.advance(minutes=1)  # Lambda's retry, with SQL back
+    assert reminders.run()["sent"] == 1
+    assert len(emails_to(aws, user.email)) == 1
+    assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
 def test_a_malformed_sender_fails_the_run_and_leaves_the_reminders_due(
     api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
 ) -> None:
@@ -330,6 +355,25 @@ def test_a_malformed_sender_fails_the_run_and_leaves_the_reminders_due(
     reminders.run()  # the sender fixed: the reminder goes out
     assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Renew passport"]
     assert reminder_of(api, user, note_id)["last_sent_at"] is not None
+
+
+def test_a_lease_too_short_to_send_in_fails_the_run_and_leaves_the_reminders_due(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """A run stops sending when its lease has less than `SAFETY` (60 s) left: with a lease
+    of 60 s, each run would claim the due reminders and release them all, unsent, and
+    succeed (no retry, no alarm), run after run."""
+    note_id = create_note(api, user, utc(2030, 12, 2, 9, 0), title="Call the bank")
+    reminders.clock.set(utc(2030, 12, 2, 9, 1))
+    short = str(int(reminders_job.SAFETY.total_seconds()))
+    with setting("REMINDER_LEASE_SECONDS", short), pytest.raises(ValidationError, match="lease"):
+        reminders.run()
+    assert emails_to(aws, user.email) == []
+    assert reminder_of(api, user, note_id)["last_sent_at"] is None
+
+    reminders.clock.advance(minutes=5)
+    reminders.run()  # the setting fixed: the reminder goes out
+    assert [e["subject"] for e in emails_to(aws, user.email)] == ["Reminder: Call the bank"]
 
 
 def test_a_reminder_that_cannot_be_handled_does_not_hold_up_the_others(

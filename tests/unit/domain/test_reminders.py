@@ -102,6 +102,34 @@ def test_after_a_time_zone_change_the_next_occurrence_is_one_step_after_the_hand
     assert moved["at"] == expected
 
 
+NUUK = ZoneInfo("America/Nuuk")
+
+
+@pytest.mark.parametrize(
+    ("repeat", "first", "shifted", "following"),
+    [
+        # Nuuk springs forward at 23:00 on a Saturday (-02:00 -> -01:00): that 23:30 does not
+        # exist and falls at 00:30 on the Sunday, whose own 23:30 still comes.
+        ("daily", (2026, 3, 27), (2026, 3, 29, 0, 30), (2026, 3, 29, 23, 30)),
+        ("weekly", (2026, 3, 21), (2026, 3, 29, 0, 30), (2026, 4, 4, 23, 30)),
+        ("monthly", (2026, 2, 28), (2026, 3, 29, 0, 30), (2026, 4, 28, 23, 30)),
+    ],
+)
+def test_an_occurrence_a_dst_gap_moves_past_midnight_skips_none_of_the_next(
+    repeat: str,
+    first: tuple[int, int, int],
+    shifted: tuple[int, ...],
+    following: tuple[int, ...],
+) -> None:
+    """The occurrence of the gap's day is on the next local day once localised: the next one
+    is a step after the day it was scheduled for, not after the day it fell on."""
+    at = datetime(*first, 23, 30, tzinfo=NUUK).astimezone(UTC)
+    reminder = fired({"at": at, "repeat": repeat}, NUUK, at + timedelta(minutes=2), sent=True)
+    assert reminder["at"].astimezone(NUUK).replace(tzinfo=None) == datetime(*shifted)
+    moved = fired(reminder, NUUK, reminder["at"] + timedelta(minutes=2), sent=True)
+    assert moved["at"].astimezone(NUUK).replace(tzinfo=None) == datetime(*following)
+
+
 def test_a_daily_reminder_at_midnight_comes_the_next_midnight() -> None:
     reminder = {"at": utc(2031, 7, 1, 22), "repeat": "daily"}  # 00:00 CEST
     assert fired(reminder, PARIS, utc(2031, 7, 1, 22, 1), sent=True)["at"] == utc(2031, 7, 2, 22)
