@@ -85,7 +85,8 @@ class CleanupCounts:
     rederive_failures: int = 0
     unrecorded_outputs: int = 0  # image outputs of runs that died, deleted
     unrecorded_uploads: int = 0  # uploads and edit requests whose record went, deleted
-    note_failures: int = 0  # notes the steps above could not clean: logged, left for next run
+    # Notes (and deleted accounts) the steps above could not clean: logged, left for next run.
+    note_failures: int = 0
 
 
 async def purge_old_trash(
@@ -139,22 +140,31 @@ async def sweep_deleted_accounts(
     delete_objects: DeleteObjects,
     open_session: Callable[[], Session],
     keep_since: datetime,
-) -> tuple[int, int]:
-    """Notes and objects of recently deleted accounts, once more; returns (notes, objects).
+) -> tuple[int, int, int]:
+    """Notes and objects of recently deleted accounts, once more; returns (notes, objects)
+    deleted and the accounts that failed.
 
     Deleting an account removes its notes and objects first, but a request that authenticated
     before, or an upload URL issued before, can still write after that. Every run sweeps each
-    tombstone, and forgets those deleted before `keep_since` once swept.
+    tombstone, and forgets those deleted before `keep_since` once swept. One whose sweep fails
+    (S3 refusing its objects) is logged, kept and left for the next run, as a note would be.
     """
     with open_session() as session:
         owners = DeletedAccountsRepository(session).user_ids()
     swept = objects = 0
-    for owner_id in owners:
+    failed: list[str] = []
+
+    async def sweep(owner_id: str) -> None:
+        nonlocal swept, objects
         swept += await notes.delete_all_of_owner(owner_id)
         objects += delete_objects(storage.owner_prefixes(owner_id))
+
+    for owner_id in owners:
+        if not await _cleaned(f"deleted account {owner_id}", sweep(owner_id)):
+            failed.append(owner_id)
     with open_session() as session, session.begin():
-        DeletedAccountsRepository(session).delete_older_than(keep_since)
-    return swept, objects
+        DeletedAccountsRepository(session).delete_older_than(keep_since, keep=failed)
+    return swept, objects, len(failed)
 
 
 Find = Callable[[datetime, int, Sequence[str]], Awaitable[list[Document]]]
@@ -164,14 +174,21 @@ async def _change_each(
     notes: NotesRepository, find: Find, change: attachments.Change, cutoff: datetime, batch: int
 ) -> tuple[int, int]:
     """Apply `change` to every note `find` returns for `cutoff`, a batch at a time, until it
-    returns none (the change takes each note out of what `find` matches); returns how many,
-    and how many failed."""
+    returns none (the change takes each note out of what `find` matches); returns how many
+    it changed (not those another run changed first), and how many failed."""
     changed = 0
 
     async def apply(note: Document) -> None:
         nonlocal changed
-        await notes.update(note["owner_id"], note["_id"], change)
-        changed += 1
+        applied: list[bool] = []  # whether the last call, the write made, changed anything
+
+        def recorded(current: Document) -> Document:
+            fields = change(current)
+            applied[:] = [bool(fields)]
+            return fields
+
+        await notes.update(note["owner_id"], note["_id"], recorded)
+        changed += applied == [True]
 
     failed = await _each_note(lambda skip: find(cutoff, batch, skip), apply)
     return changed, failed
@@ -189,16 +206,17 @@ async def _each_note(
     failed: list[str] = []
     while found := await find(failed):
         for note in found:
-            if not await _cleaned(note["_id"], work(note)):
+            if not await _cleaned(f"note {note['_id']}", work(note)):
                 failed.append(note["_id"])
     return len(failed)
 
 
-async def _cleaned(note_id: str, work: Awaitable[None]) -> bool:
-    """Whether `work` on a note ended (or found the note deleted meanwhile, with its objects);
-    when it fails, it is logged and False: left for the next run. S3 throttling, failing or
-    not answering (`aws.unavailable`) fails the run instead: every later note would fail the
-    same way, each with its record deleted and its objects left behind."""
+async def _cleaned(subject: str, work: Awaitable[None]) -> bool:
+    """Whether `work` on `subject` ("note <id>", "deleted account <id>") ended (or found the
+    note deleted meanwhile, with its objects); when it fails, it is logged and False: left
+    for the next run. S3 throttling, failing or not answering (`aws.unavailable`) fails the
+    run instead: every later note would fail the same way, each with its record deleted and
+    its objects left behind."""
     try:
         await work
     except NotFound:
@@ -206,7 +224,7 @@ async def _cleaned(note_id: str, work: Awaitable[None]) -> bool:
     except Exception as exc:
         if aws.unavailable(exc):
             raise
-        logger.exception("cleanup: note %s failed, left for the next run", note_id)
+        logger.exception("cleanup: %s failed, left for the next run", subject)
         return False
     return True
 
@@ -278,7 +296,7 @@ async def delete_unrecorded(
         recorded = {key for note in await notes.attachments_of(sorted(old)) for key in _keys(note)}
         for note_id, keys in old.items():
             unrecorded = [key for key in keys if key not in recorded]
-            if unrecorded and not await _cleaned(note_id, delete(unrecorded)):
+            if unrecorded and not await _cleaned(f"note {note_id}", delete(unrecorded)):
                 failed += 1
     return deleted, failed
 
@@ -359,9 +377,14 @@ async def clean_up(
     counts.note_failures += failed
     counts.stuck_edits, failed = await fail_stuck_edits(notes, upload_cutoff, batch)
     counts.note_failures += failed
-    counts.deleted_account_notes, counts.deleted_account_objects = await sweep_deleted_accounts(
+    (
+        counts.deleted_account_notes,
+        counts.deleted_account_objects,
+        failed,
+    ) = await sweep_deleted_accounts(
         notes, delete_objects, open_session, now - late_write_horizon(settings)
     )
+    counts.note_failures += failed
     with open_session() as session, session.begin():
         counts.sessions, counts.login_failures, counts.write_counters = clean_sql(
             session, settings, now
@@ -407,7 +430,7 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
             clock,
             counts,
         )
-    finally:
+    finally:  # what it did, also when it failed part-way
         metrics.write_counts(failure_metrics(counts))
-    logger.info("cleanup: %s", asdict(counts), extra={"counts": asdict(counts)})
+        logger.info("cleanup: %s", asdict(counts), extra={"counts": asdict(counts)})
     return asdict(counts)

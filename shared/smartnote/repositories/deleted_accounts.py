@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
@@ -20,8 +21,9 @@ class DeletedAccountsRepository:
     def user_ids(self) -> list[str]:
         return list(self._db.execute(select(deleted_accounts.c.user_id)).scalars())
 
-    def delete_older_than(self, before: datetime) -> int:
-        result = self._db.execute(
-            delete(deleted_accounts).where(deleted_accounts.c.deleted_at < before)
-        )
-        return int(result.rowcount)
+    def delete_older_than(self, before: datetime, keep: Collection[str] = ()) -> int:
+        """Forget the accounts deleted before `before`, but those of `keep`."""
+        query = delete(deleted_accounts).where(deleted_accounts.c.deleted_at < before)
+        if keep:
+            query = query.where(deleted_accounts.c.user_id.not_in(list(keep)))
+        return int(self._db.execute(query).rowcount)

@@ -505,6 +505,24 @@ def test_two_runs_at_once_purge_each_note_once(
     assert again["notes"] == 0
 
 
+def test_two_runs_at_once_count_each_stuck_upload_once(
+    api: httpx.Client, user: ApiUser, cleanup: ScheduledFunction, notes_collection: Notes
+) -> None:
+    """A schedule's event delivered twice: both runs find the same stuck uploads, one marks
+    each failed, and the other, finding it done, does not count it again."""
+    # Before any other test's uploads: the counts are of these alone.
+    start = datetime(2001, 3, 1, 12, 0, tzinfo=UTC)
+    notes = [create_note(api, user, f"s{i}") for i in range(10)]
+    stuck = _attachment(start, "processing") | {"processing_since": start, "claim": "dead"}
+    notes_collection.update_many({"_id": {"$in": notes}}, {"$set": {"attachments": [stuck]}})
+    cleanup.clock.set(start + timedelta(hours=25))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: cleanup.run(), range(2)))
+    assert sum(r["stuck_attachments"] for r in results) == len(notes), results
+    for stored in notes_collection.find({"_id": {"$in": notes}}):
+        assert stored["attachments"][0]["status"] == "failed"
+
+
 def test_write_counters_of_ended_windows_go(user: ApiUser, cleanup: ScheduledFunction) -> None:
     settings = get_settings()
     now = utcnow()
@@ -580,6 +598,47 @@ def s3_refusing_objects_of(note_id: str) -> contextlib.AbstractContextManager[No
         return 200, {"Deleted": [], "Errors": [error]}
 
     return aws_answering("s3", "DeleteObjects", refuse_its_objects, aws_clients.S3_CALLS)
+
+
+def test_a_deleted_account_whose_objects_s3_refuses_does_not_stop_the_run(
+    api: httpx.Client,
+    user: ApiUser,
+    other_user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+) -> None:
+    """S3 refusing the late objects of one deleted account: that account is logged and
+    counted as a failure, and the later steps (ended sessions in SQL, the other accounts'
+    tombstones) still run, as for a note S3 will not let go, on this day and every next."""
+    settings = get_settings()
+    with session_factory(settings.database_url)() as session, session.begin():
+        ended = SessionsRepository(session).start(other_user.id, "old", timedelta(seconds=-60))
+    gone = api.request(
+        "DELETE", "/users/me", json={"password": user.password}, headers=user.headers
+    )
+    assert gone.status_code == 204, gone.text
+    late = storage.owner_prefixes(user.id)[0] + "late-note/late-attachment/"
+    put_objects(aws, [late])
+
+    def tombstone() -> list[Any]:
+        with session_factory(settings.database_url)() as session:
+            query = select(tables.deleted_accounts).where(
+                tables.deleted_accounts.c.user_id == user.id
+            )
+            return list(session.execute(query).all())
+
+    cleanup.clock.set(utcnow() + timedelta(days=1))  # past the horizon: swept a last time
+    with s3_refusing_objects_of(user.id):
+        counts = cleanup.run()
+    assert counts["note_failures"] == 1
+    with session_factory(settings.database_url)() as session:
+        left = session.execute(
+            select(tables.sessions.c.id).where(tables.sessions.c.id == ended.session.id)
+        ).all()
+    assert left == []
+    assert keys(aws, [late]) != [] and tombstone() != []  # kept for the next run
+    assert cleanup.run()["note_failures"] == 0
+    assert keys(aws, [late]) == [] and tombstone() == []
 
 
 def test_a_note_that_cannot_be_cleaned_does_not_stop_the_run(
@@ -726,6 +785,9 @@ def test_a_run_that_fails_part_way_still_writes_the_failures_it_counted(
     left = [r for r in caplog.records if r.getMessage().endswith("left for the next run")]
     assert record[cleanup_job.NOTE_FAILURES_METRIC] == len(left) >= 1
     assert record[cleanup_job.REDERIVE_FAILURES_METRIC] == 0  # its step never ran
+    # The log tells what the run did before it failed, as a run that succeeds does.
+    told = [r for r in caplog.records if r.getMessage().startswith("cleanup: {")]
+    assert len(told) == 1 and told[0].counts["note_failures"] == len(left), told
 
 
 @dataclass
