@@ -139,9 +139,16 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
+# The details a 422 lists at most. A body within the size limit can hold a hundred thousand
+# mistakes (unknown keys): a detail each, the answer outgrew what Lambda returns (6 MB, then
+# API Gateway's 502) and took seconds to encode.
+MAX_ERROR_DETAILS = 50
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):
         raise exc
+    errors = exc.errors()
     # The offending input is not echoed back: it may be huge or sensitive (passwords).
     details = [
         {
@@ -149,9 +156,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
             "msg": error.get("msg", ""),
             "type": error.get("type", ""),
         }
-        for error in exc.errors()
+        for error in errors[:MAX_ERROR_DETAILS]
     ]
-    return error_response(422, "validation_error", "The request is invalid", details)
+    message = "The request is invalid"
+    if len(errors) > MAX_ERROR_DETAILS:
+        message += f" ({len(errors)} errors, the first {MAX_ERROR_DETAILS} listed)"
+    return error_response(422, "validation_error", message, details)
 
 
 def _allowed_methods(request: Request) -> str:

@@ -25,6 +25,10 @@ MAX_TAGS = 50
 MAX_TAG_LENGTH = 50
 MAX_TAG_FILTERS = 20  # distinct tags a list may be filtered by (`GET /notes?tag=`)
 MAX_SENT_TAG_LENGTH = 200  # a tag as sent, spaces around it included (trimmed to at most 50)
+# Tags in a list as sent, repeats included (a client merging two devices' lists). More is a
+# 422 at once: a body within the size limit holds hundreds of thousands of items, each
+# normalised, or each an error, for seconds (the function's timeout, a 502).
+MAX_SENT_TAGS = 10 * MAX_TAGS
 # JSON may escape any character, and common encoders (Python's json.dumps, so `requests`)
 # escape every one past ASCII: an astral character is then 12 bytes ("\ud83d\ude00"). The
 # notes function takes the body of the longest note so written, with room for its other
@@ -48,16 +52,22 @@ Content = Annotated[str, StringConstraints(max_length=MAX_CONTENT)]
 Color = Annotated[str, StringConstraints(pattern=r"^(#[0-9a-fA-F]{6}|[a-z]{3,20})$")]
 
 
+# Lower-casing "İ" (U+0130) gives two characters, "i" and a combining dot above, which no
+# character composes: the only letter whose lower case is longer.
+_DOTTED_I = "i\u0307"
+
+
 def normalise_tag(tag: str) -> str:
     """Tags are stored trimmed, composed (NFC: "café" typed precomposed or decomposed is one
     tag) and lower-cased. A tag is a name, shown as one line: one line of text that shows
     something (`models.text`). The length counts the characters sent, before lower-casing
-    (which makes two of "İ")."""
+    (which makes two of "İ"); and those two as one, as sent back (a tag read is a tag that
+    can be sent again)."""
     sent = unicodedata.normalize("NFC", tag.strip())
     if not sent:
         raise ValueError("a tag must not be empty")
     one_line(visible(sent))
-    if len(sent) > MAX_TAG_LENGTH:
+    if len(sent.replace(_DOTTED_I, "i")) > MAX_TAG_LENGTH:
         raise ValueError(f"a tag has at most {MAX_TAG_LENGTH} characters")
     return unicodedata.normalize("NFC", sent.lower())
 
@@ -90,15 +100,17 @@ Tag = Annotated[
     AfterValidator(normalise_tag),
     Field(json_schema_extra=ONE_LINE_SCHEMA),
 ]
-# No `maxItems` on what is sent: a list repeating tags may be longer than the note's tags.
+# `maxItems` is not MAX_TAGS: a list repeating tags may be longer than the note's tags.
+# The length before the validator: checked as the list is read, not after every item is.
 Tags = Annotated[
     list[Tag],
-    distinct_tags(MAX_TAGS),
     Field(
+        max_length=MAX_SENT_TAGS,
         description=f"At most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters, stored"
         " trimmed, lower-cased and composed (NFC); a tag sent again in another case or Unicode"
-        " form is the same tag, kept once."
+        f" form is the same tag, kept once (at most {MAX_SENT_TAGS} sent, repeats included).",
     ),
+    distinct_tags(MAX_TAGS),
 ]
 TagFilter = Annotated[list[Tag], distinct_tags(MAX_TAG_FILTERS)]
 

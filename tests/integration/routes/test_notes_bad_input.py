@@ -222,6 +222,38 @@ def test_oversized_body_is_413_before_parsing(api: httpx.Client, user: ApiUser) 
     assert api.get("/notes", headers=user.headers).json()["items"] == []
 
 
+def _many_unknown_keys(limit: int) -> bytes:
+    """A JSON object of as many distinct unknown keys as fit in `limit` bytes."""
+    keys = []
+    size = 2
+    while size < limit - 64:
+        keys.append(b'"%x":0' % len(keys))
+        size += len(keys[-1]) + 1
+    return b"{" + b",".join(keys) + b"}"
+
+
+def test_a_body_of_countless_errors_is_one_short_422(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    """A body within the limit can hold over a hundred thousand mistakes (unknown keys, tags
+    that are no text): each was a detail of the 422, whose answer outgrew what Lambda can
+    return (a 502 from API Gateway), or whose making outlasted the function's timeout. The
+    details list the first few and the message counts them all."""
+    headers = {**user.headers, "Content-Type": "application/json"}
+    items = (MAX_NOTE_BODY_BYTES - 64) // 2
+    for method, url, body, field in (
+        ("POST", "/notes", _many_unknown_keys(MAX_NOTE_BODY_BYTES), "0"),
+        ("PATCH", f"/notes/{note['id']}", _many_unknown_keys(MAX_NOTE_BODY_BYTES), "0"),
+        ("PUT", f"/notes/{note['id']}", b'{"tags":[' + b",".join([b"1"] * items) + b"]}", "tags"),
+        ("POST", "/notes", b'{"tags":[' + b",".join([b'""'] * (items // 2)) + b"]}", "tags"),
+    ):
+        answer = api.request(method, url, content=body, headers=headers)
+        error = assert_error(answer, 422, "validation_error")
+        assert len(answer.content) < 64 * 1024, len(answer.content)
+        assert error["details"] and field in map(str, error["details"][0]["loc"]), error
+    assert api.get("/notes", headers=user.headers).json()["items"] == [note]
+
+
 # A note at every limit of API.md, in characters that JSON writes longest: an astral one is
 # 12 bytes escaped ("\ud83d\ude00"), the form Python's json.dumps (and so `requests`' `json=`)
 # gives every character past ASCII.

@@ -165,12 +165,31 @@ def test_tags_canonically_equal_are_one_tag(api: httpx.Client, user: ApiUser) ->
 
 
 def test_tag_length_is_counted_as_sent(api: httpx.Client, user: ApiUser) -> None:
-    """A 30-character tag is within the 50-character limit; lower-casing "İ" makes two
-    characters of it and the tag is refused as longer than 50."""
-    response = api.post(
-        "/notes", json={"title": "t", "tags": ["\u0130" * 30]}, headers=user.headers
-    )
+    """A 30-character tag is within the 50-character limit, though lower-casing "İ" makes
+    two characters of each (an "i" and a combining dot above, U+0307): the tag is stored as
+    60. Sent back as read (a PUT of the note, a PATCH of its tags, a filter by the name
+    /tags gives), each of those pairs is the one character it was: the same tag, no 422."""
+    dotted = "\u0130" * 30
+    response = api.post("/notes", json={"title": "t", "tags": [dotted]}, headers=user.headers)
     assert response.status_code == 201, response.text
+    note = response.json()
+    (stored,) = note["tags"]
+    assert stored == dotted.lower() and len(stored) == 60
+    assert api.get("/tags", headers=user.headers).json() == [{"name": stored, "count": 1}]
+    url = f"/notes/{note['id']}"
+    editable = ("title", "content", "tags", "pinned", "archived", "color", "reminder")
+    for write, body in (
+        (api.put, {key: note[key] for key in editable}),
+        (api.patch, {"tags": [stored]}),
+    ):
+        saved = write(url, json=body, headers=user.headers)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["tags"] == [stored] and saved.json()["version"] == 1
+    listed = api.get("/notes", params={"tag": stored}, headers=user.headers)
+    assert listed.status_code == 200, listed.text
+    assert [n["id"] for n in listed.json()["items"]] == [note["id"]]
+    too_long = api.post("/notes", json={"tags": ["i\u0307" * 51]}, headers=user.headers)
+    assert_error(too_long, 422, "validation_error")
 
 
 def test_the_tag_limit_counts_the_tags_a_note_keeps(api: httpx.Client, user: ApiUser) -> None:

@@ -86,6 +86,22 @@ def test_patch_me_refuses_bad_input_and_changes_nothing(
     assert api.get("/users/me", headers=user.headers).json() == before
 
 
+def test_a_body_of_countless_unknown_keys_is_one_short_422(
+    api: httpx.Client, user: ApiUser
+) -> None:
+    """A megabyte of distinct unknown keys was a detail each, an answer bigger than Lambda
+    can return (a 502 from API Gateway): the details list the first few."""
+    keys = [b'"%x":0' % i for i in range(110_000)]
+    body = b"{" + b",".join(keys) + b"}"
+    headers = {**user.headers, "Content-Type": "application/json"}
+    before = api.get("/users/me", headers=user.headers).json()
+    answer = api.patch("/users/me", content=body, headers=headers)
+    error = assert_error(answer, 422, "validation_error")
+    assert len(answer.content) < 64 * 1024, len(answer.content)
+    assert error["details"][0]["loc"] == ["body", "0"], error
+    assert api.get("/users/me", headers=user.headers).json() == before
+
+
 @pytest.mark.parametrize("body", [{"timezone": None}, {"email_reminders": None}])
 def test_the_document_does_not_offer_the_nulls_a_patch_refuses(
     api: httpx.Client, user: ApiUser, body: dict[str, object]

@@ -3,7 +3,14 @@
 import pytest
 from pydantic import ValidationError
 
-from smartnote.models.notes import MAX_CONTENT, MAX_TAGS, NoteCreate, NotePatch
+from smartnote.models.notes import (
+    MAX_CONTENT,
+    MAX_SENT_TAGS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    NoteCreate,
+    NotePatch,
+)
 
 
 def test_tags_are_trimmed_lowercased_and_deduplicated() -> None:
@@ -96,3 +103,26 @@ def test_the_tag_limit_counts_distinct_tags() -> None:
     assert NotePatch(tags=["caf\u00e9", "CAFE\u0301", *tags[1:]]).tags == ["caf\u00e9", *tags[1:]]
     with pytest.raises(ValidationError, match="at most 50"):
         NoteCreate(tags=[*again, "one more"])
+
+
+@pytest.mark.parametrize("model", [NoteCreate, NotePatch])
+def test_a_sent_tag_list_longer_than_any_merge_is_one_error_at_once(
+    model: type[NoteCreate | NotePatch],
+) -> None:
+    """Repeats are fine up to MAX_SENT_TAGS sent; a longer list (a body can hold 690 000
+    items) is refused as a whole before any item is read: one error, not one per item."""
+    assert model(tags=["work"] * MAX_SENT_TAGS).tags == ["work"]
+    for item in ("work", "", 1):
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate({"tags": [item] * 100_000})
+        (error,) = refused.value.errors()
+        assert (error["loc"], error["type"]) == (("tags",), "too_long"), error
+
+
+def test_a_stored_tag_can_be_sent_again() -> None:
+    """Lower-casing "İ" makes two characters of it: the stored tag, sent back, counts them
+    as the one it was, and is the same tag."""
+    stored = NoteCreate(tags=["\u0130" * MAX_TAG_LENGTH]).tags
+    assert NoteCreate(tags=stored).tags == stored == ["i\u0307" * MAX_TAG_LENGTH]
+    with pytest.raises(ValidationError, match="at most 50 characters"):
+        NoteCreate(tags=["i\u0307" * MAX_TAG_LENGTH + "x"])
