@@ -20,7 +20,9 @@ def reminder_document(
 ) -> Document | None:
     """A reminder as stored. The one already `stored`, sent back with the same `at` and
     `repeat` (a client saving the whole note), keeps its state: when it fired, was last sent
-    and its monthly anchor. A changed `at` or `repeat` is a new reminder, with none of it."""
+    and its monthly anchor. A changed `at` or `repeat` is a new reminder, with none of it,
+    but for an occurrence at `at` already handled (a one-off that fired, made repeating):
+    the new one knows it, and the next run moves it on without a second email."""
     if reminder is None:
         return None
     data = reminder if isinstance(reminder, dict) else reminder.model_dump()
@@ -29,8 +31,18 @@ def reminder_document(
 
 def _kept_or_new(at: datetime, repeat: str, stored: Document | None) -> Document:
     at = to_stored_time(at)
-    if stored and stored.get("at") == at and stored.get("repeat") == repeat:
+    if not stored or stored.get("at") != at:
+        return {"at": at, "repeat": repeat, "last_sent_at": None}
+    if stored.get("repeat") == repeat:
         return dict(stored)
+    fired_at = stored.get("fired_at")
+    if fired_at is not None and fired_at >= at:
+        return {
+            "at": at,
+            "repeat": repeat,
+            "last_sent_at": stored.get("last_sent_at"),
+            "fired_at": fired_at,
+        }
     return {"at": at, "repeat": repeat, "last_sent_at": None}
 
 

@@ -30,7 +30,7 @@ from smartnote.repositories.users import UsersRepository
 logger = logging.getLogger("smartnote.jobs.reminders")
 
 Clock = Callable[[], datetime]
-Outcome = Literal["sent", "skipped", "undeliverable", "refused"]
+Outcome = Literal["sent", "skipped", "already_handled", "undeliverable", "refused"]
 # Stop sending this long before the lease ends, so that no claim is used after another run
 # may have taken it over, and before Lambda stops the invocation, so that the claims left are
 # released for the next run (five minutes later) instead of held for the lease, and no email
@@ -65,6 +65,9 @@ class ReminderCounts:
     claimed: int = 0
     sent: int = 0
     skipped: int = 0  # emails off or owner gone: the reminder moves on without an email
+    # Due at an occurrence it was handled at already (a one-off that fired, then made
+    # repeating): moves on without a second email.
+    already_handled: int = 0
     changed: int = 0  # cleared, moved or trashed by the owner once claimed: theirs, no email
     undeliverable: int = 0  # the address can never be sent to: moves on without an email
     refused: int = 0  # SES refused it run after run (REMINDER_SEND_ATTEMPTS): moves on too
@@ -195,9 +198,13 @@ def _deliver(
     mailer: Mailer,
     settings: Settings,
     now: datetime,
-) -> Literal["sent", "skipped", "undeliverable"]:
+) -> Literal["sent", "skipped", "already_handled", "undeliverable"]:
     """Send the reminder's email at `now`; raises when a retry may succeed (the run releases
     it)."""
+    occurrence = latest_due(note["reminder"], zone, now)
+    handled_at = note["reminder"].get("fired_at")
+    if handled_at is not None and occurrence <= handled_at:
+        return "already_handled"
     if owner is None or not owner.email_reminders:
         return "skipped"
     email = reminder_email(
@@ -205,7 +212,7 @@ def _deliver(
         title=note.get("title", ""),
         content=note.get("content", ""),
         note_url=f"{settings.app_base_url.rstrip('/')}/notes/{note['_id']}",
-        occurrence=latest_due(note["reminder"], zone, now),
+        occurrence=occurrence,
         zone=zone,
     )
     try:

@@ -756,16 +756,82 @@ def test_a_reminder_moved_or_repeated_differently_is_a_new_one(
     reminders.run()
     assert len(emails_to(aws, user.email)) == 2
 
-    # Same time, now repeating: due again at once (the one-off is done, the daily is not).
+    # Same time, now weekly: the new one's first occurrence is the one-off's, already
+    # emailed; the next is a week on.
     repeated = api.patch(
         f"/notes/{note_id}",
-        json={"reminder": {"at": "2036-05-02T09:00:00Z", "repeat": "daily"}},
+        json={"reminder": {"at": "2036-05-02T09:00:00Z", "repeat": "weekly"}},
         headers=user.headers,
     )
-    assert repeated.json()["reminder"]["last_sent_at"] is None
+    assert repeated.json()["reminder"]["last_sent_at"] is not None
     reminders.run()
-    assert len(emails_to(aws, user.email)) == 3
-    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 5, 3, 9, 0)
+    assert len(emails_to(aws, user.email)) == 2
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 5, 9, 9, 0)
+
+
+def test_a_one_off_made_repeating_after_it_fired_is_not_emailed_again(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """ "Remind me at 9", emailed at 9; at 10, "make it daily": the next email is tomorrow's,
+    not a second one for today's 9 o'clock."""
+    note_id = create_note(api, user, utc(2036, 7, 1, 9, 0), title="Take the pills")
+    reminders.clock.set(utc(2036, 7, 1, 9, 1))
+    reminders.run()
+    sent_at = reminder_of(api, user, note_id)["last_sent_at"]
+    assert sent_at is not None
+
+    url = f"/notes/{note_id}"
+    daily = api.patch(url, json={"reminder": {"repeat": "daily"}}, headers=user.headers)
+    assert daily.status_code == 200, daily.text
+    assert daily.json()["reminder"]["last_sent_at"] == sent_at
+    reminders.clock.set(utc(2036, 7, 1, 10, 0))
+    result = reminders.run()
+
+    assert len(emails_to(aws, user.email)) == 1
+    assert result["already_handled"] == 1
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 7, 2, 9, 0)
+    reminders.clock.set(utc(2036, 7, 2, 9, 1))
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 2
+
+
+def test_a_one_off_made_repeating_after_it_fired_emails_the_occurrences_missed_since(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """Only the occurrence already handled is left out: after a downtime the one email for
+    the missed ones still goes out."""
+    note_id = create_note(api, user, utc(2036, 8, 1, 9, 0), title="Water the garden")
+    reminders.clock.set(utc(2036, 8, 1, 9, 1))
+    reminders.run()
+    url = f"/notes/{note_id}"
+    daily = api.patch(url, json={"reminder": {"repeat": "daily"}}, headers=user.headers)
+    assert daily.status_code == 200, daily.text
+
+    reminders.clock.set(utc(2036, 8, 3, 9, 30))  # the runs of two days missed
+    reminders.run()
+
+    emails = emails_to(aws, user.email)
+    assert len(emails) == 2
+    assert "3 August 2036, 09:00" in emails[-1]["text"]
+    assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 8, 4, 9, 0)
+
+
+def test_a_repeat_made_a_one_off_fires_at_its_next_occurrence(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    note_id = create_note(api, user, utc(2036, 9, 1, 9, 0), repeat="daily", title="Stand up")
+    reminders.clock.set(utc(2036, 9, 1, 9, 1))
+    reminders.run()
+    url = f"/notes/{note_id}"
+    once = api.patch(url, json={"reminder": {"repeat": "none"}}, headers=user.headers)
+    assert once.status_code == 200, once.text
+    assert parse(once.json()["reminder"]["at"]) == utc(2036, 9, 2, 9, 0)
+
+    reminders.clock.set(utc(2036, 9, 2, 9, 1))
+    reminders.run()
+    reminders.clock.set(utc(2036, 9, 3, 9, 1))
+    reminders.run()
+    assert len(emails_to(aws, user.email)) == 2
 
 
 def test_a_patch_of_the_reminder_time_alone_keeps_its_repeat(
