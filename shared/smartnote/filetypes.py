@@ -36,6 +36,7 @@ class ImageHeader:
     height: int
     frames: int = 1  # > 1: animated (GIF, APNG, WebP) or multi-page (TIFF)
     orientation: int = 1  # EXIF orientation, 1 (upright) to 8
+    progressive: bool = False  # a progressive JPEG: decoded in as many passes as it has scans
 
     @property
     def pixels(self) -> int:
@@ -60,6 +61,7 @@ class _Read(NamedTuple):
     height: int
     frames: int = 1
     orientation: int = 1
+    progressive: bool = False
 
 
 _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
@@ -204,6 +206,7 @@ def _png(data: bytes) -> _Read:
 
 # Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_PROGRESSIVE_SOF = {0xC2, 0xC6, 0xCA, 0xCE}
 # Markers without a length: TEM and RST0-7. SOI, EOI and SOS cannot come before the frame.
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _APP1 = 0xE1
@@ -236,7 +239,7 @@ def _jpeg(data: bytes) -> _Read:
             raise ValueError("segment length below 2")
         if marker in _SOF:
             height, width = struct.unpack_from(">HH", data, pos + 3)
-            return _Read(width, height, 1, orientation)
+            return _Read(width, height, 1, orientation, marker in _PROGRESSIVE_SOF)
         if marker == _APP1 and data.startswith(b"Exif\x00\x00", pos + 2):
             orientation = _exif_orientation(data[pos + 2 : pos + length])
         pos += length
@@ -288,6 +291,23 @@ def _tiff(data: bytes) -> _Read:
     frames = 2 if next_ifd else 1  # a second IFD is a second page
     # A TIFF file is itself the TIFF structure an EXIF block is.
     return _Read(tags[_IMAGE_WIDTH], tags[_IMAGE_LENGTH], frames, _exif_orientation(data))
+
+
+_EXTRA_SAMPLES = 338
+ASSOCIATED_ALPHA, UNASSOCIATED_ALPHA = 1, 2  # ExtraSamples: colours stored multiplied or not
+
+
+def tiff_alpha(data: bytes) -> tuple[int, int]:
+    """(ExtraSamples, BitsPerSample) of `data`, a TIFF read by `read_header`, its first page:
+    what its extra sample is (0: none, or unspecified; ASSOCIATED_ALPHA; UNASSOCIATED_ALPHA)
+    and how many bits each sample has."""
+    order = _byte_order(data)
+    try:
+        (offset,) = struct.unpack_from(order + "I", data, 4)
+        tags = _ifd(data, offset, {_EXTRA_SAMPLES, _BITS_PER_SAMPLE})[0]
+    except struct.error:
+        return 0, 8  # a tag pointing outside the file: the colours are left as decoded
+    return tags.get(_EXTRA_SAMPLES, 0), tags.get(_BITS_PER_SAMPLE, 1)
 
 
 def _bmp(data: bytes) -> _Read:

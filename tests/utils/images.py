@@ -244,6 +244,20 @@ def jpeg_behind_a_fake_frame(width: int, height: int) -> bytes:
     return real[:2] + b"\xff\x00" + struct.pack(">H", 14) + comment + real[2:]
 
 
+def jpeg_of_scans(
+    scans: int, size: tuple[int, int] = (64, 48), *, progressive: bool = True
+) -> bytes:
+    """A gray JPEG of `scans` scans (at least its own: 6 progressive, 1 baseline): its last
+    scan repeated. Progressive, libjpeg decodes every one, each a pass over all the image's
+    blocks, and only warns that the progression is bogus: the few bytes of each buy a whole
+    pass."""
+    data = pillow(Image.new("L", size, 128), "JPEG", progressive=progressive, quality=50)
+    starts = [at for at in range(len(data) - 1) if data[at : at + 2] == b"\xff\xda"]
+    assert scans >= len(starts)
+    last = data[starts[-1] : -2]  # up to EOI
+    return data[:-2] + last * (scans - len(starts)) + b"\xff\xd9"
+
+
 def character_accuracy(expected: str, got: str) -> float:
     """1 - (edit distance / expected length), on case-folded text with whitespace collapsed."""
     a = " ".join(expected.casefold().split())

@@ -6,6 +6,7 @@ outputs put them on white (`transform.flatten`), PNG and WebP edits keep the alp
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable
 
@@ -32,6 +33,14 @@ _ORIENT: dict[int, Callable[[Image], Image]] = {
     7: lambda image: cv2.flip(cv2.transpose(image), -1),
     8: lambda image: cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE),
 }
+# Each scan of a progressive JPEG is a pass of libjpeg over every block of the image, and
+# can take a few bytes: a 36 MP JPEG of 4000 scans (380 KB) decodes in about 2 minutes, past
+# the function's timeout, on each of Lambda's retries. Encoders write about 10; libtiff
+# refuses the JPEG data of a TIFF past 100 scans (LIBTIFF_JPEG_MAX_ALLOWED_SCAN_NUMBER), and
+# so do we for a progressive JPEG. A baseline one is decoded from its first scan (libjpeg
+# ignores scans repeated after it), so its scans are not counted: no cost on the photos'
+# usual path.
+MAX_JPEG_SCANS = 100
 # JPEG can decode at 1/2, 1/4 or 1/8 scale directly (DCT scaling): far less work and memory.
 _REDUCED = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
@@ -65,14 +74,27 @@ def inspect(data: bytes) -> ImageHeader:
         raise ImageRejected(f"{kind} images are not accepted")
     if header.format not in filetypes.ACCEPTED_FORMATS:
         raise ImageRejected(filetypes.not_accepted(header.format))
+    if header.progressive and (scans := _scans(data)) > MAX_JPEG_SCANS:
+        raise ImageRejected(f"The JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are accepted")
     _refuse_past_pixel_limit(header.width, header.height)
     return header
 
 
+def _scans(jpeg: bytes) -> int:
+    """How many scans (SOS markers: FF DA) a JPEG has. In coded data an FF is always followed
+    by 00 (stuffing) or a restart marker, so each FF DA is a scan libjpeg decodes or (a
+    harmless overcount) bytes of a table, a scan of an EXIF thumbnail, data after the end.
+    numpy's count takes ~0.3 ms a MB, bytes.count ~3."""
+    samples = np.frombuffer(jpeg, np.uint8)
+    return int(np.count_nonzero((samples[:-1] == 0xFF) & (samples[1:] == 0xDA)))
+
+
 def _refuse_past_pixel_limit(width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
+        # Rounded up to a tenth: 40 005 000 pixels are "40.1", not the limit itself.
+        megapixels = math.ceil(width * height / 100_000) / 10
         raise ImageRejected(
-            f"The image is {width}x{height} ({width * height / 1e6:.0f} megapixels);"
+            f"The image is {width}x{height} ({megapixels:g} megapixels);"
             f" at most {MAX_PIXELS // 1_000_000} megapixels are accepted"
         )
 
@@ -125,6 +147,25 @@ def _to_8bit_bgr_or_bgra(image: Image) -> Image:
     return image
 
 
+def _premultiplied_tiff(data: bytes) -> bool:
+    """Whether OpenCV gives the colours of this TIFF with alpha multiplied by it: stored so
+    (associated alpha), or (unassociated) made so by libtiff's RGBA reader, which OpenCV
+    reads 8-bit samples with (16-bit ones it reads as stored)."""
+    extra, bits = filetypes.tiff_alpha(data)
+    return extra == filetypes.ASSOCIATED_ALPHA or (
+        extra == filetypes.UNASSOCIATED_ALPHA and bits == 8
+    )
+
+
+def _unpremultiplied(image: Image) -> Image:
+    """BGRA whose colours are multiplied by their alpha, with the colours themselves (what
+    every other format decodes to; those of clear pixels are lost: black). The alpha is
+    divided by 255 and scaled by 255: as it was."""
+    alpha = cv2.extractChannel(image, 3)
+    divisor = cv2.merge((alpha, alpha, alpha, np.full_like(alpha, 255)))
+    return cv2.divide(image, divisor, scale=255)
+
+
 def decode(data: bytes) -> Image:
     """The whole image as 8-bit BGR (BGRA if it has transparency), turned upright by its EXIF
     orientation."""
@@ -134,6 +175,8 @@ def decode(data: bytes) -> Image:
     if header.format == "tiff":  # OpenCV turns a TIFF itself, whatever the flags; wrongly
         data = filetypes.tiff_as_stored(data)  # for a tiled one (filetypes.tiff_as_stored)
     image = _to_8bit_bgr_or_bgra(_imdecode(data, cv2.IMREAD_UNCHANGED))
+    if header.format == "tiff" and image.shape[2] == 4 and _premultiplied_tiff(data):
+        image = _unpremultiplied(image)
     orient = _ORIENT.get(header.orientation)
     return orient(image) if orient else image
 

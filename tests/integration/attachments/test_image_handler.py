@@ -29,6 +29,7 @@ from tests.utils.images import (
     HEIC_START,
     animated_gif,
     encode,
+    jpeg_of_scans,
     jpeg_with_orientation,
     pillow,
     png_bomb_header,
@@ -122,6 +123,7 @@ def test_event_for_a_deleted_note_is_skipped(gateway: Gateway, bucket: str, user
         (HEIC_START, "HEIC images are not accepted (JPEG, PNG, WebP, TIFF, BMP are)"),
         (b"", "empty"),
         (encode(np.zeros((50, 50, 3), np.uint8), ".png")[:60], "corrupt or truncated"),
+        (jpeg_of_scans(101), "The JPEG has 101 scans; at most 100 are accepted"),
     ],
     ids=[
         "bomb-header",
@@ -130,6 +132,7 @@ def test_event_for_a_deleted_note_is_skipped(gateway: Gateway, bucket: str, user
         "heic-announced-as-jpeg",
         "empty",
         "truncated-png",
+        "jpeg-of-too-many-scans",
     ],
 )
 def test_bad_files_fail_with_a_reason(

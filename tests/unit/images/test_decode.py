@@ -8,19 +8,25 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image, ImageOps
 
-from smartnote.images import decode
+from smartnote import filetypes
+from smartnote.images import decode, pipeline
 from tests.utils.images import (
     AVIF_START,
     HEIC_START,
     TRANSPARENT_FILES,
     animated,
     encode,
+    jpeg_of_scans,
+    pillow,
+    png_bomb_header,
     tiff_with_tags,
     tiled_tiff,
     with_orientation,
@@ -123,6 +129,79 @@ def test_refused_with_the_reason(data: bytes, reason: str) -> None:
     with pytest.raises(decode.ImageRejected) as refused:
         decode.decode(data)
     assert refused.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "said"),
+    [(8001, 5000, "40.1"), (40_000_001, 1, "40.1"), (7000, 7000, "49"), (50_000, 50_000, "2500")],
+)
+def test_the_refusal_past_the_pixel_limit_never_says_the_limit_itself(
+    width: int, height: int, said: str
+) -> None:
+    """Rounded up: "(40 megapixels); at most 40 megapixels are accepted" refused nothing."""
+    with pytest.raises(decode.ImageRejected) as refused:
+        decode.inspect(png_bomb_header(width, height))
+    assert refused.value.reason == (
+        f"The image is {width}x{height} ({said} megapixels); at most 40 megapixels are accepted"
+    )
+
+
+def test_a_jpeg_of_more_than_100_scans_is_refused_before_decoding() -> None:
+    """Each scan of a progressive JPEG is a pass of libjpeg over every block of the image, and
+    can be a few bytes: a 36 MP JPEG of 4000 scans (380 KB) decoded for about 2 minutes, past
+    the image function's timeout, on each of Lambda's retries. libtiff refuses a TIFF's JPEG
+    data past 100 scans."""
+    with pytest.raises(decode.ImageRejected) as refused:
+        decode.inspect(jpeg_of_scans(101))
+    assert refused.value.reason == "The JPEG has 101 scans; at most 100 are accepted"
+
+
+def test_a_baseline_jpeg_is_not_refused_for_scans_repeated_after_its_own() -> None:
+    """libjpeg decodes a baseline JPEG from its one scan and ignores any repeated after it
+    (a whole pass each would need a few bits for every block: no small file holds many), so
+    the photos' usual path pays no count of its scans."""
+    data = jpeg_of_scans(150, progressive=False)
+    assert not filetypes.read_header(data).progressive
+    assert decode.decode(data).shape == (48, 64, 3)
+
+
+def test_a_jpeg_of_100_scans_decodes() -> None:
+    assert decode.decode(jpeg_of_scans(100)).shape == (48, 64, 3)
+
+
+def _semi_transparent_tiff(dtype: type[np.unsignedinteger[Any]], alpha: str) -> bytes:
+    """A TIFF of one colour, RGB (200, 100, 40) at alpha 128 (half clear), with `dtype`
+    samples and alpha of the kind `alpha` names (associated: stored multiplied by alpha)."""
+    top = np.iinfo(dtype).max
+    rgba = np.array([200, 100, 40, 128], float) / 255
+    if alpha == "assocalpha":
+        rgba[:3] *= rgba[3]
+    pixels = np.broadcast_to(np.round(rgba * top).astype(dtype), (8, 12, 4))
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels, photometric="rgb", extrasamples=[alpha])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("alpha", ["unassalpha", "assocalpha"], ids=["unassociated", "associated"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16], ids=["8-bit", "16-bit"])
+def test_a_semi_transparent_tiff_decodes_to_its_own_colours(
+    dtype: type[np.unsignedinteger[Any]], alpha: str
+) -> None:
+    """libtiff's RGBA reader, OpenCV's for 8-bit samples, gives colours multiplied by their
+    alpha, and associated alpha is stored so; the rest of the pipeline takes colours as they
+    are (as PNG and WebP give them): half-clear pixels of a TIFF came out darker."""
+    image = decode.decode(_semi_transparent_tiff(dtype, alpha))
+    assert np.abs(image[4, 6].astype(int) - [40, 100, 200, 128]).max() <= 2
+
+
+def test_a_semi_transparent_tiff_thumbnail_is_as_light_as_the_png_one() -> None:
+    half_clear = Image.new("RGBA", (40, 30), (200, 100, 40, 128))
+    png, tiff = (pipeline.thumbnail(pillow(half_clear, fmt)) for fmt in ("PNG", "TIFF"))
+    pixel = [
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[15, 20]
+        for data in (png, tiff)
+    ]
+    assert np.abs(pixel[0].astype(int) - pixel[1]).max() <= 2
 
 
 @pytest.mark.parametrize("compression", [None, "zlib"], ids=["uncompressed", "deflate"])
