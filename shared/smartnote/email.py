@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from smartnote.models.text import as_one_line
+
 SNIPPET_LENGTH = 200
 _UNTITLED = "(untitled note)"
 
@@ -24,6 +26,11 @@ class Email:
 
 class Undeliverable(Exception):
     """The provider can never send this email (its address); retrying would not help."""
+
+
+class QuotaSpent(Exception):
+    """SES sends nothing more until the account's 24-hour sending quota renews: every other
+    email would be refused alike."""
 
 
 class Refused(Exception):
@@ -108,6 +115,10 @@ class SesMailer:
             )
         except Exception as exc:
             code, message = _error(exc)
+            # The quota is refused with the code of the per-second rate (SES's "Errors related
+            # to sending quotas"); not retried on the spot, it would not renew in a second.
+            if code in THROTTLED and "daily message quota" in message.lower():
+                raise QuotaSpent(f"SES: {message}") from exc
             # SES refuses an address with this code, and does not say which. The sender is
             # well formed (Settings checks SES_SENDER), so it is the recipient's.
             if code == "InvalidParameterValue":
@@ -129,7 +140,7 @@ def local_time(moment: datetime, zone: ZoneInfo) -> str:
 
 def snippet(content: str, length: int = SNIPPET_LENGTH) -> str:
     """The start of a note's text on one line, cut at a word where possible."""
-    flat = " ".join(content.split())
+    flat = " ".join(as_one_line(content).split())
     if len(flat) <= length:
         return flat
     cut = flat[:length].rsplit(" ", 1)[0] or flat[:length]
@@ -140,7 +151,10 @@ def reminder_email(
     *, to: str, title: str, content: str, note_url: str, occurrence: datetime, zone: ZoneInfo
 ) -> Email:
     """The email of one reminder of the note `title`, due at `occurrence`."""
-    name = " ".join(title.split()) or _UNTITLED  # one line: it is also the subject
+    # One line, it is also the subject; without control or bidi characters (a title stored
+    # before the one-line rule, content with any): garbage or reordered text in a mail
+    # reader, and SES may refuse the email as if for its recipient (InvalidParameterValue).
+    name = " ".join(as_one_line(title).split()) or _UNTITLED
     when = local_time(occurrence, zone)
     preview = snippet(content)
     text_lines = [f"Reminder: {name}", f"Due {when} ({zone.key})", ""]

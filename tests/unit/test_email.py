@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -66,3 +67,24 @@ def test_untitled_note() -> None:
         zone=ZoneInfo("UTC"),
     )
     assert email.subject == "Reminder: (untitled note)"
+
+
+def test_the_email_carries_no_control_or_bidi_character_of_the_note() -> None:
+    """Content may hold any character (NUL, ESC, a line separator, a bidi override); so may a
+    title stored before the one-line rule. Mail readers show them as garbage or reorder the
+    subject with them, and SES may refuse the email for its recipient (InvalidParameterValue,
+    which the job reads as an address it can never send to). A line break or tab between
+    words is a space."""
+    email = reminder_email(
+        to="ada@example.com",
+        title="Pay\x00 rent\u202e",
+        content="first\u2028second\x1b[31m red\x00 \x85end",
+        note_url="https://app.example.com/notes/abc",
+        occurrence=datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        zone=ZoneInfo("UTC"),
+    )
+    forbidden = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+    for part in (email.subject, email.text, email.html):
+        assert forbidden.search(part) is None, part
+    assert email.subject == "Reminder: Pay rent"
+    assert "first second[31m red end" in email.text
