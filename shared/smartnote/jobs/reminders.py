@@ -22,7 +22,14 @@ from smartnote import aws, metrics
 from smartnote.config import Settings
 from smartnote.db.sql import session_factory
 from smartnote.domain.reminders import fired, latest_due, owner_zone
-from smartnote.email import Mailer, Refused, SesMailer, Undeliverable, reminder_email
+from smartnote.email import (
+    Mailer,
+    QuotaSpent,
+    Refused,
+    SesMailer,
+    Undeliverable,
+    reminder_email,
+)
 from smartnote.invocation import Invocation
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.users import UsersRepository
@@ -136,6 +143,15 @@ async def send_due_reminders(
                 await _handle(
                     note, by_id.get(note["owner_id"]), notes, mailer, settings, clock, claim, counts
                 )
+            except QuotaSpent:
+                # No email goes out before the quota renews: the run stops (and fails, for
+                # the alarm) at the first, and every reminder stays due.
+                logger.exception("SES's sending quota is spent; the reminders stay due")
+                for left in batch[index:]:
+                    await notes.release_reminder(left["_id"], claim, now)
+                counts.failed += 1
+                counts.released += len(batch) - index - 1
+                return
             except Exception:  # whatever failed (the send, a bad stored time), nothing is lost
                 # and the other reminders of the batch still go out.
                 logger.exception("the reminder of note %s failed; retried next run", note["_id"])

@@ -521,6 +521,37 @@ def test_an_email_ses_throttles_once_goes_out_in_the_same_run(
     assert reminder_of(api, user, note_id)["last_sent_at"] is not None
 
 
+def test_a_spent_daily_quota_stops_the_run_at_its_first_email_and_keeps_every_reminder_due(
+    api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
+) -> None:
+    """SES says "Daily message quota exceeded." with the code of its per-second throttling.
+    No email of the run can go out before the quota renews: retried on the spot and then
+    tried one by one, each run spent a second an email up to its time limit, every five
+    minutes. The run fails (the alarm) at the first, and every reminder stays due."""
+    notes = [create_note(api, user, utc(2037, 4, 3, 9, 0), title=f"Quota {n}") for n in range(3)]
+    reminders.clock.set(utc(2037, 4, 3, 9, 1))
+    calls: list[dict[str, Any]] = []
+
+    def quota_spent(params: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        calls.append(params)
+        error = {"Code": "Throttling", "Message": "Daily message quota exceeded.", "Type": "Sender"}
+        return 400, {"Error": error}
+
+    with (
+        aws_answering("ses", "SendEmail", quota_spent, reminders_job.SEND_TIMEOUT_SECONDS),
+        pytest.raises(RuntimeError, match="not sent"),
+    ):
+        reminders.run()
+    assert len(calls) == 1
+    assert all(reminder_of(api, user, note)["last_sent_at"] is None for note in notes)
+
+    reminders.clock.advance(minutes=5)
+    reminders.run()
+    assert sorted(e["subject"] for e in emails_to(aws, user.email)) == [
+        f"Reminder: Quota {n}" for n in range(3)
+    ]
+
+
 def test_an_email_whose_answer_is_lost_is_sent_once_by_the_run(
     api: httpx.Client,
     user: ApiUser,
