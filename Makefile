@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 FN ?=
 EVENT ?=
+TOKEN ?=
 # The deployment tools (SAM CLI, cfn-lint) pin versions that clash with the dev tools.
 DEPLOY_VENV = .venv-deploy
 DEPLOY_BIN = $(DEPLOY_VENV)/bin
@@ -37,9 +38,9 @@ install: $(VENV)/.installed ## Create the venv and install the dependencies
 run: $(VENV)/.installed ## Start the local stack (HOST=127.0.0.1 PORT=3000)
 	$(BIN)/python -m smartnote.local.stack --host $(HOST) --port $(PORT)
 
-invoke: $(VENV)/.installed ## Invoke one function: make invoke FN=notes [EVENT=tests/events/notes.json]
-	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> [EVENT=<event.json>]" >&2; exit 2; }
-	@$(BIN)/python -m smartnote.local.invoke $(FN) $(EVENT)
+invoke: $(VENV)/.installed ## Invoke one function: make invoke FN=notes [EVENT=tests/events/notes.json] [TOKEN=...]
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> [EVENT=<event.json>] [TOKEN=<access token>]" >&2; exit 2; }
+	@$(BIN)/python -m smartnote.local.invoke $(FN) $(EVENT) $(if $(TOKEN),--token '$(TOKEN)')
 
 test: $(VENV)/.installed ## Run the tests
 	$(BIN)/python -m pytest
@@ -98,7 +99,9 @@ clean: ## Remove caches and build output (keeps .venv and the local data in .loc
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print \
 		| xargs rm -rf
 
+# A running stack holds .local/stack.lock (flock); its stack.json alone may be a killed one's.
+LOCK_IS_FREE = $(PYTHON) -c 'import fcntl, sys; fcntl.flock(open(sys.argv[1]), fcntl.LOCK_SH | fcntl.LOCK_NB)'
 clean-data: ## Delete the local stack's data (.local/): Mongo, SQLite, JWT secret
-	@if [ -f .local/stack.json ] && kill -0 "$$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' .local/stack.json)" 2>/dev/null; then \
+	@if [ -f .local/stack.lock ] && ! $(LOCK_IS_FREE) .local/stack.lock 2>/dev/null; then \
 		echo "the local stack is running; stop it first" >&2; exit 1; fi
 	rm -rf .local

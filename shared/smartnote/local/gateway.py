@@ -62,6 +62,10 @@ class _BodyTooLarge(ValueError):
     """More than API Gateway's payload limit: 413."""
 
 
+class _ClientGone(ValueError):
+    """The connection ended before the body did: no function sees part of a body."""
+
+
 def request_too_long() -> HttpResponse:
     """API Gateway's 413 to a request over its 10 MB, or whose event is over Lambda's 6 MiB:
     its own default, which no GatewayResponse shapes (REQUEST_TOO_LARGE cannot be customized),
@@ -104,6 +108,13 @@ class _HttpServer(ThreadingHTTPServer):
     # connection resets on their first request.
     request_queue_size = 128
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, broken pipe) is no error of the gateway's: no
+        traceback on the stack's console for it; anything else as socketserver prints it."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Gateway:
@@ -319,7 +330,10 @@ def _read_chunked(rfile: Any) -> bytes:
     chunks: list[bytes] = []
     total = 0
     while True:
-        size_field = rfile.readline().split(b";", 1)[0].strip().decode("latin-1")
+        line = rfile.readline()
+        if not line:
+            raise _ClientGone()
+        size_field = line.split(b";", 1)[0].strip().decode("latin-1")
         if not _HEX.fullmatch(size_field):
             raise _BadFraming(f"Malformed chunk size {size_field[:20]!r}")
         size = int(size_field, 16)
@@ -330,8 +344,16 @@ def _read_chunked(rfile: Any) -> bytes:
         total += size
         if total > MAX_BODY_BYTES:
             raise _BodyTooLarge()
-        chunks.append(rfile.read(size))
-        rfile.readline()
+        chunks.append(_read_exactly(rfile, size))
+        if not rfile.readline():  # the chunk's CRLF
+            raise _ClientGone()
+
+
+def _read_exactly(rfile: Any, size: int) -> bytes:
+    data: bytes = rfile.read(size)
+    if len(data) < size:
+        raise _ClientGone()
+    return data
 
 
 def _content_length(value: str) -> int:
@@ -361,12 +383,17 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             response, fn_name = gateway.handle(
                 self.command, self.path, headers, body, self.client_address[0]
             )
-            self._send(response)
+            gone = ""
+            try:
+                self._send(response)
+            except ConnectionError:  # the client left before its answer
+                self.close_connection = True
+                gone = " (client gone)"
             if not gateway.quiet:
                 elapsed = (time.perf_counter() - started) * 1000
                 target = f" -> {fn_name}" if fn_name else ""
                 sys.stderr.write(
-                    f"{self.command} {self.path} {response.status} {elapsed:.1f}ms{target}\n"
+                    f"{self.command} {self.path} {response.status} {elapsed:.1f}ms{target}{gone}\n"
                 )
 
         def _read_body(self) -> bytes | None:
@@ -374,7 +401,9 @@ def _make_handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                     return _read_chunked(self.rfile)
                 length = _content_length(self.headers.get("Content-Length") or "0")
-                return self.rfile.read(length) if length > 0 else b""
+                return _read_exactly(self.rfile, length) if length > 0 else b""
+            except _ClientGone:
+                self.close_connection = True  # no one to answer
             except _BodyTooLarge:
                 self.close_connection = True  # the body is left unread
                 self._send(request_too_long())

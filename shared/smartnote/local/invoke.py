@@ -24,6 +24,8 @@ from smartnote.local.stack import (
 from smartnote.local.template import Template, load_template
 
 EVENTS_DIR = Path("tests/events")
+# What the events of tests/events/ carry in place of an access token (tests put a real one).
+TOKEN_PLACEHOLDER = "REPLACE_WITH_ACCESS_TOKEN"  # noqa: S105 - a marker, not a secret
 
 
 class UsageError(Exception):
@@ -83,6 +85,30 @@ def read_event(path: Path) -> Any:
         raise UsageError(f"event file {path} is not valid JSON: {exc}") from None
 
 
+def put_token(event: Any, token: str | None) -> bool:
+    """Put `token` in place of the placeholder in the event's headers (a REST proxy event's
+    `headers` and `multiValueHeaders`); whether the event still carries the placeholder."""
+    if not isinstance(event, dict):
+        return False
+    left = False
+    for field in ("headers", "multiValueHeaders"):
+        headers = event.get(field)
+        if not isinstance(headers, dict):
+            continue
+        for name, value in headers.items():
+            values = value if isinstance(value, list) else [value]
+            if not any(isinstance(v, str) and TOKEN_PLACEHOLDER in v for v in values):
+                continue
+            if token is None:
+                left = True
+                continue
+            replaced = [
+                v.replace(TOKEN_PLACEHOLDER, token) if isinstance(v, str) else v for v in values
+            ]
+            headers[name] = replaced if isinstance(value, list) else replaced[0]
+    return left
+
+
 def invoke(template: Template, function: str, event: dict[str, Any]) -> Any:
     """Run one function once in a container of its own and return its result."""
     gateway = Gateway(template, pool_size=1)
@@ -101,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--template", default="template.yaml", help="SAM template (default: %(default)s)"
     )
+    parser.add_argument(
+        "--token",
+        help=f"access token to put in place of the event's {TOKEN_PLACEHOLDER}"
+        " (one of the running stack's: POST /auth/token)",
+    )
     args = parser.parse_args(argv)
     try:
         template = load_template(args.template)
@@ -114,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     # Whatever the function or the services print goes to stderr: stdout is the result only.
     with contextlib.redirect_stdout(sys.stderr), environment(template) as where:
         print(f"invoking {spec.logical_id} with {event_file} against {where}", file=sys.stderr)
+        if put_token(event, args.token or None):
+            print(
+                f"note: the event's Authorization is the placeholder {TOKEN_PLACEHOLDER}, so"
+                " the function answers 401; pass an access token of the running stack"
+                f" (make invoke FN={args.function} TOKEN=<token>, see README.md's curl"
+                " example for getting one)",
+                file=sys.stderr,
+            )
         try:
             result, failed = invoke(template, spec.name, event), False
         except Exception as exc:  # noqa: BLE001 - reported like Lambda reports it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -28,13 +29,16 @@ def free_port(host: str = LOCALHOST) -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """Whether `host:port` can be bound (a listener there makes it busy)."""
+    """Whether `host:port` can be bound (a listener there makes it busy); the OSError of a
+    host that cannot be listened on at all (unknown, no interface of this machine's, IPv6)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does
         try:
             sock.bind((host, port))
-        except OSError:
-            return False
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
         return True
 
 
@@ -108,10 +112,20 @@ class MongoService:
             server = SecantusDBServer(
                 host=LOCALHOST, port=0, storage_path=self.storage_path, replica_set_name=None
             )
-        except Exception as exc:  # WiredTiger's own error type; its lock is the usual cause
+        except Exception as exc:  # WiredTiger's own error type, its message strerror's or its own
+            reason = str(exc)
+            if "busy" in reason.lower():  # EBUSY: its lock is held
+                hint = ": in use by another process? (another `make run`, or one still stopping)"
+            elif "corruption" in reason.lower():
+                hint = (
+                    f"; the files are damaged: move {self.storage_path} away to keep them, then"
+                    " start again with no notes (or `make clean-data`, which deletes all the"
+                    " local data)"
+                )
+            else:  # full or read-only disk, permissions: the reason says it
+                hint = ""
             raise OSError(
-                f"the MongoDB data in {self.storage_path} could not be opened ({exc}): in use"
-                " by another process? (another `make run`, or one still stopping)"
+                f"the MongoDB data in {self.storage_path} could not be opened ({reason}){hint}"
             ) from exc
         server.start()
         self._server = server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,9 @@ logger = logging.getLogger("smartnote.local.stack")
 
 DATA_DIR = Path(".local")
 STACK_FILE = "stack.json"
+# Held (flock) by the running stack: the kernel lets go of it when the stack dies, kill -9 too,
+# so a stack.json left behind is never taken for a running stack, whoever has its pid now.
+LOCK_FILE = "stack.lock"
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
 S3_DIR = "s3"
 
@@ -123,6 +128,40 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def stack_running(data_dir: Path = DATA_DIR) -> bool:
+    """Whether a stack holds `data_dir` (its lock file is locked), in any process."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # lets go of the shared lock just taken, if it was
+    return False
+
+
+def lock_data_dir(data_dir: Path, wait: float = 1.0) -> int:
+    """The descriptor holding `data_dir`'s lock for this stack's life; an OSError if another
+    stack holds it. `wait` lets a passing `stack_running` check (a shared lock) finish."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                break
+        time.sleep(0.05)
+    os.close(fd)
+    running = read_stack_file(data_dir)
+    which = f"a stack (pid {running['pid']})" if running else "another stack (starting)"
+    raise OSError(f"{which} already runs with the data in {data_dir}; stop it first")
+
+
 def read_stack_file(data_dir: Path = DATA_DIR) -> dict[str, Any] | None:
     """The running stack's description, or None when no live stack wrote one."""
     path = data_dir / STACK_FILE
@@ -131,7 +170,8 @@ def read_stack_file(data_dir: Path = DATA_DIR) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     pid = info.get("pid")
-    return info if isinstance(pid, int) and pid_alive(pid) else None
+    alive = isinstance(pid, int) and pid_alive(pid)
+    return info if alive and stack_running(data_dir) else None
 
 
 @dataclass
@@ -167,6 +207,7 @@ class Stack:
             else S3Snapshot(self.data_dir / S3_DIR, [b.bucket_name for b in self.template.buckets])
         )
         self.s3_autosave: S3Autosave | None = None
+        self._lock_fd: int | None = None
 
     @property
     def stack_file(self) -> Path:
@@ -174,6 +215,8 @@ class Stack:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = lock_data_dir(self.data_dir)
+        self.stack_file.unlink(missing_ok=True)  # a killed stack's, naming services long gone
         self.mongo.start()
         try:
             self.sql.start()
@@ -217,8 +260,7 @@ class Stack:
     def stop(self) -> None:
         """Stop everything that runs; safe to call twice."""
         # Withdraw stack.json first so `invoke` stops targeting a stack that is going away.
-        info = read_stack_file(self.data_dir)
-        if info is not None and info.get("pid") == os.getpid():
+        if self._lock_fd is not None:
             self.stack_file.unlink(missing_ok=True)
         if self.scheduler is not None:
             self.scheduler.stop()
@@ -230,6 +272,9 @@ class Stack:
         self.aws.stop()
         self.mongo.stop()
         self.sql.stop()
+        if self._lock_fd is not None:  # the data is free for another stack now
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _save_s3(self) -> None:
         if self.s3_autosave is not None:
@@ -287,23 +332,89 @@ class Stack:
         return "\n".join(lines) + "\n"
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (0..65535)")
+    return port
+
+
+def _pool_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of containers (1 or more)")
+    return size
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m smartnote.local.stack", description=__doc__)
     parser.add_argument(
         "--host", default="127.0.0.1", help="address of the API (default: %(default)s)"
     )
     parser.add_argument(
-        "--port", type=int, default=3000, help="port of the API (default: %(default)s)"
+        "--port", type=_port, default=3000, help="port of the API (default: %(default)s)"
     )
     parser.add_argument(
         "--template", default="template.yaml", help="SAM template (default: %(default)s)"
     )
-    parser.add_argument("--pool-size", type=int, default=4, help="warm containers per function")
+    parser.add_argument(
+        "--pool-size", type=_pool_size, default=4, help="warm containers per function"
+    )
     parser.add_argument("--quiet", action="store_true", help="no access log")
     parser.add_argument(
         "--no-schedules", action="store_true", help="do not fire the template's schedules"
     )
     return parser.parse_args(argv)
+
+
+def _refusal(args: argparse.Namespace) -> str | None:
+    """Why a stack cannot start with these arguments, before anything starts; None if it can."""
+    running = read_stack_file(DATA_DIR)
+    if running is not None:
+        return (
+            f"a stack (pid {running['pid']}) already runs at {running.get('api_url')} "
+            f"with the data in {DATA_DIR.resolve()}; stop it first."
+        )
+    try:
+        free = port_is_free(args.host, args.port)
+    except OSError as exc:  # socket.gaierror (an unknown name) has no filename, only strerror
+        return (
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "HOST must be an IPv4 address of this machine or a name of one (e.g. 127.0.0.1)."
+        )
+    if not free:
+        return (
+            f"port {args.port} on {args.host} is already in use; stop what uses it "
+            f"or choose another with --port (e.g. make run PORT={args.port + 1})."
+        )
+    return None
+
+
+def _stack(args: argparse.Namespace) -> Stack | str:
+    """The stack of these arguments, or why there is none."""
+    try:
+        return Stack(
+            load_template(args.template),
+            DATA_DIR,
+            args.host,
+            args.port,
+            args.pool_size,
+            quiet=args.quiet,
+            schedules=not args.no_schedules,
+        )
+    except FileNotFoundError as exc:
+        return (
+            f"no template at {exc.filename}; run this in the project's folder (make run does)"
+            " or name one with --template"
+        )
+    except (OSError, ValueError) as exc:  # a template that is not one, or that we cannot run
+        return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,33 +423,23 @@ def main(argv: list[str] | None = None) -> int:
     # The gateway writes one access line per request; these would repeat it or add noise.
     for noisy in ("mangum", "botocore", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    running = read_stack_file(DATA_DIR)
-    if running is not None:
-        print(
-            f"error: a stack (pid {running['pid']}) already runs at {running.get('api_url')} "
-            f"with the data in {DATA_DIR.resolve()}; stop it first.",
-            file=sys.stderr,
-        )
+    stack = _refusal(args) or _stack(args)
+    if isinstance(stack, str):
+        print(f"error: {stack}", file=sys.stderr)
         return 1
-    if not port_is_free(args.host, args.port):
-        print(
-            f"error: port {args.port} on {args.host} is already in use; stop what uses it "
-            f"or choose another with --port (e.g. make run PORT={args.port + 1}).",
-            file=sys.stderr,
-        )
-        return 1
-    stack = Stack(
-        load_template(args.template),
-        DATA_DIR,
-        args.host,
-        args.port,
-        args.pool_size,
-        quiet=args.quiet,
-        schedules=not args.no_schedules,
-    )
     stop = threading.Event()
+    stopping = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stopping.is_set():  # a second Ctrl-C: a clean stop may wait for a long invocation
+            with contextlib.suppress(OSError):
+                print(
+                    "Stopping now, without waiting for the functions still running; as after"
+                    " kill -9, the S3 writes of the last second or so may be lost.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            os._exit(128 + signum)
         stop.set()
 
     # Ctrl-C, `kill`, and the terminal closing (SIGHUP) all stop the stack cleanly.
@@ -354,8 +455,13 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
             pass
     finally:
+        stopping.set()
         with contextlib.suppress(OSError):  # its terminal may be gone (SIGHUP)
-            print("Stopping the local stack...", file=sys.stderr, flush=True)
+            print(
+                "Stopping the local stack (Ctrl-C again to stop without waiting)...",
+                file=sys.stderr,
+                flush=True,
+            )
         stack.stop()
     return 0
 

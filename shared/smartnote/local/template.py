@@ -325,12 +325,20 @@ def _function(
     )
 
 
+class TemplateError(ValueError):
+    """A template file that is no SAM template: its message names the file and the fault."""
+
+
 def load_template(path: str | Path) -> Template:
-    """Parse a SAM template file."""
+    """Parse a SAM template file (an OSError if it cannot be read, a TemplateError if it is
+    not a template)."""
     template_path = Path(path).resolve()
-    raw = load_yaml(template_path.read_text(encoding="utf-8"))
+    try:
+        raw = load_yaml(template_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"{template_path} is not valid YAML: {exc}") from None
     if not isinstance(raw, Mapping):
-        raise TypeError(f"{template_path} is not a template")
+        raise TemplateError(f"{template_path} is not a template (no mapping of sections)")
     globals_fn = (raw.get("Globals") or {}).get("Function") or {}
     raw_resources = raw.get("Resources") or {}
     resources = {

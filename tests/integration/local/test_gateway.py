@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -529,3 +530,74 @@ def test_listens_with_a_backlog_for_bursts_of_clients(gateway: Gateway) -> None:
     ).stdout.split()
     # For a listening socket, ss shows the backlog as Send-Q (the third column).
     assert int(out[2]) >= 128, out
+
+
+COUNT_TEMPLATE = """
+Resources:
+  CountFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/count/
+      Handler: app.handler
+      Events:
+        Count:
+          Type: Api
+          Properties: {Path: /count, Method: POST}
+"""
+
+# Writes down each body it gets, next to its code.
+COUNT_APP = """
+import base64
+from pathlib import Path
+
+
+def handler(event, context):
+    body = event["body"] or ""
+    if event["isBase64Encoded"]:
+        body = base64.b64decode(body).decode()
+    with (Path(__file__).parent / "seen").open("a") as seen:
+        seen.write(body + "\\n")
+    return {"statusCode": 200, "body": "ok"}
+"""
+
+
+@pytest.mark.parametrize(
+    "cut_short",
+    [
+        b"Content-Length: 100\r\n\r\nabc",
+        b"Transfer-Encoding: chunked\r\n\r\n64\r\nabc",
+        b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+    ],
+    ids=["content-length", "chunk", "no-last-chunk"],
+)
+def test_a_body_cut_short_by_its_client_never_reaches_the_function(
+    tmp_path: Path, cut_short: bytes
+) -> None:
+    """A client gone before the end of its body (a dropped connection, curl stopped): API
+    Gateway never invokes a function with part of a body, nor should the local one."""
+    project = write_project(tmp_path, COUNT_TEMPLATE, {"count": COUNT_APP})
+    with Gateway(load_template(project / "template.yaml"), port=0, quiet=True) as running:
+        with socket.create_connection((running.host, running.port), timeout=10) as connection:
+            connection.sendall(b"POST /count HTTP/1.1\r\nHost: x\r\n" + cut_short)
+            connection.shutdown(socket.SHUT_WR)  # the client is done: no more bytes come
+            assert connection.recv(65536) == b""  # no answer, nobody to read it
+        assert httpx.post(f"{running.url}/count", content=b"whole", timeout=10).text == "ok"
+    assert (project / "functions" / "count" / "seen").read_text() == "whole\n"
+
+
+def test_a_client_gone_before_its_answer_is_no_traceback(
+    gateway: Gateway, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A browser that navigates away, curl stopped with Ctrl-C: the stack's console shows no
+    traceback as if the gateway had crashed."""
+    for _ in range(3):
+        connection = socket.create_connection((gateway.host, gateway.port), timeout=10)
+        connection.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Close with a reset (SO_LINGER 0), as a client killed mid-request does.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+    time.sleep(1)  # /slow answers after 0.2 s, to no one
+    assert httpx.get(f"{gateway.url}/hello/still", timeout=10).status_code == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    assert "Exception occurred during processing" not in err

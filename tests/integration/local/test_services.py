@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,7 @@ from smartnote.local import invoke
 from smartnote.local.events import build_rest_event
 from smartnote.local.services import AwsService, MongoService, free_port, port_is_free
 from smartnote.local.stack import Stack, ephemeral_services, jwt_secret, read_stack_file
+from smartnote.local.stack import main as stack_main
 from smartnote.local.template import load_template
 from tests.conftest import SQL_BACKENDS, postgres_database
 from tests.utils.local_stack import interrupt, start_stack_process, write_project
@@ -55,6 +62,10 @@ def handler(event, context):
     keys = ("ENVIRONMENT", "MONGODB_URI", "AWS_ENDPOINT_URL", "GREETING")
     body = {key: os.environ.get(key) for key in keys}
     body["path"] = event["path"]
+    body["authorization"] = [
+        (event.get("headers") or {}).get("Authorization"),
+        (event.get("multiValueHeaders") or {}).get("Authorization"),
+    ]
     return {"statusCode": 200, "headers": {"content-type": "application/json"},
             "body": json.dumps(body)}
 """
@@ -110,6 +121,21 @@ def test_mongo_data_in_use_by_another_stack_is_a_clear_error(tmp_path: Path) -> 
         assert str(tmp_path / "mongo") in str(refused.value)
     finally:
         first.stop()
+
+
+def test_damaged_mongo_data_is_not_said_to_be_in_use(tmp_path: Path) -> None:
+    """Data WiredTiger cannot read (a damaged file) is no other process's: the error says
+    what is wrong and what to do, rather than sending the developer to look for a second
+    `make run`."""
+    mongo = MongoService(tmp_path / "mongo")
+    mongo.start()
+    mongo.stop()
+    (tmp_path / "mongo" / "WiredTiger.turtle").write_text("garbage\n")
+    with pytest.raises(OSError) as refused:
+        MongoService(tmp_path / "mongo").start()
+    message = str(refused.value)
+    assert "in use by another process" not in message
+    assert "corruption" in message and "make clean-data" in message
 
 
 def test_external_mongo_uri_starts_nothing() -> None:
@@ -173,6 +199,130 @@ def test_stack_runs_everything_and_cleans_up(
     assert (data_dir / "mongo").is_dir()
 
 
+def _stale_stack_file(data_dir: Path, pid: int) -> None:
+    """What a stack killed with -9 leaves: its stack.json, naming services long gone."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    info = {"pid": pid, "api_url": "http://127.0.0.1:9", "mongodb_uri": "mongodb://127.0.0.1:9"}
+    (data_dir / "stack.json").write_text(json.dumps(info))
+
+
+def test_a_stale_stack_file_whose_pid_was_reused_is_no_running_stack(tmp_path: Path) -> None:
+    # A stack killed with -9 (or a reboot) leaves stack.json; its pid may belong to any
+    # process later. `make run` then refused to start ("a stack (pid N) already runs") and
+    # `make invoke` sent its events to services long gone.
+    _stale_stack_file(tmp_path / ".local", os.getpid())  # a live process, not a stack
+    assert read_stack_file(tmp_path / ".local") is None
+
+
+@pytest.mark.usefixtures("restore_environ")
+def test_a_second_stack_on_the_same_data_is_refused_and_leaves_the_first_alone(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    data_dir = project / ".local"
+    template = load_template(project / "template.yaml")
+    first = Stack(template, data_dir, port=0, quiet=True)
+    first.start()
+    try:
+        info = read_stack_file(data_dir)
+        assert info is not None
+        second = Stack(template, data_dir, port=0, quiet=True)
+        with pytest.raises(OSError, match="already runs"):
+            second.start()
+        assert read_stack_file(data_dir) == info  # the first one's file, still there
+    finally:
+        first.stop()
+    assert read_stack_file(data_dir) is None
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_clean_data_refuses_only_while_a_stack_runs(project: Path) -> None:
+    makefile = Path(__file__).parents[3] / "Makefile"
+
+    def clean_data() -> subprocess.CompletedProcess[str]:
+        command = ["make", "-s", "-f", str(makefile), "clean-data"]
+        return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+
+    _stale_stack_file(project / ".local", os.getpid())  # a pid in use, but no stack
+    done = clean_data()
+    assert done.returncode == 0, done.stderr
+    assert not (project / ".local").exists()
+
+    process, _info = start_stack_process(project, free_port())
+    try:
+        refused = clean_data()
+        assert refused.returncode != 0
+        assert "stop it first" in refused.stderr
+        assert (project / ".local" / "jwt_secret").exists()
+    finally:
+        interrupt(process)
+
+
+def test_run_says_why_it_cannot_listen(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(project)
+    # `make run HOST=...` with an address of no interface here (TEST-NET-1): not "in use".
+    assert stack_main(["--host", "192.0.2.1", "--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert "already in use" not in err
+    assert "cannot listen on 192.0.2.1:" in err
+    assert "Cannot assign requested address" in err
+    with socket.socket() as listener:  # a port that is taken still says so
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        assert stack_main(["--port", str(taken)]) == 1
+    assert f"port {taken} on 127.0.0.1 is already in use" in capsys.readouterr().err
+    # `make run PORT=70000`: a usage error, not an OverflowError's traceback.
+    with pytest.raises(SystemExit) as exited:
+        stack_main(["--port", "70000"])
+    assert exited.value.code == 2
+    assert "0..65535" in capsys.readouterr().err
+    assert not (project / ".local").exists()  # nothing started, nothing written
+
+
+def test_run_refuses_a_pool_of_no_containers(project: Path) -> None:
+    # --pool-size 0 served nothing (every request a 504 after 29 s), and a Ctrl-C then waited
+    # for ever for the requests queued for a container that would never come.
+    command = [sys.executable, "-m", "smartnote.local.stack", "--pool-size", "0"]
+    try:
+        refused = subprocess.run(
+            [*command, "--port", str(free_port())],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the stack started with no containers")
+    assert refused.returncode == 2
+    assert "--pool-size: '0' is not a number of containers (1 or more)" in refused.stderr
+
+
+def test_run_and_invoke_report_a_missing_or_broken_template_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Started outside the project's folder, or after a typo in template.yaml: a message, not
+    # a FileNotFoundError's or a YAML parser's traceback.
+    monkeypatch.chdir(tmp_path)
+    assert stack_main(["--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'template.yaml'}" in err and "project's folder" in err
+    (tmp_path / "template.yaml").write_text("Resources:\n  Broken: [\n")
+    assert stack_main(["--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert "template.yaml is not valid YAML" in err and "line 3" in err
+    assert invoke.main(["notes"]) == 2
+    assert "template.yaml is not valid YAML" in capsys.readouterr().err
+    (tmp_path / "template.yaml").write_text("- a list\n")
+    assert invoke.main(["notes"]) == 2
+    assert "template.yaml is not a template" in capsys.readouterr().err
+    assert not (tmp_path / ".local").exists()
+
+
 @pytest.mark.skipif("postgres" not in SQL_BACKENDS, reason="needs PostgreSQL")
 @pytest.mark.usefixtures("restore_environ")
 def test_stack_on_postgres_hands_its_functions_its_own_services(
@@ -227,6 +377,62 @@ def test_ctrl_c_stops_everything_and_a_second_run_keeps_the_data(project: Path) 
         interrupt(process)
 
 
+SLOW_TEMPLATE = """
+Resources:
+  Uploads:
+    Type: AWS::S3::Bucket
+    Properties: {BucketName: slow-uploads}
+  SlowFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/slow/
+      Handler: app.handler
+      Timeout: 900
+      Events:
+        Uploaded:
+          Type: S3
+          Properties: {Bucket: !Ref Uploads, Events: "s3:ObjectCreated:*"}
+"""
+
+# A long job (the cleanup's Timeout is 15 minutes): says when it has begun.
+SLOW_APP = """
+import pathlib, time
+
+def handler(event, context):
+    (pathlib.Path(__file__).parent / "started").touch()
+    time.sleep(600)
+    return {"ok": True}
+"""
+
+
+def test_a_second_ctrl_c_stops_at_once_while_a_long_invocation_runs(tmp_path: Path) -> None:
+    """A clean stop waits for the asynchronous invocations under way, up to their Timeout (the
+    cleanup's is 15 minutes); a second Ctrl-C must end the stack at once, as kill -9 would,
+    rather than leave the developer no way out but kill -9 from another terminal."""
+    project = write_project(tmp_path, SLOW_TEMPLATE, {"slow": SLOW_APP})
+    process, info = start_stack_process(project, free_port())
+    try:
+        s3 = AwsService(info["aws_endpoint_url"]).client("s3")
+        s3.put_object(Bucket="slow-uploads", Key="big.jpg", Body=b"x")
+        started = project / "functions" / "slow" / "started"
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline, "the S3 event never reached the function"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert process.poll() is None  # the first Ctrl-C waits for the job
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 128 + signal.SIGINT
+    assert "without waiting" in output
+    assert read_stack_file(project / ".local") is None
+
+
 @pytest.mark.usefixtures("restore_environ")
 def test_invoke_with_ephemeral_services(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -249,6 +455,37 @@ def test_invoke_with_ephemeral_services(
     (events / "hello.json").rename(events / "other.json")
     assert invoke.main(["hello"]) == 2
     assert "other.json" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("restore_environ")
+def test_invoke_puts_the_access_token_given_in_the_events_placeholder(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # tests/events/notes.json, users.json and notes-create.json carry a placeholder token: as
+    # written, `make invoke FN=notes` could only ever answer 401, and said nothing about why.
+    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(project)
+    placeholder = "Bearer REPLACE_WITH_ACCESS_TOKEN"
+    event = build_rest_event("GET", "/hello", [("Authorization", placeholder)], resource="/hello")
+    (project / "hello.json").write_text(json.dumps(event))
+
+    assert invoke.main(["hello", "hello.json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(json.loads(captured.out)["body"])["authorization"] == [
+        placeholder,
+        [placeholder],
+    ]
+    assert "REPLACE_WITH_ACCESS_TOKEN" in captured.err
+    assert "TOKEN=" in captured.err  # how to pass one
+
+    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):  # the first run's, gone
+        monkeypatch.delenv(key, raising=False)
+    assert invoke.main(["hello", "hello.json", "--token", "a.b.c"]) == 0
+    captured = capsys.readouterr()
+    body = json.loads(json.loads(captured.out)["body"])
+    assert body["authorization"] == ["Bearer a.b.c", ["Bearer a.b.c"]]
+    assert "REPLACE_WITH_ACCESS_TOKEN" not in captured.err
 
 
 @pytest.fixture
