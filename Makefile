@@ -53,8 +53,9 @@ security: $(VENV)/.installed ## Security suite with the full fuzzing run (>= 200
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_MIN_CASES=$(FUZZ_MIN_CASES) \
 		FUZZ_REPORT=.local/security/fuzz.json $(BIN)/python -m pytest tests/security
 
-lint: $(VENV)/.installed ## ruff and mypy
+lint: $(VENV)/.installed ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
