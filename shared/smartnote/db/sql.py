@@ -45,8 +45,12 @@ _SQLITE_TRANSIENT = frozenset({5, 6, 7, 10, 13, 14, 15})
 def is_transient(exc: BaseException) -> bool:
     """Whether a SQL error means "the database cannot answer now" (503: try again later)
     rather than "this statement is wrong", a bug or a schema behind the code, which is a 500
-    that the error alarms see, not a retry that never succeeds."""
-    if isinstance(exc, PoolTimeout | InterfaceError):  # no connection to be had, network
+    that the error alarms see, not a retry that never succeeds. An error raised while
+    handling one that is (leaving a savepoint that SQLite's full disk rolled back with its
+    transaction: "no such savepoint") is its consequence, and one too."""
+    cause = exc.__context__
+    # PoolTimeout, InterfaceError: no connection to be had, the network.
+    if isinstance(exc, PoolTimeout | InterfaceError) or (cause and is_transient(cause)):
         return True
     if not isinstance(exc, DBAPIError):
         return False

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, Insert, event, func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from smartnote.clock import utcnow
-from smartnote.db.sql import get_engine, session_factory
+from smartnote.db.migrate import upgrade_to_head
+from smartnote.db.sql import get_engine, is_transient, session_factory
 from smartnote.db.tables import login_failures
+from smartnote.repositories.users import UsersRepository
 
 
 def _failures_of(sql_url: str, email: str) -> int:
@@ -105,3 +109,31 @@ def test_a_parameter_the_driver_cannot_send_spoils_no_pooled_connection(sql_url:
     for number in range(6):  # more than the pool holds
         with session_factory(sql_url)() as session:
             assert session.execute(select(number)).scalar_one() == number
+
+
+def test_a_full_sqlite_disk_under_a_savepoint_is_a_database_that_cannot_answer_now(
+    tmp_path: Path,
+) -> None:
+    """SQLite out of room (SQLITE_FULL) rolls back the whole transaction, its savepoints
+    too: leaving the registration's savepoint then fails with "no such savepoint", which
+    hid the full disk and made a 500. It is a 503, as a full disk is without a savepoint."""
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    upgrade_to_head(url)
+    engine = get_engine(url)
+
+    def no_room_to_grow(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        (pages,) = cursor.execute("PRAGMA page_count").fetchone()
+        cursor.execute(f"PRAGMA max_page_count = {pages}")
+        cursor.close()
+
+    engine.dispose()
+    event.listen(engine, "connect", no_room_to_grow)
+    try:
+        with session_factory(url)() as session, pytest.raises(DBAPIError) as raised:
+            for n in range(1000):  # until the pages the file has are full
+                UsersRepository(session).create(f"u{n}@example.com", "x" * 500, None, "UTC")
+        assert is_transient(raised.value), repr(raised.value)
+    finally:
+        event.remove(engine, "connect", no_room_to_grow)
+        engine.dispose()
