@@ -800,21 +800,28 @@ def test_a_reminder_moved_or_repeated_differently_is_a_new_one(
     assert parse(reminder_of(api, user, note_id)["at"]) == utc(2036, 5, 9, 9, 0)
 
 
+def fired_one_off_made_daily(
+    api: httpx.Client, user: ApiUser, reminders: ScheduledFunction, at: datetime
+) -> str:
+    """A one-off reminder at `at`, emailed a minute later, then PATCHed to repeat daily."""
+    note_id = create_note(api, user, at, title="Take the pills")
+    reminders.clock.set(at + timedelta(minutes=1))
+    reminders.run()
+    sent_at = reminder_of(api, user, note_id)["last_sent_at"]
+    assert sent_at is not None
+    url = f"/notes/{note_id}"
+    daily = api.patch(url, json={"reminder": {"repeat": "daily"}}, headers=user.headers)
+    assert daily.status_code == 200, daily.text
+    assert daily.json()["reminder"]["last_sent_at"] == sent_at
+    return note_id
+
+
 def test_a_one_off_made_repeating_after_it_fired_is_not_emailed_again(
     api: httpx.Client, user: ApiUser, aws: AwsService, reminders: ScheduledFunction
 ) -> None:
     """ "Remind me at 9", emailed at 9; at 10, "make it daily": the next email is tomorrow's,
     not a second one for today's 9 o'clock."""
-    note_id = create_note(api, user, utc(2036, 7, 1, 9, 0), title="Take the pills")
-    reminders.clock.set(utc(2036, 7, 1, 9, 1))
-    reminders.run()
-    sent_at = reminder_of(api, user, note_id)["last_sent_at"]
-    assert sent_at is not None
-
-    url = f"/notes/{note_id}"
-    daily = api.patch(url, json={"reminder": {"repeat": "daily"}}, headers=user.headers)
-    assert daily.status_code == 200, daily.text
-    assert daily.json()["reminder"]["last_sent_at"] == sent_at
+    note_id = fired_one_off_made_daily(api, user, reminders, utc(2036, 7, 1, 9, 0))
     reminders.clock.set(utc(2036, 7, 1, 10, 0))
     result = reminders.run()
 
@@ -831,13 +838,7 @@ def test_a_one_off_made_repeating_after_it_fired_emails_the_occurrences_missed_s
 ) -> None:
     """Only the occurrence already handled is left out: after a downtime the one email for
     the missed ones still goes out."""
-    note_id = create_note(api, user, utc(2036, 8, 1, 9, 0), title="Water the garden")
-    reminders.clock.set(utc(2036, 8, 1, 9, 1))
-    reminders.run()
-    url = f"/notes/{note_id}"
-    daily = api.patch(url, json={"reminder": {"repeat": "daily"}}, headers=user.headers)
-    assert daily.status_code == 200, daily.text
-
+    note_id = fired_one_off_made_daily(api, user, reminders, utc(2036, 8, 1, 9, 0))
     reminders.clock.set(utc(2036, 8, 3, 9, 30))  # the runs of two days missed
     reminders.run()
 

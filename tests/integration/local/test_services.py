@@ -433,13 +433,23 @@ def test_a_second_ctrl_c_stops_at_once_while_a_long_invocation_runs(tmp_path: Pa
     assert read_stack_file(project / ".local") is None
 
 
-@pytest.mark.usefixtures("restore_environ")
-def test_invoke_with_ephemeral_services(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
+SERVICE_URLS = ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL")
+
+
+@pytest.fixture
+def invoke_project(project: Path, monkeypatch: pytest.MonkeyPatch, restore_environ: None) -> Path:
+    """`project` as the working folder of `invoke`, with no service named in the environment
+    (other tests' may be): it starts ephemeral ones."""
+    for key in SERVICE_URLS:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(project)
+    return project
+
+
+def test_invoke_with_ephemeral_services(
+    invoke_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = invoke_project
     events = project / "tests" / "events"
     events.mkdir(parents=True)
     event = build_rest_event("GET", "/hello", [], resource="/hello")
@@ -457,15 +467,12 @@ def test_invoke_with_ephemeral_services(
     assert "other.json" in capsys.readouterr().err
 
 
-@pytest.mark.usefixtures("restore_environ")
 def test_invoke_puts_the_access_token_given_in_the_events_placeholder(
-    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    invoke_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # tests/events/notes.json, users.json and notes-create.json carry a placeholder token: as
     # written, `make invoke FN=notes` could only ever answer 401, and said nothing about why.
-    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.chdir(project)
+    project = invoke_project
     placeholder = "Bearer REPLACE_WITH_ACCESS_TOKEN"
     event = build_rest_event("GET", "/hello", [("Authorization", placeholder)], resource="/hello")
     (project / "hello.json").write_text(json.dumps(event))
@@ -479,7 +486,7 @@ def test_invoke_puts_the_access_token_given_in_the_events_placeholder(
     assert "REPLACE_WITH_ACCESS_TOKEN" in captured.err
     assert "TOKEN=" in captured.err  # how to pass one
 
-    for key in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):  # the first run's, gone
+    for key in SERVICE_URLS:  # the first run's, gone
         monkeypatch.delenv(key, raising=False)
     assert invoke.main(["hello", "hello.json", "--token", "a.b.c"]) == 0
     captured = capsys.readouterr()
@@ -494,7 +501,7 @@ def local_env(
 ) -> Iterator[dict[str, str]]:
     """The recipe for other tests: real services, torn down afterwards."""
     # Other tests' services may be named in the environment; this one starts its own.
-    for name in ("MONGODB_URI", "DATABASE_URL", "AWS_ENDPOINT_URL"):
+    for name in SERVICE_URLS:
         monkeypatch.delenv(name, raising=False)
     with ephemeral_services(tmp_path, load_template(project / "template.yaml")) as env:
         yield env
