@@ -33,8 +33,9 @@ WARM_UP_RESULT = {"warm_up": True}
 # An event with any of these keys was meant as an HTTP request (a REST or HTTP API payload).
 _HTTP_KEYS = frozenset({"httpMethod", "resource", "path", "routeKey", "rawPath"})
 _SCHEDULED_SOURCES = frozenset({"aws.events", "aws.scheduler"})
-_METHOD = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 token
-_PORT = re.compile(r"^[0-9]{1,5}$")
+# Matched whole (`fullmatch`): a pattern ending in `$` also takes a final line feed.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 def is_warm_up(event: Mapping[str, Any]) -> bool:
@@ -87,9 +88,9 @@ def _server_problem(event: Mapping[str, Any]) -> str | None:
     host = headers.get("host", "")
     if ":" in host:
         _, _, port = host.partition(":")
-        if not _PORT.match(port):
+        if not _PORT.fullmatch(port):
             return "the Host header is not host[:port] (an IPv6 literal is not supported)"
-    elif "x-forwarded-port" in headers and not _PORT.match(headers["x-forwarded-port"]):
+    elif "x-forwarded-port" in headers and not _PORT.fullmatch(headers["x-forwarded-port"]):
         return "the X-Forwarded-Port header is not a port number"
     return None
 
@@ -113,7 +114,7 @@ def problem(event: Mapping[str, Any]) -> str | None:
     if "version" in event or "routeKey" in event:
         return "an HTTP API payload: the functions sit behind a REST API (payload without version)"
     method, resource, path = event.get("httpMethod"), event.get("resource"), event.get("path")
-    if not isinstance(method, str) or not _METHOD.match(method):
+    if not isinstance(method, str) or not _METHOD.fullmatch(method):
         return "httpMethod is missing or not an HTTP method"
     if not isinstance(resource, str):
         return "resource is missing or not a string"
@@ -188,6 +189,6 @@ def _read_through_first(event: Mapping[str, Any]) -> bool:
         "version" in event
         or "routeKey" in event
         or not isinstance(method, str)
-        or not _METHOD.match(method)
+        or not _METHOD.fullmatch(method)
         or event.get("isBase64Encoded") is not False
     )

@@ -283,7 +283,9 @@ def create_app(
             _CorsMiddleware,
             allow_origins=list(settings.cors_allow_origins),
             allow_credentials=True,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            # HEAD too: answered wherever GET is (EdgeMiddleware), and a browser preflights
+            # a HEAD that sends Authorization like any other method.
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=_CORS_REQUEST_HEADERS,
             expose_headers=CORS_RESPONSE_HEADERS,
             max_age=600,

@@ -21,7 +21,8 @@ from smartnote.logs import request_id_var
 
 logger = logging.getLogger("smartnote.requests")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+# Whole-string match (`fullmatch`): `$` would also take a final line feed.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -48,7 +49,7 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
 
 def request_id(incoming: str) -> str:
     """The client's `X-Request-ID` when it is a sane one, else a new id."""
-    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def stage_prefix(scope: Scope) -> str:
@@ -56,9 +57,12 @@ def stage_prefix(scope: Scope) -> str:
     event = scope.get("aws.event") or {}
     if not event.get("path"):
         return ""
+    context_path = (event.get("requestContext") or {}).get("path")
+    if not isinstance(context_path, str):  # API Gateway's is; Mangum does not read it
+        return ""
     # Compared without their trailing slash: `/notes/` is `/dev/notes/` under the stage.
     path = event["path"].rstrip("/")
-    context_path = ((event.get("requestContext") or {}).get("path") or "").rstrip("/")
+    context_path = context_path.rstrip("/")
     if context_path != path and context_path.endswith(path):
         return context_path[: len(context_path) - len(path)]
     return ""

@@ -107,6 +107,23 @@ def test_a_refused_preflight_is_an_error_of_the_one_shape(
     assert_security_headers(response)
 
 
+def test_a_browser_may_preflight_a_head_with_credentials(cors_app: Any) -> None:
+    """HEAD is answered wherever GET is (middleware.py); a browser's `fetch` of a HEAD with
+    Authorization is preflighted with `Access-Control-Request-Method: HEAD`, and a refused
+    preflight is a network error."""
+    response = cors_app.options(
+        "/notes/" + "0" * 24,
+        headers={
+            "Origin": ALLOWED,
+            "Access-Control-Request-Method": "HEAD",
+            "Access-Control-Request-Headers": "authorization,if-none-match",
+        },
+    )
+    assert response.status_code == 200, response.text
+    allowed = {m.strip() for m in response.headers["access-control-allow-methods"].split(",")}
+    assert "HEAD" in allowed
+
+
 def test_a_browser_may_send_and_read_the_request_id(cors_app: Any) -> None:
     response = cors_app.options(
         "/notes",

@@ -1,5 +1,6 @@
 """The stage prefix seen by API Gateway becomes the app's root_path; HEAD is a bodiless GET."""
 
+import re
 from typing import Any
 
 from fastapi import APIRouter
@@ -8,7 +9,7 @@ from fastapi.testclient import TestClient
 from smartnote.app import create_app
 from smartnote.lambda_runtime import lambda_handler
 from smartnote.local.events import LambdaContext, build_rest_event
-from smartnote.middleware import stage_prefix
+from smartnote.middleware import request_id, stage_prefix
 
 
 def _scope(path: str, context_path: str) -> dict[str, object]:
@@ -29,6 +30,18 @@ def test_custom_domain_or_local_gateway_has_none() -> None:
     assert stage_prefix(_scope("/notes", "/notes")) == ""
     assert stage_prefix(_scope("/notes/", "/notes/")) == ""
     assert stage_prefix({}) == ""
+
+
+def test_a_context_path_that_is_no_string_has_no_prefix() -> None:
+    """Mangum does not read `requestContext.path`, so a hand-made event's number reached
+    `stage_prefix`, which raised before the middleware's own error handling: Starlette's
+    plain-text 500, with no request id or security headers."""
+    assert stage_prefix(_scope("/notes", 5)) == ""  # type: ignore[arg-type]
+    event = build_rest_event("GET", "/things", [("Host", "x")], resource="/{proxy+}")
+    event["requestContext"]["path"] = 5
+    answer = lambda_handler(create_app(_router))(event, LambdaContext("things"))
+    assert answer["statusCode"] == 200, answer
+    assert answer["headers"]["x-request-id"]
 
 
 _router = APIRouter()
@@ -77,3 +90,17 @@ def test_the_trailing_slash_redirect_keeps_the_stage() -> None:
     answer = lambda_handler(create_app(_router))(event, LambdaContext("things"))
     assert answer["statusCode"] == 307
     assert answer["headers"]["location"].endswith("//api.example.com/dev/things")
+
+
+def test_a_request_id_ending_in_a_line_feed_is_replaced() -> None:
+    """The id's pattern ended in `$`, which also matches before a final line feed: `abc\\n`
+    was echoed as a header value, by the app and by the answer to a malformed event."""
+    handler = lambda_handler(create_app(_router))
+    sent = [("Host", "api.example.com"), ("X-Request-ID", "abc\n")]
+    served = build_rest_event("GET", "/things", sent, resource="/{proxy+}")
+    malformed = {**served, "isBase64Encoded": True, "body": "%%"}
+    for event in (served, malformed):
+        answer = handler(event, LambdaContext("things"))
+        echoed = answer["headers"]["x-request-id"]
+        assert "\n" not in echoed and re.fullmatch(r"[0-9a-f]{32}", echoed), answer
+    assert request_id("abc") == "abc"

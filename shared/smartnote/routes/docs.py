@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.types import Receive, Scope, Send
 
 __all__ = ["STATIC_DIR", "build_docs_router"]
 
@@ -49,6 +50,23 @@ def _root_path(request: Request) -> str:
 def _js(value: Any) -> str:
     """JSON safe to embed in an inline ``<script>`` (no ``</script>`` breakout)."""
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+class _WholeFileResponse(FileResponse):
+    """A file sent whole, whatever Range was asked (RFC 9110 14.2: a server MAY ignore it).
+
+    Starlette refuses a Range it cannot serve in plain text (400, or an empty 416), not in
+    the one error shape; the assets are small and browsers read them whole.
+    """
+
+    def __init__(self, path: Path, media_type: str, headers: dict[str, str]) -> None:
+        super().__init__(path, media_type=media_type, headers=headers)
+        if "accept-ranges" in self.headers:  # advertised by Starlette's FileResponse
+            del self.headers["accept-ranges"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"range"]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 def _static_file(path: str) -> Path:
@@ -190,10 +208,8 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
     @router.get("/static/{path:path}")
     async def static(path: str) -> FileResponse:
         file = _static_file(path)
-        return FileResponse(
-            file,
-            media_type=_content_type(file),
-            headers={"Cache-Control": STATIC_CACHE_CONTROL},
+        return _WholeFileResponse(
+            file, _content_type(file), headers={"Cache-Control": STATIC_CACHE_CONTROL}
         )
 
     return router

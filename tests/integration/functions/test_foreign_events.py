@@ -66,6 +66,8 @@ MALFORMED: dict[str, Callable[[dict[str, Any]], None]] = {
     "no-httpMethod": _drop("httpMethod"),
     "httpMethod-number": _set(httpMethod=5),
     "httpMethod-not-a-token": _set(httpMethod="G ET"),
+    # A pattern ending in `$` takes a final line feed (served as a 405, not refused).
+    "httpMethod-line-feed": _set(httpMethod="GET\n"),
     "no-path": _drop("path"),
     "path-number": _set(path=5),
     "no-requestContext": _drop("requestContext"),
