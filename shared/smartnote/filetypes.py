@@ -122,6 +122,12 @@ def _byte_order(tiff: bytes) -> str:
     return "<" if tiff[:2] == b"II" else ">"
 
 
+def _first_ifd(tiff: bytes) -> int:
+    """The offset of a TIFF file's first IFD."""
+    (offset,) = struct.unpack_from(_byte_order(tiff) + "I", tiff, 4)
+    return int(offset)
+
+
 def _header(tiff: bytes, offset: int) -> tuple[str, int]:
     """The byte order (struct's) of a TIFF structure, and how many entries its IFD at
     `offset` holds."""
@@ -164,8 +170,7 @@ def tiff_as_stored(data: bytes) -> bytes:
     """A copy of `data`, a TIFF, whose orientation says its pixels are upright as stored
     (1), for a decoder whose own turning is wrong: libtiff turns a tiled image tile by tile,
     mirroring each tile in place. `read_header` gives the orientation to apply instead."""
-    order = _byte_order(data)
-    (offset,) = struct.unpack_from(order + "I", data, 4)
+    offset = _first_ifd(data)
     for tag, code, where in _entries(data, offset, *_header(data, offset)):
         if tag == _ORIENTATION:
             patched = bytearray(data)
@@ -278,8 +283,7 @@ _IEEE_FLOAT = 3  # SampleFormat: OpenCV reads such samples as raw floats, not as
 
 
 def _tiff(data: bytes) -> _Read:
-    order = _byte_order(data)
-    (offset,) = struct.unpack_from(order + "I", data, 4)
+    offset = _first_ifd(data)
     tags, next_ifd = _ifd(
         data, offset, {_IMAGE_WIDTH, _IMAGE_LENGTH, _BITS_PER_SAMPLE, _SAMPLE_FORMAT}
     )
@@ -301,10 +305,8 @@ def tiff_alpha(data: bytes) -> tuple[int, int]:
     """(ExtraSamples, BitsPerSample) of `data`, a TIFF read by `read_header`, its first page:
     what its extra sample is (0: none, or unspecified; ASSOCIATED_ALPHA; UNASSOCIATED_ALPHA)
     and how many bits each sample has."""
-    order = _byte_order(data)
     try:
-        (offset,) = struct.unpack_from(order + "I", data, 4)
-        tags = _ifd(data, offset, {_EXTRA_SAMPLES, _BITS_PER_SAMPLE})[0]
+        tags = _ifd(data, _first_ifd(data), {_EXTRA_SAMPLES, _BITS_PER_SAMPLE})[0]
     except struct.error:
         return 0, 8  # a tag pointing outside the file: the colours are left as decoded
     return tags.get(_EXTRA_SAMPLES, 0), tags.get(_BITS_PER_SAMPLE, 1)
