@@ -114,6 +114,12 @@ async def send_due_reminders(
     now = clock()
     lease_until = now + timedelta(seconds=settings.reminder_lease_seconds)
     claim = secrets.token_hex(12)
+
+    async def release(held: list[dict[str, Any]]) -> None:
+        """Give claimed reminders back, due as they were, for the next run."""
+        for note in held:
+            await notes.release_reminder(note["_id"], claim, now)
+
     while True:
         batch = await notes.claim_due_reminders(
             now, lease_until, claim, settings.reminder_batch_size
@@ -126,14 +132,12 @@ async def send_due_reminders(
         except Exception:
             # SQL failing fails the run, and its batch goes back at once: to Lambda's retry
             # of the run or the next run, not held for the lease while SQL is back.
-            for note in batch:
-                await notes.release_reminder(note["_id"], claim, now)
+            await release(batch)
             counts.failed += len(batch)
             raise
         for index, note in enumerate(batch):
             if clock() >= lease_until - SAFETY or invocation.time_left() <= SAFETY:
-                for left in batch[index:]:
-                    await notes.release_reminder(left["_id"], claim, now)
+                await release(batch[index:])
                 counts.released += len(batch) - index
                 logger.warning(
                     "time running out; %d reminders left for the next run", counts.released
@@ -147,15 +151,14 @@ async def send_due_reminders(
                 # No email goes out before the quota renews: the run stops (and fails, for
                 # the alarm) at the first, and every reminder stays due.
                 logger.exception("SES's sending quota is spent; the reminders stay due")
-                for left in batch[index:]:
-                    await notes.release_reminder(left["_id"], claim, now)
+                await release(batch[index:])
                 counts.failed += 1
                 counts.released += len(batch) - index - 1
                 return
             except Exception:  # whatever failed (the send, a bad stored time), nothing is lost
                 # and the other reminders of the batch still go out.
                 logger.exception("the reminder of note %s failed; retried next run", note["_id"])
-                await notes.release_reminder(note["_id"], claim, now)
+                await release([note])
                 counts.failed += 1
 
 
