@@ -273,8 +273,10 @@ def presigned_get(
 
 def inline_disposition(filename: str) -> str:
     """`Content-Disposition: inline` naming `filename` (RFC 6266): an ASCII fallback for old
-    clients, and the exact name percent-encoded as UTF-8 (RFC 8187)."""
+    clients, and the exact name percent-encoded as UTF-8 (RFC 8187). The fallback has no
+    quote or backslash (escaping is not implemented by some agents) and no percent sign
+    (some decode `%22` into a quote): RFC 6266 appendix D."""
     fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+        c if c.isascii() and c.isprintable() and c not in '"\\%' else "_" for c in filename
     )
     return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

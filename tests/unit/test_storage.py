@@ -107,3 +107,22 @@ def test_uploads_are_originals_and_edit_requests_and_nothing_else(name: str, our
 def test_only_the_attachment_layouts_are_attachment_objects() -> None:
     for key in ("other/owner/note/attachment/original", "uploads/owner/note/original"):
         assert storage.attachment_object(key, MOMENT) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "fallback", "exact"),
+    [
+        ('a"b\\c.jpg', "a_b_c.jpg", "a%22b%5Cc.jpg"),  # no quoted-pair: some agents ignore it
+        ("x;y,z.jpg", "x;y,z.jpg", "x%3By%2Cz.jpg"),  # safe inside the quotes
+        ("Quittung März.png", "Quittung M_rz.png", "Quittung%20M%C3%A4rz.png"),
+        ("קבלה.jpg", "____.jpg", "%D7%A7%D7%91%D7%9C%D7%94.jpg"),
+        # RFC 6266 appendix D: some agents decode %XX in `filename` (into a quote, here).
+        ("100%22off.jpg", "100_22off.jpg", "100%2522off.jpg"),
+    ],
+)
+def test_a_download_names_the_file_exactly_and_safely_for_old_clients(
+    name: str, fallback: str, exact: str
+) -> None:
+    assert storage.inline_disposition(name) == (
+        f"inline; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+    )

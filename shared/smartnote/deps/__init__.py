@@ -13,10 +13,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 
 from smartnote import aws, storage
 from smartnote.config import Settings, get_settings
+from smartnote.etags import Precondition, precondition
 from smartnote.invocation import Invocation
 
 
@@ -59,3 +60,32 @@ ClientIp = Annotated[str, Depends(client_ip)]
 
 PageLimit = Annotated[int, Query(ge=1, le=100)]
 """`?limit=` of a cursor-paged list: 1..100 items (API.md; the route gives the default, 20)."""
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='`"<version>"` from the note\'s ETag, a list of them (any may be current) or'
+        " `*`; strong comparison: a stale, weak (`W/`) or malformed one answers 412.",
+    ),
+]
+IfNoneMatchOnWrite = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        description='`*` or `"<version>"` (a list of them): write only if the note is not at'
+        " one of them, else 412 (RFC 9110; `*`: the note exists, always 412).",
+    ),
+]
+
+
+async def write_precondition(
+    if_match: IfMatch = None, if_none_match: IfNoneMatchOnWrite = None
+) -> Precondition | None:
+    """What a write of a note, or of one of its attachments (each a new version of the note),
+    asks of the note's current version (RFC 9110 §13.1.1-2)."""
+    return precondition(if_match, if_none_match)
+
+
+WritePrecondition = Annotated[Precondition | None, Depends(write_precondition)]

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from smartnote.clock import utcnow
-from smartnote.errors import Conflict, NotFound, ValidationFailed
+from smartnote.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from smartnote.etags import Precondition
 from smartnote.models.attachments import (
     MAX_PIXELS,
     Attachment,
@@ -125,12 +126,16 @@ def add(attachment: Document) -> Change:
     return change
 
 
-def remove(attachment_id: str) -> Change:
-    """Delete the attachment: a 404 when absent (also in the trash: the repeat of a deletion
-    that S3 answered with a 503 must still remove the objects), a 409 in the trash."""
+def remove(attachment_id: str, precondition: Precondition | None = None) -> Change:
+    """Delete the attachment: a 404 when absent, whatever the note's state or version (the
+    repeat of a deletion that S3 answered with a 503, with the If-Match it sent, must still
+    remove the objects), then a 412 when the note fails `precondition` (If-Match), a 409 in
+    the trash."""
 
     def change(note: Document) -> Document:
         find(note, attachment_id)
+        if precondition is not None and not precondition(note["version"]):
+            raise PreconditionFailed()
         _refuse_trashed(note)
         return {"attachments": [a for a in note["attachments"] if a["id"] != attachment_id]}
 
@@ -617,20 +622,18 @@ def to_attachment(document: Document, url_for: UrlFor) -> Attachment:
         DerivedImage.model_validate({**d, "url": url_for(d.get("key"))})
         for d in document.get("derived") or []
     ]
-    return Attachment.model_validate(
+    attachment = Attachment.model_validate(
         {
             **document,
-            # Until the upload lands there is nothing to download.
-            # Served as the type processing found and under the name it was uploaded with.
-            "original_url": None
-            if document["status"] == "pending"
-            else url_for(
-                document["key"],
-                content_type=document["content_type"],
-                filename=document["filename"],
-            ),
             "thumbnail_url": url_for(document.get("thumbnail_key")),
             "web_url": url_for(document.get("web_key")),
             "derived": derived,
         }
     )
+    # Until the upload lands there is nothing to download. Served as the type processing
+    # found and under the name the attachment shows.
+    if document["status"] != "pending":
+        attachment.original_url = url_for(
+            document["key"], content_type=attachment.content_type, filename=attachment.filename
+        )
+    return attachment

@@ -149,11 +149,16 @@ class UploadTicket(BaseModel):
     expires_in: int
 
 
+# A filename as shown: one stored before filenames were checked is made one (no migration
+# rewrote them): one line, no directories, no bidi override.
+ShownFilename = Annotated[str, AfterValidator(upload_filename)]
+
+
 class AttachmentSummary(BaseModel):
     """What a note shows of each of its attachments."""
 
     id: str
-    filename: str
+    filename: ShownFilename
     content_type: str
     size: int = 0
     status: Status

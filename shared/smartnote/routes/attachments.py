@@ -18,11 +18,12 @@ from fastapi import APIRouter, File, Request, Response, UploadFile, status
 from smartnote import filetypes, storage
 from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
-from smartnote.deps import S3Client, S3HasTime, SettingsDep
+from smartnote.deps import S3Client, S3HasTime, SettingsDep, WritePrecondition
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import attachments as domain
 from smartnote.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from smartnote.etags import Precondition
 from smartnote.models.attachments import (
     ACCEPTED_CONTENT_TYPES,
     MAX_MULTIPART_BYTES,
@@ -43,6 +44,8 @@ logger = logging.getLogger("smartnote.routes.attachments")
 router = APIRouter(prefix="/notes/{note_id}/attachments", tags=["attachments"])
 
 NOT_FOUND = error_responses((404, "No such note or attachment (or not yours)"))
+# Each write of an attachment is a new version of its note: If-Match takes the note's ETag.
+STALE = error_responses((412, "If-Match names no current version of the note"))
 REFUSED = error_responses(
     (409, f"The note is in the trash or has too many attachments, or {KEPT_CHANGING}"),
     (413, "Larger than allowed"),
@@ -110,17 +113,26 @@ def _located(response: Response, request: Request, note_id: str, attachment_id: 
 
 
 async def _create(
-    notes: Notes, owner_id: str, note_id: str, filename: str, content_type: str, size: int
+    notes: Notes,
+    owner_id: str,
+    note_id: str,
+    upload: tuple[str, str, int],
+    condition: Precondition | None,
 ) -> dict[str, Any]:
-    """Record a pending attachment; it must exist before its upload can trigger processing."""
+    """Record a pending attachment of `upload` (filename, content type, size) if the note
+    meets `condition`; it must exist before its upload can trigger processing."""
     attachment_id = domain.new_attachment_id()
     key = storage.upload_key(owner_id, note_id, attachment_id, storage.ORIGINAL)
-    document = domain.new_attachment(attachment_id, key, filename, content_type, size)
-    await notes.update(owner_id, note_id, domain.add(document))
+    document = domain.new_attachment(attachment_id, key, *upload)
+    await notes.update(owner_id, note_id, domain.add(document), condition)
     return document
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={**LOCATED, **NOT_FOUND, **REFUSED})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={**LOCATED, **NOT_FOUND, **STALE, **REFUSED},
+)
 async def create_attachment(
     note_id: str,
     body: AttachmentCreate,
@@ -130,6 +142,7 @@ async def create_attachment(
     settings: SettingsDep,
     request: Request,
     response: Response,
+    condition: WritePrecondition,
 ) -> AttachmentCreated:
     """Announce an upload; answers with a presigned S3 POST that enforces its type and size,
     and the attachment's path in `Location`.
@@ -142,9 +155,8 @@ async def create_attachment(
         raise UnsupportedMediaType("Accepted: " + ", ".join(ACCEPTED_CONTENT_TYPES))
     if body.size > MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"An image has at most {MAX_UPLOAD_BYTES} bytes")
-    document = await _create(
-        notes, principal.user.id, note_id, body.filename, content_type, body.size
-    )
+    upload = (body.filename, content_type, body.size)
+    document = await _create(notes, principal.user.id, note_id, upload, condition)
     post = storage.presigned_post(
         s3,
         settings.uploads_bucket,
@@ -174,7 +186,9 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
 
 
 @router.post(
-    "/upload", status_code=status.HTTP_201_CREATED, responses={**LOCATED, **NOT_FOUND, **REFUSED}
+    "/upload",
+    status_code=status.HTTP_201_CREATED,
+    responses={**LOCATED, **NOT_FOUND, **STALE, **REFUSED},
 )
 async def upload_attachment(
     note_id: str,
@@ -191,6 +205,7 @@ async def upload_attachment(
     settings: SettingsDep,
     request: Request,
     response: Response,
+    condition: WritePrecondition,
 ) -> Attachment:
     """Upload an image through the API (for clients that cannot reach S3, e.g. Swagger UI);
     answers with the attachment's path in `Location`."""
@@ -203,7 +218,8 @@ async def upload_attachment(
     content_type = filetypes.MIME_TYPES[fmt]
     filename = upload_filename(file.filename)
     owner_id = principal.user.id
-    document = await _create(notes, owner_id, note_id, filename, content_type, len(data))
+    upload = (filename, content_type, len(data))
+    document = await _create(notes, owner_id, note_id, upload, condition)
     async with _undone_if_failed(notes, owner_id, note_id, domain.forget(document["id"])):
         await run_blocking(
             s3.put_object,
@@ -245,6 +261,7 @@ async def get_attachment(
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         **NOT_FOUND,
+        **STALE,
         **error_responses(
             (409, f"Not processed yet, in the trash, or too many edits, or {KEPT_CHANGING}")
         ),
@@ -258,6 +275,7 @@ async def edit_attachment(
     notes: Notes,
     s3: S3Client,
     settings: SettingsDep,
+    condition: WritePrecondition,
 ) -> EditAccepted:
     """Queue edits (applied in order to the original); the result becomes a derived image.
 
@@ -267,7 +285,7 @@ async def edit_attachment(
     """
     owner_id = principal.user.id
     change, derived = domain.add_edit(attachment_id, body.operations)
-    await notes.update(owner_id, note_id, change)
+    await notes.update(owner_id, note_id, change, condition)
     # The request object under uploads/ triggers the image function, on AWS and locally alike.
     request = {"operations": derived["operations"]}
     undo = domain.forget_edit(attachment_id, derived["id"])
@@ -285,7 +303,7 @@ async def edit_attachment(
 @router.delete(
     "/{attachment_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**NOT_FOUND, **IN_TRASH},
+    responses={**NOT_FOUND, **STALE, **IN_TRASH},
 )
 async def delete_attachment(
     note_id: str,
@@ -295,9 +313,11 @@ async def delete_attachment(
     s3: S3Client,
     has_time: S3HasTime,
     settings: SettingsDep,
+    condition: WritePrecondition,
 ) -> Response:
     """Delete the attachment and all its S3 objects (original, thumbnail, copies, edits); the
-    trash keeps a note as it was, so restore it first."""
+    trash keeps a note as it was, so restore it first. If-Match takes the note's ETag; an
+    attachment gone already is a 404 whatever it says (the repeat after a 503 finishes)."""
     owner_id = principal.user.id
     # The record first, its objects after: an image run that writes an output after the
     # objects are gone finds the record gone too when it finishes, and deletes the output
@@ -305,5 +325,6 @@ async def delete_attachment(
     prefixes = storage.attachment_prefixes(owner_id, note_id, attachment_id)
     bucket = settings.uploads_bucket
     async with storage.objects_deleted_even_if_gone(s3, bucket, prefixes, has_time):
-        await notes.update(owner_id, note_id, domain.remove(attachment_id))
+        # The condition inside the change: a 404 for the attachment gone comes before it.
+        await notes.update(owner_id, note_id, domain.remove(attachment_id, condition))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

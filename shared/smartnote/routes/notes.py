@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from smartnote import storage
 from smartnote.cursors import MAX_CURSOR_LENGTH
-from smartnote.deps import PageLimit, S3Client, S3HasTime, SettingsDep
+from smartnote.deps import PageLimit, S3Client, S3HasTime, SettingsDep, WritePrecondition
 from smartnote.deps.mongo import Notes
 from smartnote.deps.sql import CurrentPrincipal
 from smartnote.domain import notes as domain
-from smartnote.etags import Precondition, etag, matches_none, precondition
+from smartnote.etags import etag, matches_none
 from smartnote.models.common import KEPT_CHANGING, Page, Timestamp, error_responses
 from smartnote.models.notes import (
     MAX_TAG_FILTERS,
@@ -47,32 +47,6 @@ UPDATED_SINCE = (
     f" {SYNC_OVERLAP.seconds} s (longer than any write takes), and skip notes seen again"
     " with an `id` and `version` you already have. Notes deleted for good are not listed."
 )
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='`"<version>"` from the ETag, a list of them (any may be current) or `*`;'
-        " strong comparison: a stale, weak (`W/`) or malformed one answers 412.",
-    ),
-]
-IfNoneMatchOnWrite = Annotated[
-    str | None,
-    Header(
-        alias="If-None-Match",
-        description='`*` or `"<version>"` (a list of them): write only if the note is not at'
-        " one of them, else 412 (RFC 9110; `*`: the note exists, always 412).",
-    ),
-]
-
-
-async def write_precondition(
-    if_match: IfMatch = None, if_none_match: IfNoneMatchOnWrite = None
-) -> Precondition | None:
-    """What a write of a note asks of its current version (RFC 9110 §13.1.1-2)."""
-    return precondition(if_match, if_none_match)
-
-
-WritePrecondition = Annotated[Precondition | None, Depends(write_precondition)]
 
 
 def _with_etag(response: Response, note: Note) -> Note:

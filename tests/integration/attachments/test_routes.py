@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from pymongo.collection import Collection
 
 from smartnote import aws
 from smartnote.deps import AFTER_S3
@@ -1026,3 +1027,97 @@ def test_an_edit_s3_does_not_take_is_a_503_and_queues_nothing(
     assert_error(response, 503, "service_unavailable")
     assert int(response.headers["retry-after"]) > 0
     assert api.get(path, headers=user.headers).json()["derived"] == []
+
+
+def test_attachment_writes_honour_the_notes_if_match(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    """An attachment is part of its note and each write of one is a new version of the note:
+    a client that sends the note's ETag in If-Match, as it does for PATCH, must not have its
+    write applied over a version it has not seen (RFC 9110 13.1.1), but get a 412."""
+    image = encode(photographed_page(size=(300, 200)))
+    attachment = upload(api, user, note["id"], image)
+    process(upload_key(user, note["id"], attachment["id"]))
+    url = f"/notes/{note['id']}"
+    before = api.get(url, headers=user.headers)
+    stale = {**user.headers, "If-Match": f'"{before.json()["version"] - 1}"'}
+    base = f"{url}/attachments"
+    announce_body = {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10}
+    writes = (
+        lambda headers: api.post(base, json=announce_body, headers=headers),
+        lambda headers: api.post(
+            f"{base}/upload", files={"file": ("b.jpg", image, "image/jpeg")}, headers=headers
+        ),
+        lambda headers: api.post(
+            f"{base}/{attachment['id']}/edits",
+            json={"operations": [{"op": "grayscale"}]},
+            headers=headers,
+        ),
+        lambda headers: api.delete(f"{base}/{attachment['id']}", headers=headers),
+    )
+    for write in writes:
+        assert_error(write(stale), 412, "precondition_failed")
+    assert api.get(url, headers=user.headers).json() == before.json()
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=f"uploads/{user.id}/")["KeyCount"] == 1
+    for write in writes:
+        current = api.get(url, headers=user.headers).headers["etag"]
+        assert write({**user.headers, "If-Match": current}).status_code in (201, 202, 204)
+    paths = api.get("/openapi.json").json()["paths"]
+    for method, path in (
+        ("post", "/notes/{note_id}/attachments"),
+        ("post", "/notes/{note_id}/attachments/upload"),
+        ("post", "/notes/{note_id}/attachments/{attachment_id}/edits"),
+        ("delete", "/notes/{note_id}/attachments/{attachment_id}"),
+    ):
+        assert "412" in paths[path][method]["responses"], (method, path)
+
+
+def test_a_delete_with_if_match_repeated_after_a_503_removes_the_objects(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], s3: Any, bucket: str, process: Process
+) -> None:
+    """The repeat of a deletion S3 failed, with the same If-Match: the record went with the
+    first call (a new version of the note), so the repeat finds no attachment, a 404 whatever
+    the header says, and removes the objects, where a 412 would leave them behind."""
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(600, 400))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    etag = api.get(f"/notes/{note['id']}", headers=user.headers).headers["etag"]
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    headers = {**user.headers, "If-Match": etag}
+    with aws_answering("s3", "DeleteObjects", _throttled, aws.S3_CALLS):
+        assert_error(api.delete(path, headers=headers), 503, "service_unavailable")
+    assert_error(api.delete(path, headers=headers), 404, "not_found")
+    for root in ("uploads/", "derived/"):
+        prefix = f"{root}{user.id}/{note['id']}/"
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0, root
+
+
+def test_a_name_stored_before_names_were_checked_is_shown_and_served_as_one_plain_line(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    notes_collection: Collection[dict[str, Any]],
+) -> None:
+    """Filenames stored before they were checked (no migration rewrote them, as it did titles)
+    are shown, and named to a browser, as one line without directories or bidi overrides:
+    the name `in<RLO>gpj.exe` reads `inexe.jpg` in a save dialog."""
+    attachment = upload(api, user, note["id"], encode(np.full((20, 20, 3), 128, np.uint8)))
+    notes_collection.update_one(
+        {"_id": note["id"], "attachments.id": attachment["id"]},
+        {
+            "$set": {
+                "attachments.$.filename": "C:\\tmp\\in\u202egpj.exe\r\nX: y",
+                "attachments.$.status": "failed",  # an upload is there to download
+            }
+        },
+    )
+    shown = "ingpj.exe X: y"
+    path = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    view = api.get(path, headers=user.headers).json()
+    assert view["filename"] == shown
+    listed = api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"]
+    assert [a["filename"] for a in listed] == [shown]
+    served = httpx.get(view["original_url"])
+    assert served.status_code == 200
+    assert served.headers["content-disposition"] == (
+        "inline; filename=\"ingpj.exe X: y\"; filename*=UTF-8''ingpj.exe%20X%3A%20y"
+    )

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from smartnote import etags
 from smartnote.clock import utcnow
 from smartnote.domain import attachments as domain
-from smartnote.errors import Conflict, NotFound, ValidationFailed
+from smartnote.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from smartnote.models.attachments import EditRequest
 
 
@@ -447,6 +448,18 @@ def test_an_attachment_of_a_trashed_note_is_kept_and_a_missing_one_is_a_404() ->
     with pytest.raises(Conflict):
         domain.remove("a1")(trashed)
     assert domain.remove("a1")(_note()) == {"attachments": []}
+
+
+def test_a_deletion_is_a_404_when_gone_whatever_its_if_match_then_a_412_when_stale() -> None:
+    """The repeat of a deletion S3 refused carries the If-Match the first call met, which the
+    first call made stale: only its 404 removes the objects."""
+    at_3 = {**_note(), "version": 3}
+    if_match_2 = etags.precondition('"2"')
+    with pytest.raises(NotFound):
+        domain.remove("gone", if_match_2)({**at_3, "trashed": True})
+    with pytest.raises(PreconditionFailed):
+        domain.remove("a1", if_match_2)({**at_3, "trashed": True})
+    assert domain.remove("a1", etags.precondition('"3"'))(at_3) == {"attachments": []}
 
 
 def test_an_upload_or_edit_s3_never_took_is_forgotten_whatever_the_note_is_now() -> None:
