@@ -8,14 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     Field,
     StringConstraints,
     model_validator,
 )
 
-from smartnote.models.common import InputModel
+from smartnote.models.common import InputModel, OutputModel
 from smartnote.models.text import ONE_LINE_SCHEMA, as_one_line, is_invisible, one_line, visible
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -141,7 +140,7 @@ class AttachmentCreate(InputModel):
     )
 
 
-class UploadTicket(BaseModel):
+class UploadTicket(OutputModel):
     """A presigned S3 POST: send `fields` and then `file` as multipart/form-data to `url`."""
 
     url: str
@@ -154,7 +153,7 @@ class UploadTicket(BaseModel):
 ShownFilename = Annotated[str, AfterValidator(upload_filename)]
 
 
-class AttachmentSummary(BaseModel):
+class AttachmentSummary(OutputModel):
     """What a note shows of each of its attachments."""
 
     id: str
@@ -165,7 +164,7 @@ class AttachmentSummary(BaseModel):
     error: str | None = None
 
 
-class DerivedImage(BaseModel):
+class DerivedImage(OutputModel):
     """The result of one edit request."""
 
     id: str
@@ -192,7 +191,7 @@ class Attachment(AttachmentSummary):
     updated_at: datetime
 
 
-class AttachmentCreated(BaseModel):
+class AttachmentCreated(OutputModel):
     attachment: Attachment
     upload: UploadTicket
 
@@ -276,7 +275,7 @@ class EditRequest(InputModel):
     operations: list[Operation] = Field(min_length=1, max_length=MAX_EDIT_OPERATIONS)
 
 
-class EditAccepted(BaseModel):
+class EditAccepted(OutputModel):
     """202: the edit is queued; it appears in the attachment's `derived` list."""
 
     attachment_id: str

@@ -65,19 +65,26 @@ Timestamp = Annotated[
 """A client-sent time: ISO 8601 with an offset, from 1970 to 2999."""
 
 
-class ErrorBody(BaseModel):
+class OutputModel(BaseModel):
+    """Base of every answer's body. Each field is always sent (`null` included), so the
+    OpenAPI document marks each required: a field with a default is not optional there."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class ErrorBody(OutputModel):
     code: str = Field(examples=["not_found"])
     message: str
     details: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(OutputModel):
     """Every error answer: `{"error": {"code", "message", "details"}}`."""
 
     error: ErrorBody
 
 
-class Page(BaseModel, Generic[T]):
+class Page(OutputModel, Generic[T]):
     """A page of a list; pass `next_cursor` back as `?cursor=` for the next one."""
 
     items: list[T]

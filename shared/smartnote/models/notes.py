@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     Field,
     StrictBool,
     StringConstraints,
@@ -16,7 +15,7 @@ from pydantic import (
 )
 
 from smartnote.models.attachments import AttachmentSummary
-from smartnote.models.common import NOT_NULL, InputModel, Timestamp, refuse_nulls
+from smartnote.models.common import NOT_NULL, InputModel, OutputModel, Timestamp, refuse_nulls
 from smartnote.models.text import ONE_LINE_SCHEMA, as_one_line, is_invisible, one_line, visible
 
 MAX_TITLE = 200
@@ -135,7 +134,7 @@ class ReminderPatch(InputModel):
         return self
 
 
-class Reminder(BaseModel):
+class Reminder(OutputModel):
     """A note's reminder. A repeat moves `at` to each next occurrence once emailed; one whose
     next occurrence would be in year 3000 (UTC) or later ends instead: it becomes a one-off
     (`repeat: "none"`) at its last occurrence, so the note can be sent back as read."""
@@ -180,7 +179,7 @@ class NotePatch(InputModel):
         return self.model_dump(include=self.model_fields_set)
 
 
-class Note(BaseModel):
+class Note(OutputModel):
     id: str
     # As one line also when stored before titles had to be (until the cleanup rewrites it,
     # `repositories.notes.canonical_fields`): a note read is a note that can be sent back.
@@ -199,6 +198,6 @@ class Note(BaseModel):
     attachments: list[AttachmentSummary] = Field(default_factory=list)
 
 
-class TagCount(BaseModel):
+class TagCount(OutputModel):
     name: str
     count: int

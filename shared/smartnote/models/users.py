@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     EmailStr,
     Field,
@@ -17,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from smartnote.models.common import NOT_NULL, InputModel, refuse_nulls
+from smartnote.models.common import NOT_NULL, InputModel, OutputModel, refuse_nulls
 from smartnote.models.text import ONE_LINE_SCHEMA, one_line, visible
 from smartnote.passwords import MAX_PASSWORD_LENGTH, check_password_strength
 
@@ -96,7 +95,7 @@ class AccountDeletion(InputModel):
     password: AnyPassword
 
 
-class UserOut(BaseModel):
+class UserOut(OutputModel):
     id: str
     email: str
     display_name: str | None
@@ -105,7 +104,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class TokenPair(BaseModel):
+class TokenPair(OutputModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type
     expires_in: int = Field(description="Seconds until the access token expires (at most 900).")
@@ -120,7 +119,7 @@ class LogoutRequest(InputModel):
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
 
 
-class SessionOut(BaseModel):
+class SessionOut(OutputModel):
     id: str
     created_at: datetime
     last_used_at: datetime

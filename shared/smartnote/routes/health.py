@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from smartnote import aws
 from smartnote.concurrency import run_blocking
 from smartnote.config import Settings
 from smartnote.deps import SettingsDep
+from smartnote.models.common import OutputModel
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["service"])
@@ -26,7 +26,7 @@ router = APIRouter(tags=["service"])
 CHECK_TIMEOUT_SECONDS = 3.0
 
 
-class Health(BaseModel):
+class Health(OutputModel):
     status: str
     version: str
     checks: dict[str, str]

@@ -101,7 +101,13 @@ async def list_notes(
     ] = None,
     trashed: Annotated[bool | None, Query(description="Default false")] = None,
     updated_since: Annotated[Timestamp | None, Query(description=UPDATED_SINCE)] = None,
-    sort: SortKey = "updated_at",
+    sort: Annotated[
+        SortKey,
+        Query(
+            description="`updated_at` (default) and `created_at`: newest first, pinned notes"
+            " first; `title`: A to Z ignoring case, pinned or not (ties by id)"
+        ),
+    ] = "updated_at",
     limit: PageLimit = 20,
     cursor: Annotated[
         str | None,
@@ -225,5 +231,6 @@ async def restore_note(
 
 @router.get("/tags")
 async def list_tags(principal: CurrentPrincipal, notes: Notes) -> list[TagCount]:
-    """The tags of the caller's live (not trashed) notes with how many notes carry each."""
+    """The tags of the caller's live (not trashed) notes with how many notes carry each,
+    most used first, then by name."""
     return [TagCount(**row) for row in await notes.tag_counts(principal.user.id)]

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
@@ -16,12 +17,13 @@ import pytest
 from pymongo.collection import Collection
 
 from smartnote import aws
+from smartnote.config import get_settings
 from smartnote.deps import AFTER_S3
 from smartnote.domain.attachments import MAX_ATTACHMENTS_PER_NOTE
 from smartnote.local.containers import FunctionRuntime
 from smartnote.local.events import build_rest_event
 from smartnote.local.template import Template
-from smartnote.models.attachments import MAX_MULTIPART_BYTES
+from smartnote.models.attachments import MAX_MULTIPART_BYTES, MAX_UPLOAD_BYTES
 from tests.conftest import ApiUser, assert_error
 from tests.integration.attachments.conftest import announce, upload, upload_key
 from tests.utils.aws_faults import aws_answered, aws_answering
@@ -61,6 +63,21 @@ def test_presigned_post_policy_pins_key_type_and_size(
     assert {"Content-Type": "image/jpeg"} in conditions
     assert ["content-length-range", 1, 123_456] in conditions
     assert "expiration" in _policy(fields)
+
+
+def test_an_image_of_the_size_limit_may_be_announced(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any]
+) -> None:
+    """API.md: "up to 20 MB": the limit itself is taken, and the presigned POST lets S3 take
+    it (a byte more is a 413: test_announcing_a_bad_upload_is_refused)."""
+    response = api.post(
+        f"/notes/{note['id']}/attachments",
+        json={"filename": "scan.tiff", "content_type": "image/tiff", "size": MAX_UPLOAD_BYTES},
+        headers=user.headers,
+    )
+    assert response.status_code == 201, response.text
+    conditions = _policy(response.json()["upload"]["fields"])["conditions"]
+    assert ["content-length-range", 1, MAX_UPLOAD_BYTES] in conditions
 
 
 def test_a_created_attachment_is_located_by_its_own_path(
@@ -267,6 +284,54 @@ def test_multipart_upload_refuses_a_file_that_is_not_an_accepted_image(
     )
     assert_error(response, 415, "unsupported_media_type")
     assert api.get(f"/notes/{note['id']}", headers=user.headers).json()["attachments"] == []
+
+
+@pytest.mark.parametrize(
+    ("ext", "content_type"),
+    [
+        (".jpg", "image/jpeg"),
+        (".png", "image/png"),
+        (".webp", "image/webp"),
+        (".tiff", "image/tiff"),
+        (".bmp", "image/bmp"),
+    ],
+)
+def test_each_accepted_format_is_taken_and_processed(
+    api: httpx.Client,
+    user: ApiUser,
+    note: dict[str, Any],
+    process: Process,
+    ext: str,
+    content_type: str,
+) -> None:
+    """API.md: "Accepted: JPEG, PNG, WebP, TIFF, BMP". Each, uploaded under a name and a
+    declared type that say nothing of it, is recorded as what its bytes are and ends `ready`
+    with its size."""
+    data = encode(photographed_page(size=(300, 200)), ext)
+    attachment = upload(api, user, note["id"], data, "scan")
+    assert attachment["content_type"] == content_type
+    result = process(upload_key(user, note["id"], attachment["id"]))
+    assert result["results"][0]["outcome"] == "ready", result
+    url = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    processed = api.get(url, headers=user.headers).json()
+    assert (processed["status"], processed["width"], processed["height"]) == ("ready", 300, 200)
+    assert processed["content_type"] == content_type
+
+
+def test_download_urls_are_short_lived(
+    api: httpx.Client, user: ApiUser, note: dict[str, Any], process: Process
+) -> None:
+    """API.md: "URLs are short-lived presigned GETs": each expires after the configured
+    lifetime (SigV4's X-Amz-Expires), minutes, not the week SigV4 allows."""
+    attachment = upload(api, user, note["id"], encode(photographed_page(size=(300, 200))))
+    process(upload_key(user, note["id"], attachment["id"]))
+    url = f"/notes/{note['id']}/attachments/{attachment['id']}"
+    processed = api.get(url, headers=user.headers).json()
+    lifetime = get_settings().download_url_ttl_seconds
+    assert lifetime <= 15 * 60
+    for field in ("original_url", "thumbnail_url", "web_url"):
+        query = parse_qs(urlsplit(processed[field]).query)
+        assert query["X-Amz-Expires"] == [str(lifetime)], field
 
 
 def test_multipart_upload_over_the_limit_is_413(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from smartnote.db.sql import session_factory
+from smartnote.repositories.sessions import SessionsRepository
 from tests.conftest import ApiUser, assert_error
 from tests.utils.sessions import TIED, add_sessions
 
@@ -182,3 +184,16 @@ def test_the_openapi_document_describes_the_page(api: httpx.Client) -> None:
     assert set(page["properties"]) == {"items", "next_cursor"}
     assert page["properties"]["items"]["items"]["$ref"].endswith("/SessionOut")
     assert "422" in operation["responses"]
+
+
+def test_an_expired_session_is_not_live(api: httpx.Client, user: ApiUser, sql_url: str) -> None:
+    """API.md: `GET /auth/sessions` lists the caller's *live* sessions. One whose refresh
+    token's lifetime has passed has ended without a logout: not listed, and its refresh
+    token is a 401."""
+    with session_factory(sql_url)() as db, db.begin():
+        issued = SessionsRepository(db).start(user.id, "old-laptop", timedelta(seconds=-1))
+    listed = api.get("/auth/sessions", headers=user.headers).json()["items"]
+    assert [s["current"] for s in listed] == [True]
+    assert issued.session.id not in {s["id"] for s in listed}
+    refused = api.post("/auth/refresh", json={"refresh_token": issued.token})
+    assert_error(refused, 401, "unauthorized")

@@ -304,6 +304,16 @@ def test_cursor_paging_visits_every_note_once(api: httpx.Client, user: ApiUser, 
         assert seen == sorted(seen, key=str.casefold)
 
 
+def test_a_page_of_notes_holds_20_by_default(api: httpx.Client, user: ApiUser) -> None:
+    """API.md: `?limit=` defaults to 20; the last page's `next_cursor` is null."""
+    for i in range(21):
+        create(api, user, title=f"n{i}")
+    first = api.get("/notes", headers=user.headers).json()
+    assert len(first["items"]) == 20 and isinstance(first["next_cursor"], str)
+    rest = api.get("/notes", params={"cursor": first["next_cursor"]}, headers=user.headers)
+    assert titles(rest) == ["n0"] and rest.json()["next_cursor"] is None
+
+
 def test_cursor_is_bound_to_its_query(api: httpx.Client, user: ApiUser) -> None:
     for i in range(3):
         create(api, user, title=f"n{i}")
@@ -496,6 +506,29 @@ def test_updated_since_documents_the_sync_overlap(api: httpx.Client, template: T
     ]
     assert f"minus {SYNC_OVERLAP.seconds} s" in parameter["description"]
     assert "`id` and `version`" in parameter["description"]
+
+
+def test_the_orders_of_the_lists_are_documented(api: httpx.Client, user: ApiUser) -> None:
+    """API.md names the sort keys and /tags' shape but not their directions; where it is
+    silent, the OpenAPI document says what the API does (API.md's preamble): by time newest
+    first, by title A to Z ignoring case, tags most used first and then by name."""
+    create(api, user, title="b", tags=["beta", "both"])
+    create(api, user, title="A", tags=["alpha", "both"])
+    assert titles(api.get("/notes", params={"sort": "title"}, headers=user.headers)) == ["A", "b"]
+    assert titles(api.get("/notes", params={"sort": "created_at"}, headers=user.headers)) == [
+        "A",
+        "b",
+    ]
+    assert [t["name"] for t in api.get("/tags", headers=user.headers).json()] == [
+        "both",
+        "alpha",
+        "beta",
+    ]
+    paths = api.get("/openapi.json").json()["paths"]
+    (sort,) = [p for p in paths["/notes"]["get"]["parameters"] if p["name"] == "sort"]
+    for order in ("newest first", "A to Z", "pinned notes first"):
+        assert order in sort.get("description", ""), order
+    assert "most used first, then by name" in paths["/tags"]["get"]["description"]
 
 
 def test_other_users_notes_are_404_and_untouched(
