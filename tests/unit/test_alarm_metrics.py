@@ -31,6 +31,7 @@ WRITTEN = {
 ALARMED = {
     ("CleanupFunction", cleanup.NOTE_FAILURES_METRIC),
     ("CleanupFunction", cleanup.REDERIVE_FAILURES_METRIC),
+    ("CleanupFunction", cleanup.UNFINISHED_METRIC),
     ("RemindersFunction", reminders.REFUSED_METRIC),
     ("RemindersFunction", reminders.UNDELIVERABLE_METRIC),
     ("ImageFunction", images.PROCESSING_ERRORS_METRIC),

@@ -10,6 +10,18 @@ restoring a note meanwhile are all safe: each note is purged by exactly one run,
 or recently trashed note is never touched. A note's document goes first and its objects
 after: a crash in between, or S3 refusing the deletion, leaves objects no record leads to,
 never a note without its files; the sweep of unrecorded objects deletes them once settled.
+
+A run stops before its invocation's deadline, however big the backlog (a mass purge, a
+`DERIVED_VERSION` bump that re-derives every note, many unrecorded objects): each step goes
+an item (a note, an account, a page of a listing) at a time, with a fair share of the run's
+time (`time_shares`), and starts an item only if the slowest one of that step
+(`cleanup_steps`) and writing the metrics and the log (AFTER_STEPS) still fit. Every step
+has its turn, so the cheap ones (sessions, login failures) run whatever the trash holds. A
+run that stopped short succeeds (no retry, no dead-letter queue): it logs its counts and the
+steps it left (`unfinished`), writes `CleanupUnfinished` 1, and the next run goes on, since
+what it left is still due. An S3 deletion with more objects than its item's time allows
+stops at the deadline too: the objects of a purged note or a dropped upload it left are swept
+once settled, as after a crash; a deleted account keeps its tombstone for the next run.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from smartnote.db.sql import Session, session_factory
 from smartnote.domain import attachments
 from smartnote.errors import NotFound
 from smartnote.invocation import Invocation
+from smartnote.jobs.time_shares import RunTime, Step, StepTime, run_in_turns
 from smartnote.repositories.deleted_accounts import DeletedAccountsRepository
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository, notes_repository
@@ -41,6 +54,11 @@ Document = attachments.Document
 # a run that succeeds while it cleans nothing would otherwise alarm no one.
 NOTE_FAILURES_METRIC = "CleanupNoteFailures"
 REDERIVE_FAILURES_METRIC = "CleanupRederiveFailures"
+# 1 for a run that stopped short of its work before the invocation's deadline, 0 otherwise:
+# normal progress on one day, a backlog that does not shrink when it is 1 day after day.
+UNFINISHED_METRIC = "CleanupUnfinished"
+# What a run needs once its steps stopped: its metrics record and log line, on stdout.
+AFTER_STEPS = timedelta(seconds=5)
 # An image output is written and recorded by one attempt of the image function, before that
 # attempt's deadline; Lambda's retry of the attempt (the same request id: the same keys) writes
 # it again before recording it, and comes within the event's maximum age. By Lambda's own
@@ -58,11 +76,11 @@ class Bucket:
     s3: Any
     name: str
 
-    def delete_prefixes(self, prefixes: list[str]) -> int:
-        return storage.delete_prefixes(self.s3, self.name, prefixes)
+    def delete_prefixes(self, prefixes: list[str], has_time: storage.HasTime) -> int:
+        return storage.delete_prefixes(self.s3, self.name, prefixes, has_time)
 
-    def delete_keys(self, keys: list[str]) -> int:
-        return storage.delete_keys(self.s3, self.name, keys)
+    def delete_keys(self, keys: list[str], has_time: storage.HasTime) -> int:
+        return storage.delete_keys(self.s3, self.name, keys, has_time)
 
     def attachment_objects(self, top: str) -> Iterator[list[storage.AttachmentObject]]:
         return storage.attachment_objects(self.s3, self.name, top)
@@ -87,95 +105,148 @@ class CleanupCounts:
     unrecorded_uploads: int = 0  # uploads and edit requests whose record went, deleted
     # Notes (and deleted accounts) the steps above could not clean: logged, left for next run.
     note_failures: int = 0
+    # Steps that stopped short, out of time: their work is still due, for the next run.
+    unfinished: int = 0
+
+
+def s3_has_time(time: StepTime) -> storage.HasTime:
+    """Whether one more S3 call of an item still ends before the run must stop; when not,
+    the deletion stops (`storage.DeletionUnfinished`) and so does the step."""
+    return lambda: time.fits(aws.S3_CALLS.worst_case)
 
 
 async def purge_old_trash(
-    notes: NotesRepository, delete_objects: DeleteObjects, cutoff: datetime, batch: int
-) -> tuple[int, int, int]:
-    """Notes trashed before `cutoff` and their objects; returns (notes, objects) deleted and
-    the notes that failed."""
-    purged = objects = 0
+    notes: NotesRepository,
+    bucket: Bucket,
+    cutoff: datetime,
+    batch: int,
+    time: StepTime,
+    counts: CleanupCounts,
+    failed: list[str],
+) -> None:
+    """Notes trashed before `cutoff` and their objects, while `time` allows; `failed` holds
+    the notes that failed earlier in this run (passed over), and takes those failing now."""
 
     async def purge(note: Document) -> None:
-        nonlocal purged, objects
         if await notes.purge_trashed(note["_id"], cutoff):
-            purged += 1
-            objects += delete_objects(storage.note_prefixes(note["owner_id"], note["_id"]))
+            counts.notes += 1
+            prefixes = storage.note_prefixes(note["owner_id"], note["_id"])
+            counts.note_objects += bucket.delete_prefixes(prefixes, s3_has_time(time))
 
-    failed = await _each_note(lambda skip: notes.trashed_before(cutoff, batch, skip), purge)
-    return purged, objects, failed
+    find = notes.trashed_before
+    counts.note_failures += await _each_note(
+        lambda skip: find(cutoff, batch, skip), purge, time, failed
+    )
 
 
 async def drop_abandoned_uploads(
-    notes: NotesRepository, delete_objects: DeleteObjects, cutoff: datetime, batch: int
-) -> tuple[int, int, int]:
-    """Attachments still `pending` since before `cutoff` and their objects; returns how many
-    of each, and the notes that failed.
+    notes: NotesRepository,
+    bucket: Bucket,
+    cutoff: datetime,
+    batch: int,
+    time: StepTime,
+    counts: CleanupCounts,
+    failed: list[str],
+) -> None:
+    """Attachments still `pending` since before `cutoff` and their objects, while `time`
+    allows (`failed` as for `purge_old_trash`).
 
     An ordinary write of the note (`NotesRepository.update`): against the version read, so a
     concurrent edit is never lost, stamped with the time of the write, so that a sync sees it,
     and with the search terms recomputed without the OCR text of what it removes.
     """
-    dropped = objects = 0
 
     async def drop(note: Document) -> None:
-        nonlocal dropped, objects
         removed: list[Document] = []
         change = attachments.drop_stale_pending(cutoff, removed)
         await notes.update(note["owner_id"], note["_id"], change)
         # Empty when another run got there first, or the upload finished.
         for attachment in removed:
-            dropped += 1
-            objects += delete_objects(
-                storage.attachment_prefixes(note["owner_id"], note["_id"], attachment["id"])
-            )
+            counts.attachments += 1
+            prefixes = storage.attachment_prefixes(note["owner_id"], note["_id"], attachment["id"])
+            counts.attachment_objects += bucket.delete_prefixes(prefixes, s3_has_time(time))
 
     find = notes.with_stale_pending_attachments
-    failed = await _each_note(lambda skip: find(cutoff, batch, skip), drop)
-    return dropped, objects, failed
+    counts.note_failures += await _each_note(
+        lambda skip: find(cutoff, batch, skip), drop, time, failed
+    )
 
 
 async def sweep_deleted_accounts(
     notes: NotesRepository,
-    delete_objects: DeleteObjects,
+    bucket: Bucket,
     open_session: Callable[[], Session],
     keep_since: datetime,
-) -> tuple[int, int, int]:
-    """Notes and objects of recently deleted accounts, once more; returns (notes, objects)
-    deleted and the accounts that failed.
+    time: StepTime,
+    counts: CleanupCounts,
+    failed: list[str],
+) -> None:
+    """Notes and objects of recently deleted accounts, once more, while `time` allows.
 
     Deleting an account removes its notes and objects first, but a request that authenticated
     before, or an upload URL issued before, can still write after that. Every run sweeps each
     tombstone, and forgets those deleted before `keep_since` once swept. One whose sweep fails
-    (S3 refusing its objects) is logged, kept and left for the next run, as a note would be.
+    (S3 refusing its objects) is logged, kept and left for the next run, as a note would be
+    (`failed`: not tried again in this run); so is one the run had no time to sweep.
     """
+    if not time.allows():
+        return
     with open_session() as session:
         owners = DeletedAccountsRepository(session).user_ids()
-    swept = objects = 0
-    failed: list[str] = []
+    swept: set[str] = set()
+    owners = [owner_id for owner_id in owners if owner_id not in failed]
 
     async def sweep(owner_id: str) -> None:
-        nonlocal swept, objects
-        swept += await notes.delete_all_of_owner(owner_id)
-        objects += delete_objects(storage.owner_prefixes(owner_id))
+        counts.deleted_account_notes += await notes.delete_all_of_owner(owner_id)
+        prefixes = storage.owner_prefixes(owner_id)
+        counts.deleted_account_objects += bucket.delete_prefixes(prefixes, s3_has_time(time))
 
-    for owner_id in owners:
-        if not await _cleaned(f"deleted account {owner_id}", sweep(owner_id)):
+    for position, owner_id in enumerate(owners):
+        if position and not time.allows():
+            break
+        if await _cleaned(f"deleted account {owner_id}", sweep(owner_id)):
+            swept.add(owner_id)
+        else:
             failed.append(owner_id)
+            counts.note_failures += 1
     with open_session() as session, session.begin():
-        DeletedAccountsRepository(session).delete_older_than(keep_since, keep=failed)
-    return swept, objects, len(failed)
+        unswept = [*failed, *(owner_id for owner_id in owners if owner_id not in swept)]
+        DeletedAccountsRepository(session).delete_older_than(keep_since, keep=unswept)
+
+
+async def delete_ended_sql(
+    open_session: Callable[[], Session],
+    settings: Settings,
+    now: datetime,
+    time: StepTime,
+    counts: CleanupCounts,
+) -> None:
+    """`clean_sql`, in one transaction, if `time` allows."""
+    if not time.allows():
+        return
+    with open_session() as session, session.begin():
+        sessions, login_failures, write_counters = clean_sql(session, settings, now)
+    counts.sessions += sessions
+    counts.login_failures += login_failures
+    counts.write_counters += write_counters
 
 
 Find = Callable[[datetime, int, Sequence[str]], Awaitable[list[Document]]]
 
 
 async def _change_each(
-    notes: NotesRepository, find: Find, change: attachments.Change, cutoff: datetime, batch: int
+    notes: NotesRepository,
+    find: Find,
+    change: attachments.Change,
+    cutoff: datetime,
+    batch: int,
+    time: StepTime,
+    failed: list[str],
 ) -> tuple[int, int]:
     """Apply `change` to every note `find` returns for `cutoff`, a batch at a time, until it
-    returns none (the change takes each note out of what `find` matches); returns how many
-    it changed (not those another run changed first), and how many failed."""
+    returns none (the change takes each note out of what `find` matches) or `time` runs
+    out; returns how many it changed (not those another run changed first), and how many
+    failed (`_each_note`)."""
     changed = 0
 
     async def apply(note: Document) -> None:
@@ -190,25 +261,31 @@ async def _change_each(
         await notes.update(note["owner_id"], note["_id"], recorded)
         changed += applied == [True]
 
-    failed = await _each_note(lambda skip: find(cutoff, batch, skip), apply)
-    return changed, failed
+    failures = await _each_note(lambda skip: find(cutoff, batch, skip), apply, time, failed)
+    return changed, failures
 
 
 async def _each_note(
     find: Callable[[list[str]], Awaitable[list[Document]]],
     work: Callable[[Document], Awaitable[None]],
+    time: StepTime,
+    failed: list[str],
 ) -> int:
-    """Run `work` on each note `find` returns (given the ids to leave out), until it returns
-    none; returns how many failed. A note deleted meanwhile is passed over. One whose work
-    fails otherwise (S3 refusing its objects' deletion, a write contended past the retries,
-    what no code wrote) is logged and left for the next run, and the others go on: one note
-    must not keep every later step from running, day after day."""
-    failed: list[str] = []
-    while found := await find(failed):
-        for note in found:
+    """Run `work` on each note `find` returns (given the ids to leave out: `failed`, those
+    that failed earlier in this run), until it returns none or `time` allows no more (asked
+    before each query, which covers its first note, and before each other note); returns
+    how many failed now, added to `failed`. A note deleted meanwhile is passed over. One
+    whose work fails otherwise (S3 refusing its objects' deletion, a write contended past the
+    retries, what no code wrote) is logged and left for the next run, and the others go on:
+    one note must not keep every later step from running, day after day."""
+    before = len(failed)
+    while time.allows() and (found := await find(failed)):
+        for position, note in enumerate(found):
+            if position and not time.allows():
+                return len(failed) - before
             if not await _cleaned(f"note {note['_id']}", work(note)):
                 failed.append(note["_id"])
-    return len(failed)
+    return len(failed) - before
 
 
 async def _cleaned(subject: str, work: Awaitable[None]) -> bool:
@@ -216,7 +293,8 @@ async def _cleaned(subject: str, work: Awaitable[None]) -> bool:
     note deleted meanwhile, with its objects); when it fails, it is logged and False: left
     for the next run. S3 throttling, failing or not answering (`aws.unavailable`) fails the
     run instead: every later note would fail the same way, each with its record deleted and
-    its objects left behind."""
+    its objects left behind. So does running out of time within the work
+    (`storage.DeletionUnfinished`), which ends the step instead (`_step`)."""
     try:
         await work
     except NotFound:
@@ -230,44 +308,69 @@ async def _cleaned(subject: str, work: Awaitable[None]) -> bool:
 
 
 async def fail_stuck_processing(
-    notes: NotesRepository, cutoff: datetime, batch: int
-) -> tuple[int, int]:
+    notes: NotesRepository,
+    cutoff: datetime,
+    batch: int,
+    time: StepTime,
+    counts: CleanupCounts,
+    failed: list[str],
+) -> None:
     """Attachments left `processing` since before `cutoff` (every attempt killed): `failed`,
-    with a reason, so that every upload ends ready or failed; returns how many notes, and how
-    many failed."""
+    with a reason, so that every upload ends ready or failed; while `time` allows."""
     find = notes.with_stuck_processing_attachments
-    return await _change_each(notes, find, attachments.fail_stuck(cutoff), cutoff, batch)
+    change = attachments.fail_stuck(cutoff)
+    changed, failures = await _change_each(notes, find, change, cutoff, batch, time, failed)
+    counts.stuck_attachments += changed
+    counts.note_failures += failures
 
 
-async def fail_stuck_edits(notes: NotesRepository, cutoff: datetime, batch: int) -> tuple[int, int]:
+async def fail_stuck_edits(
+    notes: NotesRepository,
+    cutoff: datetime,
+    batch: int,
+    time: StepTime,
+    counts: CleanupCounts,
+    failed: list[str],
+) -> None:
     """Image edits unfinished since before `cutoff` (never delivered, or every attempt
-    killed): `failed`, with a reason; returns how many notes, and how many failed."""
+    killed): `failed`, with a reason; while `time` allows."""
     find = notes.with_edits_waiting_since_before
-    return await _change_each(notes, find, attachments.fail_stuck_edits(cutoff), cutoff, batch)
+    change = attachments.fail_stuck_edits(cutoff)
+    changed, failures = await _change_each(notes, find, change, cutoff, batch, time, failed)
+    counts.stuck_edits += changed
+    counts.note_failures += failures
 
 
-async def rederive_outdated(notes: NotesRepository, batch: int) -> tuple[int, int]:
+async def rederive_outdated(
+    notes: NotesRepository, batch: int, time: StepTime, counts: CleanupCounts, failed: list[str]
+) -> None:
     """Notes written by an older version of the code get what this one derives (search terms,
-    sort keys, the jobs' fields) and stores (`repositories.notes.DERIVED_VERSION`); returns
-    (notes brought up to date, notes that failed). A note that fails is logged and left for
-    the next run, and this run goes on with the others."""
-    rederived = 0
+    sort keys, the jobs' fields) and stores (`repositories.notes.DERIVED_VERSION`), while
+    `time` allows. A note that fails is logged and left for the next run, and this run goes
+    on with the others."""
 
     async def rederive(note: Document) -> None:
-        nonlocal rederived
         if await notes.rederive(note["_id"]):
-            rederived += 1
+            counts.rederived += 1
 
-    failed = await _each_note(lambda skip: notes.outdated(batch, skip), rederive)
-    return rederived, failed
+    counts.rederive_failures += await _each_note(
+        lambda skip: notes.outdated(batch, skip), rederive, time, failed
+    )
 
 
 async def delete_unrecorded(
-    notes: NotesRepository, bucket: Bucket, top: str, cutoff: datetime
+    notes: NotesRepository,
+    bucket: Bucket,
+    top: str,
+    cutoff: datetime,
+    time: StepTime,
+    failed: list[str],
 ) -> tuple[int, int]:
     """The attachment objects under `top` (`storage.DERIVED`, `storage.UPLOADS`) written
-    before `cutoff` that no attachment or edit record of any note (trashed too) points at;
-    returns (objects deleted, notes that failed). Only the names the layout gives
+    before `cutoff` that no attachment or edit record of any note (trashed too) points at,
+    while `time` allows (asked before each page of the listing and each note's deletion);
+    returns (objects deleted, notes that failed now; `failed` holds those that failed earlier
+    in this run, not tried again, and takes them). Only the names the layout gives
     (`storage.attachment_object`): never a key of any other layout.
 
     Under derived/: the image outputs of a run killed between writing and recording them (its
@@ -279,14 +382,16 @@ async def delete_unrecorded(
 
     The records are read after the listing, and `cutoff` is, for each prefix, older than any
     moment when a record may still come to point at an object that exists
-    (`outputs_cutoff`, `uploads_cutoff`)."""
-    deleted = failed = 0
+    (`outputs_cutoff`, `uploads_cutoff`). A run that stops short lists from the start again
+    the next day: what it deleted is no longer listed."""
+    deleted = failures = 0
 
     async def delete(keys: list[str]) -> None:
         nonlocal deleted
-        deleted += bucket.delete_keys(keys)
+        deleted += bucket.delete_keys(keys, s3_has_time(time))
 
-    for page in bucket.attachment_objects(top):
+    pages = bucket.attachment_objects(top)
+    while time.allows() and (page := next(pages, None)) is not None:
         old: dict[str, list[str]] = {}  # by note
         for found in page:
             if found.written_before(cutoff):
@@ -296,9 +401,14 @@ async def delete_unrecorded(
         recorded = {key for note in await notes.attachments_of(sorted(old)) for key in _keys(note)}
         for note_id, keys in old.items():
             unrecorded = [key for key in keys if key not in recorded]
-            if unrecorded and not await _cleaned(f"note {note_id}", delete(unrecorded)):
-                failed += 1
-    return deleted, failed
+            if not unrecorded or note_id in failed:
+                continue
+            if not time.allows():
+                return deleted, failures
+            if not await _cleaned(f"note {note_id}", delete(unrecorded)):
+                failed.append(note_id)
+                failures += 1
+    return deleted, failures
 
 
 def _keys(note: Document) -> Iterator[str]:
@@ -350,57 +460,141 @@ def late_write_horizon(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.upload_url_ttl_seconds) + timedelta(hours=1)
 
 
+StepWork = Callable[[StepTime, list[str]], Awaitable[None]]
+
+
+def _step(name: str, longest_item: timedelta, work: StepWork) -> Step:
+    """A step of the run, given at each of its turns what failed in its earlier ones (so a
+    note or an account that fails is tried, logged and counted once a run). Running out of
+    time within an item (S3 having more objects to delete than the item's time allows:
+    `storage.DeletionUnfinished`) only stops the step. A record goes before its objects: the
+    objects left are swept once settled."""
+    failed: list[str] = []
+
+    async def until_out_of_time(time: StepTime) -> None:
+        try:
+            await work(time, failed)
+        except storage.DeletionUnfinished:
+            logger.warning("cleanup: %s ran out of time within an item", name)
+
+    return Step(name, longest_item, until_out_of_time)
+
+
+def cleanup_steps(
+    notes: NotesRepository,
+    bucket: Bucket,
+    open_session: Callable[[], Session],
+    settings: Settings,
+    now: datetime,
+    counts: CleanupCounts,
+) -> list[Step]:
+    """Every step of a run at `now`, in order, each adding to `counts`, with the longest one
+    of its items may take: from the longest a call may take, an S3 one
+    (`aws.S3_CALLS.worst_case`), an SQL statement (`sql_timeout_seconds`) and a MongoDB
+    operation (`mongodb_timeout_ms`, the wait for a server or a connection). Each step's
+    query for the next batch counts with its first item."""
+    mongo = timedelta(milliseconds=settings.mongodb_timeout_ms)
+    sql = timedelta(seconds=settings.sql_timeout_seconds)
+    # A note's, an attachment's or an account's objects: a listing and a deletion under each
+    # of its two prefixes (uploads/, derived/).
+    objects = 4 * aws.S3_CALLS.worst_case
+    write = 3 * mongo  # a note's write, retried against concurrent ones (NotesRepository.update)
+    batch = settings.cleanup_batch_size
+    trash_cutoff = now - timedelta(days=settings.trash_retention_days)
+    upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
+    keep_since = now - late_write_horizon(settings)
+
+    async def unrecorded_outputs(time: StepTime, failed: list[str]) -> None:
+        cutoff = outputs_cutoff(settings, now)
+        deleted, failures = await delete_unrecorded(
+            notes, bucket, storage.DERIVED, cutoff, time, failed
+        )
+        counts.unrecorded_outputs += deleted
+        counts.note_failures += failures
+
+    async def unrecorded_uploads(time: StepTime, failed: list[str]) -> None:
+        cutoff = uploads_cutoff(settings, now)
+        deleted, failures = await delete_unrecorded(
+            notes, bucket, storage.UPLOADS, cutoff, time, failed
+        )
+        counts.unrecorded_uploads += deleted
+        counts.note_failures += failures
+
+    return [
+        _step(
+            "old_trash",
+            2 * mongo + objects,
+            lambda time, failed: purge_old_trash(
+                notes, bucket, trash_cutoff, batch, time, counts, failed
+            ),
+        ),
+        _step(
+            "abandoned_uploads",
+            mongo + write + objects,
+            lambda time, failed: drop_abandoned_uploads(
+                notes, bucket, upload_cutoff, batch, time, counts, failed
+            ),
+        ),
+        _step(
+            "stuck_attachments",
+            mongo + write,
+            lambda time, failed: fail_stuck_processing(
+                notes, upload_cutoff, batch, time, counts, failed
+            ),
+        ),
+        _step(
+            "stuck_edits",
+            mongo + write,
+            lambda time, failed: fail_stuck_edits(
+                notes, upload_cutoff, batch, time, counts, failed
+            ),
+        ),
+        _step(
+            "deleted_accounts",
+            2 * sql + mongo + objects,
+            lambda time, failed: sweep_deleted_accounts(
+                notes, bucket, open_session, keep_since, time, counts, failed
+            ),
+        ),
+        _step(
+            "sessions_and_login_failures",
+            4 * sql,  # a connection and three statements
+            lambda time, _: delete_ended_sql(open_session, settings, now, time, counts),
+        ),
+        # After a deployment that bumped the version it may take long, and it resumes.
+        _step(
+            "rederive",
+            3 * mongo,
+            lambda time, failed: rederive_outdated(notes, batch, time, counts, failed),
+        ),
+        # Last: they list the whole derived/ and uploads/ prefixes, and what they leave waits a
+        # day unharmed. An item: a page of the listing and its records, or one deletion.
+        _step("unrecorded_outputs", aws.S3_CALLS.worst_case + mongo, unrecorded_outputs),
+        _step("unrecorded_uploads", aws.S3_CALLS.worst_case + mongo, unrecorded_uploads),
+    ]
+
+
 async def clean_up(
     notes: NotesRepository,
     bucket: Bucket,
     open_session: Callable[[], Session],
     settings: Settings,
     clock: Clock,
+    time: RunTime,
     counts: CleanupCounts,
 ) -> None:
-    """Run every step, adding to `counts` as each ends: a run that fails part-way still
-    tells what it did and what it could not."""
-    now = clock()
-    delete_objects = bucket.delete_prefixes
-    trash_cutoff = now - timedelta(days=settings.trash_retention_days)
-    batch = settings.cleanup_batch_size
-    counts.notes, counts.note_objects, failed = await purge_old_trash(
-        notes, delete_objects, trash_cutoff, batch
-    )
-    counts.note_failures += failed
-    upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
-    counts.attachments, counts.attachment_objects, failed = await drop_abandoned_uploads(
-        notes, delete_objects, upload_cutoff, batch
-    )
-    counts.note_failures += failed
-    counts.stuck_attachments, failed = await fail_stuck_processing(notes, upload_cutoff, batch)
-    counts.note_failures += failed
-    counts.stuck_edits, failed = await fail_stuck_edits(notes, upload_cutoff, batch)
-    counts.note_failures += failed
-    (
-        counts.deleted_account_notes,
-        counts.deleted_account_objects,
-        failed,
-    ) = await sweep_deleted_accounts(
-        notes, delete_objects, open_session, now - late_write_horizon(settings)
-    )
-    counts.note_failures += failed
-    with open_session() as session, session.begin():
-        counts.sessions, counts.login_failures, counts.write_counters = clean_sql(
-            session, settings, now
+    """Run every step within `time`, sharing it between them (`time_shares`), adding to
+    `counts` as each goes: a run that fails part-way still tells what it did and what it
+    could not. A run that stops short logs the steps it left for the next run."""
+    steps = cleanup_steps(notes, bucket, open_session, settings, clock(), counts)
+    unfinished = await run_in_turns(steps, time)
+    counts.unfinished = len(unfinished)
+    if unfinished:
+        logger.warning(
+            "cleanup: out of time, left for the next run: %s",
+            ", ".join(unfinished),
+            extra={"unfinished": unfinished},
         )
-    # After a deployment that bumped the version it may take long, and it resumes.
-    counts.rederived, counts.rederive_failures = await rederive_outdated(notes, batch)
-    # Last: they list the whole derived/ and uploads/ prefixes, and what they leave waits a
-    # day unharmed.
-    counts.unrecorded_outputs, failed = await delete_unrecorded(
-        notes, bucket, storage.DERIVED, outputs_cutoff(settings, now)
-    )
-    counts.note_failures += failed
-    counts.unrecorded_uploads, failed = await delete_unrecorded(
-        notes, bucket, storage.UPLOADS, uploads_cutoff(settings, now)
-    )
-    counts.note_failures += failed
 
 
 def failure_metrics(counts: CleanupCounts) -> dict[str, int]:
@@ -408,16 +602,16 @@ def failure_metrics(counts: CleanupCounts) -> dict[str, int]:
     return {
         NOTE_FAILURES_METRIC: counts.note_failures,
         REDERIVE_FAILURES_METRIC: counts.rederive_failures,
+        UNFINISHED_METRIC: int(counts.unfinished > 0),
     }
 
 
 async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[str, int]:
     """The cleanup function's job, with this container's clients.
 
-    It runs until done or stopped: every step is conditional and resumes on the next run, so
-    being stopped at the invocation's deadline loses nothing.
+    It stops before the invocation's deadline, leaving AFTER_STEPS for its metrics and log,
+    and succeeds: every step is conditional and what it left is still due for the next run.
     """
-    del invocation
     counts = CleanupCounts()
     try:
         await clean_up(
@@ -428,6 +622,7 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
             session_factory(settings.database_url, settings.sql_timeout_seconds),
             settings,
             clock,
+            RunTime.of(invocation, clock, AFTER_STEPS),
             counts,
         )
     finally:  # what it did, also when it failed part-way

@@ -734,7 +734,8 @@ def test_a_run_writes_its_failures_as_one_metric_record(
         notes_collection.delete_one({"_id": broken})
     record = record_of(capsys.readouterr().out, cleanup_job.NOTE_FAILURES_METRIC)
     failures = {cleanup_job.NOTE_FAILURES_METRIC, cleanup_job.REDERIVE_FAILURES_METRIC}
-    assert metric_names(record) == failures
+    assert metric_names(record) == failures | {cleanup_job.UNFINISHED_METRIC}
+    assert record[cleanup_job.UNFINISHED_METRIC] == counts["unfinished"] == 0
     assert counts["note_failures"] >= 1 and counts["rederive_failures"] >= 1
     assert record[cleanup_job.NOTE_FAILURES_METRIC] == counts["note_failures"]
     assert record[cleanup_job.REDERIVE_FAILURES_METRIC] == counts["rederive_failures"]
@@ -1056,3 +1057,163 @@ def test_uploads_no_record_points_at_go_once_settled_and_recorded_ones_never(
 
     _run_at_cutoff(cleanup, landed + timedelta(seconds=1), cleanup_job.uploads_cutoff)
     assert sorted(keys(aws, prefixes)) == sorted([*recorded, *other])
+
+
+def _invoke_with_timeout(
+    template: Template, cleanup: ScheduledFunction, seconds: int
+) -> dict[str, Any]:
+    """One run of the cleanup, with the job's clock, in a function whose Timeout is `seconds`
+    (the time left, as Lambda gives it, that the run shares between its steps)."""
+    short = FunctionRuntime(replace(template.function("cleanup"), timeout=seconds), pool_size=1)
+    try:
+        assert short.handler() is cleanup.containers.handler()  # the same clock
+        result: dict[str, Any] = short.invoke(scheduled_event("cleanup", cleanup.clock()))
+    finally:
+        short.shutdown()
+    return result
+
+
+def _unfinished_metric(output: str) -> int:
+    record = record_of(output, cleanup_job.UNFINISHED_METRIC)
+    value: int = record[cleanup_job.UNFINISHED_METRIC]
+    return value
+
+
+def _ended_sql_rows(user: ApiUser) -> Callable[[], tuple[list[Any], list[Any]]]:
+    """An ended session of `user` and a login failure past the window (at the run's time);
+    returns what tells which of them are left."""
+    settings = get_settings()
+    with session_factory(settings.database_url)() as session, session.begin():
+        ended = SessionsRepository(session).start(user.id, "old", timedelta(seconds=-60))
+    with session_factory(settings.database_url)() as session:
+        LoginFailuresRepository(session).record_now(user.email, "192.0.2.9", utcnow())
+
+    def left() -> tuple[list[Any], list[Any]]:
+        with session_factory(settings.database_url)() as session:
+            sessions = session.execute(
+                select(tables.sessions.c.id).where(tables.sessions.c.id == ended.session.id)
+            ).all()
+            failures = session.execute(
+                select(tables.login_failures.c.client_ip).where(
+                    tables.login_failures.c.email == user.email
+                )
+            ).all()
+        return list(sessions), list(failures)
+
+    return left
+
+
+def test_a_backlog_bigger_than_a_run_is_shared_stopped_in_time_and_finished_next_run(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    template: Template,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A mass purge and a DERIVED_VERSION bump at once, more than one run's time: the run
+    used to go on until Lambda killed it (retried twice, then the dead-letter queue, no
+    counts, no metrics), and the steps after the purge never ran while its backlog lasted.
+    Every step now has its share (the purge, the ended sessions and login failures, the
+    re-derive), the run stops before its deadline and succeeds with its counts and
+    `CleanupUnfinished` 1, leaves nothing half-done, and the next run finishes the rest. A
+    note that cannot be brought up to date is tried, logged and counted once, though its
+    step had several turns."""
+    notes_collection.delete_many({"trashed": True})  # earlier tests' leftovers: not this backlog
+    broken = create_note(api, user, "broken")
+    _as_written_before_versions(notes_collection, broken, tags=None)  # what no code wrote
+    trashed = [create_note(api, user, f"old {i}") for i in range(10)]
+    for note_id in trashed:
+        trash(api, user, note_id)
+        put_objects(aws, storage.note_prefixes(user.id, note_id))
+    outdated = [create_note(api, user, f"outdated {i}") for i in range(30)]
+    for note_id in outdated:  # after `broken` in the index (no version sorts first)
+        _as_written_before_versions(notes_collection, note_id)
+        notes_collection.update_one(
+            {"_id": note_id}, {"$set": {"derived_version": DERIVED_VERSION - 1}}
+        )
+        put_objects(aws, storage.note_prefixes(user.id, note_id))
+    unrecorded = storage.derived_key(
+        user.id,
+        outdated[0],
+        secrets.token_hex(8),
+        storage.run_output_name(secrets.token_hex(8), storage.WEB),
+    )
+    _put(aws, unrecorded)
+    sql_left = _ended_sql_rows(user)
+
+    def purged() -> list[str]:
+        return [n for n in trashed if notes_collection.find_one({"_id": n}) is None]
+
+    def rederived() -> list[str]:
+        found = notes_collection.find(
+            {"_id": {"$in": outdated}, "derived_version": DERIVED_VERSION}
+        )
+        return [note["_id"] for note in found]
+
+    def nothing_half_done() -> None:
+        for note_id in trashed:  # a note and its objects go together
+            left = keys(aws, storage.note_prefixes(user.id, note_id))
+            assert len(left) == (0 if note_id in purged() else 2), note_id
+        for note_id in outdated:  # a live note's objects are never touched
+            assert len(keys(aws, storage.note_prefixes(user.id, note_id))) == 2, note_id
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "CleanupFunction")  # as on Lambda
+    cleanup.clock.set(utcnow() + RETENTION * 2)
+    cleanup.clock.step = timedelta(seconds=5)  # every reading of the clock: 5 s of work
+    capsys.readouterr()
+    caplog.clear()
+    try:
+        first = _invoke_with_timeout(template, cleanup, 300)  # returns: no retry, no DLQ
+    finally:
+        notes_collection.delete_one({"_id": broken})
+    assert 1 <= len(purged()) < len(trashed)
+    assert 1 <= len(rederived()) < len(outdated)
+    assert sql_left() == ([], [])  # the cheap steps ran, whatever the trash held
+    nothing_half_done()
+    assert first["unfinished"] >= 1
+    assert _unfinished_metric(capsys.readouterr().out) == 1
+    told = [r for r in caplog.records if r.getMessage().startswith(f"cleanup: note {broken}")]
+    assert len(told) == 1 and first["rederive_failures"] >= 1
+
+    second = cleanup.run()  # the next day's run, the template's Timeout, still 5 s a reading
+    assert second["unfinished"] == 0
+    assert _unfinished_metric(capsys.readouterr().out) == 0
+    assert purged() == trashed
+    assert sorted(rederived()) == sorted(outdated)
+    assert keys(aws, [unrecorded]) == []
+    nothing_half_done()
+
+
+def test_a_run_without_time_for_any_item_starts_none_and_succeeds(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    template: Template,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deadline already near (less than one note's purge may take, by the S3, MongoDB and
+    SQL calls' own limits): no record is deleted that its objects could not follow, the run
+    succeeds with every step left and `CleanupUnfinished` 1, and the next run does it all."""
+    note_id = create_note(api, user)
+    trash(api, user, note_id)
+    put_objects(aws, storage.note_prefixes(user.id, note_id))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "CleanupFunction")
+    cleanup.clock.set(utcnow() + RETENTION * 2)
+    capsys.readouterr()
+    result = _invoke_with_timeout(template, cleanup, 10)
+    assert notes_collection.find_one({"_id": note_id}) is not None
+    assert len(keys(aws, storage.note_prefixes(user.id, note_id))) == 2
+    assert result["unfinished"] == 9  # every step, left for the next run
+    assert result["notes"] == result["sessions"] == 0
+    assert _unfinished_metric(capsys.readouterr().out) == 1
+
+    assert cleanup.run()["unfinished"] == 0
+    assert notes_collection.find_one({"_id": note_id}) is None
+    assert keys(aws, storage.note_prefixes(user.id, note_id)) == []
