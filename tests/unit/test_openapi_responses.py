@@ -55,3 +55,19 @@ def test_every_field_an_answer_carries_is_required_in_its_schema() -> None:
         schema = schemas[name]
         optional = set(schema.get("properties", {})) - set(schema.get("required", []))
         assert not optional, (name, sorted(optional))
+
+
+def test_download_urls_say_how_long_they_work() -> None:
+    """A download URL stops working after DOWNLOAD_URL_TTL_SECONDS; the answer gives no
+    expiry of its own, so a client learns from the schema to read the attachment again rather
+    than keep the URL (`test_download_urls_are_short_lived` checks the expiry itself)."""
+    schemas = merged_openapi()["components"]["schemas"]
+    urls = [
+        ("Attachment", "original_url"),
+        ("Attachment", "thumbnail_url"),
+        ("Attachment", "web_url"),
+        ("DerivedImage", "url"),
+    ]
+    for name, field in urls:
+        description = schemas[name]["properties"][field].get("description", "")
+        assert "DOWNLOAD_URL_TTL_SECONDS" in description and "300 s" in description, (name, field)

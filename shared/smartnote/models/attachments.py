@@ -148,6 +148,13 @@ class UploadTicket(OutputModel):
     expires_in: int
 
 
+# Every download URL in an answer (`storage.presigned_get`).
+SHORT_LIVED_URL = (
+    "A presigned S3 GET URL, valid for `DOWNLOAD_URL_TTL_SECONDS` (300 s unless configured);"
+    " read the attachment again for a fresh one. `null` while there is nothing to download."
+)
+
+
 # A filename as shown: one stored before filenames were checked is made one (no migration
 # rewrote them): one line, no directories, no bidi override.
 ShownFilename = Annotated[str, AfterValidator(upload_filename)]
@@ -174,7 +181,7 @@ class DerivedImage(OutputModel):
     content_type: str | None = None
     width: int | None = None
     height: int | None = None
-    url: str | None = None
+    url: str | None = Field(default=None, description=SHORT_LIVED_URL)
     created_at: datetime
 
 
@@ -183,9 +190,9 @@ class Attachment(AttachmentSummary):
     height: int | None = None
     ocr_text: str | None = None
     ocr_confidence: float | None = None
-    original_url: str | None = None
-    thumbnail_url: str | None = None
-    web_url: str | None = None
+    original_url: str | None = Field(default=None, description=SHORT_LIVED_URL)
+    thumbnail_url: str | None = Field(default=None, description=SHORT_LIVED_URL)
+    web_url: str | None = Field(default=None, description=SHORT_LIVED_URL)
     derived: list[DerivedImage] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
