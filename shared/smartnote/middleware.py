@@ -23,7 +23,11 @@ logger = logging.getLogger("smartnote.requests")
 
 # Whole-string match (`fullmatch`): `$` would also take a final line feed.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+# Built once per container; an answer that names its own header keeps it (the docs pages send
+# their own Content-Security-Policy). Every other answer is data, not a page: a browser that
+# opens one (a JSON error, an asset) may run, load and frame nothing from it.
 SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),

@@ -1,4 +1,5 @@
-"""End to end: Swagger UI's OAuth2 password flow and "Try it out" in a real browser.
+"""End to end: Swagger UI's OAuth2 password flow and "Try it out", its OAuth2 redirect popup
+and ReDoc in a real browser, under their Content-Security-Policy with no violation.
 
 Needs Debian's chromium at /usr/bin/chromium (`.ci/install-chromium.sh`) and the
 fixtures `api_base_url` (a running local gateway with all functions) and
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +19,7 @@ import pytest
 
 # Skip (not error) where only the runtime requirements are installed.
 pytest.importorskip("playwright.sync_api", reason="playwright not installed (requirements-dev.txt)")
-from playwright.sync_api import Locator, Page, Request, sync_playwright
+from playwright.sync_api import ConsoleMessage, Locator, Page, Request, Response, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No network beyond the gateway: the page must work offline / behind firewalls.
@@ -34,6 +36,9 @@ CHROMIUM_ARGS = [
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 NOTE = {"title": "From Swagger", "content": "hi"}
 TIMEOUT_MS = 30_000
+# ReDoc's sidebar always shows this logo (no option turns it off); /redoc's img-src refuses
+# it, so the page stays offline: the one refusal its policy is there to make.
+REDOC_REMOTE_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 pytestmark = [
     pytest.mark.e2e,
@@ -55,6 +60,55 @@ def page() -> Iterator[Page]:
             yield context.new_page()
         finally:
             browser.close()
+
+
+# Every violation a page of the context sees (popups too), whether it blocked or was only
+# reported: the policy event, before any of the page's own scripts run.
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.reportCspViolation(
+  `${e.effectiveDirective} refused ${e.blockedURI || "inline"} (${e.sourceFile}:${e.lineNumber})`
+));
+"""
+
+
+@dataclass
+class PolicyWatch:
+    """What the browser said of the pages' Content-Security-Policy: each document loaded with
+    its policy, and every violation (the policy events and chromium's console messages)."""
+
+    documents: dict[str, str] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+
+    def on_response(self, response: Response) -> None:
+        if response.request.resource_type == "document":
+            policy = response.headers.get("content-security-policy", "")
+            self.documents[urlsplit(response.url).path] = policy
+
+    def on_violation(self, description: str) -> None:
+        self.violations.append(description)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.violations.append(f"console: {message.text}")
+
+    def assert_enforced_without_violation(self, *paths: str, allowed: str = "") -> None:
+        """Each of `paths` was loaded with a policy that limits scripts, and nothing broke it
+        (but a refusal of the URL `allowed`, one the policy is there to refuse)."""
+        for path in paths:
+            assert "script-src 'self'" in self.documents.get(path, ""), (path, self.documents)
+        unexpected = [v for v in self.violations if not (allowed and allowed in v)]
+        assert unexpected == [], "\n".join(unexpected)
+
+
+@pytest.fixture
+def policy(page: Page) -> PolicyWatch:
+    watch = PolicyWatch()
+    context = page.context
+    context.expose_function("reportCspViolation", watch.on_violation)
+    context.add_init_script(_REPORT_VIOLATIONS)
+    context.on("response", watch.on_response)
+    context.on("console", watch.on_console)
+    return watch
 
 
 def authorize(page: Page, docs_url: str, username: str, password: str) -> None:
@@ -110,6 +164,7 @@ def authorize_and_create_note(page: Page, docs_url: str, username: str, password
 
 def test_swagger_password_flow_and_try_it_out(
     page: Page,
+    policy: PolicyWatch,
     api_base_url: str,
     registered_user: dict[str, str],
     tmp_path: Path,
@@ -142,10 +197,15 @@ def test_swagger_password_flow_and_try_it_out(
     notes = [r for r in requests if r.method == "POST" and urlsplit(r.url).path.endswith("/notes")]
     assert notes and notes[-1].headers.get("authorization", "").startswith("Bearer ")
     assert errors == [], f"page errors: {errors}"
+    policy.assert_enforced_without_violation(f"{urlsplit(api_base_url).path.rstrip('/')}/docs")
 
 
 def test_swagger_attaches_an_image_end_to_end(
-    page: Page, api_base_url: str, registered_user: dict[str, str], tmp_path: Path
+    page: Page,
+    policy: PolicyWatch,
+    api_base_url: str,
+    registered_user: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     import httpx
 
@@ -179,3 +239,67 @@ def test_swagger_attaches_an_image_end_to_end(
         assert [(a["filename"], a["content_type"]) for a in attachments] == [
             ("page.jpg", "image/jpeg")
         ]
+    policy.assert_enforced_without_violation(f"{urlsplit(api_base_url).path.rstrip('/')}/docs")
+
+
+# What Swagger UI sets up before it opens the redirect page of an implicit flow, with a
+# callback that keeps what the page hands back.
+_AWAIT_REDIRECT = """
+window.swaggerUIRedirectOauth2 = {
+  state: "s1",
+  redirectUrl: "unused",
+  auth: {name: "implicit", code: null, schema: {get: () => "implicit"}},
+  callback: (result) => { window.oauthResult = result; },
+  errCb: (error) => { window.oauthError = error; },
+};
+"""
+
+
+def test_swagger_oauth2_redirect_page_hands_back_the_token(
+    page: Page, policy: PolicyWatch, api_base_url: str
+) -> None:
+    """The popup an OAuth2 redirect flow lands in runs its script under its own policy."""
+    base = api_base_url.rstrip("/")
+    page.goto(f"{base}/docs")
+    page.locator(".swagger-ui .opblock").first.wait_for()
+    page.evaluate(_AWAIT_REDIRECT)
+    with page.expect_popup() as opened:
+        page.evaluate(
+            f"window.open({json.dumps(base + '/docs/oauth2-redirect')} + "
+            "'#access_token=t1&token_type=bearer&state=s1')"
+        )
+    opened.value.wait_for_event("close")
+    result = page.evaluate("window.oauthResult")
+    assert result and result["token"]["access_token"] == "t1" and result["isValid"], result
+    prefix = urlsplit(api_base_url).path.rstrip("/")
+    policy.assert_enforced_without_violation(f"{prefix}/docs", f"{prefix}/docs/oauth2-redirect")
+
+
+def test_redoc_renders_and_searches_under_its_policy(
+    page: Page, policy: PolicyWatch, api_base_url: str, tmp_path: Path
+) -> None:
+    """ReDoc renders the operations, styled, and its search (a web worker) finds one."""
+    requests: list[Request] = []
+    page.on("request", lambda r: requests.append(r))  # noqa: PLW0108
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{api_base_url.rstrip('/')}/redoc")
+        page.locator("[data-section-id^='tag/'], [data-section-id^='operation/']").first.wait_for()
+        # Typed, as ReDoc searches on each key; the index answers from its worker.
+        page.locator("input[placeholder='Search...']").press_sequentially("attachment")
+        page.locator("[data-role='search:results'] li").first.wait_for()
+        # Styled: the sidebar (a styled component) is laid out apart from the content.
+        sidebar = page.locator(".menu-content").first
+        assert sidebar.evaluate("e => getComputedStyle(e).position") in ("sticky", "fixed")
+    except Exception:
+        page.screenshot(path=str(tmp_path / "redoc_failure.png"), full_page=True)
+        raise
+    # Playwright reports a request the policy refused too: it fails ("csp") and never leaves.
+    sent = [r for r in requests if r.failure != "csp"]
+    outside = [r.url for r in sent if urlsplit(r.url).hostname not in (LOOPBACK | {None})]
+    assert outside == [], f"requests left the machine: {outside}"
+    assert errors == [], f"page errors: {errors}"
+    policy.assert_enforced_without_violation(
+        f"{urlsplit(api_base_url).path.rstrip('/')}/redoc", allowed=REDOC_REMOTE_LOGO
+    )

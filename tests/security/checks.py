@@ -18,6 +18,11 @@ SECURITY_HEADERS = {
     "cache-control": "no-store",
     "strict-transport-security": "max-age=31536000; includeSubDomains",
 }
+# The Content-Security-Policy of every answer that is no HTML page (JSON, errors, assets):
+# a browser that opens one runs, loads and frames nothing from it.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# What a docs page's own policy (routes/docs.py) keeps of it, whatever else it allows.
+PAGE_CSP_DIRECTIVES = {"default-src 'none'", "frame-ancestors 'none'"}
 
 # Internal fields and debug output that must never reach a client.
 _FORBIDDEN_KEYS = {"password_hash", "owner_id", "terms", "title_key", "token_hash", "_id"}
@@ -49,6 +54,12 @@ def assert_security_headers(response: AnyResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         assert header(response, name) == value, f"{name} missing on {response.request.url}"
     assert header(response, "x-request-id")
+    policy = header(response, "content-security-policy") or ""
+    if (header(response, "content-type") or "").startswith("text/html"):
+        directives = {directive.strip() for directive in policy.split(";")}
+        assert directives >= PAGE_CSP_DIRECTIVES, f"{policy!r} on {response.request.url}"
+    else:
+        assert policy == API_CSP, f"{policy!r} on {response.request.url}"
 
 
 def _walk(value: Any) -> Iterable[tuple[str | None, Any]]:

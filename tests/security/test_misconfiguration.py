@@ -17,7 +17,7 @@ from smartnote.local.template import load_template, load_yaml
 from smartnote.models.notes import MAX_NOTE_BODY_BYTES
 from smartnote.routes import notes
 from tests.conftest import ROOT, ApiUser, assert_error
-from tests.security.checks import SECURITY_HEADERS, assert_security_headers
+from tests.security.checks import API_CSP, SECURITY_HEADERS, assert_security_headers
 from tests.security.containers import cold_container
 
 TEMPLATE = load_yaml((ROOT / "template.yaml").read_text())
@@ -34,6 +34,9 @@ def test_security_headers_on_every_kind_of_answer(api: httpx.Client, user: ApiUs
         api.get("/health"),
         api.get("/openapi.json"),
         api.get("/docs"),
+        api.get("/docs/oauth2-redirect"),
+        api.get("/redoc"),
+        api.get("/static/redoc/nope.js"),  # 404
         api.get("/notes"),  # 401
         api.get("/notes", headers=user.headers),
         api.get("/notes/" + "0" * 24, headers=user.headers),  # 404
@@ -323,11 +326,13 @@ def test_api_gateways_own_errors_carry_the_security_headers_and_the_clients_requ
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
     for response in responses.values():
         headers = {
-            name.lower(): value.strip("'")
+            # A static value is the text between its outer quotes ('none' keeps its own).
+            name.lower(): value[1:-1]
             for name, value in response["ResponseParameters"]["Headers"].items()
             if isinstance(value, str)  # not the CORS headers, which depend on the parameter
         }
         assert SECURITY_HEADERS.items() <= headers.items()
+        assert headers["content-security-policy"] == API_CSP
         # The client's own id, as the functions echo it (unquoted: a mapping, not a literal).
         assert response["ResponseParameters"]["Headers"]["X-Request-ID"] == CLIENTS_REQUEST_ID
         # API.md's one error shape ($context.error.messageString is a quoted JSON string).

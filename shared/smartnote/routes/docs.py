@@ -42,14 +42,45 @@ _CONTENT_TYPES = {
 _TITLE = "SmartNote API"
 
 
+def _policy(*directives: str) -> str:
+    """A Content-Security-Policy of these directives, on top of what every docs page denies:
+    anything not named (`default-src 'none'`), plugins, a `<base>` that would move the pages'
+    relative URLs, and being framed (clickjacking of Authorize)."""
+    every_page = ("default-src 'none'", "object-src 'none'", "base-uri 'none'")
+    return "; ".join((*every_page, *directives, "frame-ancestors 'none'"))
+
+
+# Built once per container (the pages' own URLs hold the stage prefix, not their policies).
+# 'self' is the page's origin: the stage prefix is part of the path, so it needs no mention.
+SWAGGER_UI_CSP = _policy(
+    "script-src 'self'",  # the bundle and static/docs/swagger-ui-init.js, no inline script
+    "style-src 'self'",  # swagger-ui.css
+    "img-src 'self' data:",  # the favicon; swagger-ui.css's icons are data: SVG/PNG/JPEG
+    "connect-src 'self'",  # /openapi.json, /auth/token and every "Try it out" request
+    "form-action 'self'",  # Swagger UI sends with fetch; no form may post elsewhere
+)
+# The popup an OAuth2 redirect flow lands in: one script, which hands the result to /docs.
+OAUTH2_REDIRECT_CSP = _policy("script-src 'self'", "form-action 'none'")
+REDOC_CSP = _policy(
+    "script-src 'self'",  # redoc.standalone.js
+    # ReDoc styles itself with styled-components, which writes <style> elements at run time
+    # (refused, it throws and renders nothing; a nonce would make the policy per request).
+    # Scripts stay 'self' only, so injected CSS cannot run code.
+    "style-src 'unsafe-inline'",
+    # ReDoc's sidebar always loads its logo from cdn.redoc.ly (no option turns it off):
+    # images stay local, so the page makes no outside request (the logo does not show; the
+    # browser reports that one refusal). data: and blob: as before (images in the spec's
+    # Markdown, ReDoc's own).
+    "img-src 'self' data: blob:",
+    "connect-src 'self'",  # /openapi.json
+    "worker-src blob:",  # the search index runs in a web worker the bundle makes from a blob
+    "form-action 'none'",
+)
+
+
 def _root_path(request: Request) -> str:
     """The stage prefix (e.g. ``/dev``) without a trailing slash, or ``""``."""
     return str(request.scope.get("root_path", "")).rstrip("/")
-
-
-def _js(value: Any) -> str:
-    """JSON safe to embed in an inline ``<script>`` (no ``</script>`` breakout)."""
-    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 class _WholeFileResponse(FileResponse):
@@ -132,13 +163,9 @@ def _swagger_html(root: str, oauth2_redirect_url: str) -> str:
 <link rel="icon" type="image/png" href="{e(static)}/favicon-32x32.png">
 </head>
 <body>
-<div id="swagger-ui"></div>
+<div id="swagger-ui" data-config="{e(json.dumps(config))}"></div>
 <script src="{e(static)}/swagger-ui-bundle.js"></script>
-<script>
-window.ui = SwaggerUIBundle(Object.assign({_js(config)}, {{
-  presets: [SwaggerUIBundle.presets.apis],
-}}));
-</script>
+<script src="{e(root)}/static/docs/swagger-ui-init.js"></script>
 </body>
 </html>
 """
@@ -186,7 +213,8 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
         root = _root_path(request)
         # Absolute, because Swagger UI opens it in a popup window for redirect flows.
         origin = f"{request.url.scheme}://{request.url.netloc}"
-        return HTMLResponse(_swagger_html(root, f"{origin}{root}/docs/oauth2-redirect"))
+        page = _swagger_html(root, f"{origin}{root}/docs/oauth2-redirect")
+        return HTMLResponse(page, headers={"Content-Security-Policy": SWAGGER_UI_CSP})
 
     @router.get("/docs/oauth2-redirect")
     async def swagger_ui_oauth2_redirect(request: Request) -> HTMLResponse:
@@ -194,15 +222,15 @@ def build_docs_router(openapi: Callable[[], dict[str, Any]]) -> APIRouter:
         # The vendored page loads its script relatively, which from /docs/ would
         # resolve to /docs/oauth2-redirect.js; point it at the static copy instead.
         src = html.escape(f"{_root_path(request)}/static/swagger-ui/oauth2-redirect.js")
-        return HTMLResponse(page.replace('src="oauth2-redirect.js"', f'src="{src}"'))
+        return HTMLResponse(
+            page.replace('src="oauth2-redirect.js"', f'src="{src}"'),
+            headers={"Content-Security-Policy": OAUTH2_REDIRECT_CSP},
+        )
 
     @router.get("/redoc")
     async def redoc(request: Request) -> HTMLResponse:
-        # ReDoc's sidebar always loads its logo from cdn.redoc.ly; keep images local
-        # so the page makes no outside request (the logo just does not show).
         return HTMLResponse(
-            _redoc_html(_root_path(request)),
-            headers={"Content-Security-Policy": "img-src 'self' data: blob:"},
+            _redoc_html(_root_path(request)), headers={"Content-Security-Policy": REDOC_CSP}
         )
 
     @router.get("/static/{path:path}")

@@ -416,16 +416,53 @@ def test_an_unknown_route_answers_the_templates_literal_message(tmp_path: Path) 
     """template.yaml's MISSING_AUTHENTICATION_TOKEN body is a literal: the deployed API
     answers its message (`No such route`) whatever the method and path."""
     real = load_template(REPO / "template.yaml").raw
+    declared = real["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    body = declared["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]
+    with Gateway(load_template(_with_the_real_api(tmp_path)), port=0, quiet=True) as running:
+        answer = httpx.delete(f"{running.url}/nowhere/at/all", timeout=10)
+    assert answer.status_code == 404
+    assert answer.json() == json.loads(body)
+
+
+def _with_the_real_api(tmp_path: Path) -> Path:
+    """This file's template with template.yaml's Api (its GatewayResponses), written out."""
+    real = load_template(REPO / "template.yaml").raw
     template = yaml.safe_load(TEMPLATE)
     template["Parameters"], template["Conditions"] = real["Parameters"], real["Conditions"]
     template["Resources"]["Api"] = real["Resources"]["Api"]
     (tmp_path / "template.yaml").write_text(yaml.safe_dump(template))
-    declared = real["Resources"]["Api"]["Properties"]["GatewayResponses"]
-    body = declared["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"]
-    with Gateway(load_template(tmp_path / "template.yaml"), port=0, quiet=True) as running:
-        answer = httpx.delete(f"{running.url}/nowhere/at/all", timeout=10)
-    assert answer.status_code == 404
-    assert answer.json() == json.loads(body)
+    return tmp_path / "template.yaml"
+
+
+def test_own_answers_carry_the_templates_security_headers_as_api_gateway_sends_them(
+    tmp_path: Path,
+) -> None:
+    """What API Gateway sends with template.yaml's GatewayResponses: each literal header as
+    written between its outer quotes (the Content-Security-Policy's own quotes kept)."""
+    declared = load_template(REPO / "template.yaml").raw["Resources"]["Api"]["Properties"]
+    responses = declared["GatewayResponses"]
+
+    def literals(kind: str) -> dict[str, str]:
+        headers = responses[kind]["ResponseParameters"]["Headers"]
+        quoted = {k.lower(): v for k, v in headers.items() if isinstance(v, str)}
+        return {k: v[1:-1] for k, v in quoted.items() if v[:1] == v[-1:] == "'"}
+
+    with Gateway(load_template(_with_the_real_api(tmp_path)), port=0, quiet=True) as running:
+        unknown = httpx.get(f"{running.url}/nowhere", timeout=10)
+        refused = _raw(running, b"GET /hello/a HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+    answers = {
+        "MISSING_AUTHENTICATION_TOKEN": (unknown.status_code, dict(unknown.headers)),
+        "DEFAULT_4XX": refused[:2],
+    }
+    assert {kind: status for kind, (status, _) in answers.items()} == {
+        "MISSING_AUTHENTICATION_TOKEN": 404,
+        "DEFAULT_4XX": 400,
+    }
+    for kind, (_, headers) in answers.items():
+        expected = literals(kind)
+        assert "content-security-policy" in expected, kind
+        assert {name: headers.get(name) for name in expected} == expected, kind
+        assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
 
 
 def test_no_content_length_on_204(client: httpx.Client) -> None:

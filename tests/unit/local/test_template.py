@@ -17,6 +17,7 @@ from smartnote.local.template import (
     load_yaml,
     match_route,
 )
+from smartnote.middleware import SECURITY_HEADERS
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -370,6 +371,9 @@ def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_resp
     assert FALLBACK["MISSING_AUTHENTICATION_TOKEN"] == GatewayResponse(404, "not_found", True)
     # Their other headers, as the template maps them: no CORS without CorsAllowOrigins.
     assert dict(responses.missing_route.headers)["X-Frame-Options"] == "'DENY'"
+    # A literal is what lies between its outer quotes, so the policy keeps its own.
+    answered = dict(responses.missing_route.headers_for([]))
+    assert answered["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
     assert not [name for name, _ in responses.missing_route.headers if "Access-Control" in name]
     several = gateway_responses(template, {"CORS_ALLOW_ORIGINS": "http://a.test,http://b.test"})
     echoed = several.missing_route.headers_for([("origin", "http://b.test")])
@@ -392,6 +396,20 @@ def test_the_local_gateway_reads_its_own_answers_from_the_templates_gateway_resp
     # API Gateway's own id, not the client's.
     assert own.for_status(504) == GatewayResponse(None, "upstream", echoes_request_id=False)
     assert own.for_status(413) == FALLBACK["DEFAULT_4XX"]  # not declared: the project's
+
+
+def test_api_gateways_own_answers_send_every_security_header_the_functions_send(
+    template: Template,
+) -> None:
+    """Each of the template's GatewayResponses declares the middleware's security headers as
+    literals of the same value: API Gateway's own answers carry what the functions' carry, and
+    the local gateway, which adds any the template lacks, adds nothing AWS would not send."""
+    sent = {name.decode(): value.decode() for name, value in SECURITY_HEADERS}
+    responses = template.raw["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    for kind, response in template.resolver({}).resolve(responses).items():
+        headers = response["ResponseParameters"]["Headers"].items()
+        literals = {name.lower(): value[1:-1] for name, value in headers if value[:1] == "'"}
+        assert {name: literals.get(name) for name in sent} == sent, kind
 
 
 def test_every_scheduled_or_s3_triggered_function_parks_its_failures(template: Template) -> None:
