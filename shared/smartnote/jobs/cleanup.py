@@ -30,6 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from smartnote import aws, metrics, storage
@@ -48,7 +49,6 @@ from smartnote.repositories.write_limits import WriteLimiter
 logger = logging.getLogger("smartnote.jobs.cleanup")
 
 Clock = Callable[[], datetime]
-DeleteObjects = Callable[[list[str]], int]  # prefixes -> objects deleted
 Document = attachments.Document
 # A run's failures as metrics (`smartnote.metrics`), each watched by an alarm in template.yaml:
 # a run that succeeds while it cleans nothing would otherwise alarm no one.
@@ -109,87 +109,90 @@ class CleanupCounts:
     unfinished: int = 0
 
 
-def s3_has_time(time: StepTime) -> storage.HasTime:
-    """Whether one more S3 call of an item still ends before the run must stop; when not,
-    the deletion stops (`storage.DeletionUnfinished`) and so does the step."""
-    return lambda: time.fits(aws.S3_CALLS.worst_case)
+@dataclass(frozen=True)
+class Turn:
+    """What a step works with at one of its turns: the stores, the run's counts, the step's
+    share of the run's time, and what failed in its earlier turns (`failed`: a note or an
+    account that fails is tried, logged and counted once a run)."""
+
+    notes: NotesRepository
+    bucket: Bucket
+    batch: int  # notes read per query
+    counts: CleanupCounts
+    time: StepTime
+    failed: list[str]
+
+    def s3_has_time(self) -> bool:
+        """Whether one more S3 call of an item still ends before the run must stop; when
+        not, the deletion stops (`storage.DeletionUnfinished`) and so does the step."""
+        return self.time.fits(aws.S3_CALLS.worst_case)
+
+    def delete_prefixes(self, prefixes: list[str]) -> int:
+        return self.bucket.delete_prefixes(prefixes, self.s3_has_time)
+
+    async def each_note(
+        self,
+        find: Callable[[list[str]], Awaitable[list[Document]]],
+        work: Callable[[Document], Awaitable[None]],
+    ) -> int:
+        """`_each_note` within this turn's time, passing over what failed before."""
+        return await _each_note(find, work, self.time, self.failed)
 
 
-async def purge_old_trash(
-    notes: NotesRepository,
-    bucket: Bucket,
-    cutoff: datetime,
-    batch: int,
-    time: StepTime,
-    counts: CleanupCounts,
-    failed: list[str],
-) -> None:
-    """Notes trashed before `cutoff` and their objects, while `time` allows; `failed` holds
-    the notes that failed earlier in this run (passed over), and takes those failing now."""
+async def purge_old_trash(turn: Turn, cutoff: datetime) -> None:
+    """Notes trashed before `cutoff` and their objects, while the turn's time allows."""
+    counts = turn.counts
 
     async def purge(note: Document) -> None:
-        if await notes.purge_trashed(note["_id"], cutoff):
+        if await turn.notes.purge_trashed(note["_id"], cutoff):
             counts.notes += 1
-            prefixes = storage.note_prefixes(note["owner_id"], note["_id"])
-            counts.note_objects += bucket.delete_prefixes(prefixes, s3_has_time(time))
+            counts.note_objects += turn.delete_prefixes(
+                storage.note_prefixes(note["owner_id"], note["_id"])
+            )
 
-    find = notes.trashed_before
-    counts.note_failures += await _each_note(
-        lambda skip: find(cutoff, batch, skip), purge, time, failed
-    )
+    find = turn.notes.trashed_before
+    counts.note_failures += await turn.each_note(lambda skip: find(cutoff, turn.batch, skip), purge)
 
 
-async def drop_abandoned_uploads(
-    notes: NotesRepository,
-    bucket: Bucket,
-    cutoff: datetime,
-    batch: int,
-    time: StepTime,
-    counts: CleanupCounts,
-    failed: list[str],
-) -> None:
-    """Attachments still `pending` since before `cutoff` and their objects, while `time`
-    allows (`failed` as for `purge_old_trash`).
+async def drop_abandoned_uploads(turn: Turn, cutoff: datetime) -> None:
+    """Attachments still `pending` since before `cutoff` and their objects, while the turn's
+    time allows.
 
     An ordinary write of the note (`NotesRepository.update`): against the version read, so a
     concurrent edit is never lost, stamped with the time of the write, so that a sync sees it,
     and with the search terms recomputed without the OCR text of what it removes.
     """
 
+    counts = turn.counts
+
     async def drop(note: Document) -> None:
         removed: list[Document] = []
         change = attachments.drop_stale_pending(cutoff, removed)
-        await notes.update(note["owner_id"], note["_id"], change)
+        await turn.notes.update(note["owner_id"], note["_id"], change)
         # Empty when another run got there first, or the upload finished.
         for attachment in removed:
             counts.attachments += 1
             prefixes = storage.attachment_prefixes(note["owner_id"], note["_id"], attachment["id"])
-            counts.attachment_objects += bucket.delete_prefixes(prefixes, s3_has_time(time))
+            counts.attachment_objects += turn.delete_prefixes(prefixes)
 
-    find = notes.with_stale_pending_attachments
-    counts.note_failures += await _each_note(
-        lambda skip: find(cutoff, batch, skip), drop, time, failed
-    )
+    find = turn.notes.with_stale_pending_attachments
+    counts.note_failures += await turn.each_note(lambda skip: find(cutoff, turn.batch, skip), drop)
 
 
 async def sweep_deleted_accounts(
-    notes: NotesRepository,
-    bucket: Bucket,
-    open_session: Callable[[], Session],
-    keep_since: datetime,
-    time: StepTime,
-    counts: CleanupCounts,
-    failed: list[str],
+    turn: Turn, open_session: Callable[[], Session], keep_since: datetime
 ) -> None:
-    """Notes and objects of recently deleted accounts, once more, while `time` allows.
+    """Notes and objects of recently deleted accounts, once more, while the turn's time
+    allows.
 
     Deleting an account removes its notes and objects first, but a request that authenticated
     before, or an upload URL issued before, can still write after that. Every run sweeps each
     tombstone, and forgets those deleted before `keep_since` once swept. One whose sweep fails
     (S3 refusing its objects) is logged, kept and left for the next run, as a note would be
-    (`failed`: not tried again in this run); so is one the run had no time to sweep.
+    (not tried again in this run); so is one the run had no time to sweep.
     """
-    if not time.allows():
+    counts, failed = turn.counts, turn.failed
+    if not turn.time.allows():
         return
     with open_session() as session:
         owners = DeletedAccountsRepository(session).user_ids()
@@ -197,12 +200,11 @@ async def sweep_deleted_accounts(
     owners = [owner_id for owner_id in owners if owner_id not in failed]
 
     async def sweep(owner_id: str) -> None:
-        counts.deleted_account_notes += await notes.delete_all_of_owner(owner_id)
-        prefixes = storage.owner_prefixes(owner_id)
-        counts.deleted_account_objects += bucket.delete_prefixes(prefixes, s3_has_time(time))
+        counts.deleted_account_notes += await turn.notes.delete_all_of_owner(owner_id)
+        counts.deleted_account_objects += turn.delete_prefixes(storage.owner_prefixes(owner_id))
 
     for position, owner_id in enumerate(owners):
-        if position and not time.allows():
+        if position and not turn.time.allows():
             break
         if await _cleaned(f"deleted account {owner_id}", sweep(owner_id)):
             swept.add(owner_id)
@@ -215,17 +217,14 @@ async def sweep_deleted_accounts(
 
 
 async def delete_ended_sql(
-    open_session: Callable[[], Session],
-    settings: Settings,
-    now: datetime,
-    time: StepTime,
-    counts: CleanupCounts,
+    turn: Turn, open_session: Callable[[], Session], settings: Settings, now: datetime
 ) -> None:
-    """`clean_sql`, in one transaction, if `time` allows."""
-    if not time.allows():
+    """`clean_sql`, in one transaction, if the turn's time allows."""
+    if not turn.time.allows():
         return
     with open_session() as session, session.begin():
         sessions, login_failures, write_counters = clean_sql(session, settings, now)
+    counts = turn.counts
     counts.sessions += sessions
     counts.login_failures += login_failures
     counts.write_counters += write_counters
@@ -235,13 +234,7 @@ Find = Callable[[datetime, int, Sequence[str]], Awaitable[list[Document]]]
 
 
 async def _change_each(
-    notes: NotesRepository,
-    find: Find,
-    change: attachments.Change,
-    cutoff: datetime,
-    batch: int,
-    time: StepTime,
-    failed: list[str],
+    turn: Turn, find: Find, change: attachments.Change, cutoff: datetime
 ) -> tuple[int, int]:
     """Apply `change` to every note `find` returns for `cutoff`, a batch at a time, until it
     returns none (the change takes each note out of what `find` matches) or `time` runs
@@ -258,10 +251,10 @@ async def _change_each(
             applied[:] = [bool(fields)]
             return fields
 
-        await notes.update(note["owner_id"], note["_id"], recorded)
+        await turn.notes.update(note["owner_id"], note["_id"], recorded)
         changed += applied == [True]
 
-    failures = await _each_note(lambda skip: find(cutoff, batch, skip), apply, time, failed)
+    failures = await turn.each_note(lambda skip: find(cutoff, turn.batch, skip), apply)
     return changed, failures
 
 
@@ -307,70 +300,47 @@ async def _cleaned(subject: str, work: Awaitable[None]) -> bool:
     return True
 
 
-async def fail_stuck_processing(
-    notes: NotesRepository,
-    cutoff: datetime,
-    batch: int,
-    time: StepTime,
-    counts: CleanupCounts,
-    failed: list[str],
-) -> None:
+async def fail_stuck_processing(turn: Turn, cutoff: datetime) -> None:
     """Attachments left `processing` since before `cutoff` (every attempt killed): `failed`,
-    with a reason, so that every upload ends ready or failed; while `time` allows."""
-    find = notes.with_stuck_processing_attachments
-    change = attachments.fail_stuck(cutoff)
-    changed, failures = await _change_each(notes, find, change, cutoff, batch, time, failed)
-    counts.stuck_attachments += changed
-    counts.note_failures += failures
+    with a reason, so that every upload ends ready or failed; while the turn's time allows."""
+    find = turn.notes.with_stuck_processing_attachments
+    changed, failures = await _change_each(turn, find, attachments.fail_stuck(cutoff), cutoff)
+    turn.counts.stuck_attachments += changed
+    turn.counts.note_failures += failures
 
 
-async def fail_stuck_edits(
-    notes: NotesRepository,
-    cutoff: datetime,
-    batch: int,
-    time: StepTime,
-    counts: CleanupCounts,
-    failed: list[str],
-) -> None:
+async def fail_stuck_edits(turn: Turn, cutoff: datetime) -> None:
     """Image edits unfinished since before `cutoff` (never delivered, or every attempt
-    killed): `failed`, with a reason; while `time` allows."""
-    find = notes.with_edits_waiting_since_before
+    killed): `failed`, with a reason; while the turn's time allows."""
+    find = turn.notes.with_edits_waiting_since_before
     change = attachments.fail_stuck_edits(cutoff)
-    changed, failures = await _change_each(notes, find, change, cutoff, batch, time, failed)
-    counts.stuck_edits += changed
-    counts.note_failures += failures
+    changed, failures = await _change_each(turn, find, change, cutoff)
+    turn.counts.stuck_edits += changed
+    turn.counts.note_failures += failures
 
 
-async def rederive_outdated(
-    notes: NotesRepository, batch: int, time: StepTime, counts: CleanupCounts, failed: list[str]
-) -> None:
+async def rederive_outdated(turn: Turn) -> None:
     """Notes written by an older version of the code get what this one derives (search terms,
     sort keys, the jobs' fields) and stores (`repositories.notes.DERIVED_VERSION`), while
-    `time` allows. A note that fails is logged and left for the next run, and this run goes
+    the turn's time allows. A note that fails is logged and left for the next run, and this run goes
     on with the others."""
 
     async def rederive(note: Document) -> None:
-        if await notes.rederive(note["_id"]):
-            counts.rederived += 1
+        if await turn.notes.rederive(note["_id"]):
+            turn.counts.rederived += 1
 
-    counts.rederive_failures += await _each_note(
-        lambda skip: notes.outdated(batch, skip), rederive, time, failed
+    outdated = turn.notes.outdated
+    turn.counts.rederive_failures += await turn.each_note(
+        lambda skip: outdated(turn.batch, skip), rederive
     )
 
 
-async def delete_unrecorded(
-    notes: NotesRepository,
-    bucket: Bucket,
-    top: str,
-    cutoff: datetime,
-    time: StepTime,
-    failed: list[str],
-) -> tuple[int, int]:
+async def delete_unrecorded(turn: Turn, top: str, cutoff: datetime) -> tuple[int, int]:
     """The attachment objects under `top` (`storage.DERIVED`, `storage.UPLOADS`) written
     before `cutoff` that no attachment or edit record of any note (trashed too) points at,
-    while `time` allows (asked before each page of the listing and each note's deletion);
-    returns (objects deleted, notes that failed now; `failed` holds those that failed earlier
-    in this run, not tried again, and takes them). Only the names the layout gives
+    while the turn's time allows (asked before each page of the listing and each note's
+    deletion); returns (objects deleted, notes that failed now; those that failed earlier in
+    this run are not tried again). Only the names the layout gives
     (`storage.attachment_object`): never a key of any other layout.
 
     Under derived/: the image outputs of a run killed between writing and recording them (its
@@ -385,12 +355,13 @@ async def delete_unrecorded(
     (`outputs_cutoff`, `uploads_cutoff`). A run that stops short lists from the start again
     the next day: what it deleted is no longer listed."""
     deleted = failures = 0
+    time, failed = turn.time, turn.failed
 
     async def delete(keys: list[str]) -> None:
         nonlocal deleted
-        deleted += bucket.delete_keys(keys, s3_has_time(time))
+        deleted += turn.bucket.delete_keys(keys, turn.s3_has_time)
 
-    pages = bucket.attachment_objects(top)
+    pages = turn.bucket.attachment_objects(top)
     while time.allows() and (page := next(pages, None)) is not None:
         old: dict[str, list[str]] = {}  # by note
         for found in page:
@@ -398,7 +369,9 @@ async def delete_unrecorded(
                 old.setdefault(found.note_id, []).append(found.key)
         if not old:
             continue
-        recorded = {key for note in await notes.attachments_of(sorted(old)) for key in _keys(note)}
+        recorded = {
+            key for note in await turn.notes.attachments_of(sorted(old)) for key in _keys(note)
+        }
         for note_id, keys in old.items():
             unrecorded = [key for key in keys if key not in recorded]
             if not unrecorded or note_id in failed:
@@ -460,20 +433,22 @@ def late_write_horizon(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.upload_url_ttl_seconds) + timedelta(hours=1)
 
 
-StepWork = Callable[[StepTime, list[str]], Awaitable[None]]
+TurnOf = Callable[[StepTime, list[str]], Turn]
 
 
-def _step(name: str, longest_item: timedelta, work: StepWork) -> Step:
-    """A step of the run, given at each of its turns what failed in its earlier ones (so a
-    note or an account that fails is tried, logged and counted once a run). Running out of
-    time within an item (S3 having more objects to delete than the item's time allows:
-    `storage.DeletionUnfinished`) only stops the step. A record goes before its objects: the
-    objects left are swept once settled."""
+def _step(
+    name: str, longest_item: timedelta, work: Callable[[Turn], Awaitable[None]], turn_of: TurnOf
+) -> Step:
+    """A step of the run, given at each of its turns (`turn_of`) what failed in its earlier
+    ones (so a note or an account that fails is tried, logged and counted once a run).
+    Running out of time within an item (S3 having more objects to delete than the item's
+    time allows: `storage.DeletionUnfinished`) only stops the step. A record goes before its
+    objects: the objects left are swept once settled."""
     failed: list[str] = []
 
     async def until_out_of_time(time: StepTime) -> None:
         try:
-            await work(time, failed)
+            await work(turn_of(time, failed))
         except storage.DeletionUnfinished:
             logger.warning("cleanup: %s ran out of time within an item", name)
 
@@ -499,78 +474,57 @@ def cleanup_steps(
     # of its two prefixes (uploads/, derived/).
     objects = 4 * aws.S3_CALLS.worst_case
     write = 3 * mongo  # a note's write, retried against concurrent ones (NotesRepository.update)
-    batch = settings.cleanup_batch_size
     trash_cutoff = now - timedelta(days=settings.trash_retention_days)
     upload_cutoff = now - timedelta(hours=settings.pending_attachment_max_age_hours)
     keep_since = now - late_write_horizon(settings)
+    turn_of: TurnOf = partial(Turn, notes, bucket, settings.cleanup_batch_size, counts)
 
-    async def unrecorded_outputs(time: StepTime, failed: list[str]) -> None:
-        cutoff = outputs_cutoff(settings, now)
+    def step(name: str, longest_item: timedelta, work: Callable[[Turn], Awaitable[None]]) -> Step:
+        return _step(name, longest_item, work, turn_of)
+
+    async def unrecorded_outputs(turn: Turn) -> None:
         deleted, failures = await delete_unrecorded(
-            notes, bucket, storage.DERIVED, cutoff, time, failed
+            turn, storage.DERIVED, outputs_cutoff(settings, now)
         )
         counts.unrecorded_outputs += deleted
         counts.note_failures += failures
 
-    async def unrecorded_uploads(time: StepTime, failed: list[str]) -> None:
-        cutoff = uploads_cutoff(settings, now)
+    async def unrecorded_uploads(turn: Turn) -> None:
         deleted, failures = await delete_unrecorded(
-            notes, bucket, storage.UPLOADS, cutoff, time, failed
+            turn, storage.UPLOADS, uploads_cutoff(settings, now)
         )
         counts.unrecorded_uploads += deleted
         counts.note_failures += failures
 
     return [
-        _step(
-            "old_trash",
-            2 * mongo + objects,
-            lambda time, failed: purge_old_trash(
-                notes, bucket, trash_cutoff, batch, time, counts, failed
-            ),
-        ),
-        _step(
+        step("old_trash", 2 * mongo + objects, lambda turn: purge_old_trash(turn, trash_cutoff)),
+        step(
             "abandoned_uploads",
             mongo + write + objects,
-            lambda time, failed: drop_abandoned_uploads(
-                notes, bucket, upload_cutoff, batch, time, counts, failed
-            ),
+            lambda turn: drop_abandoned_uploads(turn, upload_cutoff),
         ),
-        _step(
+        step(
             "stuck_attachments",
             mongo + write,
-            lambda time, failed: fail_stuck_processing(
-                notes, upload_cutoff, batch, time, counts, failed
-            ),
+            lambda turn: fail_stuck_processing(turn, upload_cutoff),
         ),
-        _step(
-            "stuck_edits",
-            mongo + write,
-            lambda time, failed: fail_stuck_edits(
-                notes, upload_cutoff, batch, time, counts, failed
-            ),
-        ),
-        _step(
+        step("stuck_edits", mongo + write, lambda turn: fail_stuck_edits(turn, upload_cutoff)),
+        step(
             "deleted_accounts",
             2 * sql + mongo + objects,
-            lambda time, failed: sweep_deleted_accounts(
-                notes, bucket, open_session, keep_since, time, counts, failed
-            ),
+            lambda turn: sweep_deleted_accounts(turn, open_session, keep_since),
         ),
-        _step(
+        step(
             "sessions_and_login_failures",
             4 * sql,  # a connection and three statements
-            lambda time, _: delete_ended_sql(open_session, settings, now, time, counts),
+            lambda turn: delete_ended_sql(turn, open_session, settings, now),
         ),
         # After a deployment that bumped the version it may take long, and it resumes.
-        _step(
-            "rederive",
-            3 * mongo,
-            lambda time, failed: rederive_outdated(notes, batch, time, counts, failed),
-        ),
+        step("rederive", 3 * mongo, rederive_outdated),
         # Last: they list the whole derived/ and uploads/ prefixes, and what they leave waits a
         # day unharmed. An item: a page of the listing and its records, or one deletion.
-        _step("unrecorded_outputs", aws.S3_CALLS.worst_case + mongo, unrecorded_outputs),
-        _step("unrecorded_uploads", aws.S3_CALLS.worst_case + mongo, unrecorded_uploads),
+        step("unrecorded_outputs", aws.S3_CALLS.worst_case + mongo, unrecorded_outputs),
+        step("unrecorded_uploads", aws.S3_CALLS.worst_case + mongo, unrecorded_uploads),
     ]
 
 
