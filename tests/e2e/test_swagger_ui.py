@@ -111,6 +111,16 @@ def policy(page: Page) -> PolicyWatch:
     return watch
 
 
+def recorded(page: Page) -> tuple[list[Request], list[str]]:
+    """The requests `page` makes and the errors its scripts throw, from now on."""
+    requests: list[Request] = []
+    # A lambda on purpose: Playwright cannot register a builtin method as a listener.
+    page.on("request", lambda r: requests.append(r))  # noqa: PLW0108
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return requests, errors
+
+
 def authorize(page: Page, docs_url: str, username: str, password: str) -> None:
     """Open Swagger UI at docs_url and log in through its OAuth2 password dialog."""
     page.goto(docs_url)
@@ -169,11 +179,7 @@ def test_swagger_password_flow_and_try_it_out(
     registered_user: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    requests: list[Request] = []
-    # A lambda on purpose: Playwright cannot register a builtin method as a listener.
-    page.on("request", lambda r: requests.append(r))  # noqa: PLW0108
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests, errors = recorded(page)
 
     try:
         status = authorize_and_create_note(
@@ -279,10 +285,7 @@ def test_redoc_renders_and_searches_under_its_policy(
     page: Page, policy: PolicyWatch, api_base_url: str, tmp_path: Path
 ) -> None:
     """ReDoc renders the operations, styled, and its search (a web worker) finds one."""
-    requests: list[Request] = []
-    page.on("request", lambda r: requests.append(r))  # noqa: PLW0108
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests, errors = recorded(page)
     try:
         page.goto(f"{api_base_url.rstrip('/')}/redoc")
         page.locator("[data-section-id^='tag/'], [data-section-id^='operation/']").first.wait_for()
