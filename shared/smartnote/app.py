@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from smartnote import __version__
 from smartnote.config import get_settings
-from smartnote.errors import AppError, ServiceUnavailable, is_unavailable
+from smartnote.errors import AppError, ServiceUnavailable, UnsupportedMediaType, is_unavailable
 from smartnote.logs import configure_logging
 from smartnote.middleware import BodyLimitMiddleware, EdgeMiddleware, FormMiddleware
 from smartnote.models.common import ErrorResponse
@@ -67,11 +67,19 @@ def _has_body(operation: dict[str, Any], _: str) -> bool:
     return "requestBody" in operation
 
 
+def _has_json_body(operation: dict[str, Any], _: str) -> bool:
+    return "application/json" in operation.get("requestBody", {}).get("content", {})
+
+
+# The message of a 415 for a JSON body sent as another media type (`_validation_error`).
+NOT_JSON = "The body must be JSON, sent with Content-Type: application/json"
+
 _EDGE_ERRORS: dict[str, tuple[str, Callable[[dict[str, Any], str], bool]]] = {
     "401": ("Not authenticated", _secured),
     "429": ("Too many writes (per-user limit)", _secured_write),
     "400": ("The body could not be parsed", _has_body),
     "413": ("The body is too large", _has_body),
+    "415": (NOT_JSON, _has_json_body),
 }
 
 
@@ -145,10 +153,34 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 MAX_ERROR_DETAILS = 50
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _is_json(content_type: str) -> bool:
+    """Whether FastAPI reads a body of `content_type` as JSON (`application/json`, `+json`)."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    kind, _, subtype = media_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _json_sent_as_another_type(request: Request, errors: Sequence[Any]) -> bool:
+    """Whether a JSON route's body came with a media type that is not JSON (`curl -d` sends a
+    form's) or with none: FastAPI reads only a JSON type as JSON (`strict_content_type`) and
+    hands the route the bytes, which its model refuses whole (`loc` `["body"]`). No body at
+    all stays a 422 (`missing`), and so do a form route's missing fields (`["body", <field>]`):
+    the login form keeps its 422."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and _is_json(content_type):
+        return False
+    return any(
+        tuple(error.get("loc", ())) == ("body",) and error.get("type") != "missing"
+        for error in errors
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):
         raise exc
     errors = exc.errors()
+    if _json_sent_as_another_type(request, errors):
+        return error_response(415, UnsupportedMediaType.code, NOT_JSON)
     # The offending input is not echoed back: it may be huge or sensitive (passwords).
     details = [
         {
