@@ -7,7 +7,6 @@ with container_start():  # OpenCV and NumPy too
 
     from smartnote import aws
     from smartnote.config import get_settings
-    from smartnote.db import mongo
     from smartnote.invocation import Invocation
     from smartnote.jobs.images import ImageJob, S3Object, created_objects
     from smartnote.lambda_runtime import MeteredHandler, run_in_container_loop
@@ -19,14 +18,8 @@ with container_start():  # OpenCV and NumPy too
 
 async def _handle(objects: list[S3Object], invocation: Invocation) -> list[dict[str, Any]]:
     settings = get_settings()
-    database = await mongo.get_database(
-        settings.mongodb_uri,
-        settings.mongodb_db,
-        prepare=notes.ensure_indexes,
-        timeout_ms=settings.mongodb_timeout_ms,
-    )
     job = ImageJob(
-        notes.NotesRepository(database[notes.COLLECTION]),
+        await notes.notes_repository(settings),
         # Bounded calls: an S3 that does not answer fails the run (its claim given back, then
         # Lambda's retry) well within the function's Timeout, instead of Lambda killing it.
         aws.client("s3", settings, aws.S3_CALLS),

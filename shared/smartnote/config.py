@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # ARN, `get_settings` reads the value once per container and it replaces the plain one.
     mongodb_uri_secret_arn: str = ""
     mongodb_db: str = "smartnote"
+    # The longest a MongoDB operation takes, its wait for a server and its retry included:
+    # then 503, before the 15 s function timeout (db.mongo.get_client).
     mongodb_timeout_ms: int = Field(default=5000, gt=0)
     database_url: str = "sqlite:///.local/smartnote.db"
     # The longest wait on PostgreSQL (connect, a query): then 503, before the 15 s function

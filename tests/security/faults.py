@@ -1,11 +1,16 @@
-"""A TCP proxy that can cut a backing service off mid-request (fault injection)."""
+"""TCP proxies that cut a backing service off mid-request, or hold back some of its
+operations (fault injection)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
+import time
 from typing import Self
+
+import bson
 
 
 class CuttableProxy:
@@ -63,8 +68,12 @@ class CuttableProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._sockets |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        """What the client sends, on to the service."""
+        self._pipe(client, upstream)
 
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
@@ -76,3 +85,62 @@ class CuttableProxy:
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.close()
+
+
+_MONGO_HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
+_OP_MSG = 2013
+
+
+class MongoHoldingProxy(CuttableProxy):
+    """A CuttableProxy in front of a MongoDB server that never sends on the commands named
+    in `held` (`find`, say): they are never answered, on connections that stay open, while
+    the heartbeats and every other command go on (a lock, an operation stuck on a healthy
+    server). `held_seen` is set once one was held back. The commands in `slowed` are sent
+    on that many seconds late (a long index build)."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        super().__init__(target_host, target_port)
+        self.held: set[str] = set()
+        self.held_seen = threading.Event()
+        self.slowed: dict[str, float] = {}
+
+    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
+        try:
+            while message := _read_message(client):
+                command = _command_name(message)
+                if command in self.held:
+                    self.held_seen.set()
+                    continue
+                time.sleep(self.slowed.get(command or "", 0))
+                upstream.sendall(message)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+def _read_message(sock: socket.socket) -> bytes:
+    """One wire-protocol message, or b"" once the connection ended."""
+    header = _read_exactly(sock, _MONGO_HEADER.size)
+    if not header:
+        return b""
+    return header + _read_exactly(sock, _MONGO_HEADER.unpack(header)[0] - len(header))
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        if not (chunk := sock.recv(size - len(data))):
+            return b""
+        data += chunk
+    return data
+
+
+def _command_name(message: bytes) -> str | None:
+    """The command of an OP_MSG: the first key of its body (section kind 0), else None."""
+    if _MONGO_HEADER.unpack_from(message)[3] != _OP_MSG or message[20] != 0:
+        return None
+    length = struct.unpack_from("<i", message, 21)[0]
+    return next(iter(bson.decode(message[21 : 21 + length])), None)

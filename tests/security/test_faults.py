@@ -34,7 +34,7 @@ from smartnote.logs import JsonFormatter
 from smartnote.routes import auth, notes, users
 from tests.conftest import ApiUser, assert_error, postgres_database, register_and_login
 from tests.security.containers import cold_container
-from tests.security.faults import CuttableProxy
+from tests.security.faults import CuttableProxy, MongoHoldingProxy
 
 
 def assert_unavailable(response: httpx.Response) -> None:
@@ -66,6 +66,50 @@ def test_note_create_that_loses_mongo_leaves_nothing(
         mongo_proxy.restore()
     assert api.get("/notes", params={"trashed": "true"}, headers=user.headers).json()["items"] == []
     assert api.get("/notes", headers=user.headers).json()["items"] == []
+
+
+def test_a_mongo_operation_never_answered_is_a_503_before_the_function_timeout(
+    api: httpx.Client, user: ApiUser, mongo_uri: str
+) -> None:
+    """The server answers its heartbeats but never one operation (a lock, a stuck node): the
+    request gives up after MONGODB_TIMEOUT_MS with a 503 it can retry. Without the client's
+    operation timeout it waited until Lambda killed it at 15 s (a 502 from API Gateway, not
+    our error shape); here, for ever."""
+    created = api.post("/notes", json={"title": "kept"}, headers=user.headers).json()
+    host, port = parse_uri(mongo_uri)["nodelist"][0]
+    answers: list[httpx.Response] = []
+    with MongoHoldingProxy(host, port) as proxy, _through(proxy, notes.router) as container:
+        assert container.get("/notes", headers=user.headers).status_code == 200  # warm
+        proxy.held.add("find")
+        asking = threading.Thread(
+            target=lambda: answers.append(container.get("/notes", headers=user.headers))
+        )
+        asking.start()
+        asking.join(timeout=30)  # a bound on waiting for ever, far past the 0.4 s timeout
+        answered_in_time = bool(answers)
+        proxy.held.clear()
+        proxy.cut()  # what still waits (without the timeout) gets its answer now
+        asking.join()
+        proxy.restore()  # answered again: the same container lists the note
+        listed = container.get("/notes", headers=user.headers)
+    assert proxy.held_seen.is_set()  # the listing reached the server's side, held there
+    assert answered_in_time, "the request waited for MongoDB past 30 s"
+    assert_unavailable(answers[0])
+    assert listed.status_code == 200, listed.text
+    assert [note["id"] for note in listed.json()["items"]] == [created["id"]]
+
+
+def test_index_creation_at_a_containers_first_use_may_outlast_the_mongo_timeout(
+    user: ApiUser, mongo_uri: str
+) -> None:
+    """A deployment that adds an index builds it at each new container's first request: a
+    build cut off at MONGODB_TIMEOUT_MS would fail that request and be tried (and cut off)
+    again at the next, for ever. It gets a deadline of its own."""
+    host, port = parse_uri(mongo_uri)["nodelist"][0]
+    with MongoHoldingProxy(host, port) as proxy, _through(proxy, notes.router) as container:
+        proxy.slowed["createIndexes"] = 1.0  # past the container's 0.4 s
+        response = container.get("/notes", headers=user.headers)
+    assert response.status_code == 200, response.text
 
 
 def test_account_deletion_that_fails_halfway_is_resumable(

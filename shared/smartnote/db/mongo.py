@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
     ConnectionFailure,
+    PyMongoError,
     ServerSelectionTimeoutError,
 )
 
@@ -45,8 +47,21 @@ def _srv_lookup_unanswered(exc: BaseException) -> bool:
     return isinstance(exc.__cause__, Timeout | NoNameservers)
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """An operation past its `timeoutMS`: on the client (a network timeout) or on the server
+    (`ExecutionTimeout`, an OperationFailure: its maxTimeMS ran out)."""
+    return isinstance(exc, PyMongoError) and exc.timeout
+
+
 unavailable_on(ConnectionFailure, ServerSelectionTimeoutError, AutoReconnect)
 unavailable_when(_srv_lookup_unanswered)
+unavailable_when(_timed_out)
+
+# Index creation at a client's first use waits this long, past the client's timeout: a new
+# index on a big collection takes as long as it takes, and an index build cut short at each
+# request would never end, failing every request of every container. Only a deployment
+# that adds an index waits for it, once per container; Lambda's own timeout still bounds it.
+PREPARE_TIMEOUT_SECONDS = 900
 
 
 @dataclass
@@ -69,7 +84,14 @@ def _loop_clients() -> _LoopClients:
 
 
 def get_client(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
-    """The client for `uri` on the running loop, created on first use and then reused."""
+    """The client for `uri` on the running loop, created on first use and then reused.
+
+    `timeout_ms` bounds each operation as a whole, its wait for a server or a connection
+    and its retry included (PyMongo's client-side operation timeout, `timeoutMS`, which it
+    also sends to the server as `maxTimeMS`): an operation that the server never answers
+    while its heartbeats still are (a lock, a stuck node) fails in time for a 503, instead
+    of waiting until Lambda kills the invocation.
+    """
     clients = _loop_clients().clients
     client = clients.get(uri)
     if client is None:
@@ -78,6 +100,7 @@ def get_client(uri: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            timeoutMS=timeout_ms,
             maxIdleTimeMS=MAX_IDLE_MS,
             appname="smartnote",
             # A container's loop runs only during an invocation. The streaming monitor's
@@ -112,10 +135,14 @@ async def get_database(
     prepare: Callable[[AsyncDatabase[Document]], Awaitable[None]] | None = None,
     timeout_ms: int = 5000,
 ) -> AsyncDatabase[Document]:
-    """The database `name`; `prepare` (e.g. index creation) runs once per client."""
+    """The database `name`; `prepare` (e.g. index creation) runs once per client, within
+    PREPARE_TIMEOUT_SECONDS rather than `timeout_ms`, once a server answered within it."""
     database = get_client(uri, timeout_ms)[name]
     state = _loop_clients()
     if prepare is not None and (uri, name) not in state.prepared:
-        await prepare(database)
+        # Within `timeout_ms` first: no server is a 503 now, not a wait for the long deadline.
+        await database.command("ping")
+        with pymongo.timeout(PREPARE_TIMEOUT_SECONDS):
+            await prepare(database)
         state.prepared.add((uri, name))
     return database

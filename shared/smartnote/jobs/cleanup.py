@@ -466,7 +466,7 @@ def cleanup_steps(
     """Every step of a run at `now`, in order, each adding to `counts`, with the longest one
     of its items may take: from the longest a call may take, an S3 one
     (`aws.S3_CALLS.worst_case`), an SQL statement (`sql_timeout_seconds`) and a MongoDB
-    operation (`mongodb_timeout_ms`, the wait for a server or a connection). Each step's
+    operation (`mongodb_timeout_ms`, which the client enforces). Each step's
     query for the next batch counts with its first item."""
     mongo = timedelta(milliseconds=settings.mongodb_timeout_ms)
     sql = timedelta(seconds=settings.sql_timeout_seconds)

@@ -7,12 +7,15 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import pymongo
 import pytest
 from pymongo import monitoring
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
+from pymongo.errors import ExecutionTimeout
 from secantus import SecantusDBServer
 
 from smartnote.db import mongo
+from smartnote.errors import is_unavailable
 
 
 class _HeartbeatFailures(monitoring.ServerHeartbeatListener):
@@ -94,6 +97,26 @@ def test_connections_the_server_dropped_while_idle_are_not_used(
 
     try:
         loop.run_until_complete(after_idling())
+    finally:
+        loop.run_until_complete(mongo.close_clients())
+        loop.close()
+
+
+def test_an_operation_out_of_time_is_unavailable(mongo_uri: str) -> None:
+    """Past its deadline, PyMongo raises ExecutionTimeout (an OperationFailure, not a
+    connection error) when the server's maxTimeMS ran out or no time is left to send the
+    operation: a 503 to try again, like a network timeout, not a 500."""
+    loop = asyncio.new_event_loop()
+
+    async def out_of_time() -> BaseException:
+        collection = mongo.get_client(mongo_uri, timeout_ms=1000).smartnote_test.timed
+        await collection.find_one({})  # the server known: the deadline is the operation's
+        with pymongo.timeout(1e-6), pytest.raises(ExecutionTimeout) as raised:
+            await collection.find_one({})
+        return raised.value
+
+    try:
+        assert is_unavailable(loop.run_until_complete(out_of_time()))
     finally:
         loop.run_until_complete(mongo.close_clients())
         loop.close()
