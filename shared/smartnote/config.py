@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     trash_retention_days: int = Field(default=30, ge=1)
     pending_attachment_max_age_hours: int = Field(default=24, ge=1)
     cleanup_batch_size: int = Field(default=100, ge=1, le=1000)
+    # Keys per page of the cleanup's listings of uploads/ and derived/ (S3 gives at most 1000).
+    cleanup_listing_page_size: int = Field(default=1000, ge=1, le=1000)
 
     @property
     def is_production(self) -> bool:

@@ -90,16 +90,31 @@ def attachment_object(key: str, last_modified: datetime) -> AttachmentObject | N
     return AttachmentObject(key, parts[1], parts[2], parts[3], last_modified)
 
 
-def attachment_objects(s3: Any, bucket: str, top: str) -> Iterator[list[AttachmentObject]]:
+@dataclass(frozen=True)
+class ListedPage:
+    """A page of a listing: its attachments' objects, and the last key it listed, of any
+    layout (where the listing goes on; None when the page listed none)."""
+
+    objects: list[AttachmentObject]
+    last_key: str | None
+
+
+def attachment_objects(
+    s3: Any, bucket: str, top: str, start_after: str | None = None, page_size: int = 1000
+) -> Iterator[ListedPage]:
     """Every attachment's object under `top` (UPLOADS or DERIVED), a listing's page at a
-    time."""
+    time, in key order; only those after `start_after` when given (S3's `StartAfter`: any
+    string, compared with the keys, which need not hold it)."""
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=f"{top}/"):
-        found = (
-            attachment_object(item["Key"], item["LastModified"])
-            for item in page.get("Contents", [])
-        )
-        yield [found_object for found_object in found if found_object is not None]
+    start = {"StartAfter": start_after} if start_after else {}
+    pages = paginator.paginate(
+        Bucket=bucket, Prefix=f"{top}/", PaginationConfig={"PageSize": page_size}, **start
+    )
+    for page in pages:
+        items = page.get("Contents", [])
+        found = (attachment_object(item["Key"], item["LastModified"]) for item in items)
+        objects = [found_object for found_object in found if found_object is not None]
+        yield ListedPage(objects, items[-1]["Key"] if items else None)
 
 
 def owner_prefixes(owner_id: str) -> list[str]:

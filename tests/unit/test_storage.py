@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
@@ -14,12 +15,17 @@ from smartnote.errors import is_unavailable
 MOMENT = datetime(2030, 1, 1, tzinfo=UTC)
 
 
+def _s3() -> Any:
+    """A client that never reaches AWS: each test stubs its calls (`Stubber`)."""
+    return boto3.client(
+        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
 def test_objects_s3_refused_to_delete_are_an_error_not_a_count() -> None:
     # DeleteObjects answers 200 with the keys it could not delete under "Errors"; ignoring
     # them reported an account or a note's files gone while they stayed.
-    s3 = boto3.client(
-        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    s3 = _s3()
     key = "uploads/owner/note/attachment/photo.jpg"
     with Stubber(s3) as stub:
         stub.add_response(
@@ -41,9 +47,7 @@ def test_a_deletion_out_of_time_stops_before_its_next_call_and_its_repeat_goes_o
     """A route deletes page after page while one more S3 call fits before its invocation's
     deadline (`has_time`), then answers 503: what it deleted stays deleted, the repeat lists
     what is left. The stub fails any call it was not told of: none is made out of time."""
-    s3 = boto3.client(
-        "s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    s3 = _s3()
     first, rest = "uploads/owner/n/a/original", "uploads/owner/n/b/original"
     listing = {"Bucket": "bucket", "Prefix": "uploads/owner/"}
     page = {"IsTruncated": True, "NextContinuationToken": "next", "Contents": [{"Key": first}]}
@@ -102,6 +106,20 @@ def test_uploads_are_originals_and_edit_requests_and_nothing_else(name: str, our
     found = storage.attachment_object(uploaded, MOMENT)
     assert (found is not None) is ours
     assert found is None or (found.note_id, found.attachment_id) == ("note", "attachment")
+
+
+def test_a_listing_goes_on_after_a_key_and_tells_each_pages_last_key_of_any_layout() -> None:
+    """The cleanup's sweep lists after the last key of the last page it handled: a key of
+    no attachment's layout ends a page too, or a page of such keys was listed at each turn."""
+    ours = storage.derived_key("owner", "note", "attachment", storage.WEB)
+    other = storage.derived_key("owner", "note", "attachment", "photo.jpg")
+    contents = [{"Key": key, "LastModified": MOMENT} for key in (ours, other)]
+    listing = {"Bucket": "bucket", "Prefix": "derived/", "StartAfter": "derived/o", "MaxKeys": 2}
+    with Stubber(s3 := _s3()) as stub:
+        stub.add_response("list_objects_v2", {"Contents": contents}, listing)
+        (page,) = storage.attachment_objects(s3, "bucket", storage.DERIVED, "derived/o", 2)
+        stub.assert_no_pending_responses()
+    assert ([found.key for found in page.objects], page.last_key) == ([ours], other)
 
 
 def test_only_the_attachment_layouts_are_attachment_objects() -> None:

@@ -22,6 +22,8 @@ steps it left (`unfinished`), writes `CleanupUnfinished` 1, and the next run goe
 what it left is still due. An S3 deletion with more objects than its item's time allows
 stops at the deadline too: the objects of a purged note or a dropped upload it left are swept
 once settled, as after a crash; a deleted account keeps its tombstone for the next run.
+The sweep of unrecorded objects goes on where the run before left it (`SweepPosition`): a
+bucket too big to list in one run's time is swept over several.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from smartnote import aws, metrics, storage
 from smartnote.config import Settings
 from smartnote.db.sql import Session, session_factory
@@ -41,6 +45,7 @@ from smartnote.errors import NotFound
 from smartnote.invocation import Invocation
 from smartnote.jobs.time_shares import RunTime, Step, StepTime, run_in_turns
 from smartnote.repositories.deleted_accounts import DeletedAccountsRepository
+from smartnote.repositories.job_positions import JobPositionsRepository, job_positions_repository
 from smartnote.repositories.login_failures import LoginFailuresRepository
 from smartnote.repositories.notes import NotesRepository, notes_repository
 from smartnote.repositories.sessions import SessionsRepository
@@ -75,6 +80,7 @@ class Bucket:
 
     s3: Any
     name: str
+    page_size: int = 1000  # keys per page of a listing
 
     def delete_prefixes(self, prefixes: list[str], has_time: storage.HasTime) -> int:
         return storage.delete_prefixes(self.s3, self.name, prefixes, has_time)
@@ -82,8 +88,8 @@ class Bucket:
     def delete_keys(self, keys: list[str], has_time: storage.HasTime) -> int:
         return storage.delete_keys(self.s3, self.name, keys, has_time)
 
-    def attachment_objects(self, top: str) -> Iterator[list[storage.AttachmentObject]]:
-        return storage.attachment_objects(self.s3, self.name, top)
+    def attachment_objects(self, top: str, start_after: str | None) -> Iterator[storage.ListedPage]:
+        return storage.attachment_objects(self.s3, self.name, top, start_after, self.page_size)
 
 
 @dataclass
@@ -335,12 +341,84 @@ async def rederive_outdated(turn: Turn) -> None:
     )
 
 
-async def delete_unrecorded(turn: Turn, top: str, cutoff: datetime) -> tuple[int, int]:
-    """The attachment objects under `top` (`storage.DERIVED`, `storage.UPLOADS`) written
-    before `cutoff` that no attachment or edit record of any note (trashed too) points at,
-    while the turn's time allows (asked before each page of the listing and each note's
-    deletion); returns (objects deleted, notes that failed now; those that failed earlier in
-    this run are not tried again). Only the names the layout gives
+@dataclass
+class SweepPosition:
+    """Where the sweep of the objects under `top` got to: the last key of the last page of
+    its listing it handled to the end (None: the start). Kept across the run's turns, as
+    `_step` keeps what failed, and across runs in `job_positions`: each turn lists after it,
+    the first one of a run after where the run before left it.
+
+    Only a page handled to the end moves it: a turn that stopped within a page (out of time
+    before one of its notes' deletions) leaves the position before that page, and the next
+    turn lists the page again (one S3 call: what was deleted is no longer listed), rather
+    than keeping the half-handled page in memory, which a run's first turn, after the run
+    before, could not have. A note of the page that failed does not hold it back: that
+    note is logged and counted (`failed`), and tried again at the next pass.
+
+    A hint, never a record of what is due: one not under `top/` (lost, or of no sweep) is the
+    start, one past every key lists nothing and ends the pass, and MongoDB refusing to keep
+    it is logged: the next run then starts from an earlier one. Of two runs at once (a
+    retried run) the later write wins: either way a key some run handled up to, and what
+    lies behind it is found by the next pass."""
+
+    positions: JobPositionsRepository
+    top: str
+    longest_write: timedelta  # of a MongoDB call
+    after: str | None = None
+    read: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"cleanup.unrecorded.{self.top}"
+
+    async def start(self) -> str | None:
+        """Where this turn's listing starts: after the page the last turn handled, and at a
+        run's first turn after the one where the run before left the sweep."""
+        if not self.read:
+            self.read = True
+            try:
+                stored = await self.positions.get(self.name)
+            except PyMongoError:
+                logger.warning(
+                    "cleanup: position of %s unread, from the start", self.top, exc_info=True
+                )
+                stored = None
+            if stored is not None and stored.startswith(f"{self.top}/"):
+                self.after = stored
+        return self.after
+
+    async def handled(self, page: storage.ListedPage, time: StepTime) -> None:
+        """`page` was handled to its end: the next listing goes on after it. Kept for the
+        next run if one more MongoDB call fits in the run's time (if not, the step stops:
+        the next run lists the page again)."""
+        if page.last_key is not None:
+            self.after = page.last_key
+            if time.fits(self.longest_write):
+                await self._keep()
+
+    async def ended(self) -> None:
+        """The listing reached the end: the next pass, from the start, finds what was written
+        meanwhile behind the position and what was too young for this one's cutoff."""
+        self.after = None
+        await self._keep()
+
+    async def _keep(self) -> None:
+        try:
+            await self.positions.set(self.name, self.after)
+        except PyMongoError:
+            logger.warning(
+                "cleanup: position of %s not kept, the next run starts earlier",
+                self.top,
+                exc_info=True,
+            )
+
+
+async def delete_unrecorded(turn: Turn, sweep: SweepPosition, cutoff: datetime) -> tuple[int, int]:
+    """The attachment objects under `sweep.top` (`storage.DERIVED`, `storage.UPLOADS`)
+    written before `cutoff` that no attachment or edit record of any note (trashed too)
+    points at, while the turn's time allows (asked before each page of the listing and each
+    note's deletion); returns (objects deleted, notes that failed now; those that failed
+    earlier in this run are not tried again). Only the names the layout gives
     (`storage.attachment_object`): never a key of any other layout.
 
     Under derived/: the image outputs of a run killed between writing and recording them (its
@@ -352,8 +430,12 @@ async def delete_unrecorded(turn: Turn, top: str, cutoff: datetime) -> tuple[int
 
     The records are read after the listing, and `cutoff` is, for each prefix, older than any
     moment when a record may still come to point at an object that exists
-    (`outputs_cutoff`, `uploads_cutoff`). A run that stops short lists from the start again
-    the next day: what it deleted is no longer listed."""
+    (`outputs_cutoff`, `uploads_cutoff`). The listing goes on after the last page handled
+    (`SweepPosition`), in the turn before or the run before, so a prefix too big to list in
+    one run's time is swept over several: a pass. Each run deletes by its own cutoff: an
+    object an earlier run of the pass listed and kept as too young, or one written behind
+    the position meanwhile, is found by the next pass, which starts from the beginning once
+    a run reached the end."""
     deleted = failures = 0
     time, failed = turn.time, turn.failed
 
@@ -361,14 +443,15 @@ async def delete_unrecorded(turn: Turn, top: str, cutoff: datetime) -> tuple[int
         nonlocal deleted
         deleted += turn.bucket.delete_keys(keys, turn.s3_has_time)
 
-    pages = turn.bucket.attachment_objects(top)
-    while time.allows() and (page := next(pages, None)) is not None:
+    async def handle(page: storage.ListedPage) -> bool:
+        """Whether the turn's time allowed the page to its end."""
+        nonlocal failures
         old: dict[str, list[str]] = {}  # by note
-        for found in page:
+        for found in page.objects:
             if found.written_before(cutoff):
                 old.setdefault(found.note_id, []).append(found.key)
         if not old:
-            continue
+            return True
         recorded = {
             key for note in await turn.notes.attachments_of(sorted(old)) for key in _keys(note)
         }
@@ -377,10 +460,22 @@ async def delete_unrecorded(turn: Turn, top: str, cutoff: datetime) -> tuple[int
             if not unrecorded or note_id in failed:
                 continue
             if not time.allows():
-                return deleted, failures
+                return False
             if not await _cleaned(f"note {note_id}", delete(unrecorded)):
                 failed.append(note_id)
                 failures += 1
+        return True
+
+    pages: Iterator[storage.ListedPage] | None = None
+    while time.allows():
+        if pages is None:  # within the first item, the position read with it
+            pages = turn.bucket.attachment_objects(sweep.top, await sweep.start())
+        if (page := next(pages, None)) is None:
+            await sweep.ended()
+            break
+        if not await handle(page):
+            break
+        await sweep.handled(page, time)
     return deleted, failures
 
 
@@ -457,6 +552,7 @@ def _step(
 
 def cleanup_steps(
     notes: NotesRepository,
+    positions: JobPositionsRepository,
     bucket: Bucket,
     open_session: Callable[[], Session],
     settings: Settings,
@@ -482,16 +578,20 @@ def cleanup_steps(
     def step(name: str, longest_item: timedelta, work: Callable[[Turn], Awaitable[None]]) -> Step:
         return _step(name, longest_item, work, turn_of)
 
+    # Kept across the sweeps' turns, as `failed` is (`_step`).
+    outputs_swept = SweepPosition(positions, storage.DERIVED, mongo)
+    uploads_swept = SweepPosition(positions, storage.UPLOADS, mongo)
+
     async def unrecorded_outputs(turn: Turn) -> None:
         deleted, failures = await delete_unrecorded(
-            turn, storage.DERIVED, outputs_cutoff(settings, now)
+            turn, outputs_swept, outputs_cutoff(settings, now)
         )
         counts.unrecorded_outputs += deleted
         counts.note_failures += failures
 
     async def unrecorded_uploads(turn: Turn) -> None:
         deleted, failures = await delete_unrecorded(
-            turn, storage.UPLOADS, uploads_cutoff(settings, now)
+            turn, uploads_swept, uploads_cutoff(settings, now)
         )
         counts.unrecorded_uploads += deleted
         counts.note_failures += failures
@@ -521,15 +621,17 @@ def cleanup_steps(
         ),
         # After a deployment that bumped the version it may take long, and it resumes.
         step("rederive", 3 * mongo, rederive_outdated),
-        # Last: they list the whole derived/ and uploads/ prefixes, and what they leave waits a
-        # day unharmed. An item: a page of the listing and its records, or one deletion.
-        step("unrecorded_outputs", aws.S3_CALLS.worst_case + mongo, unrecorded_outputs),
-        step("unrecorded_uploads", aws.S3_CALLS.worst_case + mongo, unrecorded_uploads),
+        # Last: they list the whole derived/ and uploads/ prefixes, over several runs when big,
+        # and what they leave waits unharmed. An item: a page of the listing and its records
+        # (at a run's first turn, the position read with it), or one deletion.
+        step("unrecorded_outputs", aws.S3_CALLS.worst_case + 2 * mongo, unrecorded_outputs),
+        step("unrecorded_uploads", aws.S3_CALLS.worst_case + 2 * mongo, unrecorded_uploads),
     ]
 
 
 async def clean_up(
     notes: NotesRepository,
+    positions: JobPositionsRepository,
     bucket: Bucket,
     open_session: Callable[[], Session],
     settings: Settings,
@@ -540,7 +642,7 @@ async def clean_up(
     """Run every step within `time`, sharing it between them (`time_shares`), adding to
     `counts` as each goes: a run that fails part-way still tells what it did and what it
     could not. A run that stops short logs the steps it left for the next run."""
-    steps = cleanup_steps(notes, bucket, open_session, settings, clock(), counts)
+    steps = cleanup_steps(notes, positions, bucket, open_session, settings, clock(), counts)
     unfinished = await run_in_turns(steps, time)
     counts.unfinished = len(unfinished)
     if unfinished:
@@ -570,9 +672,14 @@ async def run(settings: Settings, clock: Clock, invocation: Invocation) -> dict[
     try:
         await clean_up(
             await notes_repository(settings),
+            await job_positions_repository(settings),
             # Bounded calls: an S3 that does not answer fails the run at its first note
             # (`_cleaned`) within seconds, not after botocore's 60 s a try, several tries.
-            Bucket(aws.client("s3", settings, aws.S3_CALLS), settings.uploads_bucket),
+            Bucket(
+                aws.client("s3", settings, aws.S3_CALLS),
+                settings.uploads_bucket,
+                settings.cleanup_listing_page_size,
+            ),
             session_factory(settings.database_url, settings.sql_timeout_seconds),
             settings,
             clock,

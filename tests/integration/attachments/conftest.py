@@ -20,6 +20,7 @@ from smartnote.local.services import AwsService
 from tests.conftest import ApiUser, object_event
 from tests.integration.jobs.conftest import (  # noqa: F401 - fixtures here too
     cleanup,
+    job_positions,
     notes_collection,
 )
 from tests.utils.images import encode

@@ -87,19 +87,42 @@ def reminders(stack_env: None, template: Template) -> Iterator[ScheduledFunction
 
 
 @pytest.fixture
-def cleanup(stack_env: None, template: Template) -> Iterator[ScheduledFunction]:
+def cleanup(
+    stack_env: None, template: Template, job_positions: Collection[dict[str, Any]]
+) -> Iterator[ScheduledFunction]:
+    """The cleanup function; its sweeps start at the beginning of the bucket (`job_positions`:
+    a run of an earlier test that stopped short leaves where it got to)."""
     yield from _scheduled_function(template, "cleanup")
+
+
+@contextlib.contextmanager
+def _collection(name: str) -> Iterator[Collection[dict[str, Any]]]:
+    """The collection `name` of the stack's database, on a client of the test's own."""
+    settings = get_settings()
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri, tz_aware=True)
+    try:
+        yield client[settings.mongodb_db][name]
+    finally:
+        client.close()
 
 
 @pytest.fixture
 def notes_collection(stack_env: None) -> Iterator[Collection[dict[str, Any]]]:
     """The notes collection, read and prepared directly (what the API cannot set)."""
-    settings = get_settings()
-    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri, tz_aware=True)
-    try:
-        yield client[settings.mongodb_db]["notes"]
-    finally:
-        client.close()
+    with _collection("notes") as notes:
+        yield notes
+
+
+@pytest.fixture
+def job_positions(stack_env: None) -> Iterator[Collection[dict[str, Any]]]:
+    """Where the jobs' long listings got to, read and set directly; cleared before the test
+    (its sweeps start at the beginning) and after it (a later test's sweeps too)."""
+    with _collection("job_positions") as positions:
+        positions.delete_many({})
+        try:
+            yield positions
+        finally:
+            positions.delete_many({})
 
 
 def emails_to(aws: AwsService, address: str) -> list[dict[str, Any]]:

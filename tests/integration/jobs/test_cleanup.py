@@ -6,7 +6,7 @@ import contextlib
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -34,7 +34,7 @@ from smartnote.repositories.sessions import SessionsRepository
 from smartnote.repositories.write_limits import WriteLimiter
 from tests.conftest import ApiUser
 from tests.integration.jobs.conftest import ScheduledFunction, scheduled_event
-from tests.utils.aws_faults import aws_answer_lost, aws_answering, aws_silent
+from tests.utils.aws_faults import aws_answer_lost, aws_answered, aws_answering, aws_silent
 from tests.utils.emf import emf_records, metric_names, record_of
 from tests.utils.images import encode, text_strip
 from tests.utils.notes_api import put_back
@@ -1217,3 +1217,247 @@ def test_a_run_without_time_for_any_item_starts_none_and_succeeds(
     assert cleanup.run()["unfinished"] == 0
     assert notes_collection.find_one({"_id": note_id}) is None
     assert keys(aws, storage.note_prefixes(user.id, note_id)) == []
+
+
+Positions = Collection[dict[str, Any]]
+Listed = list[tuple[str, list[str]]]  # (prefix, keys) of each page a sweep listed, in order
+
+
+def _position(positions: Positions, top: str) -> str | None:
+    """Where the sweep of `top` got to, as the runs left it in MongoDB (None: the start)."""
+    stored = positions.find_one({"_id": f"cleanup.unrecorded.{top}"})
+    return None if stored is None else str(stored["after"])
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The cleanup lists uploads/ and derived/ two keys a page: a note's objects make pages."""
+    monkeypatch.setenv("CLEANUP_LISTING_PAGE_SIZE", "2")
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        monkeypatch.delenv("CLEANUP_LISTING_PAGE_SIZE")
+        get_settings.cache_clear()
+
+
+@contextlib.contextmanager
+def sweep_listings(
+    then: Callable[[str, list[str]], None] = lambda top, keys: None,
+) -> Iterator[Listed]:
+    """For the block, the pages the cleanup's sweeps list under uploads/ and derived/, as S3
+    answered them; `then(prefix, keys)` runs after each, before the sweep has it (to move
+    the run's clock: a slow answer)."""
+    listed: Listed = []
+
+    def seen(parsed: dict[str, Any]) -> None:
+        top = str(parsed.get("Prefix", "")).removesuffix("/")
+        if top in (storage.DERIVED, storage.UPLOADS):
+            page = [item["Key"] for item in parsed.get("Contents", [])]
+            listed.append((top, page))
+            then(top, page)
+
+    with aws_answered("s3", "ListObjectsV2", seen, aws_clients.S3_CALLS):
+        yield listed
+
+
+def _pages_of(listed: Listed, top: str) -> list[list[str]]:
+    return [page for prefix, page in listed if prefix == top]
+
+
+def _keys_of(pages: list[list[str]]) -> list[str]:
+    return [key for page in pages for key in page]
+
+
+def _run_out_of_time_after(
+    cleanup: ScheduledFunction, cutoff: datetime, last: str
+) -> tuple[dict[str, Any], list[list[str]]]:
+    """A run at `cutoff` (`_run_at_cutoff`) whose time ends while its sweep of derived/ lists
+    the page after the one holding `last` (S3 takes an hour to answer it): it handles every
+    page up to `last`'s, and not that one. Returns its counts and the pages of derived/ it
+    listed."""
+    reached = jumped = False
+
+    def slow(top: str, page: list[str]) -> None:
+        nonlocal reached, jumped
+        if top != storage.DERIVED or jumped:
+            return
+        if reached:
+            cleanup.clock.advance(hours=1)
+            jumped = True
+        reached = last in page
+
+    with sweep_listings(slow) as listed:
+        counts = _run_at_cutoff(cleanup, cutoff)
+    assert jumped, "the sweep never got past the page of the last key"
+    return counts, _pages_of(listed, storage.DERIVED)
+
+
+def _two_notes_of_outputs(
+    api: httpx.Client, user: ApiUser, aws: AwsService, notes: Notes
+) -> tuple[Outputs, Outputs]:
+    """Two notes' outputs (`_settled_outputs`): the one listed first, then the other."""
+    first, second = sorted(create_note(api, user) for _ in range(2))
+    return _settled_outputs(aws, user, first, notes), _settled_outputs(aws, user, second, notes)
+
+
+def _all_keys(outputs: Outputs) -> list[str]:
+    return [*outputs.recorded, *outputs.unrecorded, *outputs.other]
+
+
+def _last_derived(outputs: Outputs) -> str:
+    """The last key of `outputs` the sweep of derived/ lists (the upload is under uploads/)."""
+    return max(key for key in _all_keys(outputs) if key.startswith(f"{storage.DERIVED}/"))
+
+
+def test_a_sweep_out_of_time_goes_on_the_next_run_after_what_it_handled(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    job_positions: Positions,
+    small_pages: None,
+) -> None:
+    """A bucket too big to list within a run's time: each run listed derived/ from the start
+    again, so what lay past what one run could list was never reached. The next run now
+    lists from after the last page the one before handled (its position in MongoDB), and
+    none of those pages again."""
+    handled, left = _two_notes_of_outputs(api, user, aws, notes_collection)
+    cutoff = left.written + timedelta(seconds=1)
+
+    first, first_pages = _run_out_of_time_after(cleanup, cutoff, _last_derived(handled))
+    assert first["unfinished"] >= 1
+    assert not set(handled.unrecorded) & set(keys(aws, _all_keys(handled)))
+    assert set(left.unrecorded) & set(keys(aws, left.unrecorded))  # not reached
+
+    with sweep_listings() as listed:
+        second = _run_at_cutoff(cleanup, cutoff)
+    assert second["unfinished"] == 0
+    assert keys(aws, left.unrecorded) == []
+    for outputs in (handled, left):
+        assert sorted(keys(aws, _all_keys(outputs))) == sorted(outputs.recorded + outputs.other)
+    handled_pages = _keys_of(first_pages[:-1])  # the last one was cut short
+    listed_again = set(handled_pages) & set(_keys_of(_pages_of(listed, storage.DERIVED)))
+    assert listed_again == set()
+    assert _position(job_positions, storage.DERIVED) is None  # the end reached
+
+
+def test_a_sweep_given_several_turns_in_a_run_lists_no_page_twice(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    template: Template,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    job_positions: Positions,
+    small_pages: None,
+) -> None:
+    """A sweep out of its share of the run's time gives way to the steps after it, and has
+    another turn with what they left: each turn listed derived/ from the start again. It now
+    goes on after the last page its earlier turn handled."""
+    note_id = create_note(api, user)
+    outputs = _settled_outputs(aws, user, note_id, notes_collection)  # five pages of derived/
+    run_time = template.function("cleanup").timeout
+
+    def slow(top: str, page: list[str]) -> None:
+        if top == storage.DERIVED:  # each page of derived/: a third of the run's time
+            cleanup.clock.advance(seconds=run_time / 3)
+
+    with sweep_listings(slow) as listed:
+        result = _run_at_cutoff(cleanup, outputs.written + timedelta(seconds=1))
+    tops = [top for top, _ in listed]
+    assert storage.DERIVED in tops[tops.index(storage.UPLOADS) :]  # a later turn of derived/
+    listed_keys = _keys_of(_pages_of(listed, storage.DERIVED))
+    assert len(listed_keys) == len(set(listed_keys))  # none listed twice
+    assert result["unfinished"] >= 1
+
+
+def test_once_the_sweep_reaches_the_end_the_next_pass_finds_what_was_written_behind(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    job_positions: Positions,
+    small_pages: None,
+) -> None:
+    """The run that reaches the end of derived/ forgets the position: the next run lists from
+    the start, and an object written meanwhile behind the position (where the runs of this
+    pass had gone already) is swept then."""
+    handled, left = _two_notes_of_outputs(api, user, aws, notes_collection)
+    cutoff = left.written + timedelta(seconds=1)
+    _run_out_of_time_after(cleanup, cutoff, _last_derived(handled))
+    position = _position(job_positions, storage.DERIVED)
+    assert position is not None
+    upload = storage.parse_upload_key(handled.recorded[0])
+    assert upload is not None
+    behind = storage.derived_key(user.id, upload.note_id, "0" * 16, storage.WEB)  # sorts first
+    assert behind < position
+    written = _put(aws, behind)
+
+    _run_at_cutoff(cleanup, written + timedelta(seconds=1))
+    assert keys(aws, left.unrecorded) == []
+    assert _position(job_positions, storage.DERIVED) is None
+    assert keys(aws, [behind]) == [behind]  # behind the position: for the next pass
+
+    _run_at_cutoff(cleanup, written + timedelta(seconds=1))
+    assert keys(aws, [behind]) == []
+    assert sorted(keys(aws, _all_keys(handled))) == sorted(handled.recorded + handled.other)
+
+
+@pytest.mark.parametrize("stored", ["uploads/~", "derived/~", "derived"])
+def test_a_stale_or_foreign_position_loses_no_object(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    job_positions: Positions,
+    stored: str,
+) -> None:
+    """A guard: a position of another prefix is not this one's, one past every key lists
+    nothing and ends the pass (S3's StartAfter is any string, in key order): the objects
+    are swept at the latest by the next pass."""
+    outputs = _settled_outputs(aws, user, create_note(api, user), notes_collection)
+    name = f"cleanup.unrecorded.{storage.DERIVED}"
+    job_positions.replace_one({"_id": name}, {"_id": name, "after": stored}, upsert=True)
+
+    for _ in range(2):
+        _run_at_cutoff(cleanup, outputs.written + timedelta(seconds=1))
+    assert sorted(keys(aws, _all_keys(outputs))) == sorted(outputs.recorded + outputs.other)
+    assert _position(job_positions, storage.DERIVED) is None
+
+
+def test_a_position_mongodb_will_not_store_does_not_fail_the_run(
+    api: httpx.Client,
+    user: ApiUser,
+    aws: AwsService,
+    cleanup: ScheduledFunction,
+    notes_collection: Notes,
+    job_positions: Positions,
+    small_pages: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MongoDB refusing the position (here a validator no document passes): the run logs it
+    and goes on; the next run starts from an earlier position, the start here."""
+    handled, left = _two_notes_of_outputs(api, user, aws, notes_collection)
+    cutoff = left.written + timedelta(seconds=1)
+    job_positions.drop()
+    job_positions.database.create_collection(
+        job_positions.name, validator={"never": {"$exists": True}}
+    )
+    try:
+        counts, _ = _run_out_of_time_after(cleanup, cutoff, _last_derived(handled))
+    finally:
+        job_positions.drop()
+    assert counts["unfinished"] >= 1 and counts["note_failures"] == 0
+    assert not set(handled.unrecorded) & set(keys(aws, _all_keys(handled)))
+    told = [r for r in caplog.records if r.getMessage().startswith("cleanup: position of")]
+    assert told and all(r.levelname == "WARNING" for r in told)
+
+    with sweep_listings() as listed:
+        _run_at_cutoff(cleanup, cutoff)
+    listed_keys = set(_keys_of(_pages_of(listed, storage.DERIVED)))
+    assert set(handled.recorded) - {handled.recorded[0]} <= listed_keys  # from the start again
+    assert keys(aws, left.unrecorded) == []
