@@ -253,8 +253,8 @@ def run(samples: int = 5) -> dict[str, Any]:
                 r["first_invocation_ms"] for r in results
             )
             # What a new container costs its first caller (a lazy import only moves time here).
-            row["cold_start_ms"] = statistics.median(
-                r["import_ms"] + r["first_invocation_ms"] for r in results
+            row["cold_start_ms"] = round(
+                statistics.median(r["import_ms"] + r["first_invocation_ms"] for r in results), 1
             )
             row["first_status"] = results[-1]["first_status"]
             row["rss_after_first_invocation_mb"] = statistics.median(

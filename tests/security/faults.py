@@ -8,6 +8,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from typing import Self
 
 import bson
@@ -68,23 +69,33 @@ class CuttableProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._sockets |= {client, upstream}
-            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+            for source, sink, data in (
+                (client, upstream, self._requests(client)),
+                (upstream, client, _received(upstream)),
+            ):
+                threading.Thread(target=_pipe, args=(source, sink, data), daemon=True).start()
 
-    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
-        """What the client sends, on to the service."""
-        self._pipe(client, upstream)
+    def _requests(self, client: socket.socket) -> Iterator[bytes]:
+        """What of the client's bytes goes on to the service: all of them."""
+        return _received(client)
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.close()
+
+def _received(sock: socket.socket) -> Iterator[bytes]:
+    while data := sock.recv(65536):
+        yield data
+
+
+def _pipe(source: socket.socket, sink: socket.socket, data: Iterator[bytes]) -> None:
+    """`data` (read from `source`) on to `sink`, until either connection ends."""
+    try:
+        for chunk in data:
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 _MONGO_HEADER = struct.Struct("<iiii")  # messageLength, requestID, responseTo, opCode
@@ -104,21 +115,14 @@ class MongoHoldingProxy(CuttableProxy):
         self.held_seen = threading.Event()
         self.slowed: dict[str, float] = {}
 
-    def _requests(self, client: socket.socket, upstream: socket.socket) -> None:
-        try:
-            while message := _read_message(client):
-                command = _command_name(message)
-                if command in self.held:
-                    self.held_seen.set()
-                    continue
-                time.sleep(self.slowed.get(command or "", 0))
-                upstream.sendall(message)
-        except OSError:
-            pass
-        finally:
-            for sock in (client, upstream):
-                with contextlib.suppress(OSError):
-                    sock.close()
+    def _requests(self, client: socket.socket) -> Iterator[bytes]:
+        while message := _read_message(client):
+            command = _command_name(message)
+            if command in self.held:
+                self.held_seen.set()
+                continue
+            time.sleep(self.slowed.get(command or "", 0))
+            yield message
 
 
 def _read_message(sock: socket.socket) -> bytes:
